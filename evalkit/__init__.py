@@ -1,0 +1,60 @@
+"""evalkit: evaluate LLMs behind an OpenAI-compatible router that bills in rubles.
+
+Public API (imported lazily so that `import evalkit` stays fast):
+
+    evalkit.run(tasks, models, ...) / await evalkit.arun(...)   -> RunResult
+    evalkit.load_results(runs) -> pandas.DataFrame
+    evalkit.summarize(df) -> pandas.DataFrame
+    evalkit.Task, evalkit.Sample, evalkit.load_task
+    evalkit.plots, evalkit.stats, evalkit.sim
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    "run": "evalkit.runner:run",
+    "arun": "evalkit.runner:arun",
+    "RunResult": "evalkit.runner:RunResult",
+    "load_results": "evalkit.results:load_results",
+    "summarize": "evalkit.results:summarize",
+    "Task": "evalkit.task:Task",
+    "Sample": "evalkit.task:Sample",
+    "load_task": "evalkit.task:load_task",
+    "Score": "evalkit.scorers.base:Score",
+    "EvalkitError": "evalkit.errors:EvalkitError",
+    "plots": "evalkit.plots",
+    "stats": "evalkit.stats",
+    "sim": "evalkit.sim",
+    "report": "evalkit.report",
+    "widgets": "evalkit.widgets",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from evalkit import plots, report, sim, stats, widgets
+    from evalkit.errors import EvalkitError
+    from evalkit.results import load_results, summarize
+    from evalkit.runner import RunResult, arun, run
+    from evalkit.scorers.base import Score
+    from evalkit.task import Sample, Task, load_task
+
+
+def __getattr__(name: str) -> Any:
+    target = _EXPORTS.get(name)
+    if target is None:
+        raise AttributeError(f"module 'evalkit' has no attribute {name!r}")
+    module_name, _, attr = target.partition(":")
+    module = importlib.import_module(module_name)
+    value = getattr(module, attr) if attr else module
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

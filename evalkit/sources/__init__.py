@@ -1,0 +1,168 @@
+"""Loaders: a task's `source` -> rows (dicts) -> Samples.
+
+Generic files (jsonl, json, csv, tsv, parquet) and hub ids go through the `datasets` library. Real
+benchmark layouts that are not plain tables have one reader each (`format:` in the task's source),
+registered below; a reader is `read(path: Path, **options) -> Iterable[dict]`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from evalkit.errors import TaskError
+
+if TYPE_CHECKING:
+    from evalkit.task import Sample, Source, Task
+
+Reader = Callable[..., Iterable[dict[str, Any]]]
+
+_READERS: dict[str, str] = {
+    "mgsm_tsv": "evalkit.sources.mgsm:read",
+    "squad": "evalkit.sources.squad:read",
+    "mkqa": "evalkit.sources.mkqa:read",
+    "humaneval": "evalkit.sources.humaneval:read",
+    "mbpp": "evalkit.sources.mbpp:read",
+    "math_vision": "evalkit.sources.math_vision:read",
+    "visual_suite": "evalkit.sources.visual_suite:read",
+}
+_GENERIC = {".jsonl": "json", ".json": "json", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet"}
+
+
+def load_samples(task: Task) -> list[Sample]:
+    """All samples of a task's source, in source order (languages in the order listed)."""
+    assert task.source is not None
+    source = task.source
+    languages = source.languages or [None]
+    samples: list[Sample] = []
+    for language in languages:
+        rows = _rows(source, language, base=_base_dir(task), where=task.where)
+        samples.extend(_to_samples(task, rows, language))
+    return samples
+
+
+def _base_dir(task: Task) -> Path:
+    return Path(task.file).resolve().parent if task.file else Path.cwd()
+
+
+def _expand(text: str | None, language: str | None) -> str | None:
+    if text is None or language is None:
+        return text
+    return text.replace("{language}", language)
+
+
+def _rows(source: Source, language: str | None, *, base: Path, where: str) -> Iterator[dict[str, Any]]:
+    path = _expand(source.path, language)
+    local = (base / path).resolve() if path else None
+    if local is not None and local.exists():
+        yield from _read_local(local, source, where=f"{where}: source {local}")
+    elif source.hub:
+        yield from _read_hub(source, language, where=f"{where}: source {source.hub}")
+    else:
+        raise TaskError(f"data file not found: {local} (and no `hub` fallback)", where=f"{where}: source.path")
+
+
+def _read_local(path: Path, source: Source, *, where: str) -> Iterator[dict[str, Any]]:
+    fmt = source.format
+    try:
+        if fmt in _READERS:
+            module_name, func = _READERS[fmt].split(":")
+            reader: Reader = getattr(importlib.import_module(module_name), func)
+            yield from reader(path, **source.options)
+            return
+        yield from _read_generic(path, fmt)
+    except TaskError:
+        raise
+    except UnicodeDecodeError as exc:
+        raise TaskError(f"not valid UTF-8 (byte offset {exc.start})", where=where) from None
+    except (OSError, ValueError, KeyError) as exc:
+        raise TaskError(f"cannot read data: {type(exc).__name__}: {exc}", where=where) from None
+
+
+def _read_generic(path: Path, fmt: str | None) -> Iterator[dict[str, Any]]:
+    suffixes = "".join(path.suffixes[-2:]).replace(".gz", "") or path.suffix
+    builder = _GENERIC.get(fmt and f".{fmt}" or Path(suffixes).suffix)
+    if builder is None:
+        raise TaskError(f"unknown data format {fmt or path.suffix!r}; use one of "
+                        f"{', '.join(sorted({*(_GENERIC), *_READERS}))}", where=str(path))
+    _check_utf8(path)
+    import datasets
+
+    kwargs: dict[str, Any] = {"delimiter": "\t"} if path.suffix == ".tsv" else {}
+    dataset = datasets.load_dataset(builder, data_files=str(path), split="train", **kwargs)
+    yield from dataset
+
+
+def _check_utf8(path: Path) -> None:
+    """datasets reports bad bytes from deep inside pyarrow; check first to name the file and offset."""
+    if path.suffix in (".gz", ".parquet"):
+        return
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise TaskError(f"not valid UTF-8 at line {line} (byte offset {exc.start})", where=str(path)) from None
+
+
+def _read_hub(source: Source, language: str | None, *, where: str) -> Iterator[dict[str, Any]]:
+    import datasets
+
+    try:
+        dataset = datasets.load_dataset(
+            source.hub, _expand(source.config, language), split=source.split, revision=source.revision
+        )
+    except Exception as exc:  # the hub raises many kinds; the user needs the id and the reason
+        raise TaskError(f"cannot load from the Hugging Face hub: {type(exc).__name__}: {exc}", where=where) from None
+    yield from dataset
+
+
+def _to_samples(task: Task, rows: Iterable[dict[str, Any]], language: str | None) -> Iterator[Sample]:
+    from evalkit.task import Sample
+
+    fields = task.fields
+    for index, row in enumerate(rows):
+        where = f"{task.where}: row {index}"
+        row = dict(row)
+        if language is not None:
+            row.setdefault("language", language)
+        sample_id = _get(row, fields.id, where) if fields.id else index
+        sample_id = f"{language}/{sample_id}" if language is not None and fields.id is None else sample_id
+        yield Sample(
+            id=str(sample_id),
+            fields=row,
+            target=_target(row, fields.target, where),
+            choices=_get(row, fields.choices, where) if fields.choices else None,
+            language=row.get(fields.language) if fields.language else language,
+            images=_images(row, fields.images, where),
+            metadata={name: _get(row, name, where) for name in fields.metadata},
+        )
+
+
+def _get(row: dict[str, Any], column: str, where: str) -> Any:
+    if column not in row:
+        raise TaskError(f"column {column!r} is not in the data (columns: {', '.join(row)})", where=where)
+    return row[column]
+
+
+def _target(row: dict[str, Any], columns: str | list[str] | None, where: str) -> list[str]:
+    if columns is None:
+        return []
+    if isinstance(columns, str):
+        columns = [columns]
+    values: list[str] = []
+    for column in columns:
+        value = _get(row, column, where)
+        values.extend(str(v) for v in value) if isinstance(value, (list, tuple)) else values.append(str(value))
+    return values
+
+
+def _images(row: dict[str, Any], column: str | None, where: str) -> list[Any]:
+    if column is None:
+        return []
+    value = _get(row, column, where)
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]

@@ -1,0 +1,356 @@
+"""Task and Sample: what to ask, how to render it, and how to score the answer.
+
+A Task is declared in YAML under `tasks/` (see README, "Task format") or built in Python:
+
+    Task(name="arith", samples=[Sample(input="2+2?", target="4")], scorer="numeric")
+
+YAML is a thin layer over these pydantic models: `load_task(path)` validates the file and names the
+file and field of any problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import string
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from evalkit.errors import TaskError
+
+Family = Literal["qa", "vision", "code", "other"]
+
+
+class Sample(BaseModel):
+    """One item to evaluate.
+
+    fields: the template variables (every column of the source row); `input` is a shorthand for
+        fields["input"], which the default user template `{input}` shows.
+    target: the acceptable answers (several for aliases); empty when the scorer needs none.
+    choices: the options of a multiple-choice item, in order (A, B, C, ...).
+    images: image references (path, URL, bytes, PIL image) sent with the user turn.
+    metadata: values kept in the results (answer type, subject, cluster id, ...).
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    id: str
+    input: str | None = None
+    fields: dict[str, Any] = Field(default_factory=dict)
+    target: list[str] = Field(default_factory=list)
+    choices: list[str] | None = None
+    language: str | None = None
+    images: list[Any] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_as_str(cls, value: Any) -> str:
+        return str(value)
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _target_as_list(cls, value: Any) -> list[str]:
+        if value is None:
+            return []
+        if isinstance(value, (list, tuple)):
+            return [str(v) for v in value]
+        return [str(value)]
+
+    @model_validator(mode="after")
+    def _input_in_fields(self) -> Sample:
+        if self.input is not None and "input" not in self.fields:
+            self.fields["input"] = self.input
+        return self
+
+    def template_vars(self) -> dict[str, Any]:
+        """Variables a prompt template may use: every field plus `choices` as a lettered list."""
+        variables = dict(self.fields)
+        if self.choices is not None:
+            variables.setdefault("choices", format_choices(self.choices))
+        variables.setdefault("language", self.language or "")
+        return variables
+
+
+def format_choices(choices: Sequence[str]) -> str:
+    return "\n".join(f"{string.ascii_uppercase[i]}. {choice}" for i, choice in enumerate(choices))
+
+
+class Source(BaseModel):
+    """Where samples come from: a Hugging Face dataset, a local file, or both (local wins if present).
+
+    `{language}` in `path` or `config` expands over `languages`, adding a `language` column.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    hub: str | None = None
+    config: str | None = None
+    split: str = "test"
+    revision: str | None = None
+    path: str | None = None
+    format: str | None = None
+    languages: list[str] | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _has_somewhere(self) -> Source:
+        if not self.hub and not self.path:
+            raise ValueError("a source needs `hub` (a dataset id) or `path` (a local file)")
+        return self
+
+
+class FieldMap(BaseModel):
+    """Which source column feeds which Sample attribute. Every column is also a template variable."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = None
+    input: str | None = None
+    target: str | list[str] | None = "target"
+    choices: str | None = None
+    language: str | None = "language"
+    images: str | None = None
+    metadata: list[str] = Field(default_factory=list)
+
+
+class PromptVariant(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    system: str | None = None
+    user: str | None = None
+    vars: dict[str, str] = Field(default_factory=dict)
+
+
+class FewShot(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user: str
+    assistant: str
+
+
+class Prompt(BaseModel):
+    """Chat templates. `{name}` is replaced by the sample's field `name` or by `vars`; a language
+    variant overrides system, user and vars for samples in that language."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    system: str | None = None
+    user: str = "{input}"
+    vars: dict[str, str] = Field(default_factory=dict)
+    few_shot: list[FewShot] = Field(default_factory=list)
+    languages: dict[str, PromptVariant] = Field(default_factory=dict)
+
+    def for_language(self, language: str | None) -> tuple[str | None, str, dict[str, str]]:
+        variant = self.languages.get(language or "")
+        if variant is None:
+            return self.system, self.user, dict(self.vars)
+        return (
+            variant.system if variant.system is not None else self.system,
+            variant.user if variant.user is not None else self.user,
+            {**self.vars, **variant.vars},
+        )
+
+    def template_names(self) -> set[str]:
+        texts = [self.system, self.user, *(v.system for v in self.languages.values())]
+        texts += [v.user for v in self.languages.values()]
+        names: set[str] = set()
+        for text in filter(None, texts):
+            names |= {name for _, name, _, _ in string.Formatter().parse(text) if name}
+        return names
+
+
+class ScorerSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Generation(BaseModel):
+    """Generation parameters sent with every request of the task."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    temperature: float = 0.0
+    max_tokens: int = Field(default=512, gt=0)
+    stop: list[str] | None = None
+    seed: int | None = 0
+    top_p: float | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class ImageOptions(BaseModel):
+    """How images are prepared before sending; recorded in the manifest."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_side: int | None = Field(default=1568, gt=0)
+    max_bytes: int | None = Field(default=4_000_000, gt=0)
+    max_input_bytes: int = Field(default=50_000_000, gt=0)
+
+
+class Task(BaseModel):
+    """A named evaluation: samples (from `source` or given inline), a prompt, a scorer, generation params."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    name: str
+    family: Family = "other"
+    description: str = ""
+    source: Source | None = None
+    samples: list[Sample] | None = None
+    fields: FieldMap = Field(default_factory=FieldMap)
+    prompt: Prompt = Field(default_factory=Prompt)
+    scorer: ScorerSpec | Callable[..., Any] = Field(default_factory=lambda: ScorerSpec(name="exact"))
+    generation: Generation = Field(default_factory=Generation)
+    images: ImageOptions = Field(default_factory=ImageOptions)
+    limit: int | None = Field(default=None, gt=0)
+    limit_per_language: int | None = Field(default=None, gt=0)
+    shuffle_seed: int | None = None
+    file: str | None = Field(default=None, description="the YAML file this task came from")
+
+    @field_validator("scorer", mode="before")
+    @classmethod
+    def _scorer_shorthand(cls, value: Any) -> Any:
+        return ScorerSpec(name=value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _has_samples(self) -> Task:
+        if self.source is None and self.samples is None:
+            raise ValueError("a task needs `source` or inline `samples`")
+        return self
+
+    @property
+    def where(self) -> str:
+        return self.file or f"task {self.name!r}"
+
+    def build_scorer(self) -> Any:
+        from evalkit.scorers import get_scorer
+
+        if isinstance(self.scorer, ScorerSpec):
+            return get_scorer(self.scorer.name, self.scorer.params, where=f"{self.where}: scorer")
+        return self.scorer
+
+    def load_samples(
+        self,
+        limit: int | None = None,
+        *,
+        limit_per_language: int | None = None,
+        seed: int | None = None,
+        languages: Sequence[str] | None = None,
+    ) -> list[Sample]:
+        """The task's samples, optionally filtered by language, shuffled with `seed`, then limited
+        (per language first, then overall). Checks that every template variable exists."""
+        if self.samples is not None:
+            samples = list(self.samples)
+        else:
+            from evalkit.sources import load_samples
+
+            samples = load_samples(self)
+        if languages:
+            samples = [s for s in samples if s.language in set(languages)]
+        seed = self.shuffle_seed if seed is None else seed
+        if seed is not None:
+            random.Random(seed).shuffle(samples)
+        samples = _limit(samples, limit or self.limit, limit_per_language or self.limit_per_language)
+        if not samples:
+            raise TaskError("the dataset is empty (no samples after filtering and limits)", where=self.where)
+        self.check_templates(samples)
+        return samples
+
+    def check_templates(self, samples: Sequence[Sample]) -> None:
+        """Raise a TaskError naming the variable and the sample when a template variable is missing."""
+        for sample in samples:
+            system, user, variables = self.prompt.for_language(sample.language)
+            available = sample.template_vars().keys() | variables.keys()
+            for text in filter(None, (system, user)):
+                for _, name, _, _ in string.Formatter().parse(text):
+                    if name and name.split(".")[0].split("[")[0] not in available:
+                        raise TaskError(
+                            f"template variable {{{name}}} is not in the data "
+                            f"(sample {sample.id!r} has: {', '.join(sorted(available))})",
+                            where=f"{self.where}: prompt",
+                        )
+
+    def fingerprint(self) -> str:
+        """A hash of everything that changes what is sent or how it is scored (for resume checks)."""
+        spec = self.model_dump(mode="json", exclude={"samples", "file", "scorer"})
+        spec["scorer"] = (
+            self.scorer.model_dump() if isinstance(self.scorer, ScorerSpec) else repr(self.scorer)
+        )
+        if self.samples is not None:
+            spec["samples"] = [s.model_dump(mode="json", exclude={"images"}) for s in self.samples]
+        text = json.dumps(spec, sort_keys=True, ensure_ascii=False, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _limit(samples: list[Sample], limit: int | None, per_language: int | None) -> list[Sample]:
+    if per_language is not None:
+        taken: dict[str | None, int] = defaultdict(int)
+        kept = []
+        for sample in samples:
+            if taken[sample.language] < per_language:
+                taken[sample.language] += 1
+                kept.append(sample)
+        samples = kept
+    return samples[:limit] if limit is not None else samples
+
+
+def load_task(path: str | Path) -> Task:
+    """Read and validate a task YAML file; errors name the file and the field."""
+    path = Path(path)
+    where = str(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TaskError("no such task file", where=where) from None
+    except UnicodeDecodeError as exc:
+        raise TaskError(f"not valid UTF-8 (byte {exc.start})", where=where) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise TaskError(f"malformed YAML{line}: {problem}", where=where) from None
+    if not isinstance(raw, dict):
+        raise TaskError("a task file must be a YAML mapping (name:, source:, prompt:, scorer:, ...)", where=where)
+    raw.setdefault("file", str(path))
+    try:
+        task = Task.model_validate(raw)
+    except ValidationError as exc:
+        raise TaskError(_describe_validation(exc), where=where) from None
+    task.build_scorer()  # an unknown scorer or bad parameter fails here, not mid-run
+    return task
+
+
+def _describe_validation(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        problems.append(f"field `{field}`: {error['msg']}")
+    return "; ".join(problems)
+
+
+def tasks_dir() -> Path:
+    """The `tasks/` folder of this checkout (task names resolve there)."""
+    return Path(__file__).resolve().parent.parent / "tasks"
+
+
+def resolve_task(name_or_path: str | Path | Task) -> Task:
+    """A Task from an object, a YAML path, or a bare name looked up in `tasks/`."""
+    if isinstance(name_or_path, Task):
+        return name_or_path
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return load_task(path)
+    candidate = tasks_dir() / f"{name_or_path}.yaml"
+    if candidate.exists():
+        return load_task(candidate)
+    known = ", ".join(sorted(p.stem for p in tasks_dir().glob("*.yaml")))
+    raise TaskError(f"no task named {str(name_or_path)!r}; known tasks: {known}")
