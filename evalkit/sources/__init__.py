@@ -8,6 +8,8 @@ registered below; a reader is `read(path: Path, **options) -> Iterable[dict]`.
 from __future__ import annotations
 
 import importlib
+import os
+import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +30,7 @@ _READERS: dict[str, str] = {
     "math_vision": "evalkit.sources.math_vision:read",
     "visual_suite": "evalkit.sources.visual_suite:read",
 }
+_ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _GENERIC = {".jsonl": "json", ".json": "json", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet"}
 
 
@@ -53,8 +56,25 @@ def _expand(text: str | None, language: str | None) -> str | None:
     return text.replace("{language}", language)
 
 
+def _expand_env(text: str | None, *, where: str) -> str | None:
+    """`${NAME}` and `${NAME:-default}` in a path take the environment variable, e.g.
+    `${EVALKIT_DATA_DIR:-../../shared/data}/mgsm/mgsm_{language}.tsv`."""
+    if text is None:
+        return None
+
+    def value(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if os.environ.get(name):
+            return os.environ[name]
+        if default is None:
+            raise TaskError(f"environment variable {name} is not set (write ${{{name}:-default}})", where=where)
+        return default
+
+    return _ENV_VAR.sub(value, text)
+
+
 def _rows(source: Source, language: str | None, *, base: Path, where: str) -> Iterator[dict[str, Any]]:
-    path = _expand(source.path, language)
+    path = _expand_env(_expand(source.path, language), where=f"{where}: source.path")
     local = (base / path).resolve() if path else None
     if local is not None and local.exists():
         yield from _read_local(local, source, where=f"{where}: source {local}")
@@ -116,7 +136,17 @@ def _read_hub(source: Source, language: str | None, *, where: str) -> Iterator[d
         )
     except Exception as exc:  # the hub raises many kinds; the user needs the id and the reason
         raise TaskError(f"cannot load from the Hugging Face hub: {type(exc).__name__}: {exc}", where=where) from None
-    yield from dataset
+    yield from _adapt_hub(source, dataset, language)
+
+
+def _adapt_hub(source: Source, rows: Iterable[dict[str, Any]], language: str | None) -> Iterable[dict[str, Any]]:
+    """A reader module may define `from_hub(rows, language=..., **options)` so that hub rows get the same
+    columns as its local files (one field map serves both)."""
+    if source.format not in _READERS:
+        return rows
+    module = importlib.import_module(_READERS[source.format].split(":")[0])
+    adapt = getattr(module, "from_hub", None)
+    return adapt(rows, language=language, **source.options) if adapt else rows
 
 
 def _to_samples(task: Task, rows: Iterable[dict[str, Any]], language: str | None) -> Iterator[Sample]:
