@@ -36,13 +36,13 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = sorted(_EXPORTS)
 
-if TYPE_CHECKING:
-    from evalkit import plots, report, sim, stats, widgets
-    from evalkit.errors import EvalkitError
-    from evalkit.results import load_results, summarize
-    from evalkit.runner import RunResult, arun, run
-    from evalkit.scorers.base import Score
-    from evalkit.task import Sample, Task, load_task
+if TYPE_CHECKING:  # names for type checkers and IDEs; runtime goes through __getattr__
+    from evalkit import plots, report, sim, stats, widgets  # noqa: F401
+    from evalkit.errors import EvalkitError  # noqa: F401
+    from evalkit.results import load_results, summarize  # noqa: F401
+    from evalkit.runner import RunResult, arun, run  # noqa: F401
+    from evalkit.scorers.base import Score  # noqa: F401
+    from evalkit.task import Sample, Task, load_task  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

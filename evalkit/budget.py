@@ -1,0 +1,72 @@
+"""The ruble budget: reserve a call's worst case before sending it, settle with the real cost after.
+
+The router's `usage.cost` can differ from the catalogue, so reservations are scaled by the highest
+ratio of real to estimated cost seen so far (never below 1) plus a margin. A call is sent only if its
+reservation fits; when nothing in flight could free room, the budget is exhausted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from evalkit.errors import BudgetError
+
+MARGIN = 1.1
+
+
+class BudgetExhausted(BudgetError):
+    """The next call's worst case does not fit in what is left of the budget."""
+
+
+@dataclass
+class Reservation:
+    amount: float
+    estimate: float
+
+
+class Budget:
+    """Tracks spent and reserved ₽ against an optional limit. Runs on one event loop (no locks)."""
+
+    def __init__(self, limit_rub: float | None, spent_rub: float = 0.0) -> None:
+        if limit_rub is not None and limit_rub < 0:
+            raise BudgetError(f"the budget must be ≥ 0 ₽, got {limit_rub}")
+        self.limit_rub = limit_rub
+        self.spent_rub = spent_rub
+        self.reserved_rub = 0.0
+        self._ratio = 1.0
+        self._changed = asyncio.Condition()
+
+    @property
+    def remaining_rub(self) -> float | None:
+        return None if self.limit_rub is None else self.limit_rub - self.spent_rub - self.reserved_rub
+
+    async def reserve(self, worst_case_rub: float) -> Reservation:
+        """Wait until the worst case fits; raise BudgetExhausted when it never can."""
+        amount = worst_case_rub * self._ratio * MARGIN
+        if self.limit_rub is None:
+            return Reservation(0.0, worst_case_rub)
+        async with self._changed:
+            while self.spent_rub + self.reserved_rub + amount > self.limit_rub:
+                if self.reserved_rub == 0.0:
+                    raise BudgetExhausted(
+                        f"budget of {self.limit_rub} ₽ reached: spent {self.spent_rub:.6f} ₽, "
+                        f"the next call may cost up to {amount:.6f} ₽"
+                    )
+                await self._changed.wait()
+            self.reserved_rub += amount
+        return Reservation(amount, worst_case_rub)
+
+    async def settle(
+        self, reservation: Reservation, actual_rub: float | None, estimated_rub: float | None
+    ) -> None:
+        """Replace a reservation by what the call really cost (its estimate when the router said nothing)."""
+        cost = actual_rub if actual_rub is not None else (estimated_rub or 0.0)
+        if actual_rub and estimated_rub:
+            self._ratio = max(self._ratio, actual_rub / estimated_rub)
+        self.spent_rub += cost
+        if self.limit_rub is None:
+            return
+        async with self._changed:
+            self.reserved_rub = max(0.0, self.reserved_rub - reservation.amount)
+            self._changed.notify_all()

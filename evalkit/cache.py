@@ -1,0 +1,62 @@
+"""Response cache: request content -> the call's record, so a finished request is never paid twice.
+
+Keyed on the endpoint's identity (never its key), model, messages with images replaced by their
+hashes, generation params and epoch. SQLite in WAL mode: one file, safe against a killed process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+
+def request_key(
+    endpoint_id: str, model: str, messages: list[dict[str, Any]], params: dict[str, Any], epoch: int
+) -> str:
+    payload = {
+        "endpoint": endpoint_id,
+        "model": model,
+        "messages": [_without_image_bytes(m) for m in messages],
+        "params": params,
+        "epoch": epoch,
+    }
+    text = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _without_image_bytes(message: dict[str, Any]) -> dict[str, Any]:
+    content = message.get("content")
+    if not isinstance(content, list):
+        return message
+    parts = []
+    for part in content:
+        url = part.get("image_url", {}).get("url", "") if isinstance(part, dict) else ""
+        if url.startswith("data:"):
+            part = {"type": "image_url", "sha256": hashlib.sha256(url.encode()).hexdigest()}
+        parts.append(part)
+    return {**message, "content": parts}
+
+
+class ResponseCache:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, record TEXT NOT NULL)")
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        row = self._db.execute("SELECT record FROM responses WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put(self, key: str, record: dict[str, Any]) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO responses (key, record) VALUES (?, ?)",
+            (key, json.dumps(record, ensure_ascii=False, default=str)),
+        )
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,179 @@
+"""The run journal: `results/<run_id>/manifest.json` + an append-only `samples.jsonl`.
+
+Two kinds of line go into samples.jsonl:
+  {"kind": "response", "key": ..., "call": {...}}   the router's answer, written as soon as it arrives
+  {"kind": "sample", "key": ..., ...columns...}     the scored sample; it counts once this is on disk
+
+A run killed between the two resumes by scoring the recorded response: nothing is sent twice.
+A line cut short by a crash or power loss is dropped on resume and its sample redone.
+Writes are group-committed: each line is written and flushed at once (safe from a process kill), and
+the awaiting samples are released after the next fsync (safe from power loss).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evalkit.errors import ConfigError
+
+MANIFEST = "manifest.json"
+SAMPLES = "samples.jsonl"
+
+Key = tuple[str, str, str, int]  # (task, model, sample_id, epoch)
+
+
+def key_of(record: dict[str, Any]) -> Key:
+    task, model, sample_id, epoch = record["key"]
+    return task, model, sample_id, int(epoch)
+
+
+@dataclass
+class JournalState:
+    """What an existing journal already holds (read on resume)."""
+
+    done: set[Key] = field(default_factory=set)
+    failed: set[Key] = field(default_factory=set)
+    responses: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    spent_rub: float = 0.0
+    dropped_partial_line: bool = False
+
+
+class Journal:
+    """Single writer of one run directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.samples_path = directory / SAMPLES
+        self._file: Any = None
+        self._written = 0
+        self._synced = 0
+        self._sync_lock = asyncio.Lock()
+
+    @classmethod
+    def create(cls, directory: Path) -> Journal:
+        if (directory / MANIFEST).exists():
+            raise ConfigError(f"run directory {directory} already exists; use --resume or another --run-id")
+        directory.mkdir(parents=True, exist_ok=True)
+        return cls(directory)
+
+    @classmethod
+    def open_existing(cls, directory: Path) -> Journal:
+        if not (directory / MANIFEST).exists():
+            raise ConfigError(f"no run to resume at {directory} (no {MANIFEST})")
+        return cls(directory)
+
+    def read_state(self) -> JournalState:
+        """Read what is recorded and cut off a trailing partial line, so appends start clean."""
+        state = JournalState()
+        if not self.samples_path.exists():
+            return state
+        good_bytes, partial = _scan(self.samples_path, state)
+        if partial:
+            with open(self.samples_path, "r+b") as file:
+                file.truncate(good_bytes)
+            state.dropped_partial_line = True
+        return state
+
+    def open(self) -> None:
+        self._file = open(self.samples_path, "a", encoding="utf-8")  # noqa: SIM115 - held for the run
+
+    async def append(self, record: dict[str, Any]) -> None:
+        """Write one record; returns once it is fsynced (shared with concurrent appends)."""
+        self._file.write(json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str) + "\n")
+        self._file.flush()
+        self._written += 1
+        target = self._written
+        async with self._sync_lock:
+            if self._synced >= target:
+                return
+            covered = self._written
+            await asyncio.to_thread(os.fsync, self._file.fileno())
+            self._synced = covered
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            self._file = None
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        write_json_atomic(self.directory / MANIFEST, manifest)
+
+    def read_manifest(self) -> dict[str, Any]:
+        return read_manifest(self.directory)
+
+
+def _scan(path: Path, state: JournalState) -> tuple[int, bool]:
+    good_bytes = 0
+    with open(path, "rb") as file:
+        for raw in file:
+            record = _parse(raw)
+            if record is None:
+                return good_bytes, True
+            good_bytes += len(raw)
+            _absorb(record, state)
+    return good_bytes, False
+
+
+def _parse(raw: bytes) -> dict[str, Any] | None:
+    if not raw.endswith(b"\n"):
+        return None
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) and "key" in record else None
+
+
+def _absorb(record: dict[str, Any], state: JournalState) -> None:
+    key = key_of(record)
+    if record.get("kind") == "response":
+        state.responses[key] = record
+        call = record.get("call") or {}
+        if not record.get("from_cache"):
+            state.spent_rub += call.get("cost_rub") or 0.0
+        return
+    state.responses.pop(key, None)
+    if record.get("error"):
+        state.failed.add(key)
+        state.done.discard(key)
+    else:
+        state.done.add(key)
+        state.failed.discard(key)
+
+
+def iter_records(directory: Path, kind: str = "sample") -> Iterator[dict[str, Any]]:
+    """Every complete record of a kind, in file order (a trailing partial line is ignored)."""
+    path = directory / SAMPLES
+    if not path.exists():
+        return
+    with open(path, "rb") as file:
+        for raw in file:
+            record = _parse(raw)
+            if record is not None and record.get("kind") == kind:
+                yield record
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    try:
+        return json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"no run at {directory} (no {MANIFEST})") from None
+    except ValueError as exc:
+        raise ConfigError(f"corrupt manifest: {exc}", where=str(directory / MANIFEST)) from None
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as file:
+        json.dump(data, file, ensure_ascii=False, indent=2, default=str)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(tmp, path)

@@ -1,0 +1,98 @@
+"""The run manifest: what was run, against what, with which prices and versions, and how it ended."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from evalkit.models import Catalog
+    from evalkit.runner import Runner
+    from evalkit.task import Sample, Task
+
+_PACKAGES = ("evalkit", "openai", "aiohttp", "datasets", "pandas", "pydantic", "numpy", "Pillow")
+
+
+def build_manifest(
+    runner: Runner, samples: dict[str, list[Sample]], catalog: Catalog, previous: dict[str, Any] | None
+) -> dict[str, Any]:
+    now = datetime.now(UTC).isoformat()
+    manifest = {
+        "run_id": runner.run_id,
+        "status": "running",
+        "message": "",
+        "simulated": runner.simulated,
+        "endpoint": runner.endpoint.safe_url(),
+        "created_at": previous["created_at"] if previous else now,
+        "started_at": now,
+        "resumed": (previous.get("resumed", 0) + 1) if previous else 0,
+        "config": runner.config.recorded(),
+        "tasks": [_task_entry(task, len(samples[task.name])) for task in runner.tasks],
+        "models": {model: _model_entry(catalog, model) for model in runner.config.models},
+        "catalog_source": getattr(catalog, "source", None),
+        "versions": _versions(),
+    }
+    if any(task.family == "code" for task in runner.tasks):
+        from evalkit.sandbox import sandbox_capabilities
+
+        manifest["sandbox"] = sandbox_capabilities()
+    return manifest
+
+
+def _task_entry(task: Task, n_samples: int) -> dict[str, Any]:
+    return {
+        "name": task.name,
+        "family": task.family,
+        "file": task.file,
+        "fingerprint": task.fingerprint(),
+        "samples": n_samples,
+        "source": task.source.model_dump(mode="json") if task.source else "inline",
+        "scorer": task.scorer.model_dump() if hasattr(task.scorer, "model_dump") else repr(task.scorer),
+        "generation": task.generation.model_dump(mode="json"),
+        "images": task.images.model_dump(mode="json") if task.family == "vision" else None,
+        "git_commit": _git_commit(task.file),
+    }
+
+
+def _model_entry(catalog: Catalog, model: str) -> dict[str, Any]:
+    info = catalog.get(model)
+    if info is None:
+        return {"in_catalog": False}
+    return {
+        "in_catalog": True,
+        "context_length": info.context_length,
+        "input_modalities": list(info.input_modalities),
+        "pricing_rub": info.pricing.to_dict(),
+        "simulated": getattr(info, "simulated", False),
+    }
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version(), "platform": platform.platform()}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
+
+
+def _git_commit(file: str | None) -> str | None:
+    if not file:
+        return None
+    path = Path(file).resolve()
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(path.parent), "log", "-1", "--format=%H", "--", path.name],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None

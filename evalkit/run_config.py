@@ -1,0 +1,84 @@
+"""Run options: validated once, recorded in the manifest, reused on resume."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from evalkit.errors import ConfigError
+
+DEFAULT_CONCURRENCY = 32
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+class RunConfig(BaseModel):
+    """Everything that decides what a run sends. The key is not here: it stays in the Endpoint.
+
+    tasks: task names (looked up in tasks/), YAML paths, or Task objects.
+    models: model ids as the router names them.
+    limit / limit_per_language / languages / seed: which samples (seed shuffles before limiting).
+    epochs: repeats of every sample (pass@k, variance); each epoch sends `seed + epoch`.
+    concurrency: most requests in flight; lowered automatically on sustained 429s.
+    budget_rub: a hard ceiling in ₽ for the whole run, resumed parts included.
+    sim: run on the bundled router simulator (no key, no network).
+    out / run_id / resume / retry_errors / force: where results go and how to continue a run.
+    cache: reuse recorded responses of identical requests (no request is paid twice).
+    """
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    tasks: list[Any] = Field(default_factory=list, exclude=True)
+    models: list[str]
+    limit: int | None = Field(default=None, gt=0)
+    limit_per_language: int | None = Field(default=None, gt=0)
+    languages: list[str] | None = None
+    seed: int | None = None
+    epochs: int = Field(default=1, ge=1)
+    concurrency: int = Field(default=DEFAULT_CONCURRENCY, ge=1, le=4096)
+    concurrency_given: int | None = Field(default=None, exclude=True)
+    budget_rub: float | None = Field(default=None, ge=0)
+    sim: bool = False
+    sim_seed: int = 0
+    sim_latency_scale: float = Field(default=1.0, ge=0)
+    base_url: str | None = None
+    api_key_env: str | None = None
+    stream: bool = True
+    transport: str = "aiohttp"
+    deadline_s: float = Field(default=300.0, gt=0)
+    out: str = "results"
+    run_id: str | None = None
+    resume: str | None = None
+    retry_errors: bool = False
+    force: bool = False
+    cache: bool = True
+    progress: Any = Field(default=True, exclude=True)
+
+    @field_validator("models")
+    @classmethod
+    def _models_named(cls, value: list[str]) -> list[str]:
+        if any(not m or not m.strip() for m in value):
+            raise ValueError("model ids must not be empty")
+        return value
+
+    @classmethod
+    def build(cls, **options: Any) -> RunConfig:
+        if "concurrency" in options and options["concurrency"] is not None:
+            options["concurrency_given"] = options["concurrency"]
+        options = {k: v for k, v in options.items() if v is not None}
+        try:
+            return cls.model_validate(options)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}" for e in exc.errors()
+            )
+            raise ConfigError(f"invalid run options: {problems}") from None
+
+    def recorded(self) -> dict[str, Any]:
+        """The options as written into the manifest (no secrets, no live objects)."""
+        return self.model_dump(mode="json")

@@ -1,0 +1,565 @@
+"""The runner: tasks × models × epochs through the client, with concurrency, budget, cache and journal.
+
+    result = evalkit.run(["builtin_qa"], ["meta-llama/llama-4-scout"], limit=50, sim=True)
+    result.df          # one row per (task, model, sample, epoch)
+    result.summary()   # accuracy with CI, errors, latency percentiles, ₽ per 1000 samples
+
+Works from scripts (`run`) and inside Jupyter, where a loop is already running (`run` then drives
+the run on a private thread; `await arun(...)` runs on the notebook's own loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from evalkit.budget import Budget, BudgetExhausted, Reservation
+from evalkit.errors import ConfigError, EvalkitError
+from evalkit.journal import Journal, JournalState, Key
+from evalkit.progress import NullProgress, ProgressSink, ProgressSnapshot, TqdmProgress
+from evalkit.run_config import RunConfig, new_run_id
+from evalkit.task import Sample, Task, resolve_task
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from evalkit.client import CallRecord, Endpoint
+    from evalkit.models import Catalog, ModelInfo
+    from evalkit.prompt import Rendered
+
+PROGRESS_INTERVAL_S = 0.25
+
+
+@dataclass
+class RunResult:
+    """The outcome of a run. `df` and `summary()` read the journal from disk."""
+
+    run_id: str
+    path: Path
+    status: str
+    message: str = ""
+    counts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def df(self) -> pd.DataFrame:
+        from evalkit.results import load_results
+
+        return load_results([self.path])
+
+    def summary(self) -> pd.DataFrame:
+        from evalkit.results import summarize
+
+        return summarize(self.df)
+
+    def __repr__(self) -> str:
+        return f"RunResult(run_id={self.run_id!r}, status={self.status!r}, path='{self.path}', counts={self.counts})"
+
+
+class StopRun(Exception):
+    """Ends dispatching for the whole run (out of credit, bad key, budget)."""
+
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class Unit:
+    task: Task
+    sample: Sample
+    model: str
+    epoch: int
+
+    @property
+    def key(self) -> Key:
+        return (self.task.name, self.model, self.sample.id, self.epoch)
+
+
+def run(
+    tasks: Sequence[str | Path | Task] | str | Task,
+    models: Sequence[str] | str,
+    **options: Any,
+) -> RunResult:
+    """Run tasks × models and return when done. See `RunConfig` for the options."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(arun(tasks, models, **options))
+    return _run_on_private_loop(arun(tasks, models, **options))
+
+
+def _run_on_private_loop(coroutine: Any) -> RunResult:
+    """Inside Jupyter the kernel's loop is busy running this cell; drive the run on a thread.
+    An interrupted kernel (KeyboardInterrupt) cancels the run cleanly, so its journal is flushed."""
+    loop = asyncio.new_event_loop()
+    outcome: dict[str, Any] = {}
+
+    def drive() -> None:
+        try:
+            outcome["result"] = loop.run_until_complete(main_task)
+        except BaseException as exc:  # handed back to the caller's thread
+            outcome["error"] = exc
+
+    main_task = loop.create_task(coroutine)
+    thread = threading.Thread(target=drive, name="evalkit-run", daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.1)
+    except KeyboardInterrupt:
+        loop.call_soon_threadsafe(main_task.cancel)
+        thread.join()
+        raise
+    finally:
+        if not thread.is_alive():
+            loop.close()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
+async def arun(
+    tasks: Sequence[str | Path | Task] | str | Task,
+    models: Sequence[str] | str,
+    **options: Any,
+) -> RunResult:
+    """The async form of `run`, for code that already runs an event loop (`await evalkit.arun(...)`)."""
+    task_list = [tasks] if isinstance(tasks, (str, Path, Task)) else list(tasks)
+    model_list = [models] if isinstance(models, str) else list(models)
+    config = RunConfig.build(tasks=task_list, models=model_list, **options)
+    if config.resume:
+        config, task_objects = _resume_config(config, task_list)
+    else:
+        task_objects = [resolve_task(t) for t in task_list]
+    if not task_objects or not config.models:
+        raise ConfigError("a run needs at least one task and one model")
+    with _endpoint(config, task_objects) as endpoint:
+        runner = Runner(config, task_objects, endpoint)
+        return await runner.execute()
+
+
+def _resume_config(config: RunConfig, given: list[Any]) -> tuple[RunConfig, list[Task]]:
+    from evalkit.journal import read_manifest
+
+    directory = Path(config.out) / config.resume
+    manifest = read_manifest(directory)
+    saved = RunConfig.model_validate(manifest["config"])
+    tasks = (
+        [resolve_task(t) for t in given]
+        if given
+        else [resolve_task(t["file"] or t["name"]) for t in manifest["tasks"]]
+    )
+    changed = _changed_tasks(manifest, tasks)
+    if changed and not config.force:
+        raise ConfigError(
+            f"the definition of task(s) {', '.join(changed)} changed since run {config.resume} started, "
+            "so old and new samples would not be comparable; start a new run, or pass --force to resume anyway"
+        )
+    merged = saved.model_copy(
+        update={
+            "resume": config.resume,
+            "run_id": config.resume,
+            "retry_errors": config.retry_errors,
+            "budget_rub": config.budget_rub if config.budget_rub is not None else saved.budget_rub,
+            "concurrency": config.concurrency_given or saved.concurrency,
+            "progress": config.progress,
+            "force": config.force,
+            "out": config.out,
+            "api_key_env": config.api_key_env or saved.api_key_env,
+        }
+    )
+    return merged, tasks
+
+
+def _changed_tasks(manifest: dict[str, Any], tasks: list[Task]) -> list[str]:
+    saved = {t["name"]: t["fingerprint"] for t in manifest.get("tasks", [])}
+    return [t.name for t in tasks if t.name in saved and saved[t.name] != t.fingerprint()]
+
+
+@contextlib.contextmanager
+def _endpoint(config: RunConfig, tasks: list[Task]) -> Iterator[Endpoint]:
+    from evalkit.client import Endpoint
+
+    if not config.sim:
+        yield Endpoint.from_env(base_url=config.base_url, api_key_env=config.api_key_env)
+        return
+    from evalkit import sim
+
+    with sim.serve(tasks=tasks, seed=config.sim_seed, latency_scale=config.sim_latency_scale) as server:
+        yield Endpoint(base_url=server.base_url, api_key="sim", simulated=True)
+
+
+class Runner:
+    """One run: owns the journal, cache, budget, limiter and client for its duration."""
+
+    def __init__(self, config: RunConfig, tasks: list[Task], endpoint: Endpoint) -> None:
+        self.config = config
+        self.tasks = tasks
+        self.endpoint = endpoint
+        self.run_id = config.run_id or new_run_id()
+        self.directory = Path(config.out) / self.run_id
+        self.stop: StopRun | None = None
+        self.dead_models: dict[str, str] = {}
+        self.counts = {"done": 0, "errors": 0, "scored": 0, "score_sum": 0.0, "sent": 0, "from_cache": 0}
+        self.backing_off: str | None = None
+        self._backoff_until = 0.0
+        self._started = time.monotonic()
+
+    async def execute(self) -> RunResult:
+        from evalkit.manifest import build_manifest
+
+        journal = (
+            Journal.open_existing(self.directory) if self.config.resume else Journal.create(self.directory)
+        )
+        state = journal.read_state() if self.config.resume else JournalState()
+        samples = {task.name: self._load(task) for task in self.tasks}
+        catalog = await self._catalog()
+        self._check_models(catalog)
+        self.prices = {model: _price(catalog, model) for model in self.config.models}
+        self.simulated = self.endpoint.simulated or any(
+            getattr(catalog.get(m), "simulated", False) for m in self.config.models
+        )
+        total = sum(len(s) for s in samples.values()) * len(self.config.models) * self.config.epochs
+        manifest = build_manifest(
+            self, samples, catalog, previous=journal.read_manifest() if self.config.resume else None
+        )
+        journal.write_manifest(manifest)
+        self.budget = Budget(self.config.budget_rub, spent_rub=state.spent_rub)
+        self.journal, self.state = journal, state
+        journal.open()
+        status, message = "completed", ""
+        try:
+            status, message = await self._drive(samples, total)
+        except asyncio.CancelledError:
+            status = "interrupted"
+            message = f"interrupted; resume with: evalkit run --resume {self.run_id} --out {self.config.out}"
+            raise
+        finally:
+            journal.close()
+            manifest.update(self._closing(status, message, total))
+            journal.write_manifest(manifest)
+        return RunResult(self.run_id, self.directory, status, message, dict(self.counts, total=total))
+
+    def _load(self, task: Task) -> list[Sample]:
+        return task.load_samples(
+            self.config.limit,
+            limit_per_language=self.config.limit_per_language,
+            seed=self.config.seed,
+            languages=self.config.languages,
+        )
+
+    async def _catalog(self) -> Catalog:
+        from evalkit.models import load_catalog
+
+        return await load_catalog(self.endpoint)
+
+    def _check_models(self, catalog: Catalog) -> None:
+        from evalkit.models import supports_images
+
+        for model in self.config.models:
+            info = catalog.get(model)
+            if info is None:
+                if catalog.authoritative:
+                    raise ConfigError(
+                        f"unknown model id {model!r}: the router's catalog has no such model (see `evalkit models`)"
+                    )
+                continue
+            for task in self.tasks:
+                if task.family == "vision" and not supports_images(info):
+                    raise ConfigError(
+                        f"model {model!r} does not take image input (its catalog entry lists "
+                        f"{', '.join(info.input_modalities)}), but task {task.name!r} sends images"
+                    )
+
+    async def _drive(self, samples: dict[str, list[Sample]], total: int) -> tuple[str, str]:
+        from evalkit.cache import ResponseCache
+        from evalkit.client import Client
+        from evalkit.limiter import AdaptiveLimiter
+
+        self.scorers = {task.name: task.build_scorer() for task in self.tasks}
+        self.limiter = AdaptiveLimiter(self.config.concurrency)
+        self.cache = ResponseCache(Path(self.config.out) / "cache.sqlite") if self.config.cache else None
+        self.client = Client(
+            self.endpoint,
+            stream=self.config.stream,
+            transport=self.config.transport,
+            deadline_s=self.config.deadline_s,
+        )
+        sink = self._sink(total)
+        units = self._units(samples)
+        ticker = asyncio.create_task(self._tick(sink, total))
+        try:
+            workers = [asyncio.create_task(self._worker(units)) for _ in range(self.config.concurrency)]
+            await asyncio.gather(*workers)
+        finally:
+            ticker.cancel()
+            for worker in locals().get("workers", []):
+                worker.cancel()
+            sink.close(self._snapshot(total, self._final_status()))
+            await self.client.close()
+            if self.cache is not None:
+                self.cache.close()
+        return self._final_status(), self.stop.message if self.stop else self._dead_model_message()
+
+    def _final_status(self) -> str:
+        if self.stop is not None:
+            return self.stop.status
+        return "completed_with_errors" if self.dead_models else "completed"
+
+    def _dead_model_message(self) -> str:
+        return "; ".join(f"{model}: {why}" for model, why in self.dead_models.items())
+
+    def _units(self, samples: dict[str, list[Sample]]) -> Iterator[Unit]:
+        for task in self.tasks:
+            for sample in samples[task.name]:
+                for epoch in range(self.config.epochs):
+                    for model in self.config.models:
+                        yield Unit(task, sample, model, epoch)
+
+    async def _worker(self, units: Iterator[Unit]) -> None:
+        for unit in units:
+            if self.stop is not None:
+                return
+            if unit.model in self.dead_models:
+                continue
+            try:
+                await self._process(unit)
+            except StopRun as stop:
+                self.stop = self.stop or stop
+            except BudgetExhausted as exc:
+                self.stop = self.stop or StopRun(
+                    "budget_exhausted", f"{exc}; resume with a larger --budget-rub"
+                )
+
+    async def _process(self, unit: Unit) -> None:
+        key = unit.key
+        if key in self.state.done or (key in self.state.failed and not self.config.retry_errors):
+            self._count_existing(key)
+            return
+        from evalkit.cache import request_key
+        from evalkit.prompt import render
+
+        rendered = render(unit.task, unit.sample)
+        params = _params(unit.task, unit.epoch)
+        request = request_key(self.endpoint.cache_id, unit.model, rendered.messages, params, unit.epoch)
+        record, from_cache = await self._response(unit, rendered, params, request)
+        if record is None:
+            return
+        await self._finish(unit, rendered, record, request, from_cache)
+
+    def _count_existing(self, key: Key) -> None:
+        self.counts["done"] += 1
+        if key in self.state.failed:
+            self.counts["errors"] += 1
+
+    async def _response(
+        self, unit: Unit, rendered: Rendered, params: dict[str, Any], request: str
+    ) -> tuple[CallRecord | None, bool]:
+        """The call's record: from this run's journal, the cache, or a new call (journaled at once)."""
+        from evalkit.client import CallRecord
+
+        previous = self.state.responses.pop(unit.key, None)
+        if previous is not None and not (previous["call"].get("error") and self.config.retry_errors):
+            return CallRecord.from_dict(previous["call"]), bool(previous.get("from_cache"))
+        if self.cache is not None and (hit := self.cache.get(request)) is not None:
+            self.counts["from_cache"] += 1
+            return CallRecord.from_dict(hit), True
+        record = await self._call(unit, rendered, params)
+        if record is None:
+            return None, False
+        await self.journal.append(
+            {"kind": "response", "key": list(unit.key), "request": request, "call": record.to_dict()}
+        )
+        if self.cache is not None and record.error is None:
+            self.cache.put(request, record.to_dict())
+        return record, False
+
+    async def _call(self, unit: Unit, rendered: Rendered, params: dict[str, Any]) -> CallRecord | None:
+        from evalkit.client import CallHooks, is_model_fatal, is_run_fatal
+
+        worst = self._worst_case(unit, rendered)
+        reservations: list[Reservation] = []
+
+        async def before_attempt(attempt: int) -> None:
+            if self.stop is not None:
+                raise StopRun(self.stop.status, self.stop.message)
+            reservations.append(await self.budget.reserve(worst))
+            await self.limiter.acquire()
+            self.counts["sent"] += 1
+
+        async def after_attempt(record: CallRecord, attempt: int) -> None:
+            self.limiter.release()
+            if record.error == "rate_limit":
+                self.limiter.on_rate_limited()
+            elif record.error is None:
+                self.limiter.on_success()
+            estimate = self._estimate(unit, rendered, record)
+            await self.budget.settle(
+                reservations.pop(), record.cost_rub, estimate.total if estimate else None
+            )
+
+        async def on_backoff(delay_s: float, record: CallRecord) -> None:
+            self._backoff_until = time.monotonic() + delay_s
+            self.backing_off = f"{record.error} from the router, retrying in {delay_s:.1f}s"
+
+        record = await self.client.call(
+            unit.model,
+            rendered.messages,
+            params,
+            hooks=CallHooks(
+                before_attempt=before_attempt, after_attempt=after_attempt, on_backoff=on_backoff
+            ),
+        )
+        if record.error and is_run_fatal(record.error):
+            raise StopRun(
+                _RUN_FATAL_STATUS.get(record.error, "failed"), f"{record.error}: {record.error_message}"
+            )
+        if record.error and is_model_fatal(record.error):
+            self.dead_models[unit.model] = f"{record.error}: {record.error_message}"
+            return None
+        return record
+
+    def _worst_case(self, unit: Unit, rendered: Rendered) -> float:
+        price = self.prices.get(unit.model)
+        if price is None:
+            if self.config.budget_rub is not None:
+                raise ConfigError(
+                    f"no price card for model {unit.model!r}, so --budget-rub cannot be enforced"
+                )
+            return 0.0
+        prompt_bound = _prompt_token_bound(rendered.messages)
+        return price.estimate(
+            prompt_bound, unit.task.generation.max_tokens, images=len(rendered.images)
+        ).total
+
+    def _estimate(self, unit: Unit, rendered: Rendered, record: CallRecord) -> Any:
+        price = self.prices.get(unit.model)
+        if price is None or record.prompt_tokens is None:
+            return None
+        return price.estimate(
+            record.prompt_tokens,
+            record.completion_tokens or 0,
+            images=len(rendered.images),
+            cached_tokens=record.cached_tokens or 0,
+        )
+
+    async def _finish(
+        self, unit: Unit, rendered: Rendered, record: CallRecord, request: str, from_cache: bool
+    ) -> None:
+        from evalkit.record import sample_row
+
+        score = None
+        if record.error is None:
+            scorer = self.scorers[unit.task.name]
+            output = record.output or ""
+            if getattr(scorer, "blocking", False):
+                score = await asyncio.to_thread(scorer, output, unit.sample)
+            else:
+                score = scorer(output, unit.sample)
+        row = sample_row(
+            run_id=self.run_id,
+            unit=unit,
+            rendered=rendered,
+            record=record,
+            score=score,
+            estimate=self._estimate(unit, rendered, record),
+            request=request,
+            from_cache=from_cache,
+            simulated=self.simulated,
+        )
+        await self.journal.append(row)
+        self.counts["done"] += 1
+        if record.error:
+            self.counts["errors"] += 1
+        elif score is not None:
+            self.counts["scored"] += 1
+            self.counts["score_sum"] += score.value
+
+    def _sink(self, total: int) -> ProgressSink:
+        progress = self.config.progress
+        if progress is False or progress is None:
+            return NullProgress()
+        if progress is True:
+            return TqdmProgress(total, description=f"evalkit {self.run_id}")
+        return progress  # a ProgressSink given by the caller (e.g. evalkit.widgets.RunMonitor)
+
+    async def _tick(self, sink: ProgressSink, total: int) -> None:
+        while True:
+            if (
+                self.backing_off
+                and time.monotonic() > self._backoff_until + 2
+                and not self.limiter.backing_off
+            ):
+                self.backing_off = None
+            sink.update(self._snapshot(total, "running"))
+            await asyncio.sleep(PROGRESS_INTERVAL_S)
+
+    def _snapshot(self, total: int, status: str) -> ProgressSnapshot:
+        backing_off = self.backing_off
+        if backing_off is None and self.limiter.backing_off:
+            backing_off = f"rate limited, concurrency lowered to {self.limiter.limit}/{self.limiter.maximum}"
+        return ProgressSnapshot(
+            total=total,
+            done=self.counts["done"],
+            errors=self.counts["errors"],
+            score_sum=self.counts["score_sum"],
+            scored=self.counts["scored"],
+            spent_rub=self.budget.spent_rub,
+            elapsed_s=time.monotonic() - self._started,
+            in_flight=self.limiter.in_flight,
+            concurrency=self.limiter.limit,
+            backing_off=backing_off,
+            status=status,
+        )
+
+    def _closing(self, status: str, message: str, total: int) -> dict[str, Any]:
+        from datetime import UTC, datetime
+
+        return {
+            "status": status,
+            "message": message,
+            "ended_at": datetime.now(UTC).isoformat(),
+            "totals": {**self.counts, "total": total, "spent_rub": self.budget.spent_rub},
+            "dead_models": self.dead_models,
+        }
+
+
+_RUN_FATAL_STATUS = {"out_of_credit": "out_of_credit", "auth": "auth_failed", "forbidden": "auth_failed"}
+
+
+def _params(task: Task, epoch: int) -> dict[str, Any]:
+    generation = task.generation
+    params: dict[str, Any] = {"temperature": generation.temperature, "max_tokens": generation.max_tokens}
+    if generation.stop:
+        params["stop"] = generation.stop
+    if generation.seed is not None:
+        params["seed"] = generation.seed + epoch
+    if generation.top_p is not None:
+        params["top_p"] = generation.top_p
+    params.update(generation.extra)
+    return params
+
+
+def _prompt_token_bound(messages: list[dict[str, Any]]) -> int:
+    """An upper bound on prompt tokens: byte-level BPE never makes more tokens than UTF-8 bytes."""
+    total = 0
+    for message in messages:
+        content = message.get("content")
+        parts = content if isinstance(content, list) else [{"type": "text", "text": content or ""}]
+        total += 8 + sum(len(str(p.get("text", "")).encode()) for p in parts if p.get("type") == "text")
+    return total
+
+
+def _price(catalog: Catalog, model: str) -> Any:
+    info: ModelInfo | None = catalog.get(model)
+    return info.pricing if info is not None else None
+
+
+__all__ = ["RunResult", "arun", "run", "EvalkitError"]
