@@ -1,0 +1,93 @@
+"""Budget reservations and the adaptive concurrency limiter."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from evalkit.budget import Budget, BudgetExhausted
+from evalkit.errors import BudgetError
+from evalkit.limiter import AdaptiveLimiter
+
+
+def test_reservations_never_let_spending_pass_the_limit():
+    async def scenario() -> Budget:
+        budget = Budget(1.0)
+        for actual in [0.3, 0.3, 0.3]:
+            reservation = await budget.reserve(0.25)  # 0.275 with the margin
+            await budget.settle(reservation, actual, 0.25)
+        with pytest.raises(BudgetExhausted, match="budget of 1.0"):
+            await budget.reserve(0.25)
+        return budget
+
+    budget = asyncio.run(scenario())
+    assert budget.spent_rub == pytest.approx(0.9)
+    assert budget.spent_rub <= budget.limit_rub
+
+
+def test_router_charging_more_than_the_catalogue_raises_later_reservations():
+    async def scenario() -> float:
+        budget = Budget(10.0)
+        reservation = await budget.reserve(1.0)
+        await budget.settle(reservation, 2.0, 1.0)  # the router billed twice the estimate
+        second = await budget.reserve(1.0)
+        return second.amount
+
+    assert asyncio.run(scenario()) == pytest.approx(2.0 * 1.1)
+
+
+def test_a_reservation_waits_for_calls_in_flight_to_settle():
+    async def scenario() -> list[str]:
+        budget = Budget(1.0)
+        events = []
+        first = await budget.reserve(0.8)
+
+        async def second() -> None:
+            await budget.reserve(0.2)  # 0.22 does not fit beside 0.88 reserved
+            events.append("second reserved")
+
+        waiter = asyncio.create_task(second())
+        await asyncio.sleep(0.01)
+        events.append("first settles")
+        await budget.settle(first, 0.05, 0.8)
+        await waiter
+        return events
+
+    assert asyncio.run(scenario()) == ["first settles", "second reserved"]
+
+
+def test_negative_budget_is_refused():
+    with pytest.raises(BudgetError, match="≥ 0"):
+        Budget(-1)
+
+
+def test_limiter_halves_on_rate_limit_once_per_cooldown_and_recovers():
+    limiter = AdaptiveLimiter(16, cooldown_s=60)
+    assert limiter.on_rate_limited()
+    assert limiter.limit == 8
+    assert not limiter.on_rate_limited()  # the same burst
+    for _ in range(8 + 9 + 10 + 11 + 12 + 13 + 14 + 15):
+        limiter.on_success()
+    assert limiter.limit == 16
+    assert not limiter.backing_off
+
+
+def test_limiter_bounds_concurrency():
+    async def scenario() -> int:
+        limiter = AdaptiveLimiter(3)
+        peak = 0
+
+        async def job() -> None:
+            nonlocal peak
+            await limiter.acquire()
+            peak = max(peak, limiter.in_flight)
+            await asyncio.sleep(0.001)
+            limiter.release()
+
+        await asyncio.gather(*(job() for _ in range(20)))
+        return peak
+
+    assert asyncio.run(scenario()) == 3
+    with pytest.raises(ValueError):
+        AdaptiveLimiter(0)
