@@ -1,0 +1,555 @@
+"""Run untrusted (model-written) Python programs in separate, limited processes with no network.
+
+Every program gets a fresh process, never ours, and a fresh temporary directory that is removed
+afterwards. What contains it (each layer is probed once; a missing one is a loud warning, see
+`sandbox_capabilities()`):
+
+- network: a new network namespace (`unshare --net`), which has no interfaces up, not even loopback;
+- identity: when we are root, the program runs as its own unprivileged uid (`setpriv`, no new
+  privileges), so it can write neither the project nor the files of another sandbox, and the kernel
+  enforces RLIMIT_NPROC (it does not for root);
+- resources: RLIMIT_AS (memory), RLIMIT_CPU, RLIMIT_NPROC, RLIMIT_FSIZE, RLIMIT_NOFILE, no core
+  dumps; plus, where cgroup v1 is writable, a per-run pids cgroup (fork bombs) and memory cgroup
+  (total memory of the whole process tree);
+- time: a wall-clock timeout, after which the process group, the cgroup and every process of the
+  run's uid are killed (also after a normal exit, so no background child survives);
+- input: `python -I -S` (no site, no user paths, no PYTHON* variables), a scrubbed environment
+  (PATH, LANG, HOME, TMPDIR only: no API keys), stdin from /dev/null.
+
+A run passes only when the whole program ran and the bootstrap reported success on a private pipe
+with a per-run nonce, so `sys.exit(0)` or `os._exit(0)` before the tests is a failure, not a pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import math
+import os
+import queue
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from evalkit.errors import ConfigError, EvalkitError
+
+Status = Literal["pass", "fail", "timeout", "crash"]
+
+_UID_BASE = 10_000_000
+_UIDS_PER_PROCESS = 1024
+_RUN_IDS = itertools.count()  # only a source of distinct per-run uids; never read back
+_CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+# Runs inside the child, before the program: read the nonce, set limits, run, report on the status fd.
+_BOOTSTRAP = r"""
+import os, sys, resource
+def _evalkit_main():
+    nonce = sys.stdin.readline().strip()
+    me = os.getpid()
+    null = os.open(os.devnull, os.O_RDONLY); os.dup2(null, 0); os.close(null)
+    status_fd, mem, cpu, nproc, fsize = (int(a) for a in sys.argv[1:6])
+    path = sys.argv[6]
+    for name, value in (("RLIMIT_AS", mem), ("RLIMIT_CPU", cpu), ("RLIMIT_NPROC", nproc),
+                        ("RLIMIT_FSIZE", fsize), ("RLIMIT_NOFILE", 256), ("RLIMIT_CORE", 0)):
+        if value >= 0:
+            hard = value + 1 if name == "RLIMIT_CPU" else value
+            try:
+                resource.setrlimit(getattr(resource, name), (value, hard))
+            except (ValueError, OSError):
+                pass
+    with open(path, encoding="utf-8") as f:
+        source = f.read()
+    def report(text):
+        if os.getpid() == me:  # not from a child the program forked
+            os.write(status_fd, (nonce + " " + text).encode("utf-8", "replace")[:4096])
+    namespace = {"__name__": "__sandbox__", "__builtins__": __builtins__}
+    try:
+        exec(compile(source, "program.py", "exec"), namespace)
+    except SystemExit as exc:
+        if exc.code in (0, None):
+            report("fail SystemExit: the program exited before the tests finished")
+            os._exit(1)
+        report("fail SystemExit: " + str(exc.code))
+        os._exit(1)
+    except MemoryError:
+        report("crash MemoryError: out of memory")
+        os._exit(1)
+    except BaseException as exc:
+        import traceback
+        traceback.print_exc()
+        report("fail " + type(exc).__name__ + ": " + str(exc))
+        sys.stderr.flush()
+        os._exit(1)
+    sys.stdout.flush()
+    report("ok")
+    os._exit(0)
+_evalkit_main()
+"""
+
+
+class SandboxError(EvalkitError):
+    """The sandbox itself could not run a program (not the program's fault): never score it."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-program limits. `timeout_s` is wall-clock from launch; CPU time is capped at the next second."""
+
+    timeout_s: float = 10.0
+    memory_mb: int = 1024
+    max_processes: int = 32
+    max_file_mb: int = 16
+    max_output_bytes: int = 2048
+
+    def __post_init__(self) -> None:
+        if not (self.timeout_s > 0 and self.memory_mb >= 64 and self.max_processes >= 1):
+            raise ConfigError(
+                "sandbox limits need timeout_s > 0, memory_mb >= 64 and max_processes >= 1",
+                where="sandbox limits",
+            )
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one program did. `detail` is one line: the exception, the signal or the limit hit."""
+
+    status: Status
+    detail: str = ""
+    returncode: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+    duration_s: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "pass"
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How programs are launched on this machine (the result of the probe)."""
+
+    python: str
+    python_version: str
+    network: str
+    user: str
+    nproc: str
+    memory: str
+    cgroups: dict[str, Path] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+
+def sandbox_capabilities() -> dict[str, Any]:
+    """What the sandbox can enforce here, for the run manifest, e.g.
+    {"network_isolation": "netns", "user": "uid-drop", "nproc_limit": "cgroup-pids+rlimit", ...,
+    "warnings": []}. Every missing layer has a warning."""
+    plan = _probe()
+    return {
+        "network_isolation": plan.network,
+        "user": plan.user,
+        "nproc_limit": plan.nproc,
+        "memory_limit": plan.memory,
+        "python": plan.python,
+        "python_version": plan.python_version,
+        "warnings": list(plan.warnings),
+    }
+
+
+class Sandbox:
+    """A bounded pool that runs programs in isolated processes; thread-safe.
+
+        sandbox = Sandbox(Limits(timeout_s=3))
+        result = sandbox.run("assert 1 + 1 == 2")      # RunResult(status="pass", ...)
+        results = sandbox.run_many(programs)            # in parallel, in order
+
+    At most `workers` (default: the number of cores) programs run at once, however many threads call
+    `run`.
+    """
+
+    def __init__(self, limits: Limits | None = None, *, workers: int | None = None) -> None:
+        self.limits = limits or Limits()
+        self.workers = max(1, workers or os.cpu_count() or 1)
+        self._plan = _probe()
+        self._slots: queue.Queue[int] = queue.Queue()
+        for slot in range(self.workers):
+            self._slots.put(slot)
+        for text in self._plan.warnings:
+            warnings.warn(f"evalkit sandbox: {text}", RuntimeWarning, stacklevel=2)
+
+    def capabilities(self) -> dict[str, Any]:
+        return sandbox_capabilities()
+
+    def run(self, code: str) -> RunResult:
+        """Run one program to completion (or its limits) and return what happened."""
+        slot = self._slots.get()
+        try:
+            return _run_one(code, self.limits, self._plan)
+        finally:
+            self._slots.put(slot)
+
+    def run_many(self, programs: Iterable[str]) -> list[RunResult]:
+        """Run programs in parallel on `workers` processes; results in the order given."""
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            return list(pool.map(self.run, programs))
+
+
+def _run_one(code: str, limits: Limits, plan: _Plan) -> RunResult:
+    uid = _run_uid()
+    workdir = Path(tempfile.mkdtemp(prefix="evalkit-sbx-"))
+    cgroups: list[Path] = []
+    try:
+        program = workdir / "program.py"
+        program.write_text(code, encoding="utf-8")
+        if plan.user == "uid-drop":
+            os.chown(workdir, uid, uid)
+        read_fd, write_fd = os.pipe()
+        try:
+            return _launch(code, program, workdir, uid, read_fd, write_fd, limits, plan, cgroups)
+        finally:
+            with contextlib.suppress(OSError):
+                os.close(read_fd)
+    finally:
+        for group in cgroups:
+            _remove_cgroup(group)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _launch(
+    code: str,
+    program: Path,
+    workdir: Path,
+    uid: int,
+    read_fd: int,
+    write_fd: int,
+    limits: Limits,
+    plan: _Plan,
+    cgroups: list[Path],
+) -> RunResult:
+    nonce = secrets.token_hex(16)
+    argv = _argv(plan, uid, write_fd, limits, program)
+    out_path, err_path = workdir / ".stdout", workdir / ".stderr"
+    started = time.monotonic()
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=out,
+                stderr=err,
+                cwd=workdir,
+                env=_environment(workdir),
+                pass_fds=(write_fd,),
+                start_new_session=True,
+                close_fds=True,
+            )
+        except OSError as exc:
+            os.close(write_fd)
+            raise SandboxError(f"cannot start the sandboxed interpreter: {exc}", where="sandbox") from None
+    os.close(write_fd)
+    timed_out = False
+    try:
+        cgroups.extend(_join_cgroups(proc.pid, uid, limits, plan))
+        _send_nonce(proc, nonce)
+        try:
+            proc.wait(timeout=limits.timeout_s)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+    finally:
+        _kill_everything(proc, uid if plan.user == "uid-drop" else None, cgroups)
+    duration = time.monotonic() - started
+    report = _read_report(read_fd, nonce)
+    stdout = _tail(out_path, limits.max_output_bytes)
+    stderr = _tail(err_path, limits.max_output_bytes)
+    status, detail = _classify(proc.returncode, report, timed_out, cgroups, limits)
+    return RunResult(status, detail, proc.returncode, stdout, stderr, round(duration, 4))
+
+
+def _argv(plan: _Plan, uid: int, status_fd: int, limits: Limits, program: Path) -> list[str]:
+    mem = limits.memory_mb * 1024 * 1024
+    cpu = max(1, math.ceil(limits.timeout_s))
+    fsize = limits.max_file_mb * 1024 * 1024
+    nproc = limits.max_processes if plan.user == "uid-drop" else -1
+    python = [plan.python, "-I", "-S", "-B", "-c", _BOOTSTRAP]
+    python += [str(status_fd), str(mem), str(cpu), str(nproc), str(fsize), str(program)]
+    prefix: list[str] = []
+    if plan.network == "netns":
+        prefix += ["unshare", "--net", "--pid", "--fork", "--kill-child", "--"]
+    if plan.user == "uid-drop":
+        prefix += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs", "--"]
+    return prefix + python
+
+
+def _environment(workdir: Path) -> dict[str, str]:
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "HOME": str(workdir),
+        "TMPDIR": str(workdir),
+    }
+
+
+def _run_uid() -> int:
+    """A uid no other live run of this machine uses (per process and per run)."""
+    return _UID_BASE + (os.getpid() % 1_000_000) * _UIDS_PER_PROCESS + next(_RUN_IDS) % _UIDS_PER_PROCESS
+
+
+def _send_nonce(proc: subprocess.Popen[bytes], nonce: str) -> None:
+    assert proc.stdin is not None
+    with contextlib.suppress(OSError):  # the child may already be gone; its exit status tells why
+        proc.stdin.write(nonce.encode() + b"\n")
+    with contextlib.suppress(OSError):
+        proc.stdin.close()
+
+
+def _read_report(read_fd: int, nonce: str) -> str | None:
+    os.set_blocking(read_fd, False)
+    chunks = []
+    with contextlib.suppress(BlockingIOError, OSError):
+        while chunk := os.read(read_fd, 8192):
+            chunks.append(chunk)
+    text = b"".join(chunks).decode("utf-8", "replace")
+    prefix = nonce + " "
+    return text[len(prefix) :] if text.startswith(prefix) else None
+
+
+def _classify(
+    returncode: int | None, report: str | None, timed_out: bool, cgroups: list[Path], limits: Limits
+) -> tuple[Status, str]:
+    if timed_out:
+        return "timeout", f"timeout: still running after {limits.timeout_s:g} s"
+    if returncode is not None and returncode < 0:
+        sig = -returncode
+        if sig == signal.SIGXCPU:
+            return "timeout", f"timeout: CPU time limit ({max(1, math.ceil(limits.timeout_s))} s)"
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        if sig == signal.SIGKILL and _memory_cgroup_hit(cgroups):
+            return "crash", "crash: out of memory (killed by SIGKILL)"
+        return "crash", f"crash: killed by {name}"
+    if report == "ok" and returncode == 0:
+        return "pass", "pass"
+    if report is not None and report.startswith(("fail ", "crash ")):
+        kind, _, message = report.partition(" ")
+        return ("crash" if kind == "crash" else "fail"), f"{kind}: {_one_line(message)}"
+    return "fail", f"fail: the program exited (code {returncode}) before the tests finished"
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _tail(path: Path, limit: int) -> str:
+    """The last `limit` bytes of a captured stream (tracebacks end with the useful line)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - limit))
+            data = f.read(limit)
+    except OSError:
+        return ""
+    text = data.decode("utf-8", "replace")
+    return ("…" + text) if size > limit else text
+
+
+# ---- cleanup -------------------------------------------------------------------------------------
+
+
+def _kill_everything(proc: subprocess.Popen[bytes], uid: int | None, cgroups: list[Path]) -> None:
+    """Kill the run's process group, cgroup members and uid's processes until none is left."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    for _ in range(200):
+        pids = set(_cgroup_pids(cgroups))
+        if uid is not None:
+            pids |= set(_pids_of_uid(uid))
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        if proc.poll() is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=0.05)
+        if not pids and proc.returncode is not None:
+            return
+        time.sleep(0.005)
+
+
+def _pids_of_uid(uid: int) -> Iterator[int]:
+    """Live processes whose real uid is `uid` (from /proc; zombies are not counted)."""
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/status", encoding="ascii", errors="replace") as f:
+                status = f.read()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if fields.get("State", "").strip().startswith("Z"):
+            continue
+        uids = fields.get("Uid", "").split()
+        if uids and uids[0] == str(uid):
+            yield int(entry.name)
+
+
+# ---- cgroups (v1; optional) -----------------------------------------------------------------------
+
+
+def _own_cgroup(controller: str) -> Path | None:
+    """Our own cgroup directory for a v1 controller, if it is mounted and writable."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controller in controllers.split(","):
+            directory = _CGROUP_ROOT / controller / path.lstrip("/")
+            if directory.is_dir() and os.access(directory, os.W_OK):
+                return directory
+    return None
+
+
+def _join_cgroups(pid: int, uid: int, limits: Limits, plan: _Plan) -> list[Path]:
+    created = []
+    settings = {
+        "pids": {"pids.max": str(limits.max_processes + 2)},
+        "memory": {"memory.limit_in_bytes": str(limits.memory_mb * 1024 * 1024)},
+    }
+    with_child = plan.network == "netns"
+    for controller, parent in plan.cgroups.items():
+        group = parent / f"evalkit-{os.getpid()}-{uid}"
+        try:
+            group.mkdir()
+            created.append(group)
+            for name, value in settings[controller].items():
+                (group / name).write_text(value)
+            for member in (pid, *(_children(pid) if with_child else ())):
+                (group / "cgroup.procs").write_text(str(member))
+        except OSError as exc:
+            raise SandboxError(
+                f"cannot set up the {controller} cgroup {group}: {exc}", where="sandbox"
+            ) from None
+    return created
+
+
+def _children(pid: int) -> list[int]:
+    """The interpreter that `unshare --fork` starts; it waits for the nonce, so it cannot have forked yet."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    for _ in range(400):
+        try:
+            found = [int(p) for p in path.read_text().split()]
+        except (OSError, ValueError):
+            return []
+        if found:
+            return found
+        time.sleep(0.0005)
+    return []
+
+
+def _cgroup_pids(cgroups: list[Path]) -> Iterator[int]:
+    for group in cgroups:
+        with contextlib.suppress(OSError):
+            yield from (int(p) for p in (group / "cgroup.procs").read_text().split())
+
+
+def _memory_cgroup_hit(cgroups: list[Path]) -> bool:
+    for group in cgroups:
+        failcnt = group / "memory.failcnt"
+        with contextlib.suppress(OSError, ValueError):
+            if failcnt.exists() and int(failcnt.read_text()) > 0:
+                return True
+    return False
+
+
+def _remove_cgroup(group: Path) -> None:
+    for _ in range(100):
+        try:
+            group.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.01)
+
+
+# ---- probe ----------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _probe() -> _Plan:
+    """Find out once per process which containment layers work here, by trying them."""
+    problems: list[str] = []
+    root = os.geteuid() == 0
+    network = (
+        "netns" if _works(["unshare", "--net", "--pid", "--fork", "--kill-child", "--", "true"]) else "none"
+    )
+    if network == "none":
+        problems.append(
+            "no network isolation: `unshare --net` failed (needs root or CAP_SYS_ADMIN); "
+            "model-written code can reach the network"
+        )
+    user = "uid-drop" if root and shutil.which("setpriv") else "same-user"
+    if user == "same-user":
+        problems.append(
+            "programs run as the current user (not root, or no setpriv): they can write whatever "
+            "this user can, and RLIMIT_NPROC is not applied"
+        )
+    cgroups = {c: d for c in ("pids", "memory") if root and (d := _own_cgroup(c)) is not None}
+    nproc = (
+        "+".join(
+            part for part, ok in (("cgroup-pids", "pids" in cgroups), ("rlimit", user == "uid-drop")) if ok
+        )
+        or "none"
+    )
+    if nproc == "none":
+        problems.append("no process-count limit: a fork bomb is contained only by the timeout")
+    memory = "rlimit-as+cgroup" if "memory" in cgroups else "rlimit-as"
+    python, version = _choose_python(network, user)
+    return _Plan(python, version, network, user, nproc, memory, cgroups, tuple(problems))
+
+
+def _works(argv: list[str]) -> bool:
+    try:
+        return subprocess.run(argv, capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _choose_python(network: str, user: str) -> tuple[str, str]:
+    """The first interpreter that starts under the sandbox's own uid (ours may live in an unreadable
+    home, e.g. /root/.pyenv)."""
+    candidates = [sys.executable, "/usr/bin/python3", shutil.which("python3") or ""]
+    probe_plan = _Plan("", "", network, user, "", "")
+    for candidate in dict.fromkeys(c for c in candidates if c):
+        argv = _argv(probe_plan, _run_uid(), 1, Limits(), Path("/dev/null"))
+        argv = argv[: argv.index("-I") - 1] + [
+            candidate,
+            "-I",
+            "-S",
+            "-c",
+            "import sys; print(sys.version.split()[0])",
+        ]
+        try:
+            done = subprocess.run(argv, capture_output=True, timeout=20, cwd="/", env=_environment(Path("/")))
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if done.returncode == 0:
+            return candidate, done.stdout.decode().strip()
+    raise ConfigError(
+        "no Python interpreter can be started inside the sandbox (tried: "
+        + ", ".join(c for c in candidates if c)
+        + ")",
+        where="sandbox",
+    )
