@@ -262,7 +262,7 @@ def paired_scores(
         part = data[data["model"] == model]
         part = part.drop_duplicates(_KEYS, keep="last")  # a re-run of the same sample: the latest wins
         cols = {"score": f"score{suffix}", "cluster": f"cluster{suffix}"}
-        part = part.assign(cluster=_clusters(part)).rename(columns=cols)
+        part = part.assign(cluster=cluster_ids(part)).rename(columns=cols)
         sides.append(part[[*_KEYS, *cols.values()]])
     merged = sides[0].merge(sides[1], on=_KEYS, how="inner")
     ok = merged["score_a"].notna() & merged["score_b"].notna()
@@ -270,7 +270,7 @@ def paired_scores(
     return pairs.reset_index(drop=True), int((~ok).sum())
 
 
-def _clusters(df: pd.DataFrame) -> pd.Series:
+def cluster_ids(df: pd.DataFrame) -> pd.Series:
     """The cluster of each row, qualified by task; `sample_id` when the column is absent or empty."""
     base = df["cluster"] if "cluster" in df else pd.Series(index=df.index, dtype=object)
     base = base.astype(object).where(base.notna(), df["sample_id"].astype(object))
@@ -410,7 +410,7 @@ def cost_per_1000(
     if df.empty:
         return _EMPTY
     cost, fallback = effective_cost(df)
-    low, high = bootstrap_ci(cost.to_numpy(), clusters=_clusters(df).to_numpy(), seed=seed, n_boot=n_boot,
+    low, high = bootstrap_ci(cost.to_numpy(), clusters=cluster_ids(df).to_numpy(), seed=seed, n_boot=n_boot,
                              confidence=confidence)  # fmt: skip
     note = _cost_note(fallback, len(df))
     return Estimate(1000 * float(cost.mean()), 1000 * low, 1000 * high, len(df), "bootstrap", note)
@@ -433,7 +433,7 @@ def cost_per_correct(
     total_correct = correct.sum()
     if total_correct <= 0:
         return Estimate(math.inf, math.nan, math.inf, len(df), "ratio", note or "no correct answers")
-    num, den = _cluster_sums(cost.to_numpy(), correct, _clusters(df).to_numpy())
+    num, den = _cluster_sums(cost.to_numpy(), correct, cluster_ids(df).to_numpy())
     idx = _rng(seed).integers(0, len(num), size=(n_boot, len(num)))
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = num[idx].sum(axis=1) / den[idx].sum(axis=1)
@@ -460,13 +460,13 @@ def latency_percentiles(
     cached; failed calls are left out (a timeout is not a latency).
     """
     column = LATENCY_COLUMNS.get(column, column)
-    values = _timing_values(df, column)
+    values = timing_values(df, column)
     if len(values) == 0:
         return {f"p{p:g}": math.nan for p in percentiles}
     return {f"p{p:g}": float(np.percentile(values, p)) for p in percentiles}
 
 
-def _timing_values(df: pd.DataFrame, column: str) -> np.ndarray:
+def timing_values(df: pd.DataFrame, column: str) -> np.ndarray:
     if column not in df or df.empty:
         return np.array([])
     ok = df["error"].isna() if "error" in df else pd.Series(True, index=df.index)
@@ -505,7 +505,7 @@ def group_summary(
 ) -> dict[str, object]:
     """The summary_table row for one group of rows (one task and model)."""
     errors = int(group["error"].notna().sum()) if "error" in group else 0
-    acc = accuracy_ci(group["score"].to_numpy(float), _clusters(group).to_numpy(), confidence=confidence,
+    acc = accuracy_ci(group["score"].to_numpy(float), cluster_ids(group).to_numpy(), confidence=confidence,
                       seed=seed, n_boot=n_boot)  # fmt: skip
     per_1000 = cost_per_1000(group, confidence=confidence, seed=seed, n_boot=n_boot)
     per_correct = cost_per_correct(group, confidence=confidence, seed=seed, n_boot=n_boot)
@@ -552,7 +552,9 @@ def by_language(
     data = df[df["language"].notna()] if "language" in df else df.iloc[:0]
     rows = []
     for (task, model, language), group in data.groupby(["task", "model", "language"], sort=True):
-        acc = accuracy_ci(group["score"].to_numpy(float), _clusters(group).to_numpy(), confidence=confidence)
+        acc = accuracy_ci(
+            group["score"].to_numpy(float), cluster_ids(group).to_numpy(), confidence=confidence
+        )
         rows.append({"task": task, "model": model, "language": language, "n": acc.n,
                      "accuracy": acc.value, "accuracy_low": acc.low, "accuracy_high": acc.high})  # fmt: skip
     table = pd.DataFrame(rows, columns=["task", "model", "language", "n", "accuracy", "accuracy_low",

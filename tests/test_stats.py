@@ -63,7 +63,7 @@ def _row(rng, task, model, spec, i, epoch, languages, error_rate, cluster_size, 
         "error_message": "read timed out" if failed else None, "latency_s": latency,
         "ttft_s": latency / 4, "output_tokens_per_s": 50 / latency, "prompt_tokens": 100,
         "completion_tokens": 20, "cached_tokens": 0, "images": 0, "cost_rub": cost,
-        "cost_rub_estimated": cost * 1.05, "cost_rub_input": cost * 0.6, "cost_rub_output": cost * 0.4,
+        "cost_rub_estimated": cost * 1.05, "cost_rub_input": cost * 1.05 * 0.6, "cost_rub_output": cost * 1.05 * 0.4,
         "cost_rub_images": 0.0, "attempts": 1, "from_cache": False, "simulated": simulated,
         "cluster": f"c{i // cluster_size}",
     }  # fmt: skip

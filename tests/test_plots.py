@@ -1,0 +1,141 @@
+"""Plots on synthetic results: the Pareto set, units on the axes, the SIMULATED mark, the log switch."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from matplotlib.figure import Figure
+from test_stats import make_results
+
+from evalkit import plots
+from evalkit.errors import ConfigError
+
+N_BOOT = 200  # enough for the drawing; the intervals themselves are tested in test_stats
+
+
+def _texts(fig: Figure) -> list[str]:
+    found = [t.get_text() for t in fig.texts]
+    if fig._suptitle is not None:
+        found.append(fig._suptitle.get_text())
+    for ax in fig.axes:
+        found += [t.get_text() for t in ax.texts]
+    return found
+
+
+def _front_line(ax):
+    lines = [line for line in ax.get_lines() if line.get_label() == "Pareto front"]
+    assert len(lines) == 1
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("points", "front"),
+    [
+        ([(1, 0.5), (2, 0.7), (3, 0.6), (4, 0.9)], [0, 1, 3]),  # (3, 0.6) is beaten by (2, 0.7)
+        ([(5, 0.9), (1, 0.9)], [1]),  # same accuracy, cheaper wins
+        ([(1, 0.5), (1, 0.7)], [1]),  # same cost, more accurate wins
+        ([(1, 0.5), (1, 0.5), (2, 0.4)], [0, 1]),  # exact ties are both on the front
+        ([(math.nan, 0.9), (2, 0.4)], [1]),
+        ([], []),
+    ],
+)
+def test_pareto_front(points: list[tuple[float, float]], front: list[int]) -> None:
+    assert plots.pareto_front(points) == front
+
+
+def test_accuracy_vs_cost_axes_front_and_log_scale() -> None:
+    models = {
+        "a/cheap-bad": {"accuracy": 0.3, "cost": 0.01, "latency": 1},
+        "b/cheap-good": {"accuracy": 0.8, "cost": 0.02, "latency": 1},
+        "c/dear-worse": {"accuracy": 0.5, "cost": 1.0, "latency": 1},
+        "d/dear-best": {"accuracy": 0.99, "cost": 1.5, "latency": 1},
+    }
+    df = make_results(models, n=100, seed=4)
+    fig = plots.accuracy_vs_cost(df, n_boot=N_BOOT)
+    ax = fig.axes[0]
+    assert "₽ per 1000 samples" in ax.get_xlabel() and "log scale" in ax.get_xlabel()
+    assert ax.get_xscale() == "log"
+    assert "Accuracy" in ax.get_ylabel()
+    means = df.groupby("model")["score"].mean()
+    front_acc = sorted(_front_line(ax).get_ydata())
+    assert front_acc == pytest.approx(
+        sorted([means["a/cheap-bad"], means["b/cheap-good"], means["d/dear-best"]])
+    )
+    labelled = {t.get_text() for t in ax.texts}
+    assert labelled == {"cheap-bad", "cheap-good", "dear-best"}
+    assert "100 samples" in fig._suptitle.get_text()
+    assert fig._repr_png_().startswith(b"\x89PNG")
+
+
+def test_linear_cost_axis_when_spread_is_small_and_one_panel_per_task() -> None:
+    models = {"x/one": {"accuracy": 0.5, "cost": 0.10, "latency": 1},
+              "y/two": {"accuracy": 0.6, "cost": 0.15, "latency": 2}}  # fmt: skip
+    df = make_results(models, tasks=("qa", "code"), n=30)
+    fig = plots.accuracy_vs_cost(df, n_boot=N_BOOT)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in visible] == ["code", "qa"]
+    assert all(ax.get_xscale() == "linear" and "log" not in ax.get_xlabel() for ax in visible)
+    single = plots.accuracy_vs_cost(df, task="qa", n_boot=N_BOOT)
+    assert [ax.get_title() for ax in single.axes if ax.get_visible()] == ["qa"]
+    with pytest.raises(ConfigError, match="no task 'nope'"):
+        plots.accuracy_vs_cost(df, task="nope")
+
+
+def test_simulated_mark_present_only_for_simulated_rows() -> None:
+    real = make_results(n=20)
+    sim = real.copy()
+    sim.loc[sim.index[0], "simulated"] = True
+    for draw in (plots.accuracy_vs_cost, plots.accuracy_vs_latency, plots.cost_breakdown,
+                 plots.latency_distribution):  # fmt: skip
+        assert not any("SIMULATED" in t for t in _texts(draw(real))), draw.__name__
+        marked = draw(sim)
+        assert "SIMULATED" in marked._suptitle.get_text(), draw.__name__
+        assert any(t.get_text() == "SIMULATED" and t.get_rotation() != 0 for t in marked.texts), draw.__name__
+
+
+def test_accuracy_vs_latency_whiskers_and_units() -> None:
+    df = make_results(n=40)
+    fig = plots.accuracy_vs_latency(df, latency="ttft", n_boot=N_BOOT)
+    ax = fig.axes[0]
+    assert ax.get_xlabel().startswith("Time to first token, s")
+    ok = df[df["error"].isna()]
+    p50 = ok.groupby("model")["ttft_s"].median().sort_values()
+    front = _front_line(ax)
+    assert sorted(front.get_xdata()) == pytest.approx(list(p50))  # faster models are also cheaper-worse here
+    with pytest.raises(ConfigError, match="latency"):
+        plots.accuracy_vs_latency(df, latency="p99")
+
+
+def test_language_heatmap_annotates_accuracy() -> None:
+    df = make_results(n=60, languages=("en", "ru", "th"))
+    fig = plots.language_heatmap(df)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["en", "ru", "th"]
+    expected = df[(df["model"] == "big/large") & (df["language"] == "ru")]["score"].mean()
+    row = [t.get_text() for t in ax.get_yticklabels()].index("big/large")
+    cell = [t for t in ax.texts if t.get_position() == (1, row)][0]
+    assert cell.get_text() == f"{100 * expected:.0f}"
+    empty = plots.language_heatmap(make_results(n=5))
+    assert "no per-language results" in _texts(empty)
+
+
+def test_cost_breakdown_stacks_the_price_card_split() -> None:
+    df = make_results(n=30)
+    ax = plots.cost_breakdown(df).axes[0]
+    assert ax.get_ylabel() == "₽ per 1000 samples"
+    heights: dict[float, float] = {}
+    for patch in ax.patches:
+        heights[patch.get_x()] = heights.get(patch.get_x(), 0) + patch.get_height()
+    models = sorted(df["model"].unique())
+    for (x, height), model in zip(sorted(heights.items()), models, strict=True):
+        assert height == pytest.approx(1000 * df.loc[df["model"] == model, "cost_rub_estimated"].mean()), x
+
+
+def test_latency_distribution_legend_gives_percentiles() -> None:
+    df = make_results(n=30)
+    ax = plots.latency_distribution(df).axes[0]
+    assert ax.get_xlabel() == "Total latency, s"
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    small = df[(df["model"] == "cheap/small") & df["error"].isna()]["latency_s"]
+    assert f"small (p50 {small.median():.2f} s" in legend[1]
