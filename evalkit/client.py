@@ -1,17 +1,185 @@
 """One model call through the official `openai` SDK: streaming, TTFT, usage, cost, error classes.
 
-(Stub written by the core; the client owner completes it. The names below are the contract.)
+`Client.call` performs attempts until success, a non-retryable error or the retry policy's bounds.
+The SDK itself retries nothing (`max_retries=0`): the router reports errors the SDK does not
+understand (inside HTTP 200 bodies and streams), and a blindly retried POST can start a second paid
+generation, so classification and retries live here.
+
+Timing and money semantics of a `CallRecord`:
+
+* `ttft_s` is measured at the first non-empty content delta of the stream (not at the response
+  headers: the router sends `: PROCESSING` comment lines long before the first token). With
+  `stream=False` there is no first token to observe, so `ttft_s` and `output_tokens_per_s` are None.
+* token counts and timings describe the final attempt; `cost_rub` adds up every attempt whose
+  cost the router reported, because that is what the sample cost you.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+import asyncio
+import email.utils
+import enum
+import json
+import os
+import random
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from evalkit.errors import ConfigError
+
+if TYPE_CHECKING:
+    import openai
+
+DEFAULT_BASE_URL = "https://routerai.ru/api/v1"
+KEY_ENV_VARS = ("ROUTERAI_API_KEY", "OPENAI_API_KEY")
+MESSAGE_LIMIT = 500
+
+
+# --------------------------------------------------------------------------------------------
+# Endpoint
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where requests go and the key that pays for them. The key is never shown (repr, str, manifests)."""
+
+    base_url: str
+    api_key: str = field(repr=False)
+    simulated: bool = False
+
+    def __repr__(self) -> str:
+        return f"Endpoint(base_url={self.safe_url()!r}, api_key='***', simulated={self.simulated})"
+
+    __str__ = __repr__
+
+    @classmethod
+    def from_env(
+        cls, base_url: str | None = None, api_key_env: str | None = None, *, required: bool = True
+    ) -> Endpoint:
+        """Base URL from the argument, else `EVALKIT_BASE_URL`, else RouterAI; key from the environment.
+
+        `api_key_env` names the one variable to read instead of ROUTERAI_API_KEY / OPENAI_API_KEY.
+        With `required=False` a missing key gives an Endpoint with an empty key (enough for a
+        public `GET /models`); otherwise it is a ConfigError.
+        """
+        url = base_url or os.environ.get("EVALKIT_BASE_URL") or DEFAULT_BASE_URL
+        names = (api_key_env,) if api_key_env else KEY_ENV_VARS
+        key = next((os.environ[n] for n in names if os.environ.get(n)), None)
+        if key is None and not required:
+            return cls(base_url=url, api_key="")
+        if key is None:
+            wanted = api_key_env or "ROUTERAI_API_KEY (or OPENAI_API_KEY)"
+            raise ConfigError(
+                f"no API key: set {wanted}, or use --sim to run on the bundled simulator",
+                where="environment",
+            )
+        return cls(base_url=url, api_key=key)
+
+    @property
+    def cache_id(self) -> str:
+        """What identifies this endpoint in response-cache keys: the key-free URL ("sim" when simulated,
+        whose port changes every run)."""
+        return "sim" if self.simulated else self.safe_url()
+
+    def safe_url(self) -> str:
+        """`base_url` without userinfo, query or fragment: safe to write to manifests and logs."""
+        parts = urlsplit(self.base_url)
+        host = parts.hostname or ""
+        if parts.port is not None:
+            host = f"{host}:{parts.port}"
+        return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+
+
+# --------------------------------------------------------------------------------------------
+# Error classes
+
+
+class ErrorClass(enum.StrEnum):
+    """Short names of what went wrong with a call; the value is what results store."""
+
+    RATE_LIMIT = "rate_limit"
+    SERVER_ERROR = "server_error"
+    UPSTREAM_ERROR = "upstream_error"
+    STREAM_ERROR = "stream_error"
+    CONNECTION = "connection"
+    TIMEOUT = "timeout"
+    EMPTY_RESPONSE = "empty_response"
+    BAD_REQUEST = "bad_request"
+    FORBIDDEN = "forbidden"
+    HTTP_ERROR = "http_error"
+    MODEL_NOT_FOUND = "model_not_found"
+    NOT_FOUND = "not_found"
+    AUTH = "auth"
+    OUT_OF_CREDIT = "out_of_credit"
+    CANCELLED = "cancelled"
+
+
+class Severity(enum.StrEnum):
+    """What an error class means for the schedule."""
+
+    RETRYABLE = "retryable"  # back off and try the same sample again
+    SAMPLE = "sample"  # give up on this sample, go on with others
+    MODEL = "model"  # every further call to this model will fail the same way
+    RUN = "run"  # every further call will fail: stop the run cleanly
+
+
+_SEVERITY: dict[ErrorClass, Severity] = {
+    ErrorClass.RATE_LIMIT: Severity.RETRYABLE,
+    ErrorClass.SERVER_ERROR: Severity.RETRYABLE,
+    ErrorClass.UPSTREAM_ERROR: Severity.RETRYABLE,
+    ErrorClass.STREAM_ERROR: Severity.RETRYABLE,
+    ErrorClass.CONNECTION: Severity.RETRYABLE,
+    ErrorClass.TIMEOUT: Severity.RETRYABLE,
+    ErrorClass.EMPTY_RESPONSE: Severity.RETRYABLE,
+    ErrorClass.BAD_REQUEST: Severity.SAMPLE,
+    ErrorClass.FORBIDDEN: Severity.SAMPLE,
+    ErrorClass.HTTP_ERROR: Severity.SAMPLE,
+    ErrorClass.CANCELLED: Severity.SAMPLE,
+    ErrorClass.MODEL_NOT_FOUND: Severity.MODEL,
+    ErrorClass.NOT_FOUND: Severity.RUN,
+    ErrorClass.AUTH: Severity.RUN,
+    ErrorClass.OUT_OF_CREDIT: Severity.RUN,
+}
+
+
+def severity(error_class: str) -> Severity:
+    """The severity of an error class (unknown names count as fatal for the sample)."""
+    try:
+        return _SEVERITY[ErrorClass(error_class)]
+    except ValueError:
+        return Severity.SAMPLE
+
+
+def is_retryable(error_class: str | None) -> bool:
+    """True when another attempt at the same sample may succeed."""
+    return error_class is not None and severity(error_class) is Severity.RETRYABLE
+
+
+def is_model_fatal(error_class: str | None) -> bool:
+    """True when no further call to this model can succeed (also true for run-fatal classes)."""
+    return error_class is not None and severity(error_class) in (Severity.MODEL, Severity.RUN)
+
+
+def is_run_fatal(error_class: str | None) -> bool:
+    """True when no further call at all can succeed (bad key, no credit, wrong URL): stop the run."""
+    return error_class is not None and severity(error_class) is Severity.RUN
+
+
+# --------------------------------------------------------------------------------------------
+# Records, policy, hooks
 
 
 @dataclass
 class CallRecord:
-    """What one call (after its retries) produced. Times in seconds, money in ₽."""
+    """What one call (after its retries) produced. Times in seconds, money in ₽.
+
+    Token counts and timings describe the final attempt; `cost_rub` adds up all attempts.
+    `attempt_errors` lists the error class of every failed attempt, in order.
+    """
 
     output: str | None = None
     finish_reason: str | None = None
@@ -27,6 +195,685 @@ class CallRecord:
     error_message: str | None = None
     http_status: int | None = None
     attempts: int = 1
+    reasoning_tokens: int | None = None
+    provider: str | None = None
+    retry_after_s: float | None = None
+    attempt_errors: list[str] = field(default_factory=list)
+    total_time_s: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the call produced a usable response."""
+        return self.error is None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CallRecord:
+        """The inverse of `to_dict`; unknown keys (from newer or older versions) are ignored."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounds and pacing of retries: exponential backoff with full jitter, Retry-After honoured.
+
+    `max_total_s` bounds one sample's whole call (attempts and waits); an attempt never gets a
+    deadline past it, and a wait that would end past it is not started.
+    """
+
+    max_attempts: int = 6
+    max_total_s: float = 900.0
+    base_delay_s: float = 1.0
+    max_delay_s: float = 60.0
+
+    def backoff(self, attempt: int, rng: random.Random, retry_after_s: float | None = None) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based)."""
+        cap = min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1))
+        jittered = rng.uniform(0.0, cap)
+        if retry_after_s is not None:
+            # the server's word is a floor; a little jitter keeps parallel workers from re-syncing
+            return retry_after_s + rng.uniform(0.0, min(cap, 0.1 * retry_after_s + 0.05))
+        return jittered
+
+
+@dataclass(frozen=True)
+class CallHooks:
+    """Optional async callbacks the runner supplies to one `Client.call`.
+
+    before_attempt(attempt): acquire a concurrency slot / reserve budget; may raise to abort.
+    after_attempt(record, attempt): release the slot and settle that attempt's cost; called for
+        every attempt that started, failed ones included (the record covers that attempt only).
+    on_backoff(delay_s, record): about to wait `delay_s` after the failed attempt `record`.
+    """
+
+    before_attempt: Callable[[int], Awaitable[None]] | None = None
+    after_attempt: Callable[[CallRecord, int], Awaitable[None]] | None = None
+    on_backoff: Callable[[float, CallRecord], Awaitable[None]] | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Classification of router payloads and exceptions
+
+
+class _CallFailed(Exception):
+    """An attempt failed in a classified way; carries what is known of that attempt."""
+
+    def __init__(
+        self,
+        error: ErrorClass,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.error = error
+        self.message = message
+        self.status = status
+        self.retry_after_s = retry_after_s
+
+
+_MODEL_NOT_FOUND = re.compile(
+    r"model\b.*\b(not found|does not exist|not exist|unknown|invalid|not a valid|not available)"
+    r"|no endpoints found|unknown model|invalid model",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def parse_error_payload(payload: Any) -> tuple[int | str | None, str]:
+    """(code, message) from a router error payload: a dict, a string, or a string holding JSON."""
+    if isinstance(payload, str):
+        text = payload.strip()
+        if text[:1] in "{[":
+            try:
+                return parse_error_payload(json.loads(text))
+            except ValueError:
+                pass
+        return None, payload
+    if isinstance(payload, dict):
+        if "error" in payload and payload["error"]:
+            return parse_error_payload(payload["error"])
+        code = payload.get("code", payload.get("status"))
+        message = payload.get("message")
+        if isinstance(message, str) and message.strip()[:1] == "{":
+            inner_code, inner_message = parse_error_payload(message)
+            code, message = (inner_code if inner_code is not None else code), inner_message
+        raw = (
+            (payload.get("metadata") or {}).get("raw") if isinstance(payload.get("metadata"), dict) else None
+        )
+        text = str(message) if message is not None else json.dumps(payload, ensure_ascii=False)
+        if raw:
+            text = f"{text} ({raw})"
+        return code, text
+    return None, "" if payload is None else str(payload)
+
+
+_STRING_CODES: tuple[tuple[str, ErrorClass], ...] = (
+    ("model_not_found", ErrorClass.MODEL_NOT_FOUND),
+    ("insufficient", ErrorClass.OUT_OF_CREDIT),
+    ("quota", ErrorClass.OUT_OF_CREDIT),
+    ("credit", ErrorClass.OUT_OF_CREDIT),
+    ("api_key", ErrorClass.AUTH),
+    ("auth", ErrorClass.AUTH),
+    ("rate", ErrorClass.RATE_LIMIT),
+    ("timeout", ErrorClass.TIMEOUT),
+    ("context_length", ErrorClass.BAD_REQUEST),
+    ("invalid", ErrorClass.BAD_REQUEST),
+    ("server", ErrorClass.UPSTREAM_ERROR),
+    ("overloaded", ErrorClass.UPSTREAM_ERROR),
+)
+
+
+def classify_status(status: int | None, message: str = "", *, in_body: bool = False) -> ErrorClass:
+    """The error class of an HTTP status (or a code the router put inside a 200 body / stream)."""
+    if status is None:
+        return ErrorClass.UPSTREAM_ERROR if in_body else ErrorClass.HTTP_ERROR
+    if status in (400, 404, 422) and _MODEL_NOT_FOUND.search(message):
+        return ErrorClass.MODEL_NOT_FOUND
+    fixed = {
+        400: ErrorClass.BAD_REQUEST,
+        401: ErrorClass.AUTH,
+        402: ErrorClass.OUT_OF_CREDIT,
+        403: ErrorClass.FORBIDDEN,
+        404: ErrorClass.NOT_FOUND,
+        408: ErrorClass.TIMEOUT,
+        413: ErrorClass.BAD_REQUEST,
+        422: ErrorClass.BAD_REQUEST,
+        429: ErrorClass.RATE_LIMIT,
+    }
+    if status in fixed:
+        return fixed[status]
+    if status >= 500:
+        return ErrorClass.UPSTREAM_ERROR if in_body else ErrorClass.SERVER_ERROR
+    return ErrorClass.HTTP_ERROR
+
+
+def classify_payload(payload: Any, *, status: int | None = None) -> tuple[ErrorClass, int | None, str]:
+    """(class, code, message) of an error payload found in a 200 body or a stream chunk."""
+    code, message = parse_error_payload(payload)
+    numeric = _as_int(code)
+    if numeric is not None:
+        return classify_status(numeric, message, in_body=True), numeric, message
+    if _MODEL_NOT_FOUND.search(message):
+        return ErrorClass.MODEL_NOT_FOUND, status, message
+    if isinstance(code, str):
+        lowered = code.lower()
+        for needle, cls in _STRING_CODES:
+            if needle in lowered:
+                return cls, status, message
+    return ErrorClass.UPSTREAM_ERROR, status, message
+
+
+def _as_int(code: Any) -> int | None:
+    if isinstance(code, bool):
+        return None
+    if isinstance(code, int):
+        return code
+    if isinstance(code, str) and code.strip().isdigit():
+        return int(code.strip())
+    return None
+
+
+def parse_retry_after(headers: Any, now: float | None = None) -> float | None:
+    """Seconds to wait from `retry-after-ms`, or `Retry-After` (seconds or an HTTP-date); else None."""
+    if headers is None:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms is not None:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _clean(text: str, secret: str) -> str:
+    """Bounded, key-free text for error messages."""
+    if secret:
+        text = text.replace(secret, "***")
+    text = re.sub(r"(?i)bearer\s+\S+", "Bearer ***", text)
+    text = " ".join(text.split())
+    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def classify_exception(exc: BaseException, *, streaming_started: bool) -> _CallFailed:
+    """Classify an exception raised by the SDK or the transport during one attempt."""
+    import openai
+
+    if isinstance(exc, _CallFailed):
+        return exc
+    if isinstance(exc, openai.APIStatusError):
+        return _status_failure(exc)
+    disconnected = any(_is_disconnect(e) for e in _chain(exc))
+    if isinstance(exc, openai.APIError) and not isinstance(exc, openai.APIConnectionError):
+        # an error chunk inside the stream: the SDK raises APIError with the chunk's `error`
+        cls, code, message = classify_payload(exc.body if exc.body is not None else exc.message)
+        if cls is ErrorClass.UPSTREAM_ERROR and code is None:
+            cls = ErrorClass.STREAM_ERROR
+        return _CallFailed(cls, f"error in stream: {message}", status=code)
+    timed_out = isinstance(exc, openai.APITimeoutError | TimeoutError) and not disconnected
+    if timed_out:
+        return _CallFailed(ErrorClass.TIMEOUT, "the server did not answer in time (SDK read/connect timeout)")
+    kind = ErrorClass.STREAM_ERROR if streaming_started else ErrorClass.CONNECTION
+    where = "the stream was cut mid-way" if streaming_started else "connection failed"
+    detail = "; ".join(f"{type(e).__name__}: {e}" for e in _chain(exc)[:3])
+    return _CallFailed(kind, f"{where} ({detail})")
+
+
+_DISCONNECT_NAMES = frozenset(
+    {
+        "ServerDisconnectedError",
+        "ClientPayloadError",
+        "RemoteProtocolError",
+        "ReadError",
+        "ConnectError",
+        "EndOfStream",
+    }
+)
+
+
+def _is_disconnect(exc: BaseException) -> bool:
+    """A refused, reset or cut connection, as opposed to a timeout.
+
+    The SDK's aiohttp transport maps every aiohttp connection error to `ConnectTimeout`, so the
+    original exception further down the chain is what tells a refused connection from a slow one.
+    """
+    if isinstance(exc, TimeoutError):
+        return False
+    return isinstance(exc, OSError) or type(exc).__name__ in _DISCONNECT_NAMES
+
+
+def _status_failure(exc: openai.APIStatusError) -> _CallFailed:
+    status = exc.status_code
+    try:
+        body_text = exc.response.text
+    except Exception:  # the body may be unreadable after a broken stream
+        body_text = ""
+    code, message = parse_error_payload(exc.body if exc.body is not None else body_text)
+    message = message or body_text or exc.message
+    cls = classify_status(status, message)
+    inner = _as_int(code)
+    if cls is ErrorClass.BAD_REQUEST and inner in (401, 402, 429):
+        cls = classify_status(inner, message)
+    retry_after = parse_retry_after(exc.response.headers)
+    return _CallFailed(cls, f"HTTP {status}: {message}", status=status, retry_after_s=retry_after)
+
+
+# --------------------------------------------------------------------------------------------
+# The client
+
+# parameters the SDK's create() takes by name; anything else goes to the router in `extra_body`
+_SDK_PARAMS = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "max_completion_tokens",
+        "stop",
+        "seed",
+        "presence_penalty",
+        "frequency_penalty",
+        "logit_bias",
+        "logprobs",
+        "top_logprobs",
+        "n",
+        "response_format",
+        "reasoning_effort",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "user",
+        "metadata",
+        "service_tier",
+        "modalities",
+        "verbosity",
+    }
+)
+
+
+@dataclass
+class _Attempt:
+    """Mutable state of one attempt while its response streams in."""
+
+    started: float
+    parts: list[str] = field(default_factory=list)
+    ttft_s: float | None = None
+    finish_reason: str | None = None
+    generation_id: str | None = None
+    usage: Any = None
+    provider: str | None = None
+    streaming_started: bool = False
+    done: bool = False
+    http_status: int | None = None
+
+    def content(self, text: str | None) -> None:
+        if text:
+            if self.ttft_s is None:
+                self.ttft_s = time.monotonic() - self.started
+            self.parts.append(text)
+
+
+class Client:
+    """Calls one OpenAI-compatible endpoint through `openai.AsyncOpenAI` with our own retries.
+
+    Use as `async with Client(endpoint) as client: record = await client.call(model, messages, params)`
+    or call `await client.aclose()` when done.
+    """
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        *,
+        stream: bool = True,
+        transport: str = "aiohttp",
+        deadline_s: float = 300.0,
+        connect_timeout_s: float = 10.0,
+        retry: RetryPolicy | None = None,
+        seed: int | None = None,
+    ) -> None:
+        import openai
+
+        if transport not in ("aiohttp", "httpx"):
+            raise ConfigError(f"unknown transport {transport!r}: use 'aiohttp' or 'httpx'", where="transport")
+        self.endpoint = endpoint
+        self.stream = stream
+        self.transport = transport
+        self.deadline_s = deadline_s
+        self.retry = retry or RetryPolicy()
+        self._rng = random.Random(seed)
+        http_client = openai.DefaultAioHttpClient() if transport == "aiohttp" else None
+        self._client = openai.AsyncOpenAI(
+            base_url=endpoint.base_url,
+            api_key=endpoint.api_key,
+            max_retries=0,
+            timeout=openai.Timeout(deadline_s, connect=connect_timeout_s),
+            http_client=http_client,
+        )
+
+    def __repr__(self) -> str:
+        return f"Client({self.endpoint!r}, stream={self.stream}, transport={self.transport!r})"
+
+    @property
+    def sdk(self) -> openai.AsyncOpenAI:
+        """The underlying SDK client (for GET helpers such as the catalog)."""
+        return self._client
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections."""
+        await self._client.close()
+
+    close = aclose
+
+    async def call(
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        params: dict[str, Any] | None = None,
+        *,
+        hooks: CallHooks | None = None,
+    ) -> CallRecord:
+        """Run attempts until success, a non-retryable error, or the retry bounds; never raises for API errors.
+
+        Exceptions raised by `hooks` propagate (that is how the runner aborts a call).
+        """
+        hooks = hooks or CallHooks()
+        started = time.monotonic()
+        history: list[CallRecord] = []
+        while True:
+            attempt = len(history) + 1
+            remaining = self.retry.max_total_s - (time.monotonic() - started)
+            if hooks.before_attempt:
+                await hooks.before_attempt(attempt)
+            record = await self._guarded_attempt(model, messages, params or {}, remaining, hooks, attempt)
+            history.append(record)
+            delay = self._next_delay(record, attempt, started)
+            if delay is None:
+                return _combine(history, time.monotonic() - started)
+            if hooks.on_backoff:
+                await hooks.on_backoff(delay, record)
+            await asyncio.sleep(delay)
+
+    async def _guarded_attempt(
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        params: dict[str, Any],
+        remaining_s: float,
+        hooks: CallHooks,
+        attempt: int,
+    ) -> CallRecord:
+        """One attempt; `after_attempt` runs even when the attempt is cancelled."""
+        try:
+            record = await self._attempt(
+                model, messages, params, max(0.001, min(self.deadline_s, remaining_s))
+            )
+        except asyncio.CancelledError:
+            if hooks.after_attempt:
+                await hooks.after_attempt(CallRecord(error=ErrorClass.CANCELLED, attempts=attempt), attempt)
+            raise
+        record.attempts = attempt
+        if hooks.after_attempt:
+            await hooks.after_attempt(record, attempt)
+        return record
+
+    def _next_delay(self, record: CallRecord, attempt: int, started: float) -> float | None:
+        if not is_retryable(record.error) or attempt >= self.retry.max_attempts:
+            return None
+        delay = self.retry.backoff(attempt, self._rng, record.retry_after_s)
+        if time.monotonic() - started + delay >= self.retry.max_total_s:
+            return None
+        return delay
+
+    async def _attempt(
+        self, model: str, messages: list[dict[str, Any]], params: dict[str, Any], deadline_s: float
+    ) -> CallRecord:
+        state = _Attempt(started=time.monotonic())
+        try:
+            async with asyncio.timeout(deadline_s):
+                if self.stream:
+                    await self._streamed(model, messages, params, state)
+                else:
+                    await self._whole(model, messages, params, state)
+        except TimeoutError:
+            failure = _CallFailed(
+                ErrorClass.TIMEOUT, f"no complete response within the {deadline_s:.3g} s deadline"
+            )
+            return self._failed(state, failure)
+        except Exception as exc:  # classified below; anything unexpected is still a recorded error
+            return self._failed(state, classify_exception(exc, streaming_started=state.streaming_started))
+        return self._succeeded(state)
+
+    def _request(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
+        kwargs = {k: v for k, v in params.items() if k in _SDK_PARAMS}
+        extra = {
+            k: v for k, v in params.items() if k not in _SDK_PARAMS and k not in ("stream", "stream_options")
+        }
+        kwargs.update(model=model, messages=messages)
+        if extra:
+            kwargs["extra_body"] = extra
+        if self.stream:
+            kwargs.update(stream=True, stream_options={"include_usage": True})
+        return kwargs
+
+    async def _streamed(
+        self, model: str, messages: list[dict[str, Any]], params: dict[str, Any], state: _Attempt
+    ) -> None:
+        """Read the event stream ourselves: the SDK's iterator raises on an error chunk and drops the
+        usage (the cost) that the same chunk carries."""
+        raw = await self._client.chat.completions.with_raw_response.create(
+            **self._request(model, messages, params)
+        )
+        response = raw.http_response
+        state.http_status = response.status_code
+        try:
+            if "json" in response.headers.get("content-type", ""):
+                # the router answered a streaming request with a plain JSON body (an error, usually)
+                _read_body(await response.aread(), state)
+                return
+            async for data in _sse_data(response):
+                state.streaming_started = True
+                if data.strip() == "[DONE]":
+                    state.done = True
+                    break
+                _read_chunk(_json_chunk(data), state)
+        finally:
+            await response.aclose()
+        if state.finish_reason is None and not state.done:
+            raise _CallFailed(ErrorClass.STREAM_ERROR, "the stream ended without a finish_reason or [DONE]")
+
+    async def _whole(
+        self, model: str, messages: list[dict[str, Any]], params: dict[str, Any], state: _Attempt
+    ) -> None:
+        raw = await self._client.chat.completions.with_raw_response.create(
+            **self._request(model, messages, params)
+        )
+        state.http_status = raw.http_response.status_code
+        _read_body(await raw.http_response.aread(), state)
+
+    def _succeeded(self, state: _Attempt) -> CallRecord:
+        record = self._base_record(state)
+        if not record.output and not record.completion_tokens:
+            failure = _CallFailed(
+                ErrorClass.EMPTY_RESPONSE, "the response had no content and no completion tokens"
+            )
+            return self._failed(state, failure)
+        if record.finish_reason == "error":
+            return self._failed(
+                state, _CallFailed(ErrorClass.STREAM_ERROR, "the stream ended with finish_reason=error")
+            )
+        return record
+
+    def _failed(self, state: _Attempt, failure: _CallFailed) -> CallRecord:
+        record = self._base_record(state)
+        record.error = str(failure.error)
+        record.error_message = _clean(failure.message, self.endpoint.api_key)
+        record.http_status = failure.status if failure.status is not None else state.http_status
+        record.retry_after_s = failure.retry_after_s
+        return record
+
+    def _base_record(self, state: _Attempt) -> CallRecord:
+        latency = time.monotonic() - state.started
+        usage = _usage_fields(state.usage)
+        record = CallRecord(
+            output="".join(state.parts) if state.parts or state.finish_reason else None,
+            finish_reason=state.finish_reason,
+            generation_id=state.generation_id,
+            ttft_s=state.ttft_s if self.stream else None,
+            latency_s=latency,
+            http_status=state.http_status,
+            provider=state.provider,
+            **usage,
+        )
+        record.output_tokens_per_s = _tokens_per_s(record)
+        return record
+
+
+# --------------------------------------------------------------------------------------------
+# Reading responses
+
+
+async def _sse_data(response: Any) -> AsyncIterator[str]:
+    """The `data` of each server-sent event; comment lines (`: PROCESSING`) are skipped."""
+    lines: list[str] = []
+    async for line in response.aiter_lines():
+        if not line:
+            if lines:
+                yield "\n".join(lines)
+                lines = []
+            continue
+        name, _, value = line.partition(":")
+        if name == "data":
+            lines.append(value[1:] if value.startswith(" ") else value)
+    if lines:
+        yield "\n".join(lines)
+
+
+def _json_chunk(data: str) -> dict[str, Any]:
+    try:
+        chunk = json.loads(data)
+    except ValueError:
+        raise _CallFailed(ErrorClass.STREAM_ERROR, f"stream event is not JSON: {data[:300]!r}") from None
+    if not isinstance(chunk, dict):
+        raise _CallFailed(ErrorClass.STREAM_ERROR, f"stream event is not a JSON object: {data[:300]!r}")
+    return chunk
+
+
+def _read_chunk(chunk: dict[str, Any], state: _Attempt) -> None:
+    state.usage = chunk.get("usage") or state.usage
+    if chunk.get("error"):
+        cls, code, message = classify_payload(chunk["error"])
+        if cls is ErrorClass.UPSTREAM_ERROR and code is None:
+            cls = ErrorClass.STREAM_ERROR
+        raise _CallFailed(cls, f"error in stream: {message}", status=code)
+    state.generation_id = chunk.get("id") or state.generation_id
+    state.provider = chunk.get("provider") or state.provider
+    for choice in chunk.get("choices") or []:
+        delta = (choice or {}).get("delta") or {}
+        state.content(delta.get("content"))
+        if choice.get("finish_reason"):
+            state.finish_reason = choice["finish_reason"]
+        if choice.get("error"):
+            cls, code, message = classify_payload(choice["error"])
+            raise _CallFailed(cls, f"error in stream choice: {message}", status=code)
+
+
+def _read_body(body: bytes, state: _Attempt) -> None:
+    """A whole JSON response (non-streaming, or a JSON answer to a streaming request)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise _CallFailed(ErrorClass.UPSTREAM_ERROR, f"response is not JSON: {body[:300]!r}") from None
+    if not isinstance(data, dict):
+        raise _CallFailed(ErrorClass.UPSTREAM_ERROR, f"response is not a JSON object: {str(data)[:300]}")
+    state.usage = data.get("usage") or state.usage
+    if data.get("error"):
+        cls, code, message = classify_payload(data["error"])
+        raise _CallFailed(cls, f"error in HTTP 200 body: {message}", status=code)
+    state.generation_id = data.get("id") or state.generation_id
+    state.provider = data.get("provider") or state.provider
+    choices = data.get("choices") or []
+    if choices:
+        choice = choices[0] or {}
+        message = choice.get("message") or {}
+        state.content(message.get("content"))
+        if not state.parts and "content" in message:
+            state.parts.append("")
+        state.finish_reason = choice.get("finish_reason")
+        if choice.get("error"):
+            cls, code, text = classify_payload(choice["error"])
+            raise _CallFailed(cls, f"error in choice: {text}", status=code)
+
+
+def _get(obj: Any, name: str) -> Any:
+    if obj is None:
+        return None
+    if isinstance(obj, dict):
+        return obj.get(name)
+    value = getattr(obj, name, None)
+    if value is None:
+        value = (getattr(obj, "model_extra", None) or {}).get(name)
+    return value
+
+
+def _usage_fields(usage: Any) -> dict[str, Any]:
+    cost = _get(usage, "cost")
+    return {
+        "prompt_tokens": _get(usage, "prompt_tokens"),
+        "completion_tokens": _get(usage, "completion_tokens"),
+        "cached_tokens": _get(_get(usage, "prompt_tokens_details"), "cached_tokens"),
+        "reasoning_tokens": _get(_get(usage, "completion_tokens_details"), "reasoning_tokens"),
+        "cost_rub": float(cost) if cost is not None else None,
+    }
+
+
+def _tokens_per_s(record: CallRecord) -> float | None:
+    if record.ttft_s is None or record.latency_s is None or not record.completion_tokens:
+        return None
+    generating = record.latency_s - record.ttft_s
+    return record.completion_tokens / generating if generating > 0 else None
+
+
+def _sum(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+def _combine(history: list[CallRecord], total_s: float) -> CallRecord:
+    """The final record: the last attempt's result, with money summed over all attempts."""
+    last = history[-1]
+    return replace(
+        last,
+        attempts=len(history),
+        cost_rub=_sum([r.cost_rub for r in history]),
+        attempt_errors=[r.error for r in history if r.error],
+        total_time_s=total_s,
+    )

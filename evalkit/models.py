@@ -1,0 +1,389 @@
+"""The model catalog: ids, context, modalities and price cards (₽ per token / per image).
+
+`load_catalog(endpoint)` returns a fresh disk cache, else the router's `GET /models`, else the
+bundled fallback `evalkit/data/prices.json`; `Catalog.source` says which. Prices in the router's
+catalog are ₽ per token as numbers (OpenRouter-like routers send strings: both are accepted).
+A price of 0 can mean "billed in another unit", so an estimate is a guide and `usage.cost` the truth.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from evalkit.errors import ConfigError
+
+if TYPE_CHECKING:
+    from evalkit.client import Client, Endpoint
+
+CACHE_TTL_S = 24 * 3600.0
+CACHE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    """A price-card estimate of one call, split by what was billed (₽)."""
+
+    total: float
+    input: float
+    output: float
+    images: float
+
+
+@dataclass(frozen=True)
+class PriceCard:
+    """Prices in ₽ per token (prompt, completion, cache read) and ₽ per input image."""
+
+    prompt: float
+    completion: float
+    image: float = 0.0
+    input_cache_read: float | None = None
+
+    def estimate(
+        self, prompt_tokens: int, completion_tokens: int, images: int = 0, cached_tokens: int = 0
+    ) -> CostEstimate:
+        """Cost of a call; cached prompt tokens are billed at `input_cache_read` when the card has it."""
+        cached = min(max(cached_tokens, 0), prompt_tokens)
+        cache_price = self.prompt if self.input_cache_read is None else self.input_cache_read
+        input_cost = (prompt_tokens - cached) * self.prompt + cached * cache_price
+        output_cost = completion_tokens * self.completion
+        image_cost = images * self.image
+        return CostEstimate(
+            total=input_cost + output_cost + image_cost,
+            input=input_cost,
+            output=output_cost,
+            images=image_cost,
+        )
+
+    def per_million(self) -> dict[str, float | None]:
+        """Display units: ₽ per 1M input / output / cache-read tokens and ₽ per 1K images."""
+        return {
+            "input_per_1m": self.prompt * 1e6,
+            "output_per_1m": self.completion * 1e6,
+            "cache_read_per_1m": None if self.input_cache_read is None else self.input_cache_read * 1e6,
+            "image_per_1k": self.image * 1e3,
+        }
+
+    @classmethod
+    def from_api(cls, pricing: Mapping[str, Any] | None, *, where: str = "pricing") -> PriceCard:
+        """From a `/models` entry's `pricing` (numbers or numeric strings, ₽ per unit)."""
+        pricing = pricing or {}
+        cache = pricing.get("input_cache_read")
+        return cls(
+            prompt=_price(pricing.get("prompt"), f"{where}.prompt"),
+            completion=_price(pricing.get("completion"), f"{where}.completion"),
+            image=_price(pricing.get("image"), f"{where}.image"),
+            input_cache_read=None if cache in (None, "") else _price(cache, f"{where}.input_cache_read"),
+        )
+
+    def to_dict(self) -> dict[str, float]:
+        """₽ per token / per image, in the router's field names (for manifests)."""
+        return self.to_api()
+
+    def to_api(self) -> dict[str, float]:
+        out = {"prompt": self.prompt, "completion": self.completion, "image": self.image}
+        if self.input_cache_read is not None:
+            out["input_cache_read"] = self.input_cache_read
+        return out
+
+
+def _price(value: Any, where: str) -> float:
+    if value in (None, ""):
+        return 0.0
+    try:
+        price = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"price {value!r} is not a number", where=where) from None
+    if price < 0:
+        # OpenRouter uses -1 for "variable pricing" (routers that pick a model): unknown, not negative
+        return 0.0
+    return price
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the router says about one model."""
+
+    id: str
+    name: str
+    context_length: int | None
+    input_modalities: tuple[str, ...]
+    output_modalities: tuple[str, ...]
+    pricing: PriceCard
+    simulated: bool = False
+
+    @classmethod
+    def from_api(cls, entry: Mapping[str, Any], *, simulated: bool = False) -> ModelInfo:
+        """From one element of `GET /models` → `data`."""
+        model_id = entry.get("id")
+        if not isinstance(model_id, str) or not model_id:
+            raise ConfigError(f"model entry without an id: {str(entry)[:200]}", where="/models")
+        arch = entry.get("architecture") or {}
+        inputs = arch.get("input_modalities") or entry.get("input_modalities") or _from_modality(arch, 0)
+        outputs = arch.get("output_modalities") or entry.get("output_modalities") or _from_modality(arch, 1)
+        context = entry.get("context_length") or (entry.get("top_provider") or {}).get("context_length")
+        return cls(
+            id=model_id,
+            name=str(entry.get("name") or model_id),
+            context_length=int(context) if context else None,
+            input_modalities=tuple(inputs or ("text",)),
+            output_modalities=tuple(outputs or ("text",)),
+            pricing=PriceCard.from_api(entry.get("pricing"), where=f"/models[{model_id}].pricing"),
+            simulated=bool(entry.get("simulated", simulated)),
+        )
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "context_length": self.context_length,
+            "architecture": {
+                "input_modalities": list(self.input_modalities),
+                "output_modalities": list(self.output_modalities),
+            },
+            "pricing": self.pricing.to_api(),
+            "simulated": self.simulated,
+        }
+
+
+def _from_modality(arch: Mapping[str, Any], side: int) -> list[str] | None:
+    """OpenRouter's older `architecture.modality`, e.g. "text+image->text"."""
+    modality = arch.get("modality")
+    if not isinstance(modality, str) or "->" not in modality:
+        return None
+    return [m for m in modality.split("->")[side].split("+") if m]
+
+
+def supports_images(info: ModelInfo) -> bool:
+    """True when the model takes image input (the runner refuses image tasks otherwise)."""
+    return "image" in info.input_modalities
+
+
+@dataclass
+class Catalog(Mapping[str, ModelInfo]):
+    """Models by id; `source` is "cache", "network" or "bundled"; `fetched_at` is a Unix time."""
+
+    models: dict[str, ModelInfo] = field(default_factory=dict)
+    source: str = "network"
+    fetched_at: float | None = None
+    base_url: str | None = None
+
+    @property
+    def authoritative(self) -> bool:
+        """True when this is the router's own list (network or its cache): a missing id is then an error."""
+        return self.source in ("network", "cache")
+
+    def __getitem__(self, model_id: str) -> ModelInfo:
+        try:
+            return self.models[model_id]
+        except KeyError:
+            raise KeyError(model_id) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.models)
+
+    def __len__(self) -> int:
+        return len(self.models)
+
+    def require(self, model_id: str) -> ModelInfo:
+        """The model, or a ConfigError naming close ids (for a typo in `--models`)."""
+        if model_id in self.models:
+            return self.models[model_id]
+        import difflib
+
+        close = difflib.get_close_matches(model_id, list(self.models), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ConfigError(f"model {model_id!r} is not in the {self.source} catalog{hint}", where="models")
+
+    @classmethod
+    def from_api(cls, payload: Any, **kwargs: Any) -> Catalog:
+        """From the JSON of `GET /models` (`{"data": [...]}` or a bare list)."""
+        entries = payload.get("data") if isinstance(payload, dict) else payload
+        if not isinstance(entries, list):
+            raise ConfigError("expected {'data': [...]} from /models", where="/models")
+        infos = [ModelInfo.from_api(e) for e in entries if isinstance(e, dict)]
+        return cls(models={m.id: m for m in infos}, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# Fetching, caching, fallback
+
+
+async def fetch_catalog(client_or_endpoint: Client | Endpoint) -> Catalog:
+    """`GET /models` through the SDK; raises the SDK's exception when the router cannot be reached."""
+    async with _client_for(client_or_endpoint) as client:
+        payload = await client.sdk.get("/models", cast_to=object)
+        return Catalog.from_api(
+            payload, source="network", fetched_at=time.time(), base_url=client.endpoint.safe_url()
+        )
+
+
+async def get_credits(client: Client) -> dict[str, Any]:
+    """`GET /credits`: the account balance as the router reports it (shape is the router's)."""
+    payload = await client.sdk.get("/credits", cast_to=object)
+    return _unwrap(payload)
+
+
+async def get_generation(client: Client, generation_id: str) -> dict[str, Any]:
+    """`GET /generation?id=…`: the router's record of one generation (cost, provider, timings)."""
+    payload = await client.sdk.get("/generation", cast_to=object, options={"params": {"id": generation_id}})
+    return _unwrap(payload)
+
+
+def _unwrap(payload: Any) -> dict[str, Any]:
+    if isinstance(payload, dict) and isinstance(payload.get("data"), dict):
+        return payload["data"]
+    return payload if isinstance(payload, dict) else {"value": payload}
+
+
+class _client_for:  # noqa: N801 - used as a context manager
+    """Use the given Client, or open (and close) a short-lived one for an Endpoint."""
+
+    def __init__(self, client_or_endpoint: Client | Endpoint) -> None:
+        self._given = client_or_endpoint
+        self._owned: Client | None = None
+
+    async def __aenter__(self) -> Client:
+        from evalkit.client import Client
+
+        if isinstance(self._given, Client):
+            return self._given
+        self._owned = Client(self._given, deadline_s=30.0, connect_timeout_s=10.0)
+        return self._owned
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._owned is not None:
+            await self._owned.aclose()
+
+
+def cache_dir() -> Path:
+    """`EVALKIT_CACHE_DIR`, else `$XDG_CACHE_HOME/evalkit`, else `~/.cache/evalkit`."""
+    if os.environ.get("EVALKIT_CACHE_DIR"):
+        return Path(os.environ["EVALKIT_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "evalkit"
+
+
+def cache_path(endpoint: Endpoint) -> Path:
+    """The catalog cache file of an endpoint (named by a hash of its key-free URL)."""
+    digest = hashlib.sha256(endpoint.safe_url().encode()).hexdigest()[:16]
+    return cache_dir() / f"catalog-{digest}.json"
+
+
+def write_cache(catalog: Catalog, path: Path) -> None:
+    """Write atomically (a concurrent reader sees the old file or the new one, never half)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": CACHE_FORMAT,
+        "fetched_at": catalog.fetched_at or time.time(),
+        "base_url": catalog.base_url,
+        "data": [m.to_api() for m in catalog.values()],
+    }
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(payload, ensure_ascii=False, indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_cache(path: Path, *, ttl_s: float = CACHE_TTL_S, now: float | None = None) -> Catalog | None:
+    """The cached catalog if present, readable and younger than `ttl_s`; else None."""
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        fetched_at = float(payload["fetched_at"])
+        if payload.get("format") != CACHE_FORMAT:
+            return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if (time.time() if now is None else now) - fetched_at > ttl_s:
+        return None
+    try:
+        return Catalog.from_api(
+            payload, source="cache", fetched_at=fetched_at, base_url=payload.get("base_url")
+        )
+    except ConfigError:
+        return None
+
+
+def bundled_catalog() -> Catalog:
+    """The fallback shipped in `evalkit/data/prices.json` (prices from RouterAI's public pages)."""
+    text = resources.files("evalkit").joinpath("data/prices.json").read_text(encoding="utf-8")
+    payload = json.loads(text)
+    return Catalog.from_api(payload, source="bundled", fetched_at=payload.get("fetched_at"))
+
+
+async def load_catalog(
+    endpoint: Endpoint, refresh: bool = False, *, ttl_s: float = CACHE_TTL_S, client: Client | None = None
+) -> Catalog:
+    """A fresh cache, else the network (then cached), else the bundled fallback. Never raises for I/O.
+
+    `Catalog.source` tells which one answered; `Catalog.error` is not kept: a failed fetch simply
+    falls back, and the CLI can say so from `source == "bundled"`.
+    """
+    path = cache_path(endpoint)
+    if not refresh:
+        cached = read_cache(path, ttl_s=ttl_s)
+        if cached is not None:
+            return cached
+    try:
+        catalog = await fetch_catalog(client or endpoint)
+    except Exception:  # any failure to reach or parse the router means: use what we ship
+        return bundled_catalog()
+    with contextlib.suppress(OSError):  # a read-only home must not stop a run
+        write_cache(catalog, path)
+    return catalog
+
+
+# --------------------------------------------------------------------------------------------
+# Display
+
+
+def format_models_table(catalog: Catalog) -> str:
+    """A plain-text table for `evalkit models`: id, context, modalities, ₽ per 1M tokens / 1K images."""
+    header = ("model", "context", "input", "₽/1M in", "₽/1M out", "₽/1K img")
+    rows = [header]
+    for info in sorted(catalog.values(), key=lambda m: m.id):
+        prices = info.pricing.per_million()
+        rows.append(
+            (
+                info.id + (" (sim)" if info.simulated else ""),
+                _context(info.context_length),
+                "+".join(info.input_modalities),
+                _money(prices["input_per_1m"]),
+                _money(prices["output_per_1m"]),
+                _money(prices["image_per_1k"]) if supports_images(info) else "-",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+        for r in rows
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.append(f"{len(catalog)} models · source: {catalog.source}" + _age(catalog.fetched_at))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _context(tokens: int | None) -> str:
+    if not tokens:
+        return "?"
+    return f"{tokens / 1000:.0f}K" if tokens < 1_000_000 else f"{tokens / 1e6:.2g}M"
+
+
+def _money(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2f}" if value < 1000 else f"{value:,.0f}"
+
+
+def _age(fetched_at: float | None) -> str:
+    if not fetched_at:
+        return ""
+    hours = (time.time() - fetched_at) / 3600
+    return f" · fetched {hours:.1f} h ago" if hours >= 0.1 else " · fetched just now"
