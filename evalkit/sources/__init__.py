@@ -159,7 +159,8 @@ def _to_samples(task: Task, rows: Iterable[dict[str, Any]], language: str | None
         if language is not None:
             row.setdefault("language", language)
         sample_id = _get(row, fields.id, where) if fields.id else index
-        sample_id = f"{language}/{sample_id}" if language is not None and fields.id is None else sample_id
+        if language is not None and not str(sample_id).startswith(f"{language}/"):
+            sample_id = f"{language}/{sample_id}"  # parallel sets share ids across languages
         yield Sample(
             id=str(sample_id),
             fields=row,
