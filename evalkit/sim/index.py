@@ -1,0 +1,71 @@
+"""Index of known samples: an incoming request's messages -> the (task, sample) it was rendered from.
+
+Keys are `evalkit.prompt.text_key(messages)`, which ignores images, so samples are rendered with their
+images stripped (no image is read or encoded at start-up). A second key, the last user message's text
+alone, still finds the sample when a caller adds or changes the system prompt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from evalkit.prompt import render, text_key
+from evalkit.sim.answers import Item, scorer_name
+from evalkit.task import Sample, Task, resolve_task
+from evalkit.tokens import message_text
+
+TaskSpec = Task | str | Path | tuple[Task, Sequence[Sample]]
+
+
+class SampleIndex:
+    """Maps request messages to an `Item`; immutable once built."""
+
+    def __init__(self, items: Iterable[tuple[list[dict[str, Any]], Item]] = ()) -> None:
+        self._by_key: dict[str, Item] = {}
+        self._by_last_user: dict[str, Item] = {}
+        for messages, item in items:
+            self._by_key[text_key(messages)] = item
+            self._by_last_user.setdefault(last_user_key(messages), item)
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    def lookup(self, messages: list[dict[str, Any]]) -> Item | None:
+        """The sample these messages were rendered from, or None when they match none."""
+        item = self._by_key.get(text_key(messages))
+        return item if item is not None else self._by_last_user.get(last_user_key(messages))
+
+    @classmethod
+    def build(cls, tasks: Iterable[TaskSpec], samples_per_task: int | None = None) -> SampleIndex:
+        """Load (unless given) and render every task's samples. Raises TaskError for bad tasks."""
+        entries: list[tuple[list[dict[str, Any]], Item]] = []
+        for spec in tasks:
+            task, samples = _task_and_samples(spec, samples_per_task)
+            family, scorer = task.family, scorer_name(task)
+            targets = [s.target[0] for s in samples if s.target]
+            for sample in samples:
+                messages = render(task, sample.model_copy(update={"images": []}) if sample.images else sample)
+                entries.append((messages.messages, Item(task, sample, family, scorer, targets)))
+        return cls(entries)
+
+
+def last_user_key(messages: list[dict[str, Any]]) -> str:
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            return hashlib.sha256(message_text(message).encode()).hexdigest()
+    return ""
+
+
+def _task_and_samples(spec: TaskSpec, limit: int | None) -> tuple[Task, Sequence[Sample]]:
+    if isinstance(spec, tuple):
+        return spec[0], spec[1]
+    task = resolve_task(spec)
+    # The simulator must know every sample a run could pick, whatever its shuffle: load them in
+    # source order and do not apply the task's own limits.
+    if limit is None:
+        unlimited = task.model_copy(update={"limit": None, "limit_per_language": None, "shuffle_seed": None})
+        return task, unlimited.load_samples()
+    return task, task.load_samples(limit)

@@ -1,0 +1,174 @@
+"""Simulated model profiles: price card, context, modalities, quality and latency of each model.
+
+The default catalog (ids are stable; tests and docs rely on them):
+
+| id | input | ₽ / 1M in | ₽ / 1M out | ₽ / image | quality | speed |
+|---|---|---|---|---|---|---|
+| `meta-llama/llama-4-scout` | text, image | 18 | 59 | 0.09114 | good; weaker in th, hi, ar, ru | fast |
+| `sim/small-fast` | text | 4 | 12 | — | weak, much weaker off English | fastest |
+| `sim/large-accurate` | text, image | 250 | 1000 | 0.4 | strong everywhere | slow, verbose |
+| `sim/ru-tuned` | text | 30 | 90 | — | good in Russian, middling elsewhere | medium |
+
+Llama 4 Scout carries RouterAI's real prices; the `sim/` models are invented.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from evalkit.errors import ConfigError
+
+PER_MILLION = 1e-6
+
+
+class Latency(BaseModel):
+    """Time to first token = (ttft_s + per_prompt_token_s * prompt tokens + per_image_s * images) * jitter;
+    then output at tokens_per_s * jitter. Jitter is lognormal with mean 1 and this sigma."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ttft_s: float = Field(0.4, ge=0)
+    per_prompt_token_s: float = Field(0.00004, ge=0)
+    per_image_s: float = Field(0.1, ge=0)
+    tokens_per_s: float = Field(100.0, gt=0)
+    jitter: float = Field(0.2, ge=0, le=2)
+
+
+class SimModel(BaseModel):
+    """One simulated model. Prices are ₽ per token (₽ per image for `image_price`).
+
+    quality: probability of a correct answer per task family (qa, vision, code, other).
+    language_factor: multiplies quality for samples in that language (missing languages: `other_languages`).
+    verbosity: sentences of reasoning before a final answer.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    name: str
+    context_length: int = Field(gt=0)
+    input_modalities: tuple[Literal["text", "image"], ...] = ("text",)
+    prompt_price: float = Field(ge=0)
+    completion_price: float = Field(ge=0)
+    image_price: float = Field(0.0, ge=0)
+    cache_read_price: float = Field(0.0, ge=0)
+    max_completion_tokens: int = Field(16384, gt=0)
+    quality: dict[str, float] = Field(default_factory=dict)
+    language_factor: dict[str, float] = Field(default_factory=dict)
+    other_languages: float = Field(1.0, ge=0)
+    verbosity: int = Field(2, ge=0, le=6)
+    latency: Latency = Field(default_factory=Latency)
+
+    @property
+    def accepts_images(self) -> bool:
+        return "image" in self.input_modalities
+
+    def accuracy(self, family: str, language: str | None) -> float:
+        """Probability of a correct answer for a sample of this family and language (in [0, 0.99])."""
+        base = self.quality.get(family, self.quality.get("other", 0.5))
+        factor = (
+            1.0 if language in (None, "", "en") else self.language_factor.get(language, self.other_languages)
+        )
+        return min(0.99, max(0.0, base * factor))
+
+    def cost(self, prompt_tokens: int, completion_tokens: int, images: int) -> tuple[float, float, float]:
+        """(input, output, images) cost in ₽."""
+        return (
+            prompt_tokens * self.prompt_price,
+            completion_tokens * self.completion_price,
+            images * self.image_price,
+        )
+
+
+LLAMA_4_SCOUT = SimModel(
+    id="meta-llama/llama-4-scout",
+    name="Meta: Llama 4 Scout",
+    context_length=327680,
+    input_modalities=("text", "image"),
+    prompt_price=18 * PER_MILLION,
+    completion_price=59 * PER_MILLION,
+    image_price=91.14 / 1000,
+    cache_read_price=18 * PER_MILLION,
+    quality={"qa": 0.74, "vision": 0.52, "code": 0.66, "other": 0.65},
+    language_factor={"th": 0.82, "hi": 0.85, "ar": 0.87, "ru": 0.9, "bn": 0.8, "te": 0.78, "sw": 0.8},
+    other_languages=0.95,
+    verbosity=2,
+    latency=Latency(ttft_s=0.45, per_prompt_token_s=0.00005, per_image_s=0.15, tokens_per_s=110, jitter=0.25),
+)
+
+SMALL_FAST = SimModel(
+    id="sim/small-fast",
+    name="Simulated: Small Fast",
+    context_length=32768,
+    prompt_price=4 * PER_MILLION,
+    completion_price=12 * PER_MILLION,
+    cache_read_price=1 * PER_MILLION,
+    max_completion_tokens=4096,
+    quality={"qa": 0.5, "code": 0.35, "other": 0.45},
+    language_factor={"th": 0.55, "hi": 0.6, "ar": 0.65, "ru": 0.75, "bn": 0.5, "te": 0.5, "sw": 0.55},
+    other_languages=0.85,
+    verbosity=1,
+    latency=Latency(ttft_s=0.12, per_prompt_token_s=0.00001, tokens_per_s=220, jitter=0.15),
+)
+
+LARGE_ACCURATE = SimModel(
+    id="sim/large-accurate",
+    name="Simulated: Large Accurate",
+    context_length=200000,
+    input_modalities=("text", "image"),
+    prompt_price=250 * PER_MILLION,
+    completion_price=1000 * PER_MILLION,
+    image_price=0.4,
+    cache_read_price=25 * PER_MILLION,
+    quality={"qa": 0.88, "vision": 0.76, "code": 0.9, "other": 0.85},
+    language_factor={"th": 0.95, "hi": 0.95, "ar": 0.96, "bn": 0.93, "te": 0.92, "sw": 0.93},
+    other_languages=0.98,
+    verbosity=4,
+    latency=Latency(ttft_s=1.2, per_prompt_token_s=0.0001, per_image_s=0.4, tokens_per_s=45, jitter=0.3),
+)
+
+RU_TUNED = SimModel(
+    id="sim/ru-tuned",
+    name="Simulated: Russian-tuned",
+    context_length=65536,
+    prompt_price=30 * PER_MILLION,
+    completion_price=90 * PER_MILLION,
+    cache_read_price=7.5 * PER_MILLION,
+    quality={"qa": 0.7, "code": 0.55, "other": 0.62},
+    language_factor={"ru": 1.25, "uk": 1.1, "th": 0.7, "hi": 0.7, "ar": 0.72, "bn": 0.6, "te": 0.6},
+    other_languages=0.85,
+    verbosity=2,
+    latency=Latency(ttft_s=0.3, per_prompt_token_s=0.00003, tokens_per_s=80, jitter=0.2),
+)
+
+DEFAULT_MODELS: tuple[SimModel, ...] = (LLAMA_4_SCOUT, SMALL_FAST, LARGE_ACCURATE, RU_TUNED)
+
+
+def resolve_models(models: Iterable[SimModel | str | Mapping[str, object]] | None) -> dict[str, SimModel]:
+    """The served catalog: the defaults when None; else each item is a SimModel, a default's id, or a
+    mapping of SimModel fields."""
+    if models is None:
+        return {model.id: model for model in DEFAULT_MODELS}
+    known = {model.id: model for model in DEFAULT_MODELS}
+    catalog: dict[str, SimModel] = {}
+    for item in models:
+        if isinstance(item, SimModel):
+            model = item
+        elif isinstance(item, str):
+            if item not in known:
+                raise ConfigError(
+                    f"no simulated model {item!r}; known: {', '.join(known)}", where="sim models"
+                )
+            model = known[item]
+        else:
+            try:
+                model = SimModel.model_validate(item)
+            except ValueError as exc:
+                raise ConfigError(f"bad model profile: {exc}", where="sim models") from None
+        catalog[model.id] = model
+    if not catalog:
+        raise ConfigError("the simulator needs at least one model", where="sim models")
+    return catalog

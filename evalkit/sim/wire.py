@@ -1,0 +1,162 @@
+"""RouterAI's JSON shapes (OpenRouter's, with RouterAI's quirks), built as compact UTF-8 bytes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from evalkit.sim.profiles import SimModel
+
+PROVIDER = "Simulator"
+SIMULATED_HEADER = {"X-Evalkit-Simulated": "1"}
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def dumps(value: Any) -> bytes:
+    return _dumps(value).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Tokens and ₽ of one completed generation."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    images: int
+    input_cost: float
+    output_cost: float
+    image_cost: float
+
+    @property
+    def cost(self) -> float:
+        return self.input_cost + self.output_cost + self.image_cost
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.prompt_tokens + self.completion_tokens,
+            "cost": self.cost,
+            "is_byok": False,
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "cost_details": {
+                "upstream_inference_cost": None,
+                "upstream_inference_prompt_cost": self.input_cost + self.image_cost,
+                "upstream_inference_completions_cost": self.output_cost,
+            },
+            "completion_tokens_details": {"reasoning_tokens": 0, "image_tokens": 0},
+        }
+
+
+def completion(gen_id: str, model: str, created: int, text: str, finish_reason: str, usage: Usage) -> bytes:
+    """A non-streaming chat completion."""
+    return dumps(
+        {
+            "id": gen_id,
+            "provider": PROVIDER,
+            "model": model,
+            "object": "chat.completion",
+            "created": created,
+            "choices": [
+                {
+                    "logprobs": None,
+                    "finish_reason": finish_reason,
+                    "native_finish_reason": finish_reason,
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text, "refusal": None, "reasoning": None},
+                }
+            ],
+            "system_fingerprint": None,
+            "usage": usage.to_json(),
+        }
+    )
+
+
+def chunk(
+    gen_id: str,
+    model: str,
+    created: int,
+    delta: dict[str, Any],
+    finish_reason: str | None = None,
+    usage: Usage | None = None,
+) -> bytes:
+    """One SSE `data:` event of a streamed completion."""
+    body: dict[str, Any] = {
+        "id": gen_id,
+        "provider": PROVIDER,
+        "model": model,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "choices": [
+            {
+                "index": 0,
+                "delta": delta,
+                "finish_reason": finish_reason,
+                "native_finish_reason": finish_reason,
+                "logprobs": None,
+            }
+        ],
+        "system_fingerprint": None,
+    }
+    if usage is not None:
+        body["usage"] = usage.to_json()
+    return b"data: " + dumps(body) + b"\n\n"
+
+
+def stream_error(gen_id: str, model: str, created: int, code: int, message: str) -> bytes:
+    """An error event inside a stream, after some content (OpenRouter's mid-stream error)."""
+    body = {
+        "id": gen_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "provider": PROVIDER,
+        "error": {"code": code, "message": message},
+        "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}],
+    }
+    return b"data: " + dumps(body) + b"\n\n"
+
+
+def error(code: int, message: str, **metadata: Any) -> bytes:
+    body: dict[str, Any] = {"message": message, "code": code}
+    if metadata:
+        body["metadata"] = metadata
+    return dumps({"error": body})
+
+
+def model_entry(model: SimModel, created: int) -> dict[str, Any]:
+    """One `GET /models` entry: prices are ₽ per token (₽ per image for `image`), as JSON numbers."""
+    inputs = list(model.input_modalities)
+    return {
+        "id": model.id,
+        "canonical_slug": model.id,
+        "name": model.name,
+        "created": created,
+        "description": f"{model.name} (served by the evalkit simulator)",
+        "context_length": model.context_length,
+        "architecture": {
+            "modality": f"{'+'.join(inputs)}->text",
+            "input_modalities": inputs,
+            "output_modalities": ["text"],
+            "tokenizer": "Other",
+            "instruct_type": None,
+        },
+        "pricing": {
+            "prompt": model.prompt_price,
+            "completion": model.completion_price,
+            "image": model.image_price,
+            "request": 0,
+            "web_search": 0,
+            "internal_reasoning": 0,
+            "input_cache_read": model.cache_read_price,
+        },
+        "top_provider": {
+            "context_length": model.context_length,
+            "max_completion_tokens": model.max_completion_tokens,
+            "is_moderated": False,
+        },
+        "per_request_limits": None,
+        "supported_parameters": ["max_tokens", "temperature", "top_p", "stop", "seed", "stream"],
+        "simulated": True,
+    }
