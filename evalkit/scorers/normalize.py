@@ -1,0 +1,344 @@
+"""Shared helpers for the QA scorers: text folding, script-aware tokens, answer phrases, numbers.
+
+Everything here is pure and precompiled at import; nothing raises on any input string.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from decimal import Decimal, InvalidOperation
+from typing import NamedTuple
+
+from evalkit import languages as L
+
+# --- text folding -------------------------------------------------------------------------------
+
+
+def _punctuation_table() -> dict[int, None]:
+    # SQuAD drops ASCII string.punctuation (which holds symbols such as $ + < = > ^ ` | ~); the
+    # Unicode version of that rule is every P* and S* character. Invisible format characters go too.
+    ranges = (range(0x10000), range(0x1F000, 0x1FB00))
+    table = {cp: None for r in ranges for cp in r if unicodedata.category(chr(cp))[0] in "PS"}
+    table.update({cp: None for cp in (0x00AD, 0x200B, 0x2060, 0xFEFF)})
+    return table
+
+
+_PUNCT = _punctuation_table()
+_ASCII_PUNCT = {cp: None for cp in b"!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"}
+
+
+def fold(text: str) -> str:
+    """NFKC and case folding (the comparison form of a text, before punctuation removal)."""
+    if text.isascii():
+        return text.lower()
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def strip_punctuation(text: str) -> str:
+    """Remove every Unicode punctuation and symbol character (SQuAD's rule, generalised)."""
+    return text.translate(_ASCII_PUNCT if text.isascii() else _PUNCT)
+
+
+def squash(text: str) -> str:
+    """fold + strip_punctuation + single spaces: the form compared by normalised exact match."""
+    return " ".join(strip_punctuation(fold(text)).split())
+
+
+# --- script-aware tokens ------------------------------------------------------------------------
+
+# Scripts written without spaces between words: every character is a token (with its marks).
+_UNSPACED = (
+    "\u0e00-\u0e7f"  # Thai
+    "\u0e80-\u0eff"  # Lao
+    "\u1000-\u109f"  # Myanmar
+    "\u1780-\u17ff"  # Khmer
+    "\u3040-\u30ff"  # Hiragana, Katakana
+    "\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # Han
+    "\uff66-\uff9f"  # half-width Katakana
+    "\U00020000-\U0003134f"  # Han extensions
+)
+_MARKS = "".join(
+    chr(cp)
+    for cp in (*range(0x0E00, 0x0F00), *range(0x1000, 0x10A0), *range(0x1780, 0x1800), 0x3099, 0x309A)
+    if unicodedata.category(chr(cp)) in ("Mn", "Mc")
+)
+_HAS_UNSPACED = re.compile(f"[{_UNSPACED}]")
+_UNSPACED_TOKEN = re.compile(f"[{_UNSPACED}][{_MARKS}]*|[^\\s{_UNSPACED}]+")
+
+
+def split_tokens(text: str) -> list[str]:
+    """Whitespace tokens, except that characters of unspaced scripts (zh, ja, th, lo, km, my) are
+    tokens by themselves. Decided by the script of the text, not by a language tag."""
+    if text.isascii() or not _HAS_UNSPACED.search(text):
+        return text.split()
+    return _UNSPACED_TOKEN.findall(text)
+
+
+def _word_set_regex(words: tuple[str, ...]) -> re.Pattern[str] | None:
+    if not words:
+        return None
+    return re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, words)) + r")['’](?=\w)")
+
+
+_ARTICLES = {lang: frozenset(words) for lang, words in L.ARTICLES.items()}
+_ELIDED = {lang: _word_set_regex(words) for lang, words in L.ELIDED_ARTICLES.items()}
+_AR_CLITIC = re.compile(r"^(?:[وفبكل]?ال|لل)(?=\w\w)")
+
+
+_ARTICLE_RES = {
+    lang: re.compile(r"\b(?:" + "|".join(map(re.escape, words)) + r")\b")
+    for lang, words in L.ARTICLES.items()
+}
+
+
+def squad_tokens(text: str, language: str | None, *, articles: bool = True) -> list[str]:
+    """The official SQuAD v1.1 normalisation, bit for bit: lower(), ASCII punctuation removed,
+    articles removed by regex, whitespace split (articles of the given language; English's is SQuAD's)."""
+    text = text.lower().translate(_ASCII_PUNCT)
+    article = _ARTICLE_RES.get(language_key(language)) if articles else None
+    if article is not None:
+        text = article.sub(" ", text)
+    return text.split()
+
+
+def language_key(language: str | None) -> str:
+    """ "pt-BR" -> "pt", "zh_cn" -> "zh", None -> ""."""
+    return (language or "").split("-")[0].split("_")[0].lower()
+
+
+def qa_tokens(
+    text: str, language: str | None, *, articles: bool = True, arabic_clitic: bool = False
+) -> list[str]:
+    """SQuAD-style answer tokens: fold, drop elided articles, punctuation, the language's articles."""
+    text = fold(text)
+    lang = language_key(language)
+    elided = _ELIDED.get(lang) if articles else None
+    if elided is not None:
+        text = elided.sub(" ", text)
+    tokens = _english_tokens(text) if lang == "en" else split_tokens(strip_punctuation(text))
+    stop = _ARTICLES.get(lang) if articles else None
+    if stop:
+        tokens = [t for t in tokens if t not in stop]
+    if arabic_clitic and lang == "ar":
+        tokens = [_AR_CLITIC.sub("", t) for t in tokens]
+    return tokens
+
+
+def _english_tokens(text: str) -> list[str]:
+    """Tokens as the official SQuAD v1.1 script makes them, except that non-ASCII punctuation
+    attached to a word goes too ("“Hamlet”" is "hamlet"). A token of non-ASCII punctuation only
+    ("—", "×") stays a token, as in SQuAD, so that English scores are identical to SQuAD's."""
+    if text.isascii():
+        return text.translate(_ASCII_PUNCT).split()
+    tokens = []
+    for token in text.split():
+        token = token.translate(_ASCII_PUNCT)
+        if token:
+            tokens.append(token.translate(_PUNCT) or token)
+    return tokens
+
+
+# --- answer phrases -----------------------------------------------------------------------------
+
+_CJK_OR_THAI = re.compile(f"[{_UNSPACED}]")
+
+
+def _phrase(phrase: str, *, whole_word: bool = False) -> str:
+    escaped = r"\s+".join(map(re.escape, phrase.split()))
+    # CJK and Thai are written without spaces: "所以答案：" and "答案是十八" must still match.
+    if _CJK_OR_THAI.match(phrase):
+        return escaped
+    return r"(?<![^\W\d_])" + escaped + (r"(?![^\W\d_])" if whole_word else "")
+
+
+def _answer_regex(langs: list[str]) -> re.Pattern[str]:
+    labels = sorted({p for lang in langs for p in L.ANSWER_LABELS.get(lang, ())}, key=len, reverse=True)
+    statements = sorted(
+        {p for lang in langs for p in L.ANSWER_STATEMENTS.get(lang, ())}, key=len, reverse=True
+    )
+    label = "(?:" + "|".join(map(_phrase, labels)) + r")[ \t]*[*_]*[ \t]*(?:[:：]|[-–—](?=[ \t]))"
+    statement = "(?:" + "|".join(_phrase(p, whole_word=True) for p in statements) + r")[ \t]*[:：]?"
+    return re.compile(f"(?:{statement}|{label})", re.IGNORECASE)
+
+
+_ALL_LANGS = sorted(set(L.ANSWER_LABELS) | set(L.ANSWER_STATEMENTS))
+_ANSWER_RE = {lang: _answer_regex(sorted({lang, "en"})) for lang in _ALL_LANGS}
+_ANSWER_RE_ANY = _answer_regex(_ALL_LANGS)
+_LEAD = re.compile(r"^[\s*_#>`]+")
+_TRAIL = re.compile(r"[\s*_`]+$")
+_WORDY = re.compile(r"[^\W_]")
+
+
+class Found(NamedTuple):
+    """An answer found after an answer phrase: the rest of that line, and the phrase as written."""
+
+    text: str
+    phrase: str
+
+
+def answer_regex(language: str | None) -> re.Pattern[str]:
+    """The precompiled answer-phrase pattern for a language (English is always included)."""
+    lang = (language or "").split("-")[0].split("_")[0].lower()
+    return _ANSWER_RE.get(lang, _ANSWER_RE_ANY)
+
+
+def after_answer_phrase(text: str, language: str | None) -> Found | None:
+    """The line after the last answer phrase ("Answer:", "Ответ:", "答案：", "The answer is", bold
+    forms); the next non-empty line when the phrase ends its line. None when there is no phrase."""
+    last = None
+    for last in answer_regex(language).finditer(text):  # noqa: B007 - we want the last match
+        pass
+    if last is None:
+        return None
+    rest = _LEAD.sub("", text[last.end() :])
+    # Skip lines without a word character ("$$", "\\[", "```") to reach the answer itself.
+    line = next((line for line in rest.split("\n", 8) if _WORDY.search(line)), "")
+    return Found(_TRAIL.sub("", line), " ".join(last.group(0).split()))
+
+
+def last_boxed(text: str) -> str | None:
+    """The content of the last \\boxed{...} (or \\fbox{...}), with nested braces; None if absent."""
+    start = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
+    if start < 0:
+        return None
+    brace = text.find("{", start)
+    if brace < 0 or text[start:brace].split("\\")[-1].rstrip() not in ("boxed", "fbox"):
+        return None
+    depth = 0
+    for i in range(brace, len(text)):
+        if text[i] == "{":
+            depth += 1
+        elif text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return text[brace + 1 : i]
+    return None
+
+
+# --- numbers ------------------------------------------------------------------------------------
+
+_SEPS = ".,\u00a0\u202f\u2009\u066b\u066c"
+_BODY = rf"\d+(?:[{_SEPS}]\d+)*"
+_BODY_SPACE = rf"\d+(?:[{_SEPS}]\d+| (?=\d{{3}}(?!\d))\d{{3}})*"
+_NUMBER_TAIL = r"(?:/(?P<den>\d+)(?![\d/]))?"
+_SIGN = r"(?:(?<![\w)\]])(?P<sign>[-−]))?"
+_NUMBER_RE = re.compile(rf"{_SIGN}(?<![\d/])(?P<body>{_BODY}){_NUMBER_TAIL}")
+_NUMBER_RE_SPACE = re.compile(rf"{_SIGN}(?<![\d/])(?P<body>{_BODY_SPACE}){_NUMBER_TAIL}")
+_GROUP_SPACES = str.maketrans("", "", " \u00a0\u202f\u2009\u066c")
+_LATEX = re.compile(r"\\[dt]?frac\{\s*([-−]?\d+)\s*\}\{\s*(\d+)\s*\}|\{,\}|\\[,;!: ]")
+_INDIAN_OR_THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+|\d{1,2}(?:,\d\d)*,\d{3}")
+
+
+class NumberStyle(NamedTuple):
+    """How a language writes numbers: the decimal mark and which marks may group thousands."""
+
+    decimal: str
+    dot_groups: bool
+    space_groups: bool
+
+
+def number_style(language: str | None) -> NumberStyle:
+    lang = (language or "en").split("-")[0].split("_")[0].lower()
+    if lang in L.DECIMAL_COMMA:
+        return NumberStyle(",", lang in L.DOT_GROUPING, lang in L.SPACE_GROUPING)
+    return NumberStyle(".", False, lang in L.SPACE_GROUPING)
+
+
+def _ascii_digits(text: str) -> str:
+    if text.isascii():
+        return text
+    return "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in text)
+
+
+def _decimal(digits: str) -> Decimal | None:
+    try:
+        return Decimal(digits)
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def _grouped(body: str, sep: str) -> bool:
+    """True when `sep` groups thousands (or lakhs) validly in body, e.g. 1,234,567 or 1,25,000."""
+    if sep == ",":
+        return _INDIAN_OR_THOUSANDS.fullmatch(body) is not None
+    groups = body.split(sep)
+    return 1 <= len(groups[0]) <= 3 and all(len(g) == 3 for g in groups[1:])
+
+
+def interpret(body: str, style: NumberStyle) -> Decimal | None:
+    """The value of a digit string with separators, read in the given style (None if malformed).
+
+    Both marks present: the last one is the decimal mark. One mark repeated: it groups. One mark
+    once: the style's decimal mark is decimal; the other groups only before exactly 3 digits."""
+    body = _ascii_digits(body)
+    if "\u066b" in body:  # Arabic decimal separator: unambiguous
+        return _decimal(body.translate(_GROUP_SPACES).replace(",", "").replace("\u066b", "."))
+    body = body.translate(_GROUP_SPACES)
+    dots, commas = body.count("."), body.count(",")
+    if dots and commas:
+        mark = body[max(body.rfind("."), body.rfind(","))]
+        other = "," if mark == "." else "."
+        if body.count(mark) > 1:
+            return None
+        return _decimal(body.replace(other, "").replace(mark, "."))
+    if not dots and not commas:
+        return _decimal(body)
+    mark = "." if dots else ","
+    if dots + commas > 1:
+        return _decimal(body.replace(mark, "")) if _grouped(body, mark) else None
+    groups_ok = style.dot_groups if mark == "." else style.decimal == "."
+    if mark != style.decimal and groups_ok and _grouped(body, mark):
+        return _decimal(body.replace(mark, ""))
+    return _decimal(body.replace(mark, "."))
+
+
+class Number(NamedTuple):
+    """A number found in text: its value and where it was."""
+
+    value: Decimal
+    start: int
+    end: int
+
+
+def find_numbers(text: str, language: str | None) -> list[Number]:
+    """Every number in text, read with the language's number style; LaTeX \\frac{a}{b} becomes a/b."""
+    if "\\" in text or "{," in text:
+        text = _LATEX.sub(_latex_repl, text)
+    style = number_style(language)
+    pattern = _NUMBER_RE_SPACE if style.space_groups else _NUMBER_RE
+    found = []
+    for match in pattern.finditer(text):
+        value = interpret(match["body"], style)
+        if value is None:
+            continue
+        if match["den"] is not None:
+            den = _decimal(_ascii_digits(match["den"]))
+            if not den:
+                continue
+            value = value / den
+        if match["sign"]:
+            value = -value
+        found.append(Number(value, match.start(), match.end()))
+    return found
+
+
+def _latex_repl(match: re.Match[str]) -> str:
+    if match.group(1) is not None:
+        return f"{match.group(1)}/{match.group(2)}"
+    token = match.group(0)
+    return "," if token == "{,}" else "\u202f" if token == "\\," else " "
+
+
+def parse_target_number(text: str) -> Decimal | None:
+    """A target read as an English-format number ("2,125" is 2125 in every language's data)."""
+    numbers = find_numbers(text, "en")
+    return numbers[0].value if len(numbers) == 1 else None
+
+
+def format_number(value: Decimal) -> str:
+    """A plain decimal string without exponent or trailing zeros ("2125", "1.5", "-3")."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text

@@ -1,0 +1,108 @@
+"""Numeric answers (MGSM, GSM8K-style): find the final number a model gave and compare it by value.
+
+Where the answer is looked for, in order:
+1. the line after the last answer phrase of the sample's language or English ("Answer:", "Ответ:",
+   "答案：", "The answer is", "**Respuesta final:**"); within it, the first number after the last
+   "=" if there is one, else the first number;
+2. the last \\boxed{...};
+3. the last number anywhere (unless `strict=True`).
+
+Numbers are read in the sample language's format (see `normalize.interpret`); targets are read in
+English format, because MGSM keeps "2,125" in every language.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
+
+from evalkit.errors import TaskError
+from evalkit.scorers.base import Score
+from evalkit.scorers.normalize import (
+    after_answer_phrase,
+    find_numbers,
+    format_number,
+    last_boxed,
+    parse_target_number,
+)
+
+if TYPE_CHECKING:
+    from evalkit.task import Sample
+
+_EQUALS = re.compile(r"[=≈]")
+
+
+class NumericMatch:
+    """Score 1 when the extracted number equals a target within `tolerance`.
+
+    tolerance: allowed absolute difference, or a fraction of the target when `relative=True`.
+    strict: only accept a number after an answer phrase or in \\boxed{} (no "last number" fallback).
+    """
+
+    blocking = False
+
+    def __init__(self, tolerance: float = 0.0, relative: bool = False, strict: bool = False) -> None:
+        try:
+            self.tolerance = Decimal(str(tolerance))
+        except (InvalidOperation, ValueError):
+            raise TaskError(
+                f"tolerance must be a number, got {tolerance!r}", where="scorer numeric"
+            ) from None
+        if not self.tolerance.is_finite() or self.tolerance < 0:
+            raise TaskError(f"tolerance must be >= 0, got {tolerance!r}", where="scorer numeric")
+        self.relative = bool(relative)
+        self.strict = bool(strict)
+
+    def __repr__(self) -> str:
+        return f"NumericMatch(tolerance={self.tolerance}, relative={self.relative}, strict={self.strict})"
+
+    def __call__(self, output: str, sample: Sample) -> Score:
+        found = extract_number(output, sample.language, strict=self.strict)
+        if found is None:
+            return Score(0.0, None, "no number found")
+        value, where = found
+        targets = [t for t in map(parse_target_number, sample.target) if t is not None]
+        extracted = format_number(value)
+        if not targets:
+            return Score(0.0, extracted, f"{where}; no numeric target in {sample.target!r}")
+        hit = any(self._close(value, target) for target in targets)
+        shown = format_number(targets[0])
+        return Score(1.0 if hit else 0.0, extracted, f"{extracted} {where}; target {shown}")
+
+    def _close(self, value: Decimal, target: Decimal) -> bool:
+        if value == target:
+            return True
+        if not self.tolerance:
+            return False
+        allowed = self.tolerance * abs(target) if self.relative else self.tolerance
+        return abs(value - target) <= allowed
+
+
+def extract_number(text: str, language: str | None, *, strict: bool = False) -> tuple[Decimal, str] | None:
+    """The final numeric answer in text and where it was found, or None."""
+    found = after_answer_phrase(text, language)
+    if found is not None:
+        value = _pick(found.text, language)
+        if value is not None:
+            return value, f"after {found.phrase!r}"
+    boxed = last_boxed(text)
+    if boxed is not None:
+        value = _pick(boxed, language)
+        if value is not None:
+            return value, "in \\boxed{}"
+    if strict:
+        return None
+    numbers = find_numbers(text, language)
+    return (numbers[-1].value, "last number") if numbers else None
+
+
+def _pick(segment: str, language: str | None) -> Decimal | None:
+    """In an answer line, the result of the last "=" if any ("9 × 2 = 18"), else the first number."""
+    equals = [m.end() for m in _EQUALS.finditer(segment)]
+    if equals:
+        after = find_numbers(segment[equals[-1] :], language)
+        if after:
+            return after[0].value
+    numbers = find_numbers(segment, language)
+    return numbers[0].value if numbers else None
