@@ -175,6 +175,7 @@ class Catalog(Mapping[str, ModelInfo]):
     source: str = "network"
     fetched_at: float | None = None
     base_url: str | None = None
+    note: str | None = None
 
     @property
     def authoritative(self) -> bool:
@@ -264,6 +265,14 @@ class _client_for:  # noqa: N801 - used as a context manager
             await self._owned.aclose()
 
 
+def _reason(exc: Exception) -> str:
+    """A short, key-free reason: the client's error class, and the HTTP status when there is one."""
+    from evalkit.client import classify_exception
+
+    failure = classify_exception(exc, streaming_started=False)
+    return f"{failure.error}, HTTP {failure.status}" if failure.status else str(failure.error)
+
+
 def cache_dir() -> Path:
     """`EVALKIT_CACHE_DIR`, else `$XDG_CACHE_HOME/evalkit`, else `~/.cache/evalkit`."""
     if os.environ.get("EVALKIT_CACHE_DIR"):
@@ -323,8 +332,7 @@ async def load_catalog(
 ) -> Catalog:
     """A fresh cache, else the network (then cached), else the bundled fallback. Never raises for I/O.
 
-    `Catalog.source` tells which one answered; `Catalog.error` is not kept: a failed fetch simply
-    falls back, and the CLI can say so from `source == "bundled"`.
+    `Catalog.source` tells which one answered; after a failed fetch `Catalog.note` says why.
     """
     path = cache_path(endpoint)
     if not refresh:
@@ -333,8 +341,10 @@ async def load_catalog(
             return cached
     try:
         catalog = await fetch_catalog(client or endpoint)
-    except Exception:  # any failure to reach or parse the router means: use what we ship
-        return bundled_catalog()
+    except Exception as exc:  # any failure to reach or parse the router means: use what we ship
+        fallback = bundled_catalog()
+        fallback.note = f"the router's catalog could not be read ({_reason(exc)}); showing bundled prices"
+        return fallback
     with contextlib.suppress(OSError):  # a read-only home must not stop a run
         write_cache(catalog, path)
     return catalog
@@ -367,6 +377,8 @@ def format_models_table(catalog: Catalog) -> str:
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines.append(f"{len(catalog)} models · source: {catalog.source}" + _age(catalog.fetched_at))
+    if catalog.note:
+        lines.append(catalog.note)
     return "\n".join(line.rstrip() for line in lines)
 
 
