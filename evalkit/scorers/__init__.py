@@ -24,6 +24,7 @@ _REGISTRY: dict[str, str] = {
     "relaxed": "evalkit.scorers.relaxed:RelaxedAccuracy",
     "anls": "evalkit.scorers.anls:ANLS",
     "code": "evalkit.scorers.code:CodeExecution",
+    "by_type": "evalkit.scorers.by_type:ByAnswerType",
 }
 
 
