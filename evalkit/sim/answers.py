@@ -97,7 +97,7 @@ def compose(item: Item, correct: bool, rng: random.Random, verbosity: int) -> st
         return _extractive(item, correct, rng)
     if scorer == "code" or item.family == "code":
         return _code(item, correct, rng)
-    return _value(item, correct, rng)
+    return _value(item, correct, rng, verbosity)
 
 
 def generic_reply(model_id: str, prompt_text: str) -> str:
@@ -177,17 +177,18 @@ def _correct_letter(sample: Sample, letters: str) -> str:
 
 def _extractive(item: Item, correct: bool, rng: random.Random) -> str:
     target = item.sample.target[0] if item.sample.target else ""
-    if correct:
-        return target
-    context = item.sample.fields.get("context")
-    if not isinstance(context, str):
-        context = max((v for v in item.sample.fields.values() if isinstance(v, str)), key=len, default="")
-    return _other_span(context, target, item.sample.language, rng) or _other_value(item, rng)
+    span = target
+    if not correct:
+        context = item.sample.fields.get("context")
+        if not isinstance(context, str):
+            context = max((v for v in item.sample.fields.values() if isinstance(v, str)), key=len, default="")
+        span = _other_span(context, target, item.sample.language, rng) or _other_value(item, rng)
+    return f"{answer_word(item.sample.language)}: {span}" if wants_answer_line(item) else span
 
 
 def _other_span(context: str, target: str, language: str | None, rng: random.Random) -> str | None:
     """A span of the context of about the target's size that does not overlap the answer."""
-    for _ in range(8):
+    for _ in range(16):
         if language in _NO_SPACES:
             size = max(2, len(target))
             if len(context) <= size:
@@ -201,14 +202,34 @@ def _other_span(context: str, target: str, language: str | None, rng: random.Ran
                 return None
             start = rng.randrange(len(words) - size)
             span = " ".join(words[start : start + size])
-        if span and span not in target and target not in span:
+        if span and not _overlaps(span, target, language):
             return span
     return None
 
 
-def _value(item: Item, correct: bool, rng: random.Random) -> str:
+def _overlaps(span: str, target: str, language: str | None) -> bool:
+    """Whether a wrong span shares words (character pairs, for scripts without spaces) with the answer,
+    which would earn it partial credit."""
+    if language in _NO_SPACES:
+        pairs = {target[i : i + 2] for i in range(len(target) - 1)} or {target}
+        return any(span[i : i + 2] in pairs for i in range(max(1, len(span) - 1)))
+    words = {w.casefold() for w in _WORD.findall(target)}
+    return any(w.casefold() in words for w in _WORD.findall(span))
+
+
+def _value(item: Item, correct: bool, rng: random.Random, verbosity: int = 0) -> str:
     target = item.sample.target[0] if item.sample.target else ""
-    return target if correct else _other_value(item, rng)
+    value = target if correct else _other_value(item, rng)
+    if not wants_answer_line(item):
+        return value
+    return f"{_reasoning(item, verbosity)}\n{answer_word(item.sample.language)}: {value}"
+
+
+def wants_answer_line(item: Item) -> bool:
+    """Whether the prompt asks for a final "<answer word>:" line (in the sample's language or English)."""
+    system, user, variables = item.task.prompt.for_language(item.sample.language)
+    text = " ".join([system or "", user, *variables.values()])
+    return any(f"{word}:" in text for word in {answer_word(item.sample.language), "Answer"})
 
 
 def _other_value(item: Item, rng: random.Random) -> str:
