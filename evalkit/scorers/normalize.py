@@ -152,11 +152,17 @@ def _phrase(phrase: str, *, whole_word: bool = False) -> str:
     return r"(?<![^\W\d_])" + escaped + (r"(?![^\W\d_])" if whole_word else "")
 
 
+def _phrases(table: dict[str, tuple[str, ...]], langs: list[str]) -> list[str]:
+    # NFKC changes some phrases (Thai "คำตอบ" holds SARA AM), and scorers may see NFKC text.
+    found = {
+        form for lang in langs for p in table.get(lang, ()) for form in (p, unicodedata.normalize("NFKC", p))
+    }
+    return sorted(found, key=len, reverse=True)
+
+
 def _answer_regex(langs: list[str]) -> re.Pattern[str]:
-    labels = sorted({p for lang in langs for p in L.ANSWER_LABELS.get(lang, ())}, key=len, reverse=True)
-    statements = sorted(
-        {p for lang in langs for p in L.ANSWER_STATEMENTS.get(lang, ())}, key=len, reverse=True
-    )
+    labels = _phrases(L.ANSWER_LABELS, langs)
+    statements = _phrases(L.ANSWER_STATEMENTS, langs)
     label = "(?:" + "|".join(map(_phrase, labels)) + r")[ \t]*[*_]*[ \t]*(?:[:：]|[-–—](?=[ \t]))"
     statement = "(?:" + "|".join(_phrase(p, whole_word=True) for p in statements) + r")[ \t]*[:：]?"
     return re.compile(f"(?:{statement}|{label})", re.IGNORECASE)
