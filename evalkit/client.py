@@ -694,13 +694,13 @@ class Client:
         )
         response = raw.http_response
         state.http_status = response.status_code
+        state.streaming_started = True  # from here on, a cut connection is a broken stream
         try:
             if "json" in response.headers.get("content-type", ""):
                 # the router answered a streaming request with a plain JSON body (an error, usually)
                 _read_body(await response.aread(), state)
                 return
             async for data in _sse_data(response):
-                state.streaming_started = True
                 if data.strip() == "[DONE]":
                     state.done = True
                     break
