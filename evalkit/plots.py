@@ -31,7 +31,7 @@ class EvalFigure(Figure):
 
     def _repr_png_(self) -> bytes:
         buffer = io.BytesIO()
-        self.savefig(buffer, format="png", bbox_inches="tight", dpi=100)
+        self.savefig(buffer, format="png", dpi=100)
         return buffer.getvalue()
 
 

@@ -238,7 +238,7 @@ class Comparison:
         level = f"{100 * self.confidence:g}%"
         return (
             f"{head} ({level} CI {100 * self.low:.1f} to {100 * self.high:.1f}, "
-            f"p = {_format_p(self.p_value)}, n = {self.n_pairs} pairs): {verdict}"
+            f"{_format_p(self.p_value)}, n = {self.n_pairs} pairs): {verdict}"
         )
 
     def __str__(self) -> str:
@@ -247,8 +247,8 @@ class Comparison:
 
 def _format_p(p: float) -> str:
     if math.isnan(p):
-        return "n/a"
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+        return "p n/a"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
 def paired_scores(
@@ -513,7 +513,7 @@ def group_summary(
     ttft = latency_percentiles(group, "ttft_s", (50, 95))
     cost, fallback = effective_cost(group)
     return {
-        "n": len(group), "errors": errors, "error_rate": errors / len(group) if len(group) else math.nan,
+        "n": len(group), "n_scored": acc.n, "errors": errors, "error_rate": errors / len(group) if len(group) else math.nan,
         "accuracy": acc.value, "accuracy_low": acc.low, "accuracy_high": acc.high, "ci_method": acc.method,
         "latency_p50_s": latency["p50"], "latency_p95_s": latency["p95"],
         "ttft_p50_s": ttft["p50"], "ttft_p95_s": ttft["p95"],
@@ -527,19 +527,22 @@ def group_summary(
 
 def summary_table(
     df: pd.DataFrame,
+    by: Sequence[str] = ("task", "model"),
     *,
     confidence: float = DEFAULT_CONFIDENCE,
     seed: int = 0,
     n_boot: int = DEFAULT_BOOTSTRAP,
 ) -> pd.DataFrame:
-    """One row per (task, model): n, errors, error_rate, accuracy with its interval (and the method),
-    latency and TTFT p50/p95 (s), total ₽, ₽ per 1000 samples with interval, ₽ per correct answer with
-    interval, how many calls used the price-card estimate, and whether any row is simulated."""
-    rows = [
-        {"task": task, "model": model, **group_summary(g, confidence=confidence, seed=seed, n_boot=n_boot)}
-        for (task, model), g in df.groupby(["task", "model"], sort=True)
-    ]
-    columns = ["task", "model", *group_summary(df.iloc[:0]).keys()] if not rows else None
+    """One row per group (default: task and model): n (every call), n_scored (calls with an answer),
+    errors, error_rate, accuracy with its interval (and the method), latency and TTFT p50/p95 (s), total
+    ₽, ₽ per 1000 samples with interval, ₽ per correct answer with interval, how many calls used the
+    price-card estimate, and whether any row is simulated."""
+    keys = list(by)
+    rows = []
+    for values, group in df.groupby(keys, sort=True, dropna=False):
+        identity = dict(zip(keys, values if isinstance(values, tuple) else (values,), strict=True))
+        rows.append(identity | group_summary(group, confidence=confidence, seed=seed, n_boot=n_boot))
+    columns = [*keys, *group_summary(df.iloc[:0]).keys()] if not rows else None
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -1,0 +1,358 @@
+"""A self-contained HTML report of a results DataFrame, and the plots saved as PNG and SVG.
+
+    write_report(df, "report.html", manifests=[...])   # one file, no external resources
+    save_plots(df, "plots/")                             # accuracy_vs_cost.png/.svg, ...
+
+Every value taken from the results (outputs, targets, error messages, manifests) is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+import os
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from evalkit import plots, stats
+
+OUTPUT_CHARS = 600
+WORST_PER_TASK = 15
+_SECRET_FIELDS = ("api_key", "apikey", "authorization", "secret", "token_value", "password")
+_KEY_VARIABLES = ("ROUTERAI_API_KEY", "OPENAI_API_KEY")
+
+
+def report_plots(df: pd.DataFrame) -> dict[str, Callable[[], Figure]]:
+    """The plots a report shows for these results, by file stem, as zero-argument builders."""
+    builders: dict[str, Callable[[], Figure]] = {
+        "accuracy_vs_cost": lambda: plots.accuracy_vs_cost(df),
+        "accuracy_vs_latency": lambda: plots.accuracy_vs_latency(df, latency="total"),
+    }
+    if "ttft_s" in df and pd.to_numeric(df["ttft_s"], errors="coerce").notna().any():
+        builders["accuracy_vs_ttft"] = lambda: plots.accuracy_vs_latency(df, latency="ttft")
+    if "language" in df and df["language"].notna().any():
+        builders["language_heatmap"] = lambda: plots.language_heatmap(df)
+    builders["cost_breakdown"] = lambda: plots.cost_breakdown(df)
+    builders["latency_distribution"] = lambda: plots.latency_distribution(df)
+    return builders
+
+
+def save_plots(df: pd.DataFrame, out_dir: str | Path, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
+    """Save every report plot into `out_dir` (created if needed) in each format; returns the paths."""
+    directory = Path(out_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, build in report_plots(df).items():
+        figure = build()
+        for fmt in formats:
+            path = directory / f"{name}.{fmt}"
+            figure.savefig(path, format=fmt, dpi=120)
+            written.append(path)
+    return written
+
+
+def write_report(
+    df: pd.DataFrame,
+    out_path: str | Path,
+    manifests: list[dict] | None = None,
+    title: str | None = None,
+) -> Path:
+    """Write one self-contained HTML report (tables, embedded plots, per-language accuracy, pass@k,
+    paired comparisons, the worst failures and wrong answers, the run manifests) and return its path."""
+    path = Path(out_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_report(df, manifests, title), encoding="utf-8")
+    return path
+
+
+def render_report(df: pd.DataFrame, manifests: list[dict] | None = None, title: str | None = None) -> str:
+    """The report as an HTML string (see `write_report`)."""
+    title = title or _default_title(df)
+    simulated = bool("simulated" in df and df["simulated"].fillna(False).astype(bool).any())
+    sections = [
+        _banner() if simulated else "",
+        _section("Summary", _summary_html(df)),
+        _section("Paired comparisons", _comparisons_html(df)),
+        _section("Plots", _plots_html(df)),
+        _section("Accuracy by language", _languages_html(df)),
+        _section("pass@k", _pass_at_k_html(df)),
+        _section("Failed calls", _failures_html(df)),
+        _section("Wrong answers", _wrong_html(df)),
+        _section("Run manifests", _manifests_html(manifests or [])),
+    ]
+    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    body = "\n".join(s for s in sections if s)
+    return _page(_e(title), body, generated, len(df))
+
+
+def _default_title(df: pd.DataFrame) -> str:
+    tasks = sorted(map(str, df["task"].unique())) if "task" in df else []
+    models = df["model"].nunique() if "model" in df else 0
+    return f"evalkit report: {', '.join(tasks) or 'no tasks'} × {models} model{'s' if models != 1 else ''}"
+
+
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _section(heading: str, content: str) -> str:
+    if not content:
+        return ""
+    anchor = heading.lower().replace(" ", "-").replace("@", "")
+    return f'<section id="{anchor}"><h2>{_e(heading)}</h2>\n{content}\n</section>'
+
+
+def _banner() -> str:
+    return (
+        '<div class="banner">SIMULATED: these results come from the local simulator, not from real '
+        "models. Accuracy, latency and ₽ are synthetic.</div>"
+    )
+
+
+# --- formatting ---------------------------------------------------------------------------------------
+
+
+def format_rub(value: float) -> str:
+    """₽ for display: more decimals for small amounts (money is never rounded before this point)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if math.isinf(value):
+        return "∞"
+    if abs(value) >= 100:
+        return f"{value:,.0f}".replace(",", " ")
+    if abs(value) >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3g}" if value else "0"
+
+
+def _pct(value: float) -> str:
+    return "–" if value is None or math.isnan(value) else f"{100 * value:.1f}"
+
+
+def _ci(value: float, low: float, high: float, fmt: Callable[[float], str]) -> str:
+    if value is None or math.isnan(value):
+        return "–"
+    return f"{fmt(value)} <small>[{fmt(low)}, {fmt(high)}]</small>"
+
+
+def _seconds(value: float) -> str:
+    return "–" if value is None or math.isnan(value) else f"{value:.2f}"
+
+
+def _table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], raw: bool = False, wrap: bool = False
+) -> str:
+    """An HTML table; cells are escaped unless `raw` (only for cells this module formatted itself)."""
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{cell if raw else _e(cell)}</td>" for cell in row) + "</tr>" for row in rows
+    )
+    opening = '<table class="wrap">' if wrap else "<table>"
+    return f"{opening}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+# --- sections -----------------------------------------------------------------------------------------
+
+
+def _summary_html(df: pd.DataFrame) -> str:
+    table = stats.summary_table(df)
+    if table.empty:
+        return "<p>No results.</p>"
+    header = ["task", "model", "n", "errors", "accuracy, % [95% CI]", "CI method", "latency p50 / p95, s",
+              "TTFT p50 / p95, s", "total ₽", "₽ per 1000 samples [95% CI]", "₽ per correct [95% CI]"]  # fmt: skip
+    rows = []
+    for r in table.itertuples():
+        rows.append([
+            _e(r.task), _e(r.model), str(r.n),
+            f"{r.errors} ({_pct(r.error_rate)}%)" if r.errors else "0",
+            _ci(r.accuracy, r.accuracy_low, r.accuracy_high, _pct), _e(r.ci_method),
+            f"{_seconds(r.latency_p50_s)} / {_seconds(r.latency_p95_s)}",
+            f"{_seconds(r.ttft_p50_s)} / {_seconds(r.ttft_p95_s)}", format_rub(r.total_rub),
+            _ci(r.rub_per_1000, r.rub_per_1000_low, r.rub_per_1000_high, format_rub),
+            _ci(r.rub_per_correct, r.rub_per_correct_low, r.rub_per_correct_high, format_rub),
+        ])  # fmt: skip
+    notes = []
+    estimated = int(table["cost_estimated_calls"].sum())
+    if estimated:
+        notes.append(
+            f"The router did not report a cost for {estimated} calls; ₽ there is the price-card estimate."
+        )
+    notes.append("Failed calls are excluded from accuracy and counted under errors; their cost is included.")
+    return _table(header, rows, raw=True) + "".join(f'<p class="note">{_e(n)}</p>' for n in notes)
+
+
+def _comparisons_html(df: pd.DataFrame) -> str:
+    """For each task, the most accurate model against every other one (paired on the same samples)."""
+    items = []
+    for task, part in df.groupby("task", sort=True):
+        ranking = part.groupby("model")["score"].mean().sort_values(ascending=False)
+        if len(ranking) < 2:
+            continue
+        best = ranking.index[0]
+        for other in ranking.index[1:]:
+            comparison = stats.compare_models(part, best, other)
+            items.append(f"<li><b>{_e(task)}</b>: {_e(comparison.sentence())} <small>({_e(comparison.method)})"
+                         "</small></li>")  # fmt: skip
+    return f"<ul>{''.join(items)}</ul>" if items else ""
+
+
+def _png_data_url(figure: Figure) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _plots_html(df: pd.DataFrame) -> str:
+    if df.empty:
+        return ""
+    figures = []
+    for name, build in report_plots(df).items():
+        caption = name.replace("_", " ")
+        figures.append(f'<figure><img alt="{_e(caption)}" src="{_png_data_url(build())}">'
+                       f"<figcaption>{_e(caption)}</figcaption></figure>")  # fmt: skip
+    return "\n".join(figures)
+
+
+def _languages_html(df: pd.DataFrame) -> str:
+    wide = stats.by_language(df)
+    if wide.empty:
+        return ""
+    languages = [c for c in wide.columns if c not in ("task", "model", "macro", "micro")]
+    header = ["task", "model", *languages, "macro", "micro"]
+    rows = [[str(r["task"]), str(r["model"]), *(_pct(r[c]) for c in languages), _pct(r["macro"]),
+             _pct(r["micro"])] for _, r in wide.iterrows()]  # fmt: skip
+    note = '<p class="note">Accuracy, %. Macro: the mean over languages; micro: the mean over samples.</p>'
+    return _table(header, rows) + note
+
+
+def _pass_at_k_html(df: pd.DataFrame) -> str:
+    if "epoch" not in df or df["epoch"].nunique() < 2:
+        return ""
+    epochs = int(df.groupby(["task", "model", "sample_id"]).size().max())
+    ks = [k for k in (1, 5, 10) if k <= epochs]
+    table = stats.pass_at_k_table(df, ks=ks)
+    header = ["task", "model", "problems", *(f"pass@{k}, % [95% CI]" for k in ks)]
+    rows = [[_e(r["task"]), _e(r["model"]), str(r["problems"]),
+             *(_ci(r[f"pass@{k}"], r[f"pass@{k}_low"], r[f"pass@{k}_high"], _pct) for k in ks)]
+            for _, r in table.iterrows()]  # fmt: skip
+    return _table(header, rows, raw=True)
+
+
+def _clip(text: Any, limit: int = OUTPUT_CHARS) -> str:
+    if text is None or (isinstance(text, float) and math.isnan(text)):
+        return ""
+    text = str(text)
+    return text if len(text) <= limit else text[:limit] + f"… [{len(text) - limit} more characters]"
+
+
+def _failures_html(df: pd.DataFrame) -> str:
+    if "error" not in df or not df["error"].notna().any():
+        return ""
+    failed = df[df["error"].notna()]
+    counts = failed.groupby(["task", "model", "error"]).size().reset_index(name="calls")
+    first = failed.drop_duplicates(["task", "model", "error"]).set_index(["task", "model", "error"])
+    rows = []
+    for r in counts.itertuples():
+        message = first.loc[(r.task, r.model, r.error)].get("error_message")
+        rows.append([r.task, r.model, r.error, str(r.calls), _clip(message, 300)])
+    return _table(["task", "model", "error class", "calls", "example message"], rows, wrap=True)
+
+
+def _wrong_html(df: pd.DataFrame) -> str:
+    if "score" not in df:
+        return ""
+    wrong = df[df["score"].notna() & (df["score"] < 1)]
+    if wrong.empty:
+        return ""
+    cost, _ = stats.effective_cost(wrong)
+    wrong = wrong.assign(_cost=cost).sort_values(["task", "score", "_cost"], ascending=[True, True, False])
+    wrong = wrong.groupby("task", sort=True).head(WORST_PER_TASK)
+    columns = [
+        "task",
+        "model",
+        "sample_id",
+        "language",
+        "score",
+        "target",
+        "extracted",
+        "output",
+        "explanation",
+    ]
+    rows = []
+    for _, r in wrong.iterrows():
+        cells = [_clip(r.get(c)) if c in r else "" for c in columns]
+        cells[4] = f"{r['score']:.2f}"
+        rows.append(cells)
+    note = (
+        f'<p class="note">Lowest scores first (then the most expensive), up to {WORST_PER_TASK} per task.</p>'
+    )
+    return note + _table(columns, rows, wrap=True)
+
+
+def _redact(value: Any) -> Any:
+    """Manifests should never hold a key; this is a second line of defence before they are shown."""
+    secrets = {os.environ.get(name) for name in _KEY_VARIABLES} - {None, ""}
+    if isinstance(value, dict):
+        return {k: "[redacted]" if any(s in str(k).lower() for s in _SECRET_FIELDS) else _redact(v)
+                for k, v in value.items()}  # fmt: skip
+    if isinstance(value, list):
+        return [_redact(v) for v in value]
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, "[redacted]")
+    return value
+
+
+def _manifests_html(manifests: list[dict]) -> str:
+    blocks = []
+    for manifest in manifests:
+        run_id = manifest.get("run_id", "run")
+        text = json.dumps(_redact(manifest), indent=2, ensure_ascii=False, default=str)
+        blocks.append(f"<details><summary>{_e(run_id)}</summary><pre>{_e(text)}</pre></details>")
+    return "\n".join(blocks)
+
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2em auto; max-width: 1400px;
+       padding: 0 1em; color: #1d1d1f; }
+h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: .2em; margin-top: 1.6em; }
+table { border-collapse: collapse; font-size: .85em; margin: .6em 0; }
+th, td { border: 1px solid #ddd; padding: .3em .55em; text-align: left; vertical-align: top; }
+th { background: #f4f4f6; position: sticky; top: 0; }
+td { white-space: nowrap; }
+table.wrap td { white-space: pre-wrap; overflow-wrap: anywhere; max-width: 36em; min-width: 4em; }
+tbody tr:nth-child(even) { background: #fafafa; }
+small { color: #666; } .note { color: #555; font-size: .85em; }
+.banner { background: #b00020; color: white; font-weight: bold; padding: .8em 1em; border-radius: 4px;
+          font-size: 1.1em; letter-spacing: .02em; }
+figure { display: inline-block; margin: .5em 1em .5em 0; } figure img { max-width: 100%; }
+figcaption { text-align: center; color: #555; font-size: .85em; }
+pre { background: #f6f6f8; padding: .8em; overflow-x: auto; font-size: .8em; }
+footer { margin-top: 3em; color: #888; font-size: .8em; }
+"""
+
+
+def _page(title: str, body: str, generated: str, rows: int) -> str:
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>{_CSS}</style>
+</head>
+<body>
+<h1>{title}</h1>
+{body}
+<footer>Generated by evalkit on {generated} from {rows} result rows.</footer>
+</body>
+</html>
+"""
