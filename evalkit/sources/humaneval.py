@@ -6,8 +6,8 @@ Rows are normalised to the code fields the `code` scorer reads (docs/sandbox.md)
 - `prompt`: the signature and docstring the model continues;
 - `test`: the dataset's `check` function followed by `check(<entry_point>)`;
 - `entry_point`, `canonical_solution` (the body) and `solution` (prompt + body: a full program);
-- `id` (`HumanEval/0`, or `<iso>/python/0` for HumanEval-XL), `number`, `cluster`
-  (`humaneval/<n>`, shared by the translations of one HumanEval-XL problem);
+- `id` (`HumanEval/0`, or `French/python/0` for HumanEval-XL), `number`, `cluster`
+  (`humaneval/<n>`; `humaneval_xl/<n>`, shared by the translations of one HumanEval-XL problem);
 - `language`: ISO 639-1 of the prompt's natural language (`en` for HumanEval; HumanEval-XL maps its
   `natural_language` name, e.g. French -> fr); the XL programming language is kept in
   `programming_language`.
@@ -54,14 +54,17 @@ def normalise(row: dict[str, Any], *, where: str) -> dict[str, Any]:
         raise TaskError(f"missing or non-text field(s) {', '.join(missing)}", where=where)
     language = _iso(row.get("natural_language"), where)
     number = row["task_id"].rsplit("/", 1)[-1]
-    sample_id = row["task_id"] if "natural_language" not in row else f"{language}/{row['task_id']}"
+    # the source layer prefixes ids with the file's language token, which is the natural_language name
+    sample_id = (
+        row["task_id"] if "natural_language" not in row else f"{row['natural_language']}/{row['task_id']}"
+    )
     extra = {"programming_language": row["language"]} if "natural_language" in row else {}
     return {
         **row,
         **extra,
         "id": sample_id,
         "number": number,
-        "cluster": f"humaneval/{number}",
+        "cluster": f"humaneval_xl/{number}" if "natural_language" in row else f"humaneval/{number}",
         "language": language,
         "test": row["test"].rstrip() + f"\n\n\ncheck({row['entry_point']})\n",
         "solution": row["prompt"] + row["canonical_solution"],
