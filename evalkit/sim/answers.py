@@ -196,12 +196,13 @@ def _other_span(context: str, target: str, language: str | None, rng: random.Ran
             start = rng.randrange(len(context) - size)
             span = context[start : start + size].strip()
         else:
-            words = _WORD.findall(context)
+            words = list(_WORD.finditer(context))
             size = max(1, min(4, len(target.split())))
             if len(words) <= size:
                 return None
             start = rng.randrange(len(words) - size)
-            span = " ".join(words[start : start + size])
+            span = context[words[start].start() : words[start + size - 1].end()]
+            span = re.split(r"[.!?;:]\s", span)[0]  # a span of one sentence
         if span and not _overlaps(span, target, language):
             return span
     return None

@@ -194,11 +194,8 @@ class SimApp:
         exchange = Exchange(model=None, body_sha256=sha, stream=False, attempt=self.attempts[sha])
         self.attempts[sha] += 1
         try:
-            response = await self._chat(request, raw, exchange)
-            exchange.completed = exchange.outcome == "ok"
-            return response
+            return await self._chat(request, raw, exchange)
         except Dropped:
-            exchange.completed = False
             return web.Response(status=499)  # never reaches the client: the transport is closed
         except (asyncio.CancelledError, ConnectionError):
             exchange.outcome, exchange.completed = "cancelled", False
@@ -374,7 +371,7 @@ class SimApp:
     ) -> None:
         usage = planned.usage
         self.total_usage += usage.cost
-        exchange.cost_rub = usage.cost
+        exchange.cost_rub, exchange.completed = usage.cost, True
         gen_id = exchange.generation_id or ""
         self.generations[gen_id] = {
             "id": gen_id,
