@@ -220,8 +220,9 @@ class CallRecord:
 class RetryPolicy:
     """Bounds and pacing of retries: exponential backoff with full jitter, Retry-After honoured.
 
-    `max_total_s` bounds one sample's whole call (attempts and waits); an attempt never gets a
-    deadline past it, and a wait that would end past it is not started.
+    `max_total_s` bounds one sample's call (its attempts and backoff waits, not the time the runner
+    holds it in `before_attempt`); an attempt never gets a deadline past it, and a wait that would
+    end past it is not started.
     """
 
     max_attempts: int = 6
@@ -606,36 +607,37 @@ class Client:
         Exceptions raised by `hooks` propagate (that is how the runner aborts a call).
         """
         hooks = hooks or CallHooks()
-        started = time.monotonic()
         history: list[CallRecord] = []
+        spent = 0.0  # attempts and backoff waits; time queued in `before_attempt` is the runner's, not ours
         while True:
             attempt = len(history) + 1
-            remaining = self.retry.max_total_s - (time.monotonic() - started)
             if hooks.before_attempt:
                 await hooks.before_attempt(attempt)
-            record = await self._guarded_attempt(model, messages, params or {}, remaining, hooks, attempt)
+            attempt_started = time.monotonic()
+            deadline = max(0.001, min(self.deadline_s, self.retry.max_total_s - spent))
+            record = await self._guarded_attempt(model, messages, params or {}, deadline, hooks, attempt)
+            spent += time.monotonic() - attempt_started
             history.append(record)
-            delay = self._next_delay(record, attempt, started)
+            delay = self._next_delay(record, attempt, spent)
             if delay is None:
-                return _combine(history, time.monotonic() - started)
+                return _combine(history, spent)
             if hooks.on_backoff:
                 await hooks.on_backoff(delay, record)
             await asyncio.sleep(delay)
+            spent += delay
 
     async def _guarded_attempt(
         self,
         model: str,
         messages: list[dict[str, Any]],
         params: dict[str, Any],
-        remaining_s: float,
+        deadline_s: float,
         hooks: CallHooks,
         attempt: int,
     ) -> CallRecord:
         """One attempt; `after_attempt` runs even when the attempt is cancelled."""
         try:
-            record = await self._attempt(
-                model, messages, params, max(0.001, min(self.deadline_s, remaining_s))
-            )
+            record = await self._attempt(model, messages, params, deadline_s)
         except asyncio.CancelledError:
             if hooks.after_attempt:
                 await hooks.after_attempt(CallRecord(error=ErrorClass.CANCELLED, attempts=attempt), attempt)
@@ -645,11 +647,11 @@ class Client:
             await hooks.after_attempt(record, attempt)
         return record
 
-    def _next_delay(self, record: CallRecord, attempt: int, started: float) -> float | None:
+    def _next_delay(self, record: CallRecord, attempt: int, spent_s: float) -> float | None:
         if not is_retryable(record.error) or attempt >= self.retry.max_attempts:
             return None
         delay = self.retry.backoff(attempt, self._rng, record.retry_after_s)
-        if time.monotonic() - started + delay >= self.retry.max_total_s:
+        if spent_s + delay >= self.retry.max_total_s:
             return None
         return delay
 

@@ -617,3 +617,44 @@ def test_call_record_round_trips_and_ignores_unknown_keys() -> None:
     record = CallRecord(output="x", cost_rub=0.5, attempt_errors=["rate_limit"], attempts=2)
     data = record.to_dict() | {"from_the_future": 1}
     assert CallRecord.from_dict(data) == record
+
+
+def test_an_attempt_never_outlives_the_total_bound() -> None:
+    policy = RetryPolicy(max_attempts=5, max_total_s=0.6, base_delay_s=0.01)
+    record, router, wall = call("t/hang", deadline_s=30, retry=policy)
+    assert record.error == ErrorClass.TIMEOUT
+    assert router.hits["t/hang"] == 1
+    assert record.total_time_s is not None and 0.6 <= record.total_time_s < 5
+    assert wall < 10
+
+
+def test_time_queued_in_before_attempt_is_not_charged_to_the_sample() -> None:
+    async def slow_slot(attempt: int) -> None:
+        await asyncio.sleep(0.5)  # the runner waiting for a concurrency slot
+
+    policy = RetryPolicy(max_attempts=5, max_total_s=0.4, base_delay_s=0.01, max_delay_s=0.02)
+    record, router, wall = call("t/503-twice", retry=policy, hooks=CallHooks(before_attempt=slow_slot))
+    assert record.error is None and record.attempts == 3
+    assert wall >= 1.5 and record.total_time_s is not None and record.total_time_s < 0.4
+
+
+def test_cancelling_a_call_still_settles_the_attempt() -> None:
+    settled: list[str | None] = []
+
+    async def after(record: CallRecord, attempt: int) -> None:
+        settled.append(record.error)
+
+    async def scenario() -> None:
+        async with fake_router() as router, Client(Endpoint(router.base_url, KEY)) as client:
+            task = asyncio.create_task(
+                client.call(
+                    "t/hang", [{"role": "user", "content": "hi"}], {}, hooks=CallHooks(after_attempt=after)
+                )
+            )
+            await asyncio.sleep(0.3)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    asyncio.run(scenario())
+    assert settled == ["cancelled"]
