@@ -158,17 +158,15 @@ def _to_samples(task: Task, rows: Iterable[dict[str, Any]], language: str | None
         row = dict(row)
         if language is not None:
             row.setdefault("language", language)
-        sample_language = row.get(fields.language) if fields.language else language
-        sample_id = str(_get(row, fields.id, where) if fields.id else index)
-        if language is not None:  # parallel sets share ids across languages: prefix the language code
-            prefix = f"{sample_language or language}/"
-            sample_id = sample_id if sample_id.startswith(prefix) else prefix + sample_id
+        sample_id = _get(row, fields.id, where) if fields.id else index
+        if language is not None and not str(sample_id).startswith(f"{language}/"):
+            sample_id = f"{language}/{sample_id}"  # parallel sets share ids across languages
         yield Sample(
-            id=sample_id,
+            id=str(sample_id),
             fields=row,
             target=_target(row, fields.target, where),
             choices=_get(row, fields.choices, where) if fields.choices else None,
-            language=sample_language,
+            language=row.get(fields.language) if fields.language else language,
             images=_images(row, fields.images, where),
             metadata={name: _get(row, name, where) for name in fields.metadata},
         )
