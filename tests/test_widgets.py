@@ -1,0 +1,132 @@
+"""Widgets driven headless: the run monitor's throttling and text, the explorer's filters and views."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from PIL import Image
+from test_stats import make_results
+
+from evalkit.progress import ProgressSnapshot
+from evalkit.widgets import RunMonitor, outcome_of, sample_explorer
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_run_monitor_shows_progress_money_errors_and_backoff() -> None:
+    clock = FakeClock()
+    monitor = RunMonitor(display=False, clock=clock)
+    monitor.update(ProgressSnapshot(total=200, done=50, errors=2, score_sum=36.0, scored=48, spent_rub=1.23456,
+                                    elapsed_s=10.0, in_flight=7, concurrency=8))  # fmt: skip
+    assert (monitor.bar.value, monitor.bar.max) == (50, 200)
+    text = monitor.stats.value
+    assert "<b>50</b> / 200 samples" in text and "accuracy <b>0.750</b>" in text
+    assert "₽1.2346" in text and "2 errors (4.0%)" in text and "concurrency 8 (7 in flight)" in text
+    assert "~30 s left" in text
+    assert monitor.notice.value == ""
+    clock.now += 1
+    monitor.update(ProgressSnapshot(total=200, done=60, concurrency=4, backing_off="rate limited <429>"))
+    assert "backing off: rate limited &lt;429&gt;" in monitor.notice.value
+
+
+def test_run_monitor_throttles_to_five_redraws_a_second_and_close_draws_the_end() -> None:
+    clock = FakeClock()
+    monitor = RunMonitor(display=False, clock=clock)
+    for i in range(100):  # 100 updates over one second
+        monitor.update(ProgressSnapshot(total=100, done=i + 1))
+        clock.now += 0.01
+    assert monitor.redraws <= 5
+    assert monitor.bar.value < 100
+    monitor.close(ProgressSnapshot(total=100, done=100, status="completed"))
+    assert monitor.bar.value == 100 and monitor.bar.bar_style == "success"
+    failed = RunMonitor(display=False, clock=clock)
+    failed.close(ProgressSnapshot(total=10, done=3, errors=3, status="out_of_credit"))
+    assert failed.bar.bar_style == "danger" and "out_of_credit" in failed.notice.value
+
+
+def test_outcome_of() -> None:
+    assert outcome_of({"error": "timeout", "score": math.nan}) == "error"
+    assert outcome_of({"error": None, "score": 1.0}) == "correct"
+    assert outcome_of({"error": None, "score": 0.4}) == "wrong"
+
+
+@pytest.fixture
+def results(tmp_path):
+    df = make_results(n=30, languages=("en", "ru", "th"), error_rate=0.1, seed=5, tasks=("qa", "vision"))
+    picture = tmp_path / "cat.png"
+    Image.new("RGB", (32, 20), "orange").save(picture)
+    df["image_refs"] = [[{"ref": str(picture), "sha256": "x", "width": 32, "height": 20}]] * len(df)
+    df.loc[0, "image_refs"] = [[{"ref": str(tmp_path / "gone.png"), "sha256": "y", "width": 1, "height": 1}]]
+    df.loc[0, "prompt"] = "What is <b>2+2</b>?"
+    return df
+
+
+def test_explorer_filters_by_task_language_and_outcome(results) -> None:
+    explorer = sample_explorer(results, model_a="big/large", model_b="cheap/small")
+    assert explorer.task.value == "qa"
+    assert list(explorer.language.options) == ["(all)", "en", "ru", "th"]
+    assert len(explorer.sample.options) == 30
+    explorer.language.value = "ru"
+    assert len(explorer.sample.options) == 10
+    assert all(label.split(" · ")[1] == "ru" for label, _ in explorer.sample.options)
+    explorer.outcome.value = "error"
+    rows = results[
+        (results["task"] == "qa") & (results["model"] == "big/large") & (results["language"] == "ru")
+    ]
+    expected = sorted(rows.loc[rows["error"].notna(), "sample_id"])
+    assert sorted(sample_id for sample_id, _ in explorer.matching()) == expected
+    if expected:
+        assert "error" in explorer.view_a.value and "read timed out" in explorer.view_a.value
+    explorer.task.value = "vision"
+    assert explorer.language.value == "(all)"
+
+
+def test_explorer_side_by_side_and_disagreements(results) -> None:
+    explorer = sample_explorer(results, model_a="big/large", model_b="cheap/small")
+    explorer.outcome.value = "A right, B wrong"
+    qa = results[results["task"] == "qa"].set_index(["model", "sample_id"])
+    for sample_id, _ in explorer.matching():
+        assert qa.loc[("big/large", sample_id), "score"] == 1.0
+        assert qa.loc[("cheap/small", sample_id), "score"] == 0.0
+    assert explorer.matching(), "the synthetic data has disagreements"
+    first = explorer.sample.value[0]
+    assert "big/large" in explorer.view_a.value and "correct" in explorer.view_a.value
+    assert "cheap/small" in explorer.view_b.value and "wrong" in explorer.view_b.value
+    cost = qa.loc[("big/large", first), "cost_rub"]
+    assert f"₽{cost:.6f} (router)" in explorer.view_a.value
+    before = explorer.sample.value
+    explorer.next.click()
+    assert explorer.sample.value != before or len(explorer.sample.options) == 1
+    explorer.model_b.value = "(none)"
+    assert explorer.view_b.value == ""
+
+
+def test_explorer_shows_prompt_escaped_and_images(results) -> None:
+    explorer = sample_explorer(results, model_a="cheap/small")  # row 0: qa, cheap/small, s0
+    explorer.sample.value = ("s0", 0)
+    assert "What is &lt;b&gt;2+2&lt;/b&gt;?" in explorer.prompt.value
+    assert "image not available here" in explorer.images.children[0].value
+    explorer.sample.value = ("s1", 0)
+    image = explorer.images.children[0]
+    assert image.value.startswith(b"\x89PNG") and image.width == 32
+    explorer.outcome.value = "wrong"
+    explorer.language.value = "th"
+    assert all(outcome == "wrong" for outcome in _outcomes(explorer, results))
+
+
+def _outcomes(explorer, results):
+    rows = results[(results["task"] == explorer.task.value) & (results["model"] == explorer.model_a.value)]
+    rows = rows.set_index("sample_id")
+    return [outcome_of(rows.loc[sample_id]) for sample_id, _ in explorer.matching()]
+
+
+def test_explorer_rejects_empty_results() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        sample_explorer(make_results(n=1).iloc[:0])
