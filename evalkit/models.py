@@ -332,8 +332,17 @@ async def load_catalog(
 ) -> Catalog:
     """A fresh cache, else the network (then cached), else the bundled fallback. Never raises for I/O.
 
+    A simulated endpoint is always asked directly and never cached (its port changes every run).
+
     `Catalog.source` tells which one answered; after a failed fetch `Catalog.note` says why.
     """
+    if endpoint.simulated:  # a local simulator on a fresh port each time: nothing worth caching
+        try:
+            return await fetch_catalog(client or endpoint)
+        except Exception as exc:
+            raise ConfigError(
+                f"the simulator's catalog could not be read ({_reason(exc)})", where="sim"
+            ) from None
     path = cache_path(endpoint)
     if not refresh:
         cached = read_cache(path, ttl_s=ttl_s)
@@ -391,7 +400,7 @@ def _context(tokens: int | None) -> str:
 def _money(value: float | None) -> str:
     if value is None:
         return "-"
-    return f"{value:.2f}" if value < 1000 else f"{value:,.0f}"
+    return f"{value:,.2f}"
 
 
 def _age(fetched_at: float | None) -> str:

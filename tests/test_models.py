@@ -263,3 +263,17 @@ def test_models_table_shows_prices_in_display_units() -> None:
 def test_model_info_round_trips_through_the_cache_format() -> None:
     for info in Catalog.from_api(ROUTERAI_MODELS).values():
         assert ModelInfo.from_api(json.loads(json.dumps(info.to_api()))) == info
+
+
+def test_a_simulated_endpoint_is_asked_directly_and_never_cached(cache_in_tmp: Path) -> None:
+    async def scenario() -> tuple[str, str]:
+        async with catalog_server(ROUTERAI_MODELS) as seen:
+            endpoint = Endpoint(seen["url"], "sim", simulated=True)
+            first = await load_catalog(endpoint)
+            second = await load_catalog(endpoint)
+        with pytest.raises(ConfigError, match="simulator's catalog could not be read"):
+            await load_catalog(endpoint)
+        return first.source, second.source
+
+    assert asyncio.run(scenario()) == ("network", "network")
+    assert not cache_in_tmp.exists() or not list(cache_in_tmp.iterdir())
