@@ -115,7 +115,7 @@ def test_explorer_shows_prompt_escaped_and_images(results) -> None:
     assert "image not available here" in explorer.images.children[0].value
     explorer.sample.value = ("s1", 0)
     image = explorer.images.children[0]
-    assert image.value.startswith(b"\x89PNG") and image.width == 32
+    assert bytes(image.value).startswith(b"\x89PNG") and image.width == "32"
     explorer.outcome.value = "wrong"
     explorer.language.value = "th"
     assert all(outcome == "wrong" for outcome in _outcomes(explorer, results))
