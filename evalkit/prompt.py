@@ -27,7 +27,7 @@ def render(task: Task, sample: Sample) -> Rendered:
     messages: list[dict[str, Any]] = []
     if system:
         messages.append({"role": "system", "content": _fill(system, values, task, sample)})
-    for shot in task.prompt.few_shot:
+    for shot in task.prompt.few_shot_for(sample.language):
         messages.append({"role": "user", "content": shot.user})
         messages.append({"role": "assistant", "content": shot.assistant})
     text = _fill(user, values, task, sample)

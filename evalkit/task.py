@@ -73,7 +73,7 @@ class Sample(BaseModel):
         """Variables a prompt template may use: every field plus `choices` as a lettered list."""
         variables = dict(self.fields)
         if self.choices is not None:
-            variables.setdefault("choices", format_choices(self.choices))
+            variables["choices"] = format_choices(self.choices)
         variables.setdefault("language", self.language or "")
         return variables
 
@@ -120,19 +120,22 @@ class FieldMap(BaseModel):
     metadata: list[str] = Field(default_factory=list)
 
 
-class PromptVariant(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    system: str | None = None
-    user: str | None = None
-    vars: dict[str, str] = Field(default_factory=dict)
-
-
 class FewShot(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     user: str
     assistant: str
+
+
+class PromptVariant(BaseModel):
+    """Overrides for one language; `few_shot` replaces the default examples when given."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    system: str | None = None
+    user: str | None = None
+    vars: dict[str, str] = Field(default_factory=dict)
+    few_shot: list[FewShot] | None = None
 
 
 class Prompt(BaseModel):
@@ -156,6 +159,12 @@ class Prompt(BaseModel):
             variant.user if variant.user is not None else self.user,
             {**self.vars, **variant.vars},
         )
+
+    def few_shot_for(self, language: str | None) -> list[FewShot]:
+        variant = self.languages.get(language or "")
+        if variant is not None and variant.few_shot is not None:
+            return variant.few_shot
+        return self.few_shot
 
     def template_names(self) -> set[str]:
         texts = [self.system, self.user, *(v.system for v in self.languages.values())]
@@ -319,7 +328,9 @@ def load_task(path: str | Path) -> Task:
         problem = getattr(exc, "problem", None) or str(exc)
         raise TaskError(f"malformed YAML{line}: {problem}", where=where) from None
     if not isinstance(raw, dict):
-        raise TaskError("a task file must be a YAML mapping (name:, source:, prompt:, scorer:, ...)", where=where)
+        raise TaskError(
+            "a task file must be a YAML mapping (name:, source:, prompt:, scorer:, ...)", where=where
+        )
     raw.setdefault("file", str(path))
     try:
         task = Task.model_validate(raw)

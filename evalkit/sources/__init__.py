@@ -67,7 +67,9 @@ def _expand_env(text: str | None, *, where: str) -> str | None:
         if os.environ.get(name):
             return os.environ[name]
         if default is None:
-            raise TaskError(f"environment variable {name} is not set (write ${{{name}:-default}})", where=where)
+            raise TaskError(
+                f"environment variable {name} is not set (write ${{{name}:-default}})", where=where
+            )
         return default
 
     return _ENV_VAR.sub(value, text)
@@ -81,7 +83,9 @@ def _rows(source: Source, language: str | None, *, base: Path, where: str) -> It
     elif source.hub:
         yield from _read_hub(source, language, where=f"{where}: source {source.hub}")
     else:
-        raise TaskError(f"data file not found: {local} (and no `hub` fallback)", where=f"{where}: source.path")
+        raise TaskError(
+            f"data file not found: {local} (and no `hub` fallback)", where=f"{where}: source.path"
+        )
 
 
 def _read_local(path: Path, source: Source, *, where: str) -> Iterator[dict[str, Any]]:
@@ -105,8 +109,11 @@ def _read_generic(path: Path, fmt: str | None) -> Iterator[dict[str, Any]]:
     suffixes = "".join(path.suffixes[-2:]).replace(".gz", "") or path.suffix
     builder = _GENERIC.get(fmt and f".{fmt}" or Path(suffixes).suffix)
     if builder is None:
-        raise TaskError(f"unknown data format {fmt or path.suffix!r}; use one of "
-                        f"{', '.join(sorted({*(_GENERIC), *_READERS}))}", where=str(path))
+        raise TaskError(
+            f"unknown data format {fmt or path.suffix!r}; use one of "
+            f"{', '.join(sorted({*(_GENERIC), *_READERS}))}",
+            where=str(path),
+        )
     _check_utf8(path)
     import datasets
 
@@ -124,7 +131,9 @@ def _check_utf8(path: Path) -> None:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise TaskError(f"not valid UTF-8 at line {line} (byte offset {exc.start})", where=str(path)) from None
+        raise TaskError(
+            f"not valid UTF-8 at line {line} (byte offset {exc.start})", where=str(path)
+        ) from None
 
 
 def _read_hub(source: Source, language: str | None, *, where: str) -> Iterator[dict[str, Any]]:
@@ -135,11 +144,15 @@ def _read_hub(source: Source, language: str | None, *, where: str) -> Iterator[d
             source.hub, _expand(source.config, language), split=source.split, revision=source.revision
         )
     except Exception as exc:  # the hub raises many kinds; the user needs the id and the reason
-        raise TaskError(f"cannot load from the Hugging Face hub: {type(exc).__name__}: {exc}", where=where) from None
+        raise TaskError(
+            f"cannot load from the Hugging Face hub: {type(exc).__name__}: {exc}", where=where
+        ) from None
     yield from _adapt_hub(source, dataset, language)
 
 
-def _adapt_hub(source: Source, rows: Iterable[dict[str, Any]], language: str | None) -> Iterable[dict[str, Any]]:
+def _adapt_hub(
+    source: Source, rows: Iterable[dict[str, Any]], language: str | None
+) -> Iterable[dict[str, Any]]:
     """A reader module may define `from_hub(rows, language=..., **options)` so that hub rows get the same
     columns as its local files (one field map serves both)."""
     if source.format not in _READERS:
@@ -186,7 +199,9 @@ def _target(row: dict[str, Any], columns: str | list[str] | None, where: str) ->
     values: list[str] = []
     for column in columns:
         value = _get(row, column, where)
-        values.extend(str(v) for v in value) if isinstance(value, (list, tuple)) else values.append(str(value))
+        values.extend(str(v) for v in value) if isinstance(value, (list, tuple)) else values.append(
+            str(value)
+        )
     return values
 
 
