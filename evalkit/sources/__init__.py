@@ -107,7 +107,7 @@ def _read_local(path: Path, source: Source, *, where: str) -> Iterator[dict[str,
 
 def _read_generic(path: Path, fmt: str | None) -> Iterator[dict[str, Any]]:
     suffixes = "".join(path.suffixes[-2:]).replace(".gz", "") or path.suffix
-    builder = _GENERIC.get(fmt and f".{fmt}" or Path(suffixes).suffix)
+    builder = _GENERIC.get(fmt and f".{fmt}" or Path(f"x{suffixes}").suffix)  # Path(".jsonl").suffix is ""
     if builder is None:
         raise TaskError(
             f"unknown data format {fmt or path.suffix!r}; use one of "
