@@ -15,4 +15,16 @@ from evalkit.sim.faults import FAULT_KINDS, Faults
 from evalkit.sim.profiles import DEFAULT_MODELS, Latency, SimModel
 from evalkit.sim.server import SimServer, serve
 
-__all__ = ["DEFAULT_MODELS", "FAULT_KINDS", "Faults", "Latency", "SimModel", "SimServer", "serve"]
+DEMO_MODELS: tuple[str, ...] = tuple(model.id for model in DEFAULT_MODELS)
+"""The ids `evalkit demo` compares: every default simulated model."""
+
+__all__ = [
+    "DEFAULT_MODELS",
+    "DEMO_MODELS",
+    "FAULT_KINDS",
+    "Faults",
+    "Latency",
+    "SimModel",
+    "SimServer",
+    "serve",
+]

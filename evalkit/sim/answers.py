@@ -11,6 +11,7 @@ import re
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from evalkit.languages import answer_word
 from evalkit.task import Sample, ScorerSpec, Task
@@ -81,6 +82,12 @@ class Item:
     scorer: str | None
     other_targets: Sequence[str]
 
+    @cached_property
+    def numbers(self) -> list[str]:
+        """The first few numbers in the sample's text fields (quoted by the reasoning)."""
+        text = " ".join(str(v) for v in self.sample.fields.values() if isinstance(v, str))
+        return _NUMBER.findall(text)[:3]
+
 
 def scorer_name(task: Task) -> str | None:
     return task.scorer.name if isinstance(task.scorer, ScorerSpec) else None
@@ -110,8 +117,7 @@ def generic_reply(model_id: str, prompt_text: str) -> str:
 def _reasoning(item: Item, verbosity: int) -> str:
     """`verbosity` sentences of reasoning in the sample's language, quoting the numbers it was given."""
     first, given, check = _REASONING.get(item.sample.language or "en", _REASONING["en"])
-    text = " ".join(str(v) for v in item.sample.fields.values() if isinstance(v, str))
-    numbers = _NUMBER.findall(text)[:3]
+    numbers = item.numbers
     sentences = [first, given.format(nums=", ".join(numbers)), check] if numbers else [first, check]
     return "\n".join((sentences * 3)[: max(1, verbosity)])
 

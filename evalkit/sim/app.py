@@ -90,7 +90,7 @@ class SimApp:
         self.index = index
         self.total_credits = config.faults.credits
         self.total_usage = 0.0
-        self.generations: dict[str, dict[str, Any]] = {}
+        self.generations: dict[str, tuple[str, Plan, float, bool, float]] = {}
         self.attempts: Counter[str] = Counter()
         self.outcomes: Counter[str] = Counter()
         self._log: IO[str] | None = None
@@ -162,10 +162,13 @@ class SimApp:
     async def generation(self, request: web.Request) -> web.Response:
         if (denied := self._unauthorized(request)) is not None:
             return denied
-        record = self.generations.get(request.query.get("id", ""))
-        if record is None:
-            return _json_error(404, f"Generation {request.query.get('id', '')!r} not found")
-        return web.Response(body=wire.dumps({"data": record}), headers=_JSON_HEADERS)
+        gen_id = request.query.get("id", "")
+        kept = self.generations.get(gen_id)
+        if kept is None:
+            return _json_error(404, f"Generation {gen_id!r} not found")
+        return web.Response(
+            body=wire.dumps({"data": generation_record(gen_id, *kept)}), headers=_JSON_HEADERS
+        )
 
     async def admin_credits(self, request: web.Request) -> web.Response:
         """POST /sim/credits {"balance": ₽}: set the remaining balance (tests restore credit this way)."""
@@ -372,29 +375,8 @@ class SimApp:
         usage = planned.usage
         self.total_usage += usage.cost
         exchange.cost_rub, exchange.completed = usage.cost, True
-        gen_id = exchange.generation_id or ""
-        self.generations[gen_id] = {
-            "id": gen_id,
-            "model": model.id,
-            "provider_name": wire.PROVIDER,
-            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "total_cost": usage.cost,
-            "usage": usage.cost,
-            "latency": round(elapsed_s * 1000),
-            "generation_time": round(planned.generation_s * 1000),
-            "moderation_latency": 0,
-            "tokens_prompt": usage.prompt_tokens,
-            "tokens_completion": usage.completion_tokens,
-            "native_tokens_prompt": usage.prompt_tokens,
-            "native_tokens_completion": usage.completion_tokens,
-            "native_tokens_cached": 0,
-            "num_media_prompt": usage.images,
-            "finish_reason": planned.finish_reason,
-            "native_finish_reason": planned.finish_reason,
-            "streamed": streamed,
-            "cancelled": False,
-            "is_byok": False,
-        }
+        # kept compact; the JSON record is built only when someone asks (GET /generation)
+        self.generations[exchange.generation_id or ""] = (model.id, planned, elapsed_s, streamed, time.time())
         if len(self.generations) > MAX_GENERATIONS_KEPT:
             del self.generations[next(iter(self.generations))]
 
@@ -403,6 +385,35 @@ class SimApp:
         if self._log is not None:
             self._log.write(json.dumps(exchange.to_json(), ensure_ascii=False) + "\n")
             self._log.flush()
+
+
+def generation_record(
+    gen_id: str, model: str, planned: Plan, elapsed_s: float, streamed: bool, finished: float
+) -> dict[str, Any]:
+    """A past generation as `GET /generation?id=` returns it (times in ms, money in ₽)."""
+    usage = planned.usage
+    return {
+        "id": gen_id,
+        "model": model,
+        "provider_name": wire.PROVIDER,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(finished)),
+        "total_cost": usage.cost,
+        "usage": usage.cost,
+        "latency": round(elapsed_s * 1000),
+        "generation_time": round(planned.generation_s * 1000),
+        "moderation_latency": 0,
+        "tokens_prompt": usage.prompt_tokens,
+        "tokens_completion": usage.completion_tokens,
+        "native_tokens_prompt": usage.prompt_tokens,
+        "native_tokens_completion": usage.completion_tokens,
+        "native_tokens_cached": 0,
+        "num_media_prompt": usage.images,
+        "finish_reason": planned.finish_reason,
+        "native_finish_reason": planned.finish_reason,
+        "streamed": streamed,
+        "cancelled": False,
+        "is_byok": False,
+    }
 
 
 def split_text(text: str, max_chunks: int = MAX_CHUNKS) -> list[str]:

@@ -75,6 +75,10 @@ class Faults(BaseModel):
             )
             raise ConfigError(problems, where="--faults") from None
 
+    @property
+    def any_rate(self) -> bool:
+        return any(getattr(self, kind) for kind in FAULT_KINDS)
+
     def to_text(self) -> str:
         """The inverse of `parse`."""
         return ",".join(f"{name}={value!r}" for name, value in self.model_dump().items())
@@ -89,6 +93,9 @@ class FaultDraw:
     cut: float  # uniform in [0, 1): where in the content a stream fault strikes
 
 
+_NO_FAULT = FaultDraw(None, 0.5, 0.5)
+
+
 def unit(*parts: object) -> float:
     """A uniform number in (0, 1) determined by `parts`."""
     digest = hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=8).digest()
@@ -97,6 +104,8 @@ def unit(*parts: object) -> float:
 
 def draw_fault(faults: Faults, seed: int, body_sha256: str, attempt: int) -> FaultDraw:
     """The fault for the `attempt`-th (0-based) arrival of a request body."""
+    if not faults.any_rate:
+        return _NO_FAULT
     u = unit(seed, "fault", body_sha256, attempt)
     variant = unit(seed, "variant", body_sha256, attempt)
     cut = unit(seed, "cut", body_sha256, attempt)

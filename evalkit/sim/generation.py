@@ -89,8 +89,8 @@ def plan(
     text, correct = _reply(item, model, messages, seed, body.get("seed"))
     text, finish_reason = _limit(text, body, model)
     completion_tokens = estimate_tokens(text)
-    usage = Usage(
-        prompt_tokens, completion_tokens, images, *model.cost(prompt_tokens, completion_tokens, images)
+    usage = Usage.priced(
+        prompt_tokens, completion_tokens, images, model.cost(prompt_tokens, completion_tokens, images)
     )
     ttft_s, generation_s = _timings(model, usage, seed, body_sha256, attempt, latency_scale)
     return Plan(text, finish_reason, usage, ttft_s, generation_s, item, correct)
@@ -103,7 +103,7 @@ def _reply(
         return generic_reply(model.id, message_text(messages[-1])), None
     key = (seed, model.id, item.task.name, item.sample.id, request_seed)
     correct = correctness_draw(seed, item, key) < model.accuracy(item.family, item.sample.language)
-    rng = random.Random(f"{key}|answer")
+    rng = random.Random(int(unit(*key, "answer") * 2**53))
     return compose(item, correct, rng, model.verbosity), correct
 
 

@@ -27,49 +27,37 @@ class Usage:
     input_cost: float
     output_cost: float
     image_cost: float
+    cost: float = 0.0
 
-    @property
-    def cost(self) -> float:
-        return self.input_cost + self.output_cost + self.image_cost
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "total_tokens": self.prompt_tokens + self.completion_tokens,
-            "cost": self.cost,
-            "is_byok": False,
-            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-            "cost_details": {
-                "upstream_inference_cost": None,
-                "upstream_inference_prompt_cost": self.input_cost + self.image_cost,
-                "upstream_inference_completions_cost": self.output_cost,
-            },
-            "completion_tokens_details": {"reasoning_tokens": 0, "image_tokens": 0},
-        }
+    @classmethod
+    def priced(
+        cls, prompt_tokens: int, completion_tokens: int, images: int, costs: tuple[float, float, float]
+    ) -> Usage:
+        """Usage whose `cost` is the sum of the (input, output, image) costs."""
+        return cls(prompt_tokens, completion_tokens, images, *costs, cost=sum(costs))
 
 
 def completion(gen_id: str, model: str, created: int, text: str, finish_reason: str, usage: Usage) -> bytes:
-    """A non-streaming chat completion."""
-    return dumps(
-        {
-            "id": gen_id,
-            "provider": PROVIDER,
-            "model": model,
-            "object": "chat.completion",
-            "created": created,
-            "choices": [
-                {
-                    "logprobs": None,
-                    "finish_reason": finish_reason,
-                    "native_finish_reason": finish_reason,
-                    "index": 0,
-                    "message": {"role": "assistant", "content": text, "refusal": None, "reasoning": None},
-                }
-            ],
-            "system_fingerprint": None,
-            "usage": usage.to_json(),
-        }
+    """A non-streaming chat completion (a prebuilt template: this is the simulator's hot path)."""
+    return (
+        f'{{"id":"{gen_id}","provider":"{PROVIDER}","model":{_dumps(model)},"object":"chat.completion",'
+        f'"created":{created},"choices":[{{"logprobs":null,"finish_reason":"{finish_reason}",'
+        f'"native_finish_reason":"{finish_reason}","index":0,"message":{{"role":"assistant",'
+        f'"content":{_dumps(text)},"refusal":null,"reasoning":null}}}}],"system_fingerprint":null,'
+        f'"usage":{usage_json(usage)}}}'
+    ).encode()
+
+
+def usage_json(usage: Usage) -> str:
+    """`usage` as RouterAI sends it: token counts, `cost` in ₽ and the cost split."""
+    return (
+        f'{{"prompt_tokens":{usage.prompt_tokens},"completion_tokens":{usage.completion_tokens},'
+        f'"total_tokens":{usage.prompt_tokens + usage.completion_tokens},"cost":{float(usage.cost)!r},'
+        f'"is_byok":false,"prompt_tokens_details":{{"cached_tokens":0,"audio_tokens":0}},'
+        f'"cost_details":{{"upstream_inference_cost":null,'
+        f'"upstream_inference_prompt_cost":{float(usage.input_cost + usage.image_cost)!r},'
+        f'"upstream_inference_completions_cost":{float(usage.output_cost)!r}}},'
+        f'"completion_tokens_details":{{"reasoning_tokens":0,"image_tokens":0}}}}'
     )
 
 
@@ -82,26 +70,14 @@ def chunk(
     usage: Usage | None = None,
 ) -> bytes:
     """One SSE `data:` event of a streamed completion."""
-    body: dict[str, Any] = {
-        "id": gen_id,
-        "provider": PROVIDER,
-        "model": model,
-        "object": "chat.completion.chunk",
-        "created": created,
-        "choices": [
-            {
-                "index": 0,
-                "delta": delta,
-                "finish_reason": finish_reason,
-                "native_finish_reason": finish_reason,
-                "logprobs": None,
-            }
-        ],
-        "system_fingerprint": None,
-    }
-    if usage is not None:
-        body["usage"] = usage.to_json()
-    return b"data: " + dumps(body) + b"\n\n"
+    reason = f'"{finish_reason}"' if finish_reason else "null"
+    tail = f',"usage":{usage_json(usage)}' if usage is not None else ""
+    return (
+        f'data: {{"id":"{gen_id}","provider":"{PROVIDER}","model":{_dumps(model)},'
+        f'"object":"chat.completion.chunk","created":{created},"choices":[{{"index":0,'
+        f'"delta":{_dumps(delta)},"finish_reason":{reason},"native_finish_reason":{reason},"logprobs":null}}],'
+        f'"system_fingerprint":null{tail}}}\n\n'
+    ).encode()
 
 
 def stream_error(gen_id: str, model: str, created: int, code: int, message: str) -> bytes:
