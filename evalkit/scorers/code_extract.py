@@ -90,11 +90,12 @@ def _only_definitions(code: str) -> bool:
 def _strip_prose(text: str) -> str:
     """Bare text: keep from the first line that starts code to the last line that is not prose."""
     lines = text.split("\n")
+    first = next((line for line in lines if line.strip()), "")
+    if first[:1].isspace():
+        return text.strip("\n") + "\n"  # starts indented: a function body (HumanEval completion)
     start = next((i for i, line in enumerate(lines) if _CODE_START.match(line)), None)
     if start is None:
-        return text.strip("\n") + "\n"  # a bare body (or nothing recognisable): leave it to the run
-    if start > 0 and lines[start - 1].strip() and lines[start].startswith(" "):
-        start = 0  # indented code right after text: the whole answer is a body
+        return text.strip("\n") + "\n"  # nothing recognisable as a code start: leave it to the run
     end = len(lines)
     while end > start + 1 and (not lines[end - 1].strip() or _is_prose(lines[end - 1])):
         end -= 1
@@ -126,15 +127,25 @@ def _repair_body(code: str, prompt: str) -> str:
     body = _expand_tabs(code).strip("\n")
     lines = body.split("\n")
     dedented = textwrap.dedent(body)
-    candidates = [
-        body,
-        textwrap.indent(dedented, "    "),
-        "    " + lines[0].lstrip() + ("\n" + "\n".join(lines[1:]) if len(lines) > 1 else ""),
-    ]
+    first_only = "    " + lines[0].lstrip() + ("\n" + "\n".join(lines[1:]) if len(lines) > 1 else "")
+    indented = textwrap.indent(dedented, "    ")
+    # a body must be indented under the signature; an unindented one would compile as module code
+    candidates = [body, indented, first_only] if body[:1].isspace() else [first_only, indented]
     for candidate in candidates:
-        if _parse(prompt + candidate + "\n") is not None:
+        if _compiles(prompt + candidate + "\n"):
             return candidate + "\n"
-    return candidates[0] + "\n" if candidates[0][:1].isspace() else candidates[1] + "\n"
+    return candidates[0] + "\n"
+
+
+def _compiles(code: str) -> bool:
+    """Whether `code` compiles (catches `return` outside a function, which ast.parse accepts). Never runs it."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compile(code, "<answer>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
+        return False
+    return True
 
 
 def _drop_usage(code: str, entry_point: str | None) -> str:

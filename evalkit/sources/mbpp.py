@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,10 @@ def entry_point(code: str, tests: list[str], *, where: str = "") -> str:
     first name called in the first test."""
     called = [m.group(1) for t in tests for m in re.finditer(r"\b([A-Za-z_]\w*)\s*\(", t)]
     try:
-        defined = {n.name for n in ast.parse(code).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # some references have invalid escapes ("\w" in a plain string)
+            tree = ast.parse(code)
+        defined = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
     except SyntaxError:
         defined = set()
     for name in called:
