@@ -203,6 +203,7 @@ class ImageOptions(BaseModel):
     max_side: int | None = Field(default=1568, gt=0)
     max_bytes: int | None = Field(default=4_000_000, gt=0)
     max_input_bytes: int = Field(default=50_000_000, gt=0)
+    max_pixels: int = Field(default=60_000_000, gt=0, description="refused before decoding (bomb guard)")
 
 
 class Task(BaseModel):
