@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
@@ -160,17 +161,51 @@ def _phrases(table: dict[str, tuple[str, ...]], langs: list[str]) -> list[str]:
     return sorted(found, key=len, reverse=True)
 
 
-def _answer_regex(langs: list[str]) -> re.Pattern[str]:
-    labels = _phrases(L.ANSWER_LABELS, langs)
-    statements = _phrases(L.ANSWER_STATEMENTS, langs)
-    label = "(?:" + "|".join(map(_phrase, labels)) + r")[ \t]*[*_]*[ \t]*(?:[:：]|[-–—](?=[ \t]))"
-    statement = "(?:" + "|".join(_phrase(p, whole_word=True) for p in statements) + r")[ \t]*[:：]?"
-    return re.compile(f"(?:{statement}|{label})", re.IGNORECASE)
+class _AnswerFinder:
+    """Finds the last answer phrase fast: rfind of anchor words (every phrase contains a label
+    that holds no shorter label), then the full pattern only in a small window around it."""
+
+    def __init__(self, langs: list[str]) -> None:
+        labels = [p.lower() for p in _phrases(L.ANSWER_LABELS, langs)]
+        statements = [p.lower() for p in _phrases(L.ANSWER_STATEMENTS, langs)]
+        label = "(?:" + "|".join(map(_phrase, labels)) + r")[ \t]*[*_]*[ \t]*(?:[:：]|[-–—](?=[ \t]))"
+        statement = "(?:" + "|".join(_phrase(p, whole_word=True) for p in statements) + r")[ \t]*[:：]?"
+        self.lowered = re.compile(f"(?:{statement}|{label})")
+        self.any_case = re.compile(f"(?:{statement}|{label})", re.IGNORECASE)
+        anchors = [a for a in set(labels) if not any(b != a and b in a for b in labels)]
+        # Where each anchor sits inside the phrases that hold it, farthest first (longest phrase).
+        self.offsets = {
+            a: sorted({p.index(a) for p in labels + statements if a in p}, reverse=True) for a in anchors
+        }
+        assert all(any(a in p for a in anchors) for p in labels + statements)
+
+    def last(self, text: str) -> re.Match[str] | None:
+        low = text.lower()
+        if len(low) != len(text):  # rare letters whose lower case is longer ("İ"): scan it all
+            return _last(self.any_case.finditer(text))
+        ends = dict.fromkeys(self.offsets, len(low))
+        while ends:
+            anchor, at = max(((a, low.rfind(a, 0, end)) for a, end in ends.items()), key=lambda x: x[1])
+            if at < 0:
+                return None
+            for offset in self.offsets[anchor]:
+                found = self.lowered.match(low, at - offset) if offset <= at else None
+                if found is not None and found.end() > at:
+                    return self.any_case.match(text, found.start()) or found
+            ends[anchor] = at + len(anchor) - 1
+        return None
+
+
+def _last(matches: Iterator[re.Match[str]]) -> re.Match[str] | None:
+    last = None
+    for last in matches:  # noqa: B007 - we want the last one
+        pass
+    return last
 
 
 _ALL_LANGS = sorted(set(L.ANSWER_LABELS) | set(L.ANSWER_STATEMENTS))
-_ANSWER_RE = {lang: _answer_regex(sorted({lang, "en"})) for lang in _ALL_LANGS}
-_ANSWER_RE_ANY = _answer_regex(_ALL_LANGS)
+_FINDERS = {lang: _AnswerFinder(sorted({lang, "en"})) for lang in _ALL_LANGS}
+_FINDER_ANY = _AnswerFinder(_ALL_LANGS)
 _LEAD = re.compile(r"^[\s*_#>`]+")
 _TRAIL = re.compile(r"[\s*_`]+$")
 _WORDY = re.compile(r"[^\W_]")
@@ -183,18 +218,19 @@ class Found(NamedTuple):
     phrase: str
 
 
+def _finder(language: str | None) -> _AnswerFinder:
+    return _FINDERS.get(language_key(language), _FINDER_ANY)
+
+
 def answer_regex(language: str | None) -> re.Pattern[str]:
-    """The precompiled answer-phrase pattern for a language (English is always included)."""
-    lang = (language or "").split("-")[0].split("_")[0].lower()
-    return _ANSWER_RE.get(lang, _ANSWER_RE_ANY)
+    """The precompiled (case-insensitive) answer-phrase pattern for a language, English included."""
+    return _finder(language).any_case
 
 
 def after_answer_phrase(text: str, language: str | None) -> Found | None:
     """The line after the last answer phrase ("Answer:", "Ответ:", "答案：", "The answer is", bold
     forms); the next non-empty line when the phrase ends its line. None when there is no phrase."""
-    last = None
-    for last in answer_regex(language).finditer(text):  # noqa: B007 - we want the last match
-        pass
+    last = _finder(language).last(text)
     if last is None:
         return None
     rest = _LEAD.sub("", text[last.end() :])
@@ -245,10 +281,19 @@ class NumberStyle(NamedTuple):
 
 
 def number_style(language: str | None) -> NumberStyle:
-    lang = (language or "en").split("-")[0].split("_")[0].lower()
+    """The number format of a language (English's when unknown)."""
+    style = _STYLES.get(language) if language else _EN_STYLE  # type: ignore[arg-type]
+    return style if style is not None else _number_style(language_key(language) or "en")
+
+
+def _number_style(lang: str) -> NumberStyle:
     if lang in L.DECIMAL_COMMA:
         return NumberStyle(",", lang in L.DOT_GROUPING, lang in L.SPACE_GROUPING)
     return NumberStyle(".", False, lang in L.SPACE_GROUPING)
+
+
+_EN_STYLE = _number_style("en")
+_STYLES = {lang: _number_style(lang) for lang in {*L.DECIMAL_COMMA, *L.SPACE_GROUPING, *L.NAMES}}
 
 
 def _ascii_digits(text: str) -> str:
@@ -324,7 +369,7 @@ def find_numbers(text: str, language: str | None) -> list[Number]:
                 continue
             value = value / den
         if match["sign"]:
-            value = -value
+            value = value.copy_negate()  # exact; unary minus would round to 28 digits
         found.append(Number(value, match.start(), match.end()))
     return found
 

@@ -14,7 +14,7 @@ English format, because MGSM keeps "2,125" in every language.
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
 from evalkit.errors import TaskError
@@ -75,8 +75,9 @@ class NumericMatch:
             return True
         if not self.tolerance:
             return False
-        allowed = self.tolerance * abs(target) if self.relative else self.tolerance
-        return abs(value - target) <= allowed
+        exact = _exact_context(value, target, self.tolerance)
+        allowed = exact.multiply(self.tolerance, target.copy_abs()) if self.relative else self.tolerance
+        return exact.subtract(value, target).copy_abs() <= allowed
 
 
 def extract_number(text: str, language: str | None, *, strict: bool = False) -> tuple[Decimal, str] | None:
@@ -95,6 +96,12 @@ def extract_number(text: str, language: str | None, *, strict: bool = False) -> 
         return None
     numbers = find_numbers(text, language)
     return (numbers[-1].value, "last number") if numbers else None
+
+
+def _exact_context(*values: Decimal) -> Context:
+    """A context precise enough that subtracting and multiplying these values does not round."""
+    digits = sum(len(v.as_tuple().digits) + abs(v.as_tuple().exponent) for v in values)  # type: ignore[arg-type]
+    return Context(prec=max(28, digits + 2), traps=[])
 
 
 def _pick(segment: str, language: str | None) -> Decimal | None:
