@@ -10,7 +10,7 @@ import asyncio
 import hashlib
 import json
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -93,6 +93,7 @@ class SimApp:
         self.generations: dict[str, tuple[str, Plan, float, bool, float]] = {}
         self.attempts: Counter[str] = Counter()
         self.outcomes: Counter[str] = Counter()
+        self.lateness_ms: deque[float] = deque(maxlen=20_000)  # injected sleeps: woke up this late
         self._log: IO[str] | None = None
         self._created = int(time.time())
 
@@ -135,6 +136,7 @@ class SimApp:
             "balance_rub": self.balance(),
             "generations": len(self.generations),
             "samples_indexed": len(self.index),
+            "latency_lateness_ms": _percentiles(self.lateness_ms),
         }
 
     # ----- auth -----
@@ -270,7 +272,10 @@ class SimApp:
             _drop(request)
         if exchange.stream:
             return await self._stream(request, model, planned, fault, exchange, started)
-        await _sleep_until(started + planned.ttft_s + planned.generation_s)
+        deadline = started + planned.ttft_s + planned.generation_s
+        await _sleep_until(deadline)
+        if planned.ttft_s + planned.generation_s > 0:
+            self.lateness_ms.append((loop.time() - deadline) * 1000)
         self._bill(model, planned, exchange, loop.time() - started, streamed=False)
         return web.Response(
             body=wire.completion(
@@ -424,6 +429,14 @@ def split_text(text: str, max_chunks: int = MAX_CHUNKS) -> list[str]:
     per_chunk = max(2, -(-len(words) // max_chunks))
     pieces = [" ".join(words[i : i + per_chunk]) for i in range(0, len(words), per_chunk)]
     return [piece + " " for piece in pieces[:-1]] + [pieces[-1]]
+
+
+def _percentiles(values: deque[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+    return {"n": len(ordered), "p50": pick(0.5), "p95": pick(0.95), "p99": pick(0.99), "max": ordered[-1]}
 
 
 async def _sleep_until(deadline: float) -> None:
