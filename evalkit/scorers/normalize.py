@@ -354,24 +354,40 @@ class Number(NamedTuple):
 
 def find_numbers(text: str, language: str | None) -> list[Number]:
     """Every number in text, read with the language's number style; LaTeX \\frac{a}{b} becomes a/b."""
+    return [n for n in map(_number, *_matches(text, language)) if n is not None]
+
+
+def last_number(text: str, language: str | None) -> Number | None:
+    """The last number in text (only the last candidates are parsed, so long texts stay cheap)."""
+    matches, styles = _matches(text, language)
+    for match in reversed(matches):
+        number = _number(match, styles[0])
+        if number is not None:
+            return number
+    return None
+
+
+def _matches(text: str, language: str | None) -> tuple[list[re.Match[str]], list[NumberStyle]]:
     if "\\" in text or "{," in text:
         text = _LATEX.sub(_latex_repl, text)
     style = number_style(language)
     pattern = _NUMBER_RE_SPACE if style.space_groups else _NUMBER_RE
-    found = []
-    for match in pattern.finditer(text):
-        value = interpret(match["body"], style)
-        if value is None:
-            continue
-        if match["den"] is not None:
-            den = _decimal(_ascii_digits(match["den"]))
-            if not den:
-                continue
-            value = value / den
-        if match["sign"]:
-            value = value.copy_negate()  # exact; unary minus would round to 28 digits
-        found.append(Number(value, match.start(), match.end()))
-    return found
+    matches = list(pattern.finditer(text))
+    return matches, [style] * len(matches)
+
+
+def _number(match: re.Match[str], style: NumberStyle) -> Number | None:
+    value = interpret(match["body"], style)
+    if value is None:
+        return None
+    if match["den"] is not None:
+        den = _decimal(_ascii_digits(match["den"]))
+        if not den:
+            return None
+        value = value / den
+    if match["sign"]:
+        value = value.copy_negate()  # exact; unary minus would round to 28 digits
+    return Number(value, match.start(), match.end())
 
 
 def _latex_repl(match: re.Match[str]) -> str:

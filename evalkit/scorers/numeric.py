@@ -24,6 +24,7 @@ from evalkit.scorers.normalize import (
     find_numbers,
     format_number,
     last_boxed,
+    last_number,
     parse_target_number,
 )
 
@@ -94,8 +95,8 @@ def extract_number(text: str, language: str | None, *, strict: bool = False) -> 
             return value, "in \\boxed{}"
     if strict:
         return None
-    numbers = find_numbers(text, language)
-    return (numbers[-1].value, "last number") if numbers else None
+    number = last_number(text, language)
+    return (number.value, "last number") if number is not None else None
 
 
 def _exact_context(*values: Decimal) -> Context:
