@@ -153,16 +153,16 @@ def iso_date(text: str, language: str | None = None) -> str | None:
         text = "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in text)
     for parse in (_iso, _numeric, _cjk, _named, _vietnamese):
         found = parse(text, language_key(language))
-        if found:
-            return found
+        if found is not None:  # "" is a date-shaped text that is no valid date
+            return found or None
     years = _YEAR.findall(text)
     return years[0] if len(years) == 1 else None
 
 
-def _fmt(year: str | int, month: str | int | None = None, day: str | int | None = None) -> str | None:
+def _fmt(year: str | int, month: str | int | None = None, day: str | int | None = None) -> str:
     y, m, d = int(year), int(month or 0), int(day or 0)
     if month is not None and not 1 <= m <= 12 or day is not None and not 1 <= d <= 31:
-        return None
+        return ""
     if not m:
         return f"{y:04d}"
     return f"{y:04d}-{m:02d}" if not d else f"{y:04d}-{m:02d}-{d:02d}"
