@@ -6,9 +6,9 @@ cost does count towards money spent, since the router bills failed calls too.
 
 Intervals:
 - a proportion (all scores 0 or 1) with independent samples: Wilson score interval;
-- any metric with samples that share a `cluster` (an XQuAD paragraph, one MGSM question across
-  languages, repeated epochs of a sample): mean ± z·SE with the clustered standard error of Miller (2024),
-  "Adding Error Bars to Evals";
+- samples that share a `cluster` (an XQuAD paragraph, one MGSM question across languages, repeated
+  epochs of a sample): the clustered standard error of Miller (2024), "Adding Error Bars to Evals",
+  as a design effect (Wilson on n / deff for 0/1 scores, mean ± z·SE otherwise);
 - any other metric (F1, ANLS): percentile bootstrap over samples.
 """
 
@@ -56,8 +56,11 @@ def _rng(seed: int) -> np.random.Generator:
 # --- proportions and means --------------------------------------------------------------------------
 
 
-def wilson_interval(successes: int, n: int, confidence: float = DEFAULT_CONFIDENCE) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion (NaNs when n is 0)."""
+def wilson_interval(
+    successes: float, n: float, confidence: float = DEFAULT_CONFIDENCE
+) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion (NaNs when n is 0). Counts may be fractional
+    (an effective sample size)."""
     if n <= 0:
         return math.nan, math.nan
     z = _z(confidence)
@@ -65,7 +68,9 @@ def wilson_interval(successes: int, n: int, confidence: float = DEFAULT_CONFIDEN
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    low = 0.0 if successes <= 0 else max(0.0, centre - half)
+    high = 1.0 if successes >= n else min(1.0, centre + half)
+    return low, high
 
 
 def clustered_se(values: Sequence[float], clusters: Sequence[object] | None = None) -> float:
@@ -134,8 +139,10 @@ def accuracy_ci(
 ) -> Estimate:
     """Mean score with an interval; NaN scores (failed calls) are dropped first.
 
-    Clustered CLT interval when some cluster holds more than one sample, else Wilson for 0/1 scores,
-    else a seeded bootstrap.
+    Without shared clusters: Wilson for 0/1 scores, else a seeded bootstrap. When some cluster holds
+    more than one sample, the clustered SE (Miller 2024) sets a design effect (never below 1, so
+    clustering never narrows an interval; with few clusters it can come out spuriously small): 0/1
+    scores get a Wilson interval on the effective sample size n / deff, others mean ± z·SE.
     """
     x = np.asarray(scores, dtype=float)
     keep = ~np.isnan(x)
@@ -145,15 +152,28 @@ def accuracy_ci(
         return _EMPTY
     mean = float(x.mean())
     groups = None if clusters is None else np.asarray(clusters, dtype=object)[keep]
-    if groups is not None and len(pd.unique(groups)) < n:
-        se = clustered_se(x, groups)
-        half = _z(confidence) * se if not math.isnan(se) else math.nan
-        return Estimate(mean, max(0.0, mean - half), min(1.0, mean + half), n, "clustered")
+    clustered = groups is not None and len(pd.unique(groups)) < n
+    deff = design_effect(x, groups) if clustered else 1.0
+    note = f"design effect {deff:.2f}" if clustered else ""
     if is_binary(x):
-        low, high = wilson_interval(int(x.sum()), n, confidence)
-        return Estimate(mean, low, high, n, "wilson")
+        n_eff = n / deff
+        low, high = wilson_interval(mean * n_eff, n_eff, confidence)
+        return Estimate(mean, low, high, n, "wilson-clustered" if clustered else "wilson", note)
+    if clustered:
+        se = math.sqrt(deff) * clustered_se(x)
+        half = _z(confidence) * se if not math.isnan(se) else math.nan
+        return Estimate(mean, max(0.0, mean - half), min(1.0, mean + half), n, "clustered", note)
     low, high = bootstrap_ci(x, seed=seed, n_boot=n_boot, confidence=confidence)
     return Estimate(mean, low, high, n, "bootstrap")
+
+
+def design_effect(values: Sequence[float], clusters: Sequence[object] | None) -> float:
+    """(clustered SE / independent SE)², floored at 1: how much clustering inflates the variance."""
+    independent = clustered_se(values)
+    with_clusters = clustered_se(values, clusters)
+    if math.isnan(independent) or math.isnan(with_clusters) or independent == 0:
+        return 1.0
+    return max(1.0, (with_clusters / independent) ** 2)
 
 
 # --- pass@k -------------------------------------------------------------------------------------------
@@ -290,7 +310,8 @@ def compare_models(
     """Paired comparison of A and B on the samples both answered (pairs with a failed call are dropped).
 
     Binary scores without shared clusters: McNemar's exact test and a Newcombe (method 10) interval
-    for the paired difference. Shared clusters: clustered SE on the paired differences (z test).
+    for the paired difference. Shared clusters: z test on the paired differences with the clustered
+    SE (never below the independent one).
     Other metrics: paired bootstrap (centred for the p-value).
     """
     pairs, dropped = paired_scores(df, model_a, model_b, task)
@@ -351,7 +372,7 @@ def _newcombe_paired(a: np.ndarray, b: np.ndarray, confidence: float) -> tuple[f
 def _clustered_test(
     diff: np.ndarray, clusters: np.ndarray, confidence: float
 ) -> tuple[float, float, float, str]:
-    se = clustered_se(diff, clusters)
+    se = math.sqrt(design_effect(diff, clusters)) * clustered_se(diff)
     mean = float(diff.mean())
     if math.isnan(se):
         return math.nan, math.nan, math.nan, "clustered-z"
@@ -544,6 +565,14 @@ def summary_table(
         rows.append(identity | group_summary(group, confidence=confidence, seed=seed, n_boot=n_boot))
     columns = [*keys, *group_summary(df.iloc[:0]).keys()] if not rows else None
     return pd.DataFrame(rows, columns=columns)
+
+
+def value_ranking(df: pd.DataFrame, task: str | None = None, *, seed: int = 0) -> pd.DataFrame:
+    """summary_table rows (of one task, or all), best value first: the lowest ₽ per correct answer,
+    ties broken by higher accuracy. Models with no correct answer come last."""
+    data = df if task is None else df[df["task"] == task]
+    table = summary_table(data, seed=seed)
+    return table.sort_values(["rub_per_correct", "accuracy"], ascending=[True, False]).reset_index(drop=True)
 
 
 def by_language(

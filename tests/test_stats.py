@@ -109,8 +109,27 @@ def test_clustered_interval_is_wider_when_clusters_agree() -> None:
     clusters = [f"c{i // 3}" for i in range(30)]
     clustered = stats.accuracy_ci(scores, clusters)
     independent = stats.accuracy_ci(scores)
-    assert clustered.method == "clustered" and independent.method == "wilson"
+    assert clustered.method == "wilson-clustered" and independent.method == "wilson"
     assert clustered.high - clustered.low > 1.5 * (independent.high - independent.low)
+    # Design effect by hand: clustered SE^2 / independent SE^2; Wilson on n / deff.
+    deff = (stats.clustered_se(scores, clusters) / stats.clustered_se(scores)) ** 2
+    assert clustered.note == f"design effect {deff:.2f}"
+    assert (clustered.low, clustered.high) == pytest.approx(stats.wilson_interval(15 / deff, 30 / deff))
+    continuous = stats.accuracy_ci([0.9, 0.8, 0.85, 0.1, 0.2, 0.15] * 5, clusters)
+    assert continuous.method == "clustered"
+    se = stats.clustered_se([0.9, 0.8, 0.85, 0.1, 0.2, 0.15] * 5, clusters)
+    assert continuous.high - continuous.value == pytest.approx(1.959963985 * se)
+
+
+def test_clustering_never_narrows_an_interval() -> None:
+    # Every cluster holds one right and one wrong answer: the clustered SE is 0, which would claim
+    # certainty from 6 samples. The interval must stay at least as wide as the independent one.
+    scores = [1, 0, 1, 0, 1, 0]
+    clusters = ["a", "a", "b", "b", "c", "c"]
+    assert stats.clustered_se(scores, clusters) == 0
+    est = stats.accuracy_ci(scores, clusters)
+    assert (est.low, est.high) == pytest.approx(stats.wilson_interval(3, 6))
+    assert stats.wilson_interval(0, 6)[0] == 0.0 and stats.wilson_interval(6, 6)[1] == 1.0
 
 
 @pytest.mark.parametrize(
@@ -213,6 +232,7 @@ def test_compare_models_uses_clusters_when_samples_share_them() -> None:
     assert result.method == "clustered-z"
     diff = np.array(a, float) - np.array(b, float)
     se = stats.clustered_se(diff, clusters)
+    assert se > stats.clustered_se(diff)  # clusters agree, so the floor does not bind here
     assert result.high - result.difference == pytest.approx(1.959963985 * se)
     assert result.p_value == pytest.approx(2 * sps.norm.sf(diff.mean() / se))
 
@@ -272,3 +292,12 @@ def test_by_language_macro_and_micro() -> None:
     assert wide["macro"] == pytest.approx(0.375) and wide["micro"] == pytest.approx(0.6)
     long = stats.by_language(df, long=True)
     assert set(long["language"]) == {"en", "ru"} and list(long["n"]) == [4, 1]
+
+
+def test_value_ranking_orders_by_rub_per_correct() -> None:
+    models = {"x/dear": {"accuracy": 0.9, "cost": 1.0, "latency": 1},
+              "y/cheap": {"accuracy": 0.6, "cost": 0.01, "latency": 1},
+              "z/useless": {"accuracy": 0.0, "cost": 0.001, "latency": 1}}  # fmt: skip
+    ranking = stats.value_ranking(make_results(models, tasks=("a", "b"), n=30), "a")
+    assert list(ranking["model"]) == ["y/cheap", "x/dear", "z/useless"]
+    assert set(ranking["task"]) == {"a"}
