@@ -25,6 +25,7 @@ class RunConfig(BaseModel):
     limit / limit_per_language / languages / seed: which samples (seed shuffles before limiting).
     epochs: repeats of every sample (pass@k, variance); each epoch sends `seed + epoch`.
     concurrency: most requests in flight; lowered automatically on sustained 429s.
+    deadline_s / max_attempts / retry_*: a hard limit per attempt, and the bounds of retries.
     budget_rub: a hard ceiling in ₽ for the whole run, resumed parts included.
     sim: run on the bundled router simulator (no key, no network).
     out / run_id / resume / retry_errors / force: where results go and how to continue a run.
@@ -46,11 +47,15 @@ class RunConfig(BaseModel):
     sim: bool = False
     sim_seed: int = 0
     sim_latency_scale: float = Field(default=1.0, ge=0)
+    sim_faults: str | None = None
     base_url: str | None = None
     api_key_env: str | None = None
     stream: bool = True
     transport: str = "aiohttp"
     deadline_s: float = Field(default=300.0, gt=0)
+    max_attempts: int = Field(default=6, ge=1)
+    retry_max_total_s: float = Field(default=900.0, gt=0)
+    retry_base_delay_s: float = Field(default=1.0, ge=0)
     out: str = "results"
     run_id: str | None = None
     resume: str | None = None

@@ -192,7 +192,9 @@ def _endpoint(config: RunConfig, tasks: list[Task]) -> Iterator[Endpoint]:
         return
     from evalkit import sim
 
-    with sim.serve(tasks=tasks, seed=config.sim_seed, latency_scale=config.sim_latency_scale) as server:
+    with sim.serve(
+        tasks=tasks, seed=config.sim_seed, latency_scale=config.sim_latency_scale, faults=config.sim_faults
+    ) as server:
         yield Endpoint(base_url=server.base_url, api_key="sim", simulated=True)
 
 
@@ -280,7 +282,7 @@ class Runner:
 
     async def _drive(self, samples: dict[str, list[Sample]], total: int) -> tuple[str, str]:
         from evalkit.cache import ResponseCache
-        from evalkit.client import Client
+        from evalkit.client import Client, RetryPolicy
         from evalkit.limiter import AdaptiveLimiter
 
         self.scorers = {task.name: task.build_scorer() for task in self.tasks}
@@ -291,6 +293,11 @@ class Runner:
             stream=self.config.stream,
             transport=self.config.transport,
             deadline_s=self.config.deadline_s,
+            retry=RetryPolicy(
+                max_attempts=self.config.max_attempts,
+                max_total_s=self.config.retry_max_total_s,
+                base_delay_s=self.config.retry_base_delay_s,
+            ),
         )
         sink = self._sink(total)
         units = self._units(samples)
