@@ -309,10 +309,10 @@ def compare_models(
 ) -> Comparison:
     """Paired comparison of A and B on the samples both answered (pairs with a failed call are dropped).
 
-    Binary scores without shared clusters: McNemar's exact test and a Newcombe (method 10) interval
-    for the paired difference. Shared clusters: z test on the paired differences with the clustered
-    SE (never below the independent one).
-    Other metrics: paired bootstrap (centred for the p-value).
+    Binary scores: McNemar's exact test and a Newcombe (method 10) interval for the paired difference.
+    Samples sharing clusters (design effect > 1): the interval widened by √deff and a z test with the
+    clustered SE instead. Other metrics: clustered z test, or else a paired bootstrap (centred for the
+    p-value).
     """
     pairs, dropped = paired_scores(df, model_a, model_b, task)
     a = pairs["score_a"].to_numpy(float)
@@ -327,12 +327,15 @@ def compare_models(
                           low=math.nan, high=math.nan, p_value=math.nan, method="none")  # fmt: skip
     diff = a - b
     clusters = pairs["cluster"].to_numpy(object)
-    clustered = len(pd.unique(clusters)) < n
-    if clustered:
-        low, high, p, method = _clustered_test(diff, clusters, confidence)
-    elif is_binary(np.concatenate([a, b])):
+    deff = design_effect(diff, clusters) if len(pd.unique(clusters)) < n else 1.0
+    if is_binary(np.concatenate([a, b])):
         low, high = _newcombe_paired(a, b, confidence)
         p, method = mcnemar_exact(a_only, b_only), "mcnemar-exact"
+        if deff > 1:  # shared clusters carry less information than their count: widen, and test on z
+            low, high = _widen(float(diff.mean()), low, high, math.sqrt(deff))
+            p, method = _clustered_z(diff, deff), "clustered-z"
+    elif deff > 1:
+        low, high, p, method = _clustered_test(diff, deff, confidence)
     else:
         low, high, p = _paired_bootstrap(diff, seed, n_boot, confidence)
         method = "paired-bootstrap"
@@ -369,18 +372,24 @@ def _newcombe_paired(a: np.ndarray, b: np.ndarray, confidence: float) -> tuple[f
     return max(-1.0, d - dl), min(1.0, d + du)
 
 
-def _clustered_test(
-    diff: np.ndarray, clusters: np.ndarray, confidence: float
-) -> tuple[float, float, float, str]:
-    se = math.sqrt(design_effect(diff, clusters)) * clustered_se(diff)
+def _widen(centre: float, low: float, high: float, factor: float) -> tuple[float, float]:
+    return max(-1.0, centre - factor * (centre - low)), min(1.0, centre + factor * (high - centre))
+
+
+def _clustered_z(diff: np.ndarray, deff: float) -> float:
+    """Two-sided p of a z test on the mean paired difference with the variance inflated by `deff`."""
+    se = math.sqrt(deff) * clustered_se(diff)
     mean = float(diff.mean())
-    if math.isnan(se):
-        return math.nan, math.nan, math.nan, "clustered-z"
-    if se == 0:
-        return mean, mean, (1.0 if mean == 0 else 0.0), "clustered-z"
+    if math.isnan(se) or se == 0:
+        return 1.0 if mean == 0 else 0.0
+    return float(2 * sps.norm.sf(abs(mean) / se))
+
+
+def _clustered_test(diff: np.ndarray, deff: float, confidence: float) -> tuple[float, float, float, str]:
+    se = math.sqrt(deff) * clustered_se(diff)
+    mean = float(diff.mean())
     half = _z(confidence) * se
-    p = float(2 * sps.norm.sf(abs(mean) / se))
-    return mean - half, mean + half, p, "clustered-z"
+    return max(-1.0, mean - half), min(1.0, mean + half), _clustered_z(diff, deff), "clustered-z"
 
 
 def _paired_bootstrap(

@@ -232,9 +232,25 @@ def test_compare_models_uses_clusters_when_samples_share_them() -> None:
     assert result.method == "clustered-z"
     diff = np.array(a, float) - np.array(b, float)
     se = stats.clustered_se(diff, clusters)
-    assert se > stats.clustered_se(diff)  # clusters agree, so the floor does not bind here
-    assert result.high - result.difference == pytest.approx(1.959963985 * se)
+    assert se > stats.clustered_se(diff)  # clusters agree, so the design effect exceeds 1
+    deff = (se / stats.clustered_se(diff)) ** 2
     assert result.p_value == pytest.approx(2 * sps.norm.sf(diff.mean() / se))
+    plain = stats.compare_models(_paired_frame(a, b), "A", "B")  # the same pairs, no clusters
+    assert plain.method == "mcnemar-exact"
+    widened = math.sqrt(deff) * (plain.high - plain.difference)
+    assert result.high - result.difference == pytest.approx(widened)
+
+
+def test_clustered_comparison_never_degenerates() -> None:
+    # Identical answers in every pair: the clustered SE is 0; the interval must still have width.
+    same = [1, 0, 1, 0, 1, 0]
+    clusters = ["a", "a", "b", "b", "c", "c"]
+    result = stats.compare_models(_paired_frame(same, same, clusters), "A", "B")
+    assert result.method == "mcnemar-exact" and result.p_value == 1.0
+    assert result.low < 0 < result.high
+    # Large differences stay within ±100 pp.
+    wide = stats.compare_models(_paired_frame([1, 1, 1, 1, 0, 0], [0, 0, 0, 0, 0, 0], clusters), "A", "B")
+    assert -1 <= wide.low <= wide.high <= 1
 
 
 def test_cost_per_correct_ratio_and_fallback_note() -> None:
