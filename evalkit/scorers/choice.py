@@ -20,7 +20,7 @@ import unicodedata
 from typing import TYPE_CHECKING
 
 from evalkit.scorers.base import Score
-from evalkit.scorers.normalize import after_answer_phrase, last_boxed, squash
+from evalkit.scorers.normalize import answer_phrases, last_boxed, squash
 
 if TYPE_CHECKING:
     from evalkit.task import Sample
@@ -100,8 +100,7 @@ def target_letter(target: str, choices: list[str]) -> str | None:
 def extract_choice(text: str, language: str | None, choices: list[str]) -> tuple[str, str] | None:
     """The chosen letter and where it was found, or None."""
     text = unicodedata.normalize("NFKC", text)
-    found = after_answer_phrase(text, language)
-    if found is not None:
+    for found in answer_phrases(text, language):
         letter = _from_segment(found.text, choices)
         if letter:
             return letter, f"after {found.phrase!r}"

@@ -179,11 +179,13 @@ class _AnswerFinder:
         }
         assert all(any(a in p for a in anchors) for p in labels + statements)
 
-    def last(self, text: str) -> re.Match[str] | None:
+    def last(self, text: str, before: int | None = None) -> re.Match[str] | None:
+        """The last phrase match that starts before `before` (default: anywhere)."""
         low = text.lower()
+        end = len(low) if before is None else before
         if len(low) != len(text):  # rare letters whose lower case is longer ("İ"): scan it all
-            return _last(self.any_case.finditer(text))
-        ends = dict.fromkeys(self.offsets, len(low))
+            return _last(m for m in self.any_case.finditer(text) if m.start() < end)
+        ends = dict.fromkeys(self.offsets, end)
         while ends:
             anchor, at = max(((a, low.rfind(a, 0, end)) for a, end in ends.items()), key=lambda x: x[1])
             if at < 0:
@@ -212,10 +214,12 @@ _WORDY = re.compile(r"[^\W_]")
 
 
 class Found(NamedTuple):
-    """An answer found after an answer phrase: the rest of that line, and the phrase as written."""
+    """An answer found after an answer phrase: the rest of that line, the phrase as written, and
+    where the phrase starts (pass it as `before` to look at the previous phrase)."""
 
     text: str
     phrase: str
+    start: int = 0
 
 
 def _finder(language: str | None) -> _AnswerFinder:
@@ -227,16 +231,27 @@ def answer_regex(language: str | None) -> re.Pattern[str]:
     return _finder(language).any_case
 
 
-def after_answer_phrase(text: str, language: str | None) -> Found | None:
+def after_answer_phrase(text: str, language: str | None, before: int | None = None) -> Found | None:
     """The line after the last answer phrase ("Answer:", "Ответ:", "答案：", "The answer is", bold
-    forms); the next non-empty line when the phrase ends its line. None when there is no phrase."""
-    last = _finder(language).last(text)
+    forms); the next non-empty line when the phrase ends its line. None when there is no phrase.
+    With `before`, the last phrase that starts before that position."""
+    last = _finder(language).last(text, before)
     if last is None:
         return None
     rest = _LEAD.sub("", text[last.end() :])
     # Skip lines without a word character ("$$", "\\[", "```") to reach the answer itself.
     line = next((line for line in rest.split("\n", 8) if _WORDY.search(line)), "")
-    return Found(_TRAIL.sub("", line), " ".join(last.group(0).split()))
+    return Found(_TRAIL.sub("", line), " ".join(last.group(0).split()), last.start())
+
+
+def answer_phrases(text: str, language: str | None, limit: int = 4) -> Iterator[Found]:
+    """The answers after the last `limit` answer phrases, last first ("Answer: B. I hope the
+    answer is clear." yields "clear." and then "B. I hope ...")."""
+    found = after_answer_phrase(text, language)
+    while found is not None and limit > 0:
+        yield found
+        limit -= 1
+        found = after_answer_phrase(text, language, before=found.start) if found.start > 0 else None
 
 
 def last_boxed(text: str) -> str | None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from evalkit.errors import TaskError
 from evalkit.scorers.base import Score
 from evalkit.scorers.normalize import (
-    after_answer_phrase,
+    answer_phrases,
     find_numbers,
     format_number,
     last_boxed,
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from evalkit.task import Sample
 
 _EQUALS = re.compile(r"[=≈]")
+_LABEL_ENDS = (":", "：", "-", "–", "—")
+_LEADING_NUMBER = re.compile(r"^[\s*_$€£¥₽(~≈\\{}a-z]*?[-−]?\d", re.IGNORECASE)
 
 
 class NumericMatch:
@@ -83,8 +85,9 @@ class NumericMatch:
 
 def extract_number(text: str, language: str | None, *, strict: bool = False) -> tuple[Decimal, str] | None:
     """The final numeric answer in text and where it was found, or None."""
-    found = after_answer_phrase(text, language)
-    if found is not None:
+    for found in answer_phrases(text, language):
+        if not found.phrase.endswith(_LABEL_ENDS) and not _LEADING_NUMBER.match(found.text):
+            continue  # "the answer is clear, 2 times": a statement must be followed by its number
         value = _pick(found.text, language)
         if value is not None:
             return value, f"after {found.phrase!r}"
