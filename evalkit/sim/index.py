@@ -2,16 +2,20 @@
 
 Keys are `evalkit.prompt.text_key(messages)`, which ignores images, so samples are rendered with their
 images stripped (no image is read or encoded at start-up). A second key, the last user message's text
-alone, still finds the sample when a caller adds or changes the system prompt.
+alone, still finds the sample when a caller adds or changes the system prompt. When several samples
+share their text (vision items asking the same question of different images), the images decide:
+the candidates' images are prepared as the runner prepares them, once, and compared by hash.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from evalkit.errors import EvalkitError
 from evalkit.prompt import render, text_key
 from evalkit.sim.answers import Item, scorer_name
 from evalkit.task import Sample, Task, resolve_task
@@ -24,19 +28,35 @@ class SampleIndex:
     """Maps request messages to an `Item`; immutable once built."""
 
     def __init__(self, items: Iterable[tuple[list[dict[str, Any]], Item]] = ()) -> None:
-        self._by_key: dict[str, Item] = {}
+        self._by_key: dict[str, list[Item]] = {}
         self._by_last_user: dict[str, Item] = {}
+        self._image_keys: dict[int, str | None] = {}
+        self._lock = threading.Lock()
         for messages, item in items:
-            self._by_key[text_key(messages)] = item
+            self._by_key.setdefault(text_key(messages), []).append(item)
             self._by_last_user.setdefault(last_user_key(messages), item)
 
     def __len__(self) -> int:
-        return len(self._by_key)
+        return sum(len(items) for items in self._by_key.values())
 
     def lookup(self, messages: list[dict[str, Any]]) -> Item | None:
         """The sample these messages were rendered from, or None when they match none."""
-        item = self._by_key.get(text_key(messages))
-        return item if item is not None else self._by_last_user.get(last_user_key(messages))
+        candidates = self._by_key.get(text_key(messages))
+        if not candidates:
+            return self._by_last_user.get(last_user_key(messages))
+        if len(candidates) == 1:
+            return candidates[0]
+        wanted = image_key(messages)
+        for item in candidates:
+            if self._item_image_key(item) == wanted:
+                return item
+        return candidates[0]
+
+    def _item_image_key(self, item: Item) -> str | None:
+        with self._lock:
+            if id(item) not in self._image_keys:
+                self._image_keys[id(item)] = _prepared_image_key(item)
+            return self._image_keys[id(item)]
 
     @classmethod
     def build(cls, tasks: Iterable[TaskSpec], samples_per_task: int | None = None) -> SampleIndex:
@@ -50,6 +70,24 @@ class SampleIndex:
                 messages = render(task, sample.model_copy(update={"images": []}) if sample.images else sample)
                 entries.append((messages.messages, Item(task, sample, family, scorer, targets)))
         return cls(entries)
+
+
+def image_key(messages: list[dict[str, Any]]) -> str:
+    """A hash of the image URLs the messages carry, in order."""
+    digest = hashlib.sha256()
+    for message in messages:
+        content = message.get("content")
+        for part in content if isinstance(content, list) else []:
+            if isinstance(part, dict) and part.get("type") == "image_url":
+                digest.update(str(part.get("image_url", {}).get("url", "")).encode())
+    return digest.hexdigest()
+
+
+def _prepared_image_key(item: Item) -> str | None:
+    try:
+        return image_key(render(item.task, item.sample).messages)
+    except EvalkitError:  # an unreadable image cannot be what a client sent
+        return None
 
 
 def last_user_key(messages: list[dict[str, Any]]) -> str:
