@@ -244,7 +244,9 @@ def language_heatmap(df: pd.DataFrame, task: str | None = None) -> Figure:
                         color="black" if 0.25 < value < 0.8 else "white")  # fmt: skip
         ax.set_xlabel("Language")
         ax.set_ylabel("Model")
-        ax.set_title(f"{name} (n per cell {int(counts.min().min())}–{int(counts.max().max())})", fontsize=10)
+        low, high = int(counts.min().min()), int(counts.max().max())
+        per_cell = f"{low}" if low == high else f"{low}–{high}"
+        ax.set_title(f"{name} (n = {per_cell} per cell)", fontsize=10)
     fig.colorbar(image, ax=axes, label="Accuracy, %", format=lambda v, _: f"{100 * v:.0f}")
     data = df if task is None else df[df["task"] == task]
     return _finish(fig, data, f"Accuracy by language, % ({_samples_phrase(data)} per model and task)")
