@@ -145,26 +145,26 @@ def _add_demo(parser: argparse.ArgumentParser) -> None:
 
 def _demo(args: argparse.Namespace) -> int:
     from evalkit import plots
-    from evalkit.results import results_dir
+    from evalkit.results import load_results, results_dir
     from evalkit.runner import run
-    from evalkit.sim import DEMO_MODELS
+    from evalkit.sim import DEFAULT_MODELS
 
     out = results_dir(args.out)
-    result = run(
-        ["builtin_qa", "builtin_vision", "builtin_code"],
-        list(DEMO_MODELS),
-        limit=args.limit,
-        sim=True,
-        out=str(out),
-        seed=0,
-        progress=not args.quiet,
-    )
-    _print_outcome(result)
-    figure = plots.accuracy_vs_cost(result.df)
-    png = result.path / "accuracy_vs_cost.png"
-    figure.savefig(png, dpi=120, bbox_inches="tight")
+    options = {"limit": args.limit, "sim": True, "out": str(out), "seed": 0, "progress": not args.quiet}
+    every_model = [model.id for model in DEFAULT_MODELS]
+    seeing_models = [model.id for model in DEFAULT_MODELS if "image" in model.input_modalities]
+    runs = [
+        run(["builtin_qa", "builtin_code"], every_model, **options),
+        run(["builtin_vision"], seeing_models, **options),  # text-only models cannot take its images
+    ]
+    for result in runs:
+        _print_outcome(result)
+    frame = load_results([result.path for result in runs])
+    png = out / f"demo-{runs[0].run_id}-accuracy_vs_cost.png"
+    plots.accuracy_vs_cost(frame).savefig(png, dpi=120, bbox_inches="tight")
     print(f"plot: {png}")
-    print("simulated data: these numbers come from the bundled simulator, not from real models")
+    print("SIMULATED: these numbers come from the bundled router simulator, not from real models.")
+    print(f"next: evalkit report {' '.join(r.run_id for r in runs)} --results {out} --out report.html")
     return 0
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from evalkit.client import CallRecord, Endpoint
     from evalkit.models import Catalog, ModelInfo
     from evalkit.prompt import Rendered
+    from evalkit.scorers.base import Score
 
 PROGRESS_INTERVAL_S = 0.25
 
@@ -464,12 +466,9 @@ class Runner:
 
         score = None
         if record.error is None:
-            scorer = self.scorers[unit.task.name]
-            output = record.output or ""
-            if getattr(scorer, "blocking", False):
-                score = await asyncio.to_thread(scorer, output, unit.sample)
-            else:
-                score = scorer(output, unit.sample)
+            score, failure = await self._score(unit, record.output or "")
+            if failure is not None:
+                record = dataclasses.replace(record, error="scoring_failed", error_message=failure)
         row = sample_row(
             run_id=self.run_id,
             unit=unit,
@@ -488,6 +487,16 @@ class Runner:
         elif score is not None:
             self.counts["scored"] += 1
             self.counts["score_sum"] += score.value
+
+    async def _score(self, unit: Unit, output: str) -> tuple[Score | None, str | None]:
+        """Score one output; a scorer that breaks (e.g. the sandbox itself failed) is an error, not a 0."""
+        scorer = self.scorers[unit.task.name]
+        try:
+            if getattr(scorer, "blocking", False):
+                return await asyncio.to_thread(scorer, output, unit.sample), None
+            return scorer(output, unit.sample), None
+        except Exception as exc:  # any scorer bug must not end the run or pass for a wrong answer
+            return None, f"{type(exc).__name__}: {exc}"[:500]
 
     def _sink(self, total: int) -> ProgressSink:
         progress = self.config.progress

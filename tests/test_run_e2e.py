@@ -248,3 +248,19 @@ def test_resuming_a_run_that_does_not_exist_is_a_clear_error(router, tmp_path):
     server, task = router
     with pytest.raises(ConfigError, match="no run"):
         _run(server, task, tmp_path, resume="20990101-000000-abcdef")
+
+
+class BrokenScorer:
+    blocking = False
+
+    def __call__(self, output, sample):
+        raise RuntimeError("sandbox unavailable")
+
+
+def test_a_scorer_that_breaks_records_an_error_not_a_wrong_answer(router, tmp_path):
+    server, task = router
+    broken = task.model_copy(update={"scorer": BrokenScorer()})
+    df = _run(server, broken, tmp_path, limit=3).df
+    assert (df.error == "scoring_failed").all()
+    assert df.score.isna().all()
+    assert df.error_message.str.contains("sandbox unavailable").all()
