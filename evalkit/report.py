@@ -82,6 +82,7 @@ def render_report(df: pd.DataFrame, manifests: list[dict] | None = None, title: 
         _section("Summary", _summary_html(df)),
         _section("Paired comparisons", _comparisons_html(df)),
         _section("Plots", _plots_html(df)),
+        _section("Latency", _latency_html(df)),
         _section("Accuracy by language", _languages_html(df)),
         _section("pass@k", _pass_at_k_html(df)),
         _section("Failed calls", _failures_html(df)),
@@ -219,6 +220,20 @@ def _plots_html(df: pd.DataFrame) -> str:
         figures.append(f'<figure><img alt="{_e(caption)}" src="{_png_data_url(build())}">'
                        f"<figcaption>{_e(caption)}</figcaption></figure>")  # fmt: skip
     return "\n".join(figures)
+
+
+def _latency_html(df: pd.DataFrame) -> str:
+    table = stats.latency_table(df)
+    if table.empty:
+        return ""
+    names = {"total": "latency, s", "ttft": "TTFT, s", "tokens_per_s": "output tokens/s"}
+    header = ["task", "model", *(f"{label} p50 / p90 / p95" for label in names.values())]
+    rows = []
+    for _, r in table.iterrows():
+        cells = [" / ".join(_seconds(r[f"{name}_p{q}"]) for q in (50, 90, 95)) for name in names]
+        rows.append([str(r["task"]), str(r["model"]), *cells])
+    note = '<p class="note">Successful calls only; cached responses are left out when fresh ones exist.</p>'
+    return _table(header, rows) + note
 
 
 def _languages_html(df: pd.DataFrame) -> str:

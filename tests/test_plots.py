@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from matplotlib.figure import Figure
 from test_stats import make_results
 
@@ -139,3 +141,16 @@ def test_latency_distribution_legend_gives_percentiles() -> None:
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     small = df[(df["model"] == "cheap/small") & df["error"].isna()]["latency_s"]
     assert f"small (p50 {small.median():.2f} s" in legend[1]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 8), st.integers(0, 8)), max_size=12))
+def test_pareto_front_is_exactly_the_undominated_points(raw: list[tuple[int, int]]) -> None:
+    points = [(float(c), q / 8) for c, q in raw]
+
+    def dominated(p: tuple[float, float]) -> bool:
+        return any(o[0] <= p[0] and o[1] >= p[1] and o != p for o in points)
+
+    front = plots.pareto_front(points)
+    assert sorted(front) == [i for i, p in enumerate(points) if not dominated(p)]
+    assert [points[i][0] for i in front] == sorted(points[i][0] for i in front)

@@ -48,8 +48,8 @@ def test_report_is_self_contained_and_escapes_everything(written: Path) -> None:
 
 def test_report_has_tables_plots_and_sections(results, written: Path) -> None:
     text = written.read_text(encoding="utf-8")
-    for heading in ("Summary", "Paired comparisons", "Plots", "Accuracy by language", "Failed calls",
-                    "Wrong answers"):  # fmt: skip
+    for heading in ("Summary", "Paired comparisons", "Plots", "Latency", "Accuracy by language",
+                    "Failed calls", "Wrong answers"):  # fmt: skip
         assert f"<h2>{heading}</h2>" in text
     for model in results["model"].unique():
         assert model in text

@@ -13,6 +13,8 @@ from math import comb
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats as sps
 
 from evalkit import stats
@@ -317,3 +319,17 @@ def test_value_ranking_orders_by_rub_per_correct() -> None:
     ranking = stats.value_ranking(make_results(models, tasks=("a", "b"), n=30), "a")
     assert list(ranking["model"]) == ["y/cheap", "x/dear", "z/useless"]
     assert set(ranking["task"]) == {"a"}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from([0.0, 1.0, 0.5, math.nan]), min_size=1, max_size=40),
+       st.integers(min_value=1, max_value=5))  # fmt: skip
+def test_accuracy_interval_contains_the_mean(scores: list[float], cluster_size: int) -> None:
+    clusters = [i // cluster_size for i in range(len(scores))]
+    est = stats.accuracy_ci(scores, clusters, n_boot=200)
+    if est.n == 0:
+        assert math.isnan(est.value)
+    else:
+        assert 0 <= est.low <= est.value <= est.high <= 1
+        kept = {s for s in scores if not math.isnan(s)}
+        assert est.high > est.low or kept == {0.5}  # only constant non-binary scores give a point
