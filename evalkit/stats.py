@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from evalkit.errors import ConfigError
+
 DEFAULT_CONFIDENCE = 0.95
 DEFAULT_BOOTSTRAP = 2000
 _KEYS = ["task", "sample_id", "epoch"]
@@ -314,6 +316,7 @@ def compare_models(
     clustered SE instead. Other metrics: clustered z test, or else a paired bootstrap (centred for the
     p-value).
     """
+    _check_present(df, model_a, model_b, task)
     pairs, dropped = paired_scores(df, model_a, model_b, task)
     a = pairs["score_a"].to_numpy(float)
     b = pairs["score_b"].to_numpy(float)
@@ -341,6 +344,20 @@ def compare_models(
         method = "paired-bootstrap"
     return Comparison(**base, accuracy_a=float(a.mean()), accuracy_b=float(b.mean()),
                       difference=float(diff.mean()), low=low, high=high, p_value=p, method=method)  # fmt: skip
+
+
+def _check_present(df: pd.DataFrame, model_a: str, model_b: str, task: str | None) -> None:
+    if task is not None and task not in set(df["task"]):
+        known = ", ".join(sorted(map(str, df["task"].unique())))
+        raise ConfigError(f"no results for task {task!r}; tasks in these results: {known}", where="task")
+    data = df if task is None else df[df["task"] == task]
+    present = set(data["model"])
+    for model in (model_a, model_b):
+        if model not in present:
+            known = ", ".join(sorted(map(str, present)))
+            raise ConfigError(
+                f"no results for model {model!r}; models in these results: {known}", where="model"
+            )
 
 
 def mcnemar_exact(a_only: int, b_only: int) -> float:

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from scipy import stats as sps
 
 from evalkit import stats
+from evalkit.errors import ConfigError
 
 
 def make_results(
@@ -211,8 +212,13 @@ def test_compare_models_not_significant_and_no_overlap() -> None:
     result = stats.compare_models(_paired_frame(a, b), "A", "B")
     assert result.difference == 0 and result.p_value == pytest.approx(1.0)
     assert result.sentence().endswith(": not significant") and "as accurate as" in result.sentence()
-    empty = stats.compare_models(_paired_frame(a, b), "A", "missing")
-    assert empty.n_pairs == 0 and "no successfully scored samples" in empty.sentence()
+    with pytest.raises(ConfigError, match="no results for model 'missing'; models in these results: A, B"):
+        stats.compare_models(_paired_frame(a, b), "A", "missing")
+    with pytest.raises(ConfigError, match="no results for task 'x'"):
+        stats.compare_models(_paired_frame(a, b), "A", "B", task="x")
+    all_failed = stats.compare_models(_paired_frame(a, [math.nan] * len(b)), "A", "B")
+    assert all_failed.n_pairs == 0 and all_failed.dropped_errors == len(a)
+    assert "no successfully scored samples" in all_failed.sentence()
 
 
 def test_compare_models_paired_bootstrap_for_continuous_scores() -> None:
