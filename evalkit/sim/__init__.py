@@ -11,20 +11,31 @@ Models: see `evalkit.sim.profiles` (`meta-llama/llama-4-scout`, `sim/small-fast`
 `sim/ru-tuned`).
 """
 
-from evalkit.sim.faults import FAULT_KINDS, Faults
-from evalkit.sim.profiles import DEFAULT_MODELS, Latency, SimModel
-from evalkit.sim.server import SimServer, serve
+from __future__ import annotations
 
-DEMO_MODELS: tuple[str, ...] = tuple(model.id for model in DEFAULT_MODELS)
-"""The ids `evalkit demo` compares: every default simulated model."""
+import importlib
+from typing import Any
 
-__all__ = [
-    "DEFAULT_MODELS",
-    "DEMO_MODELS",
-    "FAULT_KINDS",
-    "Faults",
-    "Latency",
-    "SimModel",
-    "SimServer",
-    "serve",
-]
+_EXPORTS = {
+    "FAULT_KINDS": "evalkit.sim.faults",
+    "Faults": "evalkit.sim.faults",
+    "DEFAULT_MODELS": "evalkit.sim.profiles",
+    "Latency": "evalkit.sim.profiles",
+    "SimModel": "evalkit.sim.profiles",
+    "SimServer": "evalkit.sim.server",
+    "serve": "evalkit.sim.server",
+}
+
+__all__ = ["DEMO_MODELS", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    """Load the server only when used, so `evalkit --help` and `import evalkit.sim.command` stay fast."""
+    if name == "DEMO_MODELS":
+        from evalkit.sim.profiles import DEFAULT_MODELS
+
+        return tuple(model.id for model in DEFAULT_MODELS)
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'evalkit.sim' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

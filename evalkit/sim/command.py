@@ -14,13 +14,16 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from evalkit.errors import EvalkitError
-from evalkit.sim.app import SimApp, SimConfig
-from evalkit.sim.faults import Faults
-from evalkit.sim.index import SampleIndex, TaskSpec
-from evalkit.sim.profiles import DEFAULT_MODELS, SimModel, resolve_models
-from evalkit.sim.server import KEY_ENV, load_spec, run_until_stopped
+from evalkit.sim.profiles import DEFAULT_MODELS
+
+if TYPE_CHECKING:
+    from evalkit.sim.app import SimApp
+
+KEY_ENV = "EVALKIT_SIM_API_KEY"
+"""How a parent hands the accepted key to a simulator process (never on the command line)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,6 +76,12 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> SimApp:
+    from evalkit.sim.app import SimApp, SimConfig
+    from evalkit.sim.faults import Faults
+    from evalkit.sim.index import SampleIndex, TaskSpec
+    from evalkit.sim.profiles import SimModel, resolve_models
+    from evalkit.sim.server import load_spec
+
     tasks: list[TaskSpec] = list(args.tasks)
     models: list[SimModel | str] | None = args.models.split(",") if args.models else None
     if args.spec is not None:
@@ -93,6 +102,8 @@ def _build(args: argparse.Namespace) -> SimApp:
 
 
 async def _serve(sim: SimApp, args: argparse.Namespace) -> None:
+    from evalkit.sim.server import run_until_stopped
+
     loop = asyncio.get_running_loop()
 
     def ready(url: str, stop: asyncio.Event) -> None:

@@ -21,13 +21,12 @@ from aiohttp import web
 
 from evalkit.errors import ConfigError
 from evalkit.sim.app import API, SimApp, SimConfig
+from evalkit.sim.command import KEY_ENV
 from evalkit.sim.faults import Faults
 from evalkit.sim.index import SampleIndex, TaskSpec
 from evalkit.sim.profiles import SimModel, resolve_models
 from evalkit.task import Sample, Task
 
-KEY_ENV = "EVALKIT_SIM_API_KEY"
-"""How a parent hands the accepted key to a simulator process (never on the command line)."""
 SHUTDOWN_TIMEOUT_S = 0.25
 DEFAULT_CLIENT_KEY = "sim-key"
 
