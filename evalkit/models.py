@@ -332,11 +332,12 @@ async def load_catalog(
 ) -> Catalog:
     """A fresh cache, else the network (then cached), else the bundled fallback. Never raises for I/O.
 
-    A simulated endpoint is always asked directly and never cached (its port changes every run).
+    A simulator is always asked directly and never cached (also when reached by its base URL): its
+    port and models change from one start to the next, and asking it costs nothing.
 
     `Catalog.source` tells which one answered; after a failed fetch `Catalog.note` says why.
     """
-    if endpoint.simulated:  # a local simulator on a fresh port each time: nothing worth caching
+    if endpoint.simulated:
         try:
             return await fetch_catalog(client or endpoint)
         except Exception as exc:
@@ -354,6 +355,8 @@ async def load_catalog(
         fallback = bundled_catalog()
         fallback.note = f"the router's catalog could not be read ({_reason(exc)}); showing bundled prices"
         return fallback
+    if any(info.simulated for info in catalog.values()):
+        return catalog
     with contextlib.suppress(OSError):  # a read-only home must not stop a run
         write_cache(catalog, path)
     return catalog

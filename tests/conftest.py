@@ -16,3 +16,17 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is absent")
     return SHARED_DATA
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory):
+    """Tests never read or write the user's ~/.cache/evalkit (catalogs, generated images)."""
+    import os
+
+    previous = os.environ.get("EVALKIT_CACHE_DIR")
+    os.environ["EVALKIT_CACHE_DIR"] = str(tmp_path_factory.mktemp("evalkit-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("EVALKIT_CACHE_DIR", None)
+    else:
+        os.environ["EVALKIT_CACHE_DIR"] = previous
