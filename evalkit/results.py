@@ -96,7 +96,8 @@ def load_manifests(runs: Sequence[str | Path], out: str | Path | None = None) ->
 def summarize(df: pd.DataFrame, by: Sequence[str] = ("task", "model")) -> pd.DataFrame:
     """Per (task, model): n, errors, accuracy with a 95% interval, latency percentiles and rubles.
 
-    n counts samples with an answer; failed calls are in `errors` and never in accuracy.
+    `n` counts every recorded sample and `n_scored` those with an answer; failed calls are counted in
+    `errors` and never enter accuracy.
     """
     from evalkit.stats import summary_table
 
