@@ -1,20 +1,27 @@
 """Run untrusted (model-written) Python programs in separate, limited processes with no network.
 
-Every program gets a fresh process, never ours, and a fresh temporary directory that is removed
-afterwards. What contains it (each layer is probed once; a missing one is a loud warning, see
-`sandbox_capabilities()`):
+Every program gets a fresh process, never ours and never one that ran another program, and a fresh
+temporary directory that is removed afterwards. What contains it (each layer is probed once; a
+missing one is a loud warning, see `sandbox_capabilities()`):
 
 - network: a new network namespace (`unshare --net`), which has no interfaces up, not even loopback;
-- identity: when we are root, the program runs as its own unprivileged uid (`setpriv`, no new
-  privileges), so it can write neither the project nor the files of another sandbox, and the kernel
-  enforces RLIMIT_NPROC (it does not for root);
+- process tree: the program is PID 1 of its own PID namespace, so when it exits or is killed the
+  kernel kills every process it left behind;
+- identity: when we are root, the program runs as its own unprivileged uid with no new privileges,
+  so it can write neither the project nor the files of another run, cannot signal or trace any
+  other process, and the kernel enforces RLIMIT_NPROC (it does not for root);
 - resources: RLIMIT_AS (memory), RLIMIT_CPU, RLIMIT_NPROC, RLIMIT_FSIZE, RLIMIT_NOFILE, no core
-  dumps; plus, where cgroup v1 is writable, a per-run pids cgroup (fork bombs) and memory cgroup
-  (total memory of the whole process tree);
-- time: a wall-clock timeout, after which the process group, the cgroup and every process of the
-  run's uid are killed (also after a normal exit, so no background child survives);
+  dumps; plus, where cgroup v1 is writable, a memory cgroup bounding the whole process tree;
+- time: a wall-clock timeout, after which the program's PID namespace (or process group, cgroup and
+  uid) is killed (also after a normal exit, so no background child survives);
 - input: `python -I -S` (no site, no user paths, no PYTHON* variables), a scrubbed environment
-  (PATH, LANG, HOME, TMPDIR only: no API keys), stdin from /dev/null.
+  (PATH, LANG, HOME, TMPDIR only: no API keys), stdin from /dev/null, no inherited descriptors.
+
+Two launchers, same layers. `zygote` (the default as root): per worker, one trusted interpreter
+started once in the network namespace, which never runs untrusted code itself; for each program it
+forks a child into a new PID namespace, and the child (PID 1 there) drops to the run's uid, sets
+its limits and runs the program. `exec` (the fallback): a fresh `unshare --net --pid` +
+`setpriv` + `python` per program.
 
 A run passes only when the whole program ran and the bootstrap reported success on a private pipe
 with a per-run nonce, so `sys.exit(0)` or `os._exit(0)` before the tests is a failure, not a pass.
@@ -24,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import math
 import os
 import queue
@@ -36,6 +44,7 @@ import sys
 import tempfile
 import time
 import warnings
+import weakref
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -46,6 +55,7 @@ from typing import Any, Literal
 from evalkit.errors import ConfigError, EvalkitError
 
 Status = Literal["pass", "fail", "timeout", "crash"]
+Launcher = Literal["zygote", "exec"]
 
 _UID_BASE = 10_000_000
 _UIDS_PER_PROCESS = 1024
@@ -96,6 +106,188 @@ def _evalkit_main():
     report("ok")
     os._exit(0)
 _evalkit_main()
+"""
+
+# The zygote: started once per worker inside the network namespace, as root (it must give each
+# program its own uid). It never runs untrusted code: per request it forks a child into a new PID
+# namespace, and only that child, after dropping to the run's uid, runs the program.
+# Protocol: one JSON request line on stdin, one JSON reply line on stdout; EOF on stdin ends it.
+_ZYGOTE = r"""
+import ctypes, json, math, os, resource, select, signal, sys, time
+
+LIBC = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWPID = 0x20000000
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 1, 4, 38
+LIMITS = (("RLIMIT_AS", "mem"), ("RLIMIT_CPU", "cpu"), ("RLIMIT_NPROC", "nproc"),
+          ("RLIMIT_FSIZE", "fsize"), ("RLIMIT_NOFILE", "nofile"), ("RLIMIT_CORE", "core"))
+
+
+def check(result, what):
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, what + ": " + os.strerror(err))
+
+
+def send(message):
+    os.write(1, (json.dumps(message) + "\n").encode())
+
+
+def serve():
+    for name in sys.argv[1:]:  # warm trusted imports; every child gets a copy-on-write copy
+        try:
+            __import__(name)
+        except ImportError:
+            pass
+    own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    send({"ready": os.getpid()})
+    while True:
+        line = sys.stdin.buffer.readline()
+        if not line:
+            return
+        try:
+            reply = run(json.loads(line), own_pidns)
+        except OSError as exc:
+            reply = {"error": str(exc)}
+        send(reply)
+
+
+def run(req, own_pidns):
+    read_fd, write_fd = os.pipe()
+    started = time.monotonic()
+    check(LIBC.unshare(CLONE_NEWPID), "unshare(CLONE_NEWPID)")
+    try:
+        pid = os.fork()
+    finally:
+        if os.getpid() != 1:  # back to our own namespace for the next unshare
+            check(LIBC.setns(own_pidns, CLONE_NEWPID), "setns")
+    if pid == 0:
+        child(req, read_fd, write_fd)
+    os.close(write_fd)
+    timed_out = not wait(pid, req["timeout"])
+    if timed_out:
+        os.kill(pid, signal.SIGKILL)  # PID 1 of its namespace: the kernel kills the whole tree
+    _, status = os.waitpid(pid, 0)  # returns once every process of that namespace is gone
+    duration = time.monotonic() - started
+    return {"returncode": os.waitstatus_to_exitcode(status), "timed_out": timed_out,
+            "report": drain(read_fd), "duration": duration}
+
+
+def wait(pid, timeout):
+    pidfd = os.pidfd_open(pid)
+    try:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        poller.register(0, select.POLLIN)
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            for fd, _ in poller.poll(max(1, math.ceil(left * 1000))):
+                if fd == pidfd:
+                    return True
+                os.kill(pid, signal.SIGKILL)  # our parent is gone: nobody reads the result
+                os.waitpid(pid, 0)
+                os._exit(0)
+        return False
+    finally:
+        os.close(pidfd)
+
+
+def drain(fd):
+    os.set_blocking(fd, False)
+    data = b""
+    try:
+        while chunk := os.read(fd, 65536):
+            data += chunk if len(data) < 8192 else b""
+    except OSError:
+        pass
+    os.close(fd)
+    return data[:8192].decode("utf-8", "replace")
+
+
+def child(req, read_fd, status_fd):
+    try:
+        os.close(read_fd)
+        contain(req, status_fd)
+    except BaseException as exc:
+        message = (req["nonce"] + " setup " + type(exc).__name__ + ": " + str(exc)).encode()[:4096]
+        for fd in (status_fd, 3):  # before or after it was moved to 3
+            try:
+                os.write(fd, message)
+                break
+            except OSError:
+                pass
+        os._exit(70)
+    try:
+        execute(req["nonce"])
+    finally:
+        os._exit(1)
+
+
+def contain(req, status_fd):
+    os.setsid()
+    for group in req["cgroups"]:  # "0": the writer itself, before it can run anything
+        with open(group + "/cgroup.procs", "w") as f:
+            f.write("0")
+    workdir, uid = req["dir"], req["uid"]
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+    sources = (os.open(os.devnull, os.O_RDONLY), os.open(workdir + "/.stdout", flags, 0o600),
+               os.open(workdir + "/.stderr", flags, 0o600), status_fd)
+    for target, fd in enumerate(sources):  # 3 comes last, so no source is clobbered before use
+        os.dup2(fd, target)
+    os.closerange(4, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+    os.chdir(workdir)
+    os.environ.clear()
+    os.environ.update(req["env"])
+    sys.argv[:] = ["program.py"]
+    for name, key in LIMITS:
+        value = req["limits"][key]
+        if value >= 0:
+            hard = value + 1 if name == "RLIMIT_CPU" else value
+            resource.setrlimit(getattr(resource, name), (value, hard))
+    if uid is not None:
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+    check(LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "PR_SET_NO_NEW_PRIVS")
+    check(LIBC.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), "PR_SET_DUMPABLE")  # /proc/self as after an exec
+    check(LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "PR_SET_PDEATHSIG")  # after setuid, which clears it
+
+
+def execute(nonce):
+    def report(text):
+        if os.getpid() == 1:  # not from a child the program forked
+            try:
+                os.write(3, (nonce + " " + text).encode("utf-8", "replace")[:4096])
+            except OSError:
+                pass
+
+    def finish(code, text):
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except BaseException:
+                pass
+        report(text)
+        os._exit(code)
+
+    try:
+        with open("program.py", encoding="utf-8") as f:
+            source = f.read()
+        namespace = {"__name__": "__sandbox__", "__builtins__": __builtins__}
+        exec(compile(source, "program.py", "exec"), namespace)
+    except SystemExit as exc:
+        if exc.code in (0, None):
+            finish(1, "fail SystemExit: the program exited before the tests finished")
+        finish(1, "fail SystemExit: " + str(exc.code))
+    except MemoryError:
+        finish(1, "crash MemoryError: out of memory")
+    except BaseException as exc:
+        import traceback
+        traceback.print_exc()
+        finish(1, "fail " + type(exc).__name__ + ": " + str(exc))
+    finish(0, "ok")
+
+
+serve()
 """
 
 
@@ -150,17 +342,23 @@ class _Plan:
     cgroups: dict[str, Path] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
 
+    @property
+    def launcher(self) -> Launcher:
+        """The zygote needs root (one uid per program) and network namespaces; else exec."""
+        return "zygote" if self.network == "netns" and self.user == "uid-drop" else "exec"
+
 
 def sandbox_capabilities() -> dict[str, Any]:
     """What the sandbox can enforce here, for the run manifest, e.g.
-    {"network_isolation": "netns", "user": "uid-drop", "nproc_limit": "cgroup-pids+rlimit", ...,
-    "warnings": []}. Every missing layer has a warning."""
+    {"network_isolation": "netns", "user": "uid-drop", "nproc_limit": "rlimit", ...,
+    "launcher": "zygote", "warnings": []}. Every missing layer has a warning."""
     plan = _probe()
     return {
         "network_isolation": plan.network,
         "user": plan.user,
         "nproc_limit": plan.nproc,
         "memory_limit": plan.memory,
+        "launcher": plan.launcher,
         "python": plan.python,
         "python_version": plan.python_version,
         "warnings": list(plan.warnings),
@@ -175,27 +373,44 @@ class Sandbox:
         results = sandbox.run_many(programs)            # in parallel, in order
 
     At most `workers` (default: the number of cores) programs run at once, however many threads call
-    `run`.
+    `run`. With the zygote launcher each worker keeps one warm trusted interpreter (started on first
+    use, restarted if it dies); `close()` (or leaving a `with` block, or garbage collection) stops them.
+    `launcher="exec"` forces a fresh interpreter per program.
     """
 
-    def __init__(self, limits: Limits | None = None, *, workers: int | None = None) -> None:
+    def __init__(
+        self,
+        limits: Limits | None = None,
+        *,
+        workers: int | None = None,
+        launcher: Literal["auto", "zygote", "exec"] = "auto",
+    ) -> None:
         self.limits = limits or Limits()
         self.workers = max(1, workers or os.cpu_count() or 1)
         self._plan = _probe()
+        if launcher == "zygote" and self._plan.launcher != "zygote":
+            raise ConfigError(
+                "the zygote launcher needs root and network namespaces", where="sandbox launcher"
+            )
+        self.launcher: Launcher = self._plan.launcher if launcher == "auto" else launcher
         self._slots: queue.Queue[int] = queue.Queue()
         for slot in range(self.workers):
             self._slots.put(slot)
+        self._zygotes: list[_Zygote | None] = [None] * self.workers
+        self._finalizer = weakref.finalize(self, _stop_zygotes, self._zygotes)
         for text in self._plan.warnings:
             warnings.warn(f"evalkit sandbox: {text}", RuntimeWarning, stacklevel=2)
 
     def capabilities(self) -> dict[str, Any]:
-        return sandbox_capabilities()
+        return {**sandbox_capabilities(), "launcher": self.launcher}
 
     def run(self, code: str) -> RunResult:
         """Run one program to completion (or its limits) and return what happened."""
         slot = self._slots.get()
         try:
-            return _run_one(code, self.limits, self._plan)
+            if self.launcher == "exec":
+                return _run_one(code, self.limits, self._plan)
+            return self._run_in_zygote(slot, code)
         finally:
             self._slots.put(slot)
 
@@ -203,6 +418,195 @@ class Sandbox:
         """Run programs in parallel on `workers` processes; results in the order given."""
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             return list(pool.map(self.run, programs))
+
+    def close(self) -> None:
+        """Stop the workers' zygotes (a later `run` starts new ones)."""
+        _stop_zygotes(self._zygotes)
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _run_in_zygote(self, slot: int, code: str) -> RunResult:
+        """One retry if the slot's zygote died under the run (not the program's doing: it cannot
+        signal the zygote); a second loss is a SandboxError."""
+        for attempt in (1, 2):
+            zygote = self._zygotes[slot]
+            if zygote is None or not zygote.alive():
+                if zygote is not None:
+                    zygote.stop()
+                zygote = self._zygotes[slot] = _Zygote(self._plan)
+            try:
+                return _run_zygote_one(zygote, code, self.limits, self._plan)
+            except _ZygoteLost as exc:
+                zygote.stop()
+                self._zygotes[slot] = None
+                if attempt == 2:
+                    raise SandboxError(f"the sandbox worker died twice: {exc}", where="sandbox") from None
+        raise AssertionError("unreachable")
+
+
+# ---- zygote launcher ------------------------------------------------------------------------------
+
+# Trusted, already-imported modules every child gets for free (copy-on-write): most programs
+# import some of them, and a fresh import of `typing` or `re` costs several ms.
+_WARM_MODULES = (
+    "typing", "re", "math", "collections", "itertools", "functools", "heapq", "bisect", "string",
+    "hashlib", "random", "fractions", "statistics", "copy", "decimal", "operator", "traceback",
+)  # fmt: skip
+_ZYGOTE_START_S = 30.0
+_REPLY_GRACE_S = 30.0  # past the program's own timeout, the zygote is stuck: replace it
+
+
+class _ZygoteLost(Exception):
+    """The zygote died or stopped answering."""
+
+
+class _Zygote:
+    """One warm trusted interpreter in a network namespace that forks a fresh child per program."""
+
+    def __init__(self, plan: _Plan) -> None:
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the zygote; its stderr
+        self._buffer = b""
+        argv = ["unshare", "--net", "--", plan.python, "-I", "-S", "-B", "-c", _ZYGOTE, *_WARM_MODULES]
+        try:
+            self.proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._log,
+                cwd="/",
+                env=_environment(Path("/")),
+                start_new_session=True,
+                close_fds=True,
+            )
+        except OSError as exc:
+            self._log.close()
+            raise SandboxError(f"cannot start the sandbox zygote: {exc}", where="sandbox") from None
+        try:
+            ready = self._reply(_ZYGOTE_START_S)
+        except _ZygoteLost as exc:
+            self.stop()
+            raise SandboxError(f"the sandbox zygote did not start: {exc}", where="sandbox") from None
+        if ready.get("ready") != self.proc.pid:
+            self.stop()
+            raise SandboxError(f"the sandbox zygote answered {ready!r}", where="sandbox")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def run(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+        """Send one request and wait for its reply (at most `timeout_s` + a grace period)."""
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(json.dumps(request).encode() + b"\n")
+            self.proc.stdin.flush()
+        except OSError as exc:
+            raise _ZygoteLost(f"cannot send to the zygote: {exc}") from None
+        reply = self._reply(timeout_s + _REPLY_GRACE_S)
+        if "error" in reply:
+            raise SandboxError(f"the sandbox could not start the program: {reply['error']}", where="sandbox")
+        return reply
+
+    def _reply(self, timeout_s: float) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout_s
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise _ZygoteLost(f"no answer within {timeout_s:g} s")
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                raise _ZygoteLost(f"the zygote exited ({self.proc.wait()}): {self._stderr()}")
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        reply: dict[str, Any] = json.loads(line)
+        return reply
+
+    def _stderr(self) -> str:
+        with contextlib.suppress(OSError, ValueError):
+            self._log.seek(0)
+            return _one_line(self._log.read().decode("utf-8", "replace")[-2000:])
+        return ""
+
+    def stop(self) -> None:
+        """End the zygote: EOF first (it kills a running child and exits), then SIGKILL."""
+        with contextlib.suppress(OSError, ValueError):
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        with contextlib.suppress(OSError, ValueError):
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
+        self._log.close()
+
+
+def _stop_zygotes(zygotes: list[_Zygote | None]) -> None:
+    for index, zygote in enumerate(zygotes):
+        if zygote is not None:
+            zygote.stop()
+            zygotes[index] = None
+
+
+def _run_zygote_one(zygote: _Zygote, code: str, limits: Limits, plan: _Plan) -> RunResult:
+    uid = _run_uid()
+    workdir = Path(tempfile.mkdtemp(prefix="evalkit-sbx-"))
+    cgroups: list[Path] = []
+    try:
+        (workdir / "program.py").write_text(code, encoding="utf-8")
+        os.chown(workdir, uid, uid)
+        cgroups.extend(_make_cgroups(uid, limits, plan))
+        nonce = secrets.token_hex(16)
+        request = {
+            "dir": str(workdir),
+            "uid": uid,
+            "nonce": nonce,
+            "timeout": limits.timeout_s,
+            "env": _environment(workdir),
+            "limits": _rlimits(limits, plan),
+            "cgroups": [str(group) for group in cgroups],
+        }
+        try:
+            reply = zygote.run(request, limits.timeout_s)
+        except _ZygoteLost:
+            _kill_leftovers(uid, cgroups)  # its child died with it (PDEATHSIG); make sure
+            raise
+        report = _check_nonce(reply["report"], nonce)
+        if report is not None and report.startswith("setup "):
+            raise SandboxError(f"the sandbox could not contain the program: {report[6:]}", where="sandbox")
+        status, detail = _classify(
+            reply["returncode"], report, reply["timed_out"], _memory_cgroup_hit(cgroups), limits
+        )
+        stdout = _tail(workdir / ".stdout", limits.max_output_bytes)
+        stderr = _tail(workdir / ".stderr", limits.max_output_bytes)
+        return RunResult(status, detail, reply["returncode"], stdout, stderr, round(reply["duration"], 4))
+    finally:
+        for group in cgroups:
+            _remove_cgroup(group)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _kill_leftovers(uid: int, cgroups: list[Path]) -> None:
+    """After a lost zygote: kill whatever still runs as the run's uid or in its cgroups."""
+    for _ in range(200):
+        pids = set(_cgroup_pids(cgroups)) | set(_pids_of_uid(uid))
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.005)
+
+
+# ---- exec launcher --------------------------------------------------------------------------------
 
 
 def _run_one(code: str, limits: Limits, plan: _Plan) -> RunResult:
@@ -270,17 +674,26 @@ def _launch(
     report = _read_report(read_fd, nonce)
     stdout = _tail(out_path, limits.max_output_bytes)
     stderr = _tail(err_path, limits.max_output_bytes)
-    status, detail = _classify(proc.returncode, report, timed_out, cgroups, limits)
+    status, detail = _classify(proc.returncode, report, timed_out, _memory_cgroup_hit(cgroups), limits)
     return RunResult(status, detail, proc.returncode, stdout, stderr, round(duration, 4))
 
 
+def _rlimits(limits: Limits, plan: _Plan) -> dict[str, int]:
+    """The program's rlimits (-1: not set). RLIMIT_NPROC counts per uid, so only a per-run uid."""
+    return {
+        "mem": limits.memory_mb * 1024 * 1024,
+        "cpu": max(1, math.ceil(limits.timeout_s)),
+        "nproc": limits.max_processes if plan.user == "uid-drop" else -1,
+        "fsize": limits.max_file_mb * 1024 * 1024,
+        "nofile": 256,
+        "core": 0,
+    }
+
+
 def _argv(plan: _Plan, uid: int, status_fd: int, limits: Limits, program: Path) -> list[str]:
-    mem = limits.memory_mb * 1024 * 1024
-    cpu = max(1, math.ceil(limits.timeout_s))
-    fsize = limits.max_file_mb * 1024 * 1024
-    nproc = limits.max_processes if plan.user == "uid-drop" else -1
-    python = [plan.python, "-I", "-S", "-B", "-c", _BOOTSTRAP]
-    python += [str(status_fd), str(mem), str(cpu), str(nproc), str(fsize), str(program)]
+    rlimits = _rlimits(limits, plan)
+    python = [plan.python, "-I", "-S", "-B", "-c", _BOOTSTRAP, str(status_fd)]
+    python += [str(rlimits[key]) for key in ("mem", "cpu", "nproc", "fsize")] + [str(program)]
     prefix: list[str] = []
     if plan.network == "netns":
         prefix += ["unshare", "--net", "--pid", "--fork", "--kill-child", "--"]
@@ -317,13 +730,17 @@ def _read_report(read_fd: int, nonce: str) -> str | None:
     with contextlib.suppress(BlockingIOError, OSError):
         while chunk := os.read(read_fd, 8192):
             chunks.append(chunk)
-    text = b"".join(chunks).decode("utf-8", "replace")
+    return _check_nonce(b"".join(chunks).decode("utf-8", "replace"), nonce)
+
+
+def _check_nonce(text: str, nonce: str) -> str | None:
+    """The report without its nonce, or None when it does not start with this run's nonce."""
     prefix = nonce + " "
     return text[len(prefix) :] if text.startswith(prefix) else None
 
 
 def _classify(
-    returncode: int | None, report: str | None, timed_out: bool, cgroups: list[Path], limits: Limits
+    returncode: int | None, report: str | None, timed_out: bool, memory_hit: bool, limits: Limits
 ) -> tuple[Status, str]:
     if timed_out:
         return "timeout", f"timeout: still running after {limits.timeout_s:g} s"
@@ -332,7 +749,7 @@ def _classify(
         if sig == signal.SIGXCPU:
             return "timeout", f"timeout: CPU time limit ({max(1, math.ceil(limits.timeout_s))} s)"
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
-        if sig == signal.SIGKILL and _memory_cgroup_hit(cgroups):
+        if sig == signal.SIGKILL and memory_hit:
             return "crash", "crash: out of memory (killed by SIGKILL)"
         return "crash", f"crash: killed by {name}"
     if report == "ok" and returncode == 0:
@@ -444,13 +861,13 @@ def _own_cgroup(controller: str) -> Path | None:
     return None
 
 
-def _join_cgroups(pid: int, uid: int, limits: Limits, plan: _Plan) -> list[Path]:
+def _make_cgroups(uid: int, limits: Limits, plan: _Plan) -> list[Path]:
+    """The run's own cgroups (one per usable controller), with its limits set and no member yet."""
     created = []
     settings = {
         "pids": {"pids.max": str(limits.max_processes + 2)},
         "memory": {"memory.limit_in_bytes": str(limits.memory_mb * 1024 * 1024)},
     }
-    with_child = plan.network == "netns"
     for controller, parent in plan.cgroups.items():
         group = parent / f"evalkit-{os.getpid()}-{uid}"
         try:
@@ -458,12 +875,24 @@ def _join_cgroups(pid: int, uid: int, limits: Limits, plan: _Plan) -> list[Path]
             created.append(group)
             for name, value in settings[controller].items():
                 (group / name).write_text(value)
-            for member in _children(pid) if with_child else [pid]:
-                (group / "cgroup.procs").write_text(str(member))
         except OSError as exc:
+            for made in created:
+                _remove_cgroup(made)
             raise SandboxError(
                 f"cannot set up the {controller} cgroup {group}: {exc}", where="sandbox"
             ) from None
+    return created
+
+
+def _join_cgroups(pid: int, uid: int, limits: Limits, plan: _Plan) -> list[Path]:
+    created = _make_cgroups(uid, limits, plan)
+    with_child = plan.network == "netns"
+    for group in created:
+        try:
+            for member in _children(pid) if with_child else [pid]:
+                (group / "cgroup.procs").write_text(str(member))
+        except OSError as exc:
+            raise SandboxError(f"cannot join the cgroup {group}: {exc}", where="sandbox") from None
     return created
 
 
@@ -554,28 +983,31 @@ def _works(argv: list[str]) -> bool:
 
 
 def _choose_python(network: str, user: str) -> tuple[str, str]:
-    """The first interpreter that starts under the sandbox's own uid (ours may live in an unreadable
-    home, e.g. /root/.pyenv)."""
+    """The first interpreter that works under the sandbox's own uid with the same standard library
+    as under ours. Ours may live in an unreadable home (e.g. /root/.pyenv): run as another uid it
+    may still start but fall back to another prefix, while the zygote (root) would use its own."""
     candidates = [sys.executable, "/usr/bin/python3", shutil.which("python3") or ""]
     probe_plan = _Plan("", "", network, user, "", "")
+    check = "import sys, _socket, json; print(sys.version.split()[0], sys.prefix, sys.exec_prefix)"
     for candidate in dict.fromkeys(c for c in candidates if c):
-        argv = _argv(probe_plan, _run_uid(), 1, Limits(), Path("/dev/null"))
-        argv = argv[: argv.index("-I") - 1] + [
-            candidate,
-            "-I",
-            "-S",
-            "-c",
-            "import sys; print(sys.version.split()[0])",
-        ]
-        try:
-            done = subprocess.run(argv, capture_output=True, timeout=20, cwd="/", env=_environment(Path("/")))
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        if done.returncode == 0:
-            return candidate, done.stdout.decode().strip()
+        prefix = _argv(probe_plan, _run_uid(), 1, Limits(), Path("/dev/null"))
+        prefix = prefix[: prefix.index("-I") - 1]
+        sandboxed = _python_says(prefix + [candidate, "-I", "-S", "-c", check])
+        if sandboxed is not None and (
+            user != "uid-drop" or sandboxed == _python_says([candidate, "-I", "-S", "-c", check])
+        ):
+            return candidate, sandboxed.split()[0]
     raise ConfigError(
         "no Python interpreter can be started inside the sandbox (tried: "
         + ", ".join(c for c in candidates if c)
         + ")",
         where="sandbox",
     )
+
+
+def _python_says(argv: list[str]) -> str | None:
+    try:
+        done = subprocess.run(argv, capture_output=True, timeout=20, cwd="/", env=_environment(Path("/")))
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.decode().strip() if done.returncode == 0 else None
