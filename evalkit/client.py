@@ -25,7 +25,7 @@ import random
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -207,13 +207,19 @@ class CallRecord:
         return self.error is None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # every field is a plain value or a list of str, so a shallow copy suffices; `asdict`'s
+        # recursive deep copy cost ~27 µs, three times per sample
+        data = {name: getattr(self, name) for name in _RECORD_FIELDS}
+        data["attempt_errors"] = list(self.attempt_errors)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CallRecord:
         """The inverse of `to_dict`; unknown keys (from newer or older versions) are ignored."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return cls(**{k: v for k, v in data.items() if k in _RECORD_FIELDS})
+
+
+_RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(CallRecord))
 
 
 @dataclass(frozen=True)
