@@ -663,13 +663,16 @@ def _launch(
             raise SandboxError(f"cannot start the sandboxed interpreter: {exc}", where="sandbox") from None
     os.close(write_fd)
     timed_out = False
+    init_fd = None
     try:
+        init_fd = _init_pidfd(proc.pid) if plan.network == "netns" else None
         cgroups.extend(_join_cgroups(proc.pid, uid, limits, plan))
         _send_nonce(proc, nonce)
         timed_out = not _wait(proc, limits.timeout_s)
     finally:
-        scan_uid = plan.user == "uid-drop" and plan.network != "netns"  # a pid namespace dies with its init
+        scan_uid = plan.user == "uid-drop" and init_fd is None  # a pid namespace dies with its init
         _kill_everything(proc, uid if scan_uid else None, cgroups)
+        _await_exit(init_fd)
     duration = time.monotonic() - started
     report = _read_report(read_fd, nonce)
     stdout = _tail(out_path, limits.max_output_bytes)
@@ -823,6 +826,27 @@ def _kill_everything(proc: subprocess.Popen[bytes], uid: int | None, cgroups: li
         if not pids and proc.returncode is not None:
             return
         time.sleep(0.002)
+
+
+def _init_pidfd(pid: int) -> int | None:
+    """A pidfd of the PID namespace's init that `unshare --fork` (our child `pid`) starts."""
+    with contextlib.suppress(OSError, AttributeError):
+        for child in _children(pid):
+            return os.pidfd_open(child)
+    return None
+
+
+def _await_exit(pidfd: int | None) -> None:
+    """Wait until the namespace's init has exited: the kernel signals its pidfd only after every
+    other process of that namespace is gone (`unshare` itself may be reaped before that)."""
+    if pidfd is None:
+        return
+    try:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        poller.poll(10_000)
+    finally:
+        os.close(pidfd)
 
 
 def _pids_of_uid(uid: int) -> Iterator[int]:

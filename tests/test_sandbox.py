@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
+import signal
 import socket
+import subprocess
+import sys
+import textwrap
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -39,9 +45,46 @@ def _our_cgroups() -> list[Path]:
     return [g for parent in plan.cgroups.values() for g in parent.glob(f"evalkit-{os.getpid()}-*")]
 
 
-@pytest.fixture(scope="module")
-def box() -> Sandbox:
-    return Sandbox(Limits(timeout_s=3, memory_mb=512, max_processes=16), workers=2)
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError, ValueError):
+            found += [int(p) for p in (task / "children").read_text().split()]
+    return found
+
+
+def _zygote_children() -> list[int]:
+    """Processes whose parent is one of our zygotes (each zygote is a direct child of ours)."""
+    return [kid for zygote in _children(os.getpid()) for kid in _children(zygote)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = next(
+            x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith("State:")
+        )
+    except (OSError, StopIteration):
+        return False
+    return "Z" not in state
+
+
+LAUNCHERS = ["zygote", "exec"] if sandbox_module._probe().launcher == "zygote" else ["exec"]
+
+
+@pytest.fixture(scope="module", params=LAUNCHERS)
+def box(request: pytest.FixtureRequest):
+    with Sandbox(
+        Limits(timeout_s=3, memory_mb=512, max_processes=16), workers=2, launcher=request.param
+    ) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def zygote_box():
+    if sandbox_module._probe().launcher != "zygote":
+        pytest.skip("the zygote launcher needs root and network namespaces")
+    with Sandbox(Limits(timeout_s=3, memory_mb=512, max_processes=16), workers=1) as sandbox:
+        yield sandbox
 
 
 @pytest.fixture(autouse=True)
@@ -49,6 +92,7 @@ def no_leftovers():
     yield
     assert _our_sandbox_pids() == [], "a sandboxed process survived its run"
     assert _our_cgroups() == [], "a per-run cgroup was left behind"
+    assert _zygote_children() == [], "a zygote still has a child after its run"
 
 
 def test_capabilities_name_every_layer():
@@ -58,6 +102,7 @@ def test_capabilities_name_every_layer():
         assert caps["network_isolation"] == "netns"
         assert caps["user"] == "uid-drop"
         assert "rlimit" in caps["nproc_limit"]
+        assert caps["launcher"] == "zygote"
         assert caps["warnings"] == []
     else:
         assert caps["warnings"], "a missing layer must come with a warning"
@@ -143,6 +188,28 @@ def test_growing_memory_is_contained(box: Sandbox):
     assert result.status == "crash"
 
 
+def test_memory_of_the_whole_process_tree_is_bounded(box: Sandbox):
+    if "memory" not in sandbox_module._probe().cgroups:
+        pytest.skip("no writable memory cgroup here")
+    code = textwrap.dedent(
+        """
+        import os, time
+        kids = []
+        for _ in range(3):  # 3 x 300 MB: each under RLIMIT_AS (512 MB), together over the 512 MB cgroup
+            pid = os.fork()
+            if pid == 0:
+                block = b"x" * (300 * 1024**2)
+                time.sleep(0.5)
+                os._exit(0)
+            kids.append(pid)
+        print([os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in kids])
+        """
+    )
+    result = box.run(code)
+    assert result.status == "pass", result
+    assert "-9" in result.stdout, f"no child was killed by the cgroup: {result.stdout}"
+
+
 def test_infinite_loop_is_killed_on_time():
     box = Sandbox(Limits(timeout_s=1), workers=1)
     result = box.run("while True:\n    pass\n")
@@ -220,3 +287,177 @@ def test_run_many_keeps_order_and_is_thread_safe(box: Sandbox):
         thread.join()
     expected = ["fail" if i % 3 == 0 else "pass" for i in range(12)]
     assert all(statuses == expected for statuses in results.values())
+
+
+# ---- the zygote launcher: one warm trusted interpreter per worker, a fresh child per program ------
+
+
+def _zygote_pid(box: Sandbox) -> int:
+    zygote = box._zygotes[0]
+    assert zygote is not None and zygote.alive()
+    return zygote.proc.pid
+
+
+def test_each_program_is_pid_1_of_its_own_namespace_under_its_own_uid(zygote_box: Sandbox):
+    code = (
+        "import os\n"
+        "status = open('/proc/self/status').read()\n"
+        "assert os.getpid() == 1 and os.getuid() != 0 and os.geteuid() != 0 and os.getgroups() == []\n"
+        "assert 'NoNewPrivs:\\t1' in status and 'CapEff:\\t0000000000000000' in status, status\n"
+        "print(os.getuid())\n"
+    )
+    first, second = zygote_box.run(code), zygote_box.run(code)
+    assert first.status == second.status == "pass", first.stderr + second.stderr
+    assert first.stdout != second.stdout, "two runs shared a uid"
+
+
+def test_no_descriptor_of_the_zygote_is_inherited(zygote_box: Sandbox):
+    code = "import os\nprint(sorted(int(fd) for fd in os.listdir('/proc/self/fd')))\n"
+    result = zygote_box.run(code)
+    assert result.status == "pass", result.stderr
+    fds = eval(result.stdout)  # noqa: S307 - our own program's printed list
+    assert set(fds) - {0, 1, 2, 3} <= {max(fds)}, fds  # 3: the status pipe; max: listdir's own fd
+
+
+def test_state_set_by_one_program_does_not_reach_the_next(zygote_box: Sandbox):
+    leak = (
+        "import builtins, math, os, sys, typing\n"
+        "builtins.LEAKED = 1\nmath.LEAKED = 1\ntyping.List = None\n"
+        "sys.modules['leaked_module'] = math\nos.environ['LEAKED'] = '1'\n"
+        "open(os.environ['HOME'] + '/leaked.txt', 'w').write('x')\n"
+    )
+    check = (
+        "import builtins, math, os, sys, typing\n"
+        "assert not hasattr(builtins, 'LEAKED') and not hasattr(math, 'LEAKED')\n"
+        "assert typing.List is not None and 'leaked_module' not in sys.modules\n"
+        "assert 'LEAKED' not in os.environ\n"
+        "assert sorted(os.listdir('.')) == ['.stderr', '.stdout', 'program.py'], os.listdir('.')\n"
+    )
+    zygote = _zygote_pid_after(zygote_box, leak)
+    result = zygote_box.run(check)
+    assert result.status == "pass", result.stderr
+    assert _zygote_pid(zygote_box) == zygote
+
+
+def _zygote_pid_after(box: Sandbox, code: str) -> int:
+    result = box.run(code)
+    assert result.status == "pass", result.stderr
+    return _zygote_pid(box)
+
+
+def test_random_state_is_fresh_in_every_program(zygote_box: Sandbox):
+    code = "import random\nprint(random.getrandbits(64))\n"
+    draws = {zygote_box.run(code).stdout for _ in range(3)}
+    assert len(draws) == 3, "programs forked from one zygote shared a random state"
+
+
+def test_a_program_that_kills_everything_it_can_harms_no_other_program():
+    if sandbox_module._probe().launcher != "zygote":
+        pytest.skip("the zygote launcher needs root and network namespaces")
+    attack = textwrap.dedent(
+        """
+        import os, signal
+        for sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGSTOP):
+            for pid in [-1, os.getppid()] + [int(p) for p in os.listdir('/proc') if p.isdigit()]:
+                try:
+                    os.kill(pid, sig)
+                except OSError:
+                    pass
+        """
+    )
+    with Sandbox(Limits(timeout_s=5), workers=2) as box:
+        victims = box.run_many(["assert 1"] * 2)  # both zygotes started
+        zygotes = [z.proc.pid for z in box._zygotes if z is not None]
+        with threading_pool(2) as pool:
+            slow = pool.submit(box.run, "import time\ntime.sleep(1.0)\nassert sum(range(5)) == 10\n")
+            time.sleep(0.3)
+            attacked = pool.submit(box.run, attack)
+            assert slow.result().status == "pass", slow.result()
+            assert attacked.result().status == "pass", attacked.result()
+        assert [z.proc.pid for z in box._zygotes if z is not None] == zygotes, "a zygote was replaced"
+        assert all(_alive(pid) for pid in zygotes)
+        assert all(r.status == "pass" for r in victims + box.run_many(["assert 1"] * 2))
+
+
+@contextlib.contextmanager
+def threading_pool(workers: int):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        yield pool
+
+
+def test_the_zygote_restarts_if_it_dies(zygote_box: Sandbox):
+    first = _zygote_pid_after(zygote_box, "assert 1")
+    os.kill(first, signal.SIGKILL)
+    time.sleep(0.1)
+    assert zygote_box.run("assert 1").status == "pass"
+    assert _zygote_pid(zygote_box) != first
+
+
+def test_a_zygote_killed_during_a_run_leaves_nothing_and_the_run_is_retried(zygote_box: Sandbox):
+    zygote = _zygote_pid_after(zygote_box, "assert 1")
+    code = "import os, time\nif os.fork() == 0:\n    time.sleep(60)\ntime.sleep(0.5)\nprint('done')\n"
+    killer = threading.Timer(0.25, os.kill, (zygote, signal.SIGKILL))
+    killer.start()
+    result = zygote_box.run(code)
+    killer.join()
+    assert result.status == "pass" and result.stdout.strip() == "done", result
+    assert _zygote_pid(zygote_box) != zygote
+    # the autouse fixture proves the first attempt's program and its child did not survive
+
+
+def test_the_program_runs_in_its_own_memory_cgroup(zygote_box: Sandbox):
+    plan = sandbox_module._probe()
+    if "memory" not in plan.cgroups:
+        pytest.skip("no writable memory cgroup here")
+    result = zygote_box.run("print(open('/proc/self/cgroup').read())")
+    assert result.status == "pass", result.stderr
+    line = next(x for x in result.stdout.splitlines() if ":memory:" in x)
+    assert f"/evalkit-{os.getpid()}-" in line
+
+
+def test_close_stops_the_zygotes_and_a_later_run_starts_new_ones(zygote_box: Sandbox):
+    zygote = _zygote_pid_after(zygote_box, "assert 1")
+    zygote_box.close()
+    assert not _alive(zygote)
+    assert zygote_box.run("assert 1").status == "pass"
+
+
+def test_an_unreferenced_sandbox_stops_its_zygotes():
+    if sandbox_module._probe().launcher != "zygote":
+        pytest.skip("the zygote launcher needs root and network namespaces")
+    box = Sandbox(Limits(timeout_s=3), workers=1)
+    zygote = _zygote_pid_after(box, "assert 1")
+    del box
+    gc.collect()
+    assert not _alive(zygote)
+
+
+def test_zygotes_exit_when_their_parent_dies():
+    if sandbox_module._probe().launcher != "zygote":
+        pytest.skip("the zygote launcher needs root and network namespaces")
+    script = (
+        "import os, sys\n"
+        "from evalkit.sandbox import Limits, Sandbox\n"
+        "box = Sandbox(Limits(timeout_s=3), workers=1)\n"
+        "assert box.run('assert 1').status == 'pass'\n"
+        "print(box._zygotes[0].proc.pid, flush=True)\n"
+        "os._exit(0)  # no close(), no finalizer\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=REPO
+    )
+    assert done.returncode == 0, done.stderr
+    zygote = int(done.stdout)
+    deadline = time.monotonic() + 10
+    while _alive(zygote) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(zygote), "an orphaned zygote kept running"
+
+
+def test_the_zygote_launcher_is_refused_where_it_cannot_contain():
+    if sandbox_module._probe().launcher == "zygote":
+        pytest.skip("this machine supports the zygote")
+    with pytest.raises(sandbox_module.ConfigError):
+        Sandbox(launcher="zygote")
