@@ -139,6 +139,8 @@ def serve():
         except ImportError:
             pass
     own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    import gc
+    gc.freeze()  # children's collections skip our objects, so fewer copy-on-write page copies
     send({"ready": os.getpid()})
     while True:
         line = sys.stdin.buffer.readline()
