@@ -25,6 +25,7 @@ sys.path.insert(0, str(BENCH))
 from throughput import server  # noqa: E402
 
 KEPT = BENCH / "out" / "resume-100k"
+RESUME_PORT = 18555  # a resumed run keeps its saved base URL, so the kept run must be served on a fixed port
 
 
 def run(harness: str, url: str, n: int, keep: bool) -> dict:
@@ -61,7 +62,7 @@ def main() -> None:
     print("| harness | samples | peak RSS MB | RSS before the run MB | wall s | samples/s | errors |")
     print("|---|---|---|---|---|---|---|")
     peaks: dict[str, list[tuple[int, float]]] = {}
-    with server(0) as (url, _):
+    with server(0, port=RESUME_PORT) as (url, _):
         for n in args.sizes:
             for harness in args.harness:
                 row = run(harness, url, n, keep=harness == "evalkit" and n == max(args.sizes))

@@ -28,9 +28,9 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
+from memory import KEPT, RESUME_PORT  # noqa: E402
 from throughput import server  # noqa: E402
 
-KEPT = BENCH / "out" / "resume-100k"
 WORK = BENCH / "out" / "resume-work"
 
 RESUME = """
@@ -127,7 +127,7 @@ def main() -> None:
         f"# {time.strftime('%Y-%m-%d %H:%M')}, load average {os.getloadavg()[0]:.1f}; {args.samples} samples, {missing} missing"
     )
     rows: dict[str, list[float]] = {}
-    with server(0) as (url, _):
+    with server(0, port=RESUME_PORT) as (url, _):
         ensure_full_run(url, args.samples)
         for _ in range(args.repeats):
             cut(args.samples, missing)
@@ -136,8 +136,8 @@ def main() -> None:
             assert resumed["status"] == "completed" and resumed["counts"]["sent"] == missing, resumed
             baseline = fresh(url, missing)
             for name, value in (
-                ("read journal state (99k samples)", state["read_state_s"]),
-                ("build the 100k-sample Task", resumed["build_task_s"]),
+                (f"read journal state ({args.samples - missing} samples)", state["read_state_s"]),
+                (f"build the {args.samples}-sample Task", resumed["build_task_s"]),
                 ("evalkit.run(resume=...) to completion", resumed["resume_s"]),
                 (f"fresh run of {missing} samples (the unavoidable part)", baseline["wall_s"]),
                 ("resume peak RSS MB", resumed["peak_rss_mb"]),

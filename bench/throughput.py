@@ -32,11 +32,11 @@ INSPECT_PYTHON = BENCH / ".venv-inspect" / "bin" / "python"
 
 
 @contextmanager
-def server(latency_ms: float, ttft_ms: float | None = None) -> Iterator[tuple[str, int]]:
+def server(latency_ms: float, ttft_ms: float | None = None, port: int = 0) -> Iterator[tuple[str, int]]:
     """(base URL, pid) of a fastserver whose answers take `latency_ms` (first token at `ttft_ms`,
-    default half of it)."""
+    default half of it), on `port` (0: any free port)."""
     ttft_ms = latency_ms / 2 if ttft_ms is None else ttft_ms
-    command = [sys.executable, str(BENCH / "fastserver.py"), "--port", "0"]
+    command = [sys.executable, str(BENCH / "fastserver.py"), "--port", str(port)]
     command += ["--ttft-ms", str(ttft_ms), "--total-ms", str(latency_ms)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
