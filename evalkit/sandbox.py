@@ -39,6 +39,7 @@ import secrets
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -113,7 +114,7 @@ _evalkit_main()
 # namespace, and only that child, after dropping to the run's uid, runs the program.
 # Protocol: one JSON request line on stdin, one JSON reply line on stdout; EOF on stdin ends it.
 _ZYGOTE = r"""
-import ctypes, json, math, os, resource, select, signal, sys, time
+import ctypes, fcntl, json, math, os, resource, select, signal, sys, time
 
 LIBC = ctypes.CDLL(None, use_errno=True)
 CLONE_NEWPID = 0x20000000
@@ -155,6 +156,7 @@ def serve():
 
 def run(req, own_pidns):
     read_fd, write_fd = os.pipe()
+    setup_read, setup_write = os.pipe()  # closed by the child before the program: it cannot forge
     started = time.monotonic()
     check(LIBC.unshare(CLONE_NEWPID), "unshare(CLONE_NEWPID)")
     try:
@@ -163,15 +165,16 @@ def run(req, own_pidns):
         if os.getpid() != 1:  # back to our own namespace for the next unshare
             check(LIBC.setns(own_pidns, CLONE_NEWPID), "setns")
     if pid == 0:
-        child(req, read_fd, write_fd)
+        child(req, (read_fd, setup_read), write_fd, setup_write)
     os.close(write_fd)
+    os.close(setup_write)
     timed_out = not wait(pid, req["timeout"])
     if timed_out:
         os.kill(pid, signal.SIGKILL)  # PID 1 of its namespace: the kernel kills the whole tree
     _, status = os.waitpid(pid, 0)  # returns once every process of that namespace is gone
     duration = time.monotonic() - started
     return {"returncode": os.waitstatus_to_exitcode(status), "timed_out": timed_out,
-            "report": drain(read_fd), "duration": duration}
+            "report": drain(read_fd), "setup_error": drain(setup_read), "duration": duration}
 
 
 def wait(pid, timeout):
@@ -205,13 +208,14 @@ def drain(fd):
     return data[:8192].decode("utf-8", "replace")
 
 
-def child(req, read_fd, status_fd):
+def child(req, parent_ends, status_fd, setup_fd):
     try:
-        os.close(read_fd)
-        contain(req, status_fd)
+        for fd in parent_ends:
+            os.close(fd)
+        contain(req, status_fd, setup_fd)
     except BaseException as exc:
-        message = (req["nonce"] + " setup " + type(exc).__name__ + ": " + str(exc)).encode()[:4096]
-        for fd in (status_fd, 3):  # before or after it was moved to 3
+        message = (type(exc).__name__ + ": " + str(exc)).encode("utf-8", "replace")[:4096]
+        for fd in (setup_fd, 4):  # before or after it was moved to 4
             try:
                 os.write(fd, message)
                 break
@@ -224,7 +228,7 @@ def child(req, read_fd, status_fd):
         os._exit(1)
 
 
-def contain(req, status_fd):
+def contain(req, status_fd, setup_fd):
     os.setsid()
     for group in req["cgroups"]:  # "0": the writer itself, before it can run anything
         with open(group + "/cgroup.procs", "w") as f:
@@ -232,10 +236,10 @@ def contain(req, status_fd):
     workdir, uid = req["dir"], req["uid"]
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
     sources = (os.open(os.devnull, os.O_RDONLY), os.open(workdir + "/.stdout", flags, 0o600),
-               os.open(workdir + "/.stderr", flags, 0o600), status_fd)
-    for target, fd in enumerate(sources):  # 3 comes last, so no source is clobbered before use
-        os.dup2(fd, target)
-    os.closerange(4, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+               os.open(workdir + "/.stderr", flags, 0o600), status_fd, setup_fd)
+    for target, fd in enumerate([fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for fd in sources]):
+        os.dup2(fd, target)  # via fds >= 100, so no source is clobbered before it is used
+    os.closerange(5, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
     os.chdir(workdir)
     os.environ.clear()
     os.environ.update(req["env"])
@@ -252,6 +256,7 @@ def contain(req, status_fd):
     check(LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "PR_SET_NO_NEW_PRIVS")
     check(LIBC.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), "PR_SET_DUMPABLE")  # /proc/self as after an exec
     check(LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "PR_SET_PDEATHSIG")  # after setuid, which clears it
+    os.close(4)  # the setup pipe: from here on, only the program runs
 
 
 def execute(nonce):
@@ -561,6 +566,7 @@ def _stop_zygotes(zygotes: list[_Zygote | None]) -> None:
 def _run_zygote_one(zygote: _Zygote, code: str, limits: Limits, plan: _Plan) -> RunResult:
     uid = _run_uid()
     workdir = Path(tempfile.mkdtemp(prefix="evalkit-sbx-"))
+    dir_fd = _open_dir(workdir)
     cgroups: list[Path] = []
     try:
         (workdir / "program.py").write_text(code, encoding="utf-8")
@@ -581,19 +587,23 @@ def _run_zygote_one(zygote: _Zygote, code: str, limits: Limits, plan: _Plan) -> 
         except _ZygoteLost:
             _kill_leftovers(uid, cgroups)  # its child died with it (PDEATHSIG); make sure
             raise
+        if reply["setup_error"]:
+            raise SandboxError(
+                f"the sandbox could not contain the program: {_one_line(reply['setup_error'])}",
+                where="sandbox",
+            )
         report = _check_nonce(reply["report"], nonce)
-        if report is not None and report.startswith("setup "):
-            raise SandboxError(f"the sandbox could not contain the program: {report[6:]}", where="sandbox")
         status, detail = _classify(
             reply["returncode"], report, reply["timed_out"], _memory_cgroup_hit(cgroups), limits
         )
-        stdout = _tail(workdir / ".stdout", limits.max_output_bytes)
-        stderr = _tail(workdir / ".stderr", limits.max_output_bytes)
+        stdout = _tail(dir_fd, ".stdout", limits.max_output_bytes)
+        stderr = _tail(dir_fd, ".stderr", limits.max_output_bytes)
         return RunResult(status, detail, reply["returncode"], stdout, stderr, round(reply["duration"], 4))
     finally:
+        os.close(dir_fd)
         for group in cgroups:
             _remove_cgroup(group)
-        shutil.rmtree(workdir, ignore_errors=True)
+        _remove_workdir(workdir)
 
 
 def _kill_leftovers(uid: int, cgroups: list[Path]) -> None:
@@ -614,6 +624,7 @@ def _kill_leftovers(uid: int, cgroups: list[Path]) -> None:
 def _run_one(code: str, limits: Limits, plan: _Plan) -> RunResult:
     uid = _run_uid()
     workdir = Path(tempfile.mkdtemp(prefix="evalkit-sbx-"))
+    dir_fd = _open_dir(workdir)
     cgroups: list[Path] = []
     try:
         program = workdir / "program.py"
@@ -622,20 +633,22 @@ def _run_one(code: str, limits: Limits, plan: _Plan) -> RunResult:
             os.chown(workdir, uid, uid)
         read_fd, write_fd = os.pipe()
         try:
-            return _launch(code, program, workdir, uid, read_fd, write_fd, limits, plan, cgroups)
+            return _launch(code, program, workdir, dir_fd, uid, read_fd, write_fd, limits, plan, cgroups)
         finally:
             with contextlib.suppress(OSError):
                 os.close(read_fd)
     finally:
+        os.close(dir_fd)
         for group in cgroups:
             _remove_cgroup(group)
-        shutil.rmtree(workdir, ignore_errors=True)
+        _remove_workdir(workdir)
 
 
 def _launch(
     code: str,
     program: Path,
     workdir: Path,
+    dir_fd: int,
     uid: int,
     read_fd: int,
     write_fd: int,
@@ -677,8 +690,8 @@ def _launch(
         _await_exit(init_fd)
     duration = time.monotonic() - started
     report = _read_report(read_fd, nonce)
-    stdout = _tail(out_path, limits.max_output_bytes)
-    stderr = _tail(err_path, limits.max_output_bytes)
+    stdout = _tail(dir_fd, ".stdout", limits.max_output_bytes)
+    stderr = _tail(dir_fd, ".stderr", limits.max_output_bytes)
     status, detail = _classify(proc.returncode, report, timed_out, _memory_cgroup_hit(cgroups), limits)
     return RunResult(status, detail, proc.returncode, stdout, stderr, round(duration, 4))
 
@@ -770,18 +783,39 @@ def _one_line(text: str, limit: int = 300) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def _tail(path: Path, limit: int) -> str:
-    """The last `limit` bytes of a captured stream (tracebacks end with the useful line)."""
+def _remove_workdir(workdir: Path) -> None:
+    """Remove the run's directory; a symlink the program put in its place is removed, not followed."""
+    if workdir.is_symlink():
+        with contextlib.suppress(OSError):
+            workdir.unlink()
+        return
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _open_dir(workdir: Path) -> int:
+    """A descriptor of the run's directory, taken before the program runs: the program owns the
+    directory and may rename it or put symlinks in it, so its outputs are read only through this."""
+    return os.open(workdir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+
+
+def _tail(dir_fd: int, name: str, limit: int) -> str:
+    """The last `limit` bytes of a captured stream (tracebacks end with the useful line). Only a
+    regular file, never through a symlink: we are root and the program chose what is there."""
     try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - limit))
-            data = f.read(limit)
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
     except OSError:
         return ""
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return ""
+        data = os.pread(fd, limit, max(0, info.st_size - limit))
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
     text = data.decode("utf-8", "replace")
-    return ("…" + text) if size > limit else text
+    return ("…" + text) if info.st_size > limit else text
 
 
 def _wait(proc: subprocess.Popen[bytes], timeout: float) -> bool:

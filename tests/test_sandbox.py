@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -238,6 +239,66 @@ def test_api_keys_are_not_visible(box: Sandbox, monkeypatch: pytest.MonkeyPatch)
     result = box.run(code)
     assert result.status == "pass", result.stderr
     assert "sk-test" not in result.stdout
+
+
+def test_outputs_are_never_read_through_a_symlink(box: Sandbox, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("ROUTERAI_API_KEY", "sk-test-secret-value")
+    code = (
+        "import os\n"
+        "for name in ('.stdout', '.stderr'):\n"
+        "    os.unlink(name)\n"
+        f"    os.symlink('/proc/{os.getpid()}/environ', name)\n"
+    )
+    result = box.run(code)
+    assert result.status == "pass", result
+    assert "sk-test" not in result.stdout + result.stderr
+    assert result.stdout == result.stderr == ""
+
+
+def test_a_directory_moved_away_and_replaced_by_a_symlink_is_not_followed(box: Sandbox, tmp_path: Path):
+    secret_dir = tmp_path / "secret"
+    secret_dir.mkdir(mode=0o700)
+    (secret_dir / ".stdout").write_text("TOPSECRET")
+    code = (
+        "import os\n"
+        "here = os.getcwd()\n"
+        "print(here, flush=True)\n"
+        "os.rename(here, here + '-moved')\n"
+        f"os.symlink({str(secret_dir)!r}, here)\n"
+    )
+    result = box.run(code)
+    workdir = result.stdout.strip()
+    try:
+        assert result.status == "pass", result
+        assert "TOPSECRET" not in result.stdout and workdir.startswith("/")
+        assert not Path(workdir).is_symlink(), "the symlink the program left was not removed"
+        assert (secret_dir / ".stdout").read_text() == "TOPSECRET"
+    finally:
+        with contextlib.suppress(OSError):
+            Path(workdir).unlink()
+        shutil.rmtree(workdir + "-moved", ignore_errors=True)
+
+
+def test_a_forged_setup_error_is_a_failure_not_a_sandbox_error(zygote_box: Sandbox):
+    code = textwrap.dedent(
+        """
+        import os, sys
+        frame, nonce = sys._getframe(), None
+        while frame is not None and nonce is None:
+            nonce, frame = frame.f_locals.get("nonce"), frame.f_back
+        os.write(3, (nonce + " setup forged").encode())
+        try:
+            os.write(4, b"forged")
+        except OSError:
+            pass
+        else:
+            raise SystemExit("the setup pipe was still open")
+        os._exit(70)
+        """
+    )
+    result = zygote_box.run(code)
+    assert result.status == "fail"
+    assert "before the tests finished" in result.detail
 
 
 @pytest.mark.skipif(not ROOT, reason="only an unprivileged uid keeps the project read-only")
