@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -102,25 +103,31 @@ def _run_on_private_loop(coroutine: Any) -> RunResult:
     An interrupted kernel (KeyboardInterrupt) cancels the run cleanly, so its journal is flushed."""
     loop = asyncio.new_event_loop()
     outcome: dict[str, Any] = {}
+    # waited on instead of Thread.join: a KeyboardInterrupt inside join() can mark a running thread
+    # as stopped (CPython bpo-45274), and the loop would then be closed under the run's feet
+    finished = threading.Event()
 
     def drive() -> None:
         try:
             outcome["result"] = loop.run_until_complete(main_task)
         except BaseException as exc:  # handed back to the caller's thread
             outcome["error"] = exc
+        finally:
+            finished.set()
 
     main_task = loop.create_task(coroutine)
     thread = threading.Thread(target=drive, name="evalkit-run", daemon=True)
     thread.start()
     try:
-        while thread.is_alive():
-            thread.join(0.1)
+        while not finished.wait(0.1):
+            pass
     except KeyboardInterrupt:
         loop.call_soon_threadsafe(main_task.cancel)
-        thread.join()
+        finished.wait()
         raise
     finally:
-        if not thread.is_alive():
+        if finished.is_set():
+            thread.join()
             loop.close()
     if "error" in outcome:
         raise outcome["error"]
@@ -243,7 +250,12 @@ class Runner:
             status, message = await self._drive(samples, total)
         except asyncio.CancelledError:
             status = "interrupted"
-            message = f"interrupted; resume with: evalkit run --resume {self.run_id} --out {self.config.out}"
+            message = (
+                f"interrupted; resume with: evalkit run --resume {self.run_id} --out {self.config.out} "
+                f"(in Python: evalkit.run([], [], resume={self.run_id!r}, out={self.config.out!r}))"
+            )
+            # Ctrl-C surfaces as a bare KeyboardInterrupt (asyncio.run, Jupyter): this line is the hint
+            print(f"evalkit: run {self.run_id} {message}", file=sys.stderr, flush=True)
             raise
         finally:
             journal.close()
@@ -307,6 +319,10 @@ class Runner:
         try:
             workers = [asyncio.create_task(self._worker(units)) for _ in range(self.config.concurrency)]
             await asyncio.gather(*workers)
+        except asyncio.CancelledError:
+            # the progress display's last word must be "interrupted", not "completed"
+            self.stop = self.stop or StopRun("interrupted", "interrupted")
+            raise
         finally:
             ticker.cancel()
             for worker in locals().get("workers", []):
