@@ -520,10 +520,12 @@ class _Zygote:
     def _reply(self, timeout_s: float) -> dict[str, Any]:
         assert self.proc.stdout is not None
         fd = self.proc.stdout.fileno()
+        poller = select.poll()  # not select(): our fds may be numbered past 1024
+        poller.register(fd, select.POLLIN)
         deadline = time.monotonic() + timeout_s
         while b"\n" not in self._buffer:
             left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
+            if left <= 0 or not poller.poll(math.ceil(left * 1000)):
                 raise _ZygoteLost(f"no answer within {timeout_s:g} s")
             chunk = os.read(fd, 65536)
             if not chunk:
