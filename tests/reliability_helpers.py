@@ -1,0 +1,80 @@
+"""Helpers shared by the reliability tests: a task on a local jsonl file, the CLI as a subprocess,
+and readers for the journal and the simulator's request log."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parent.parent
+KEY = "sk-routerai-RELIABILITY-7f3a9c1e5b2d4086"
+MODEL = "sim/small-fast"
+COMPARED = ["output", "extracted", "score", "error", "cost_rub", "prompt_tokens", "completion_tokens"]
+
+
+def write_task(directory: Path, n: int, name: str = "arith_local") -> Path:
+    """A QA task YAML reading `n` arithmetic questions from a jsonl file next to it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    rows = [
+        {"id": f"q{i:03d}", "question": f"What is {i} + {i * 7}? Finish with 'Answer: <n>'.", "target": 8 * i}
+        for i in range(n)
+    ]
+    data = directory / f"{name}.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    task = directory / f"{name}.yaml"
+    task.write_text(
+        f"name: {name}\nfamily: qa\nsource:\n  path: {data.name}\n  format: json\n"
+        "fields:\n  id: id\n  target: target\nprompt:\n  user: '{question}'\n"
+        "scorer: numeric\ngeneration:\n  max_tokens: 64\n",
+        encoding="utf-8",
+    )
+    return task
+
+
+def cli_env(key: str = KEY, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "EVALKIT_BASE_URL")}
+    env.update(ROUTERAI_API_KEY=key, PYTHONUNBUFFERED="1", **extra)
+    return env
+
+
+def cli_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "evalkit.cli", *args]
+
+
+def run_cli(*args: str, key: str = KEY, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        cli_command(*args), env=cli_env(key), capture_output=True, text=True, timeout=timeout, cwd=REPO
+    )
+
+
+def journal_lines(run_dir: Path) -> list[dict[str, Any]]:
+    """Every complete line of samples.jsonl (a trailing partial line is skipped)."""
+    path = run_dir / "samples.jsonl"
+    if not path.exists():
+        return []
+    lines = []
+    for raw in path.read_bytes().splitlines(keepends=True):
+        if raw.endswith(b"\n"):
+            lines.append(json.loads(raw))
+    return lines
+
+
+def request_log(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def comparable(frame: pd.DataFrame) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+    """(task, model, sample_id, epoch) -> the values that must not depend on interruptions (no timings)."""
+    rows = {}
+    for row in frame.to_dict("records"):
+        key = (row["task"], row["model"], row["sample_id"], int(row["epoch"]))
+        rows[key] = tuple(None if pd.isna(row[c]) else row[c] for c in COMPARED)
+    return rows
