@@ -7,6 +7,7 @@ registered below; a reader is `read(path: Path, **options) -> Iterable[dict]`.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import re
@@ -118,8 +119,21 @@ def _read_generic(path: Path, fmt: str | None) -> Iterator[dict[str, Any]]:
     import datasets
 
     kwargs: dict[str, Any] = {"delimiter": "\t"} if path.suffix == ".tsv" else {}
-    dataset = datasets.load_dataset(builder, data_files=str(path), split="train", **kwargs)
+    with _quiet_datasets(datasets):
+        dataset = datasets.load_dataset(builder, data_files=str(path), split="train", **kwargs)
     yield from dataset
+
+
+@contextlib.contextmanager
+def _quiet_datasets(datasets: Any) -> Iterator[None]:
+    """A local file loads in milliseconds; its "Generating train split" bars only clutter the output."""
+    was_enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            datasets.enable_progress_bars()
 
 
 def _check_utf8(path: Path) -> None:
