@@ -182,6 +182,7 @@ def _resume_config(config: RunConfig, given: list[Any]) -> tuple[RunConfig, list
             "force": config.force,
             "out": config.out,
             "api_key_env": config.api_key_env or saved.api_key_env,
+            "base_url": config.base_url or saved.base_url,  # e.g. the router moved, or a new local port
         }
     )
     return merged, tasks

@@ -264,3 +264,41 @@ def test_a_scorer_that_breaks_records_an_error_not_a_wrong_answer(router, tmp_pa
     assert (df.error == "scoring_failed").all()
     assert df.score.isna().all()
     assert df.error_message.str.contains("sandbox unavailable").all()
+
+
+def test_retry_errors_on_resume_redoes_only_the_failed_samples(monkeypatch, tmp_path):
+    monkeypatch.setenv("ROUTERAI_API_KEY", KEY)
+    task = arithmetic_task(6)
+    with sim.serve(tasks=[task], latency_scale=0, faults="server_error=1.0") as failing:
+        first = evalkit.run(
+            [task],
+            MODELS[:1],
+            base_url=failing.base_url,
+            out=str(tmp_path),
+            progress=False,
+            max_attempts=1,
+            limit=3,
+        )
+    assert (first.df.error == "server_error").all()
+    with sim.serve(tasks=[task], latency_scale=0) as healthy:
+        plain = evalkit.run(
+            [task],
+            MODELS[:1],
+            base_url=healthy.base_url,
+            out=str(tmp_path),
+            progress=False,
+            resume=first.run_id,
+        )
+        assert healthy.stats()["requests"] == 0  # failed samples stay failed without --retry-errors
+        assert (plain.df.error == "server_error").all()
+        retried = evalkit.run(
+            [task],
+            MODELS[:1],
+            base_url=healthy.base_url,
+            out=str(tmp_path),
+            progress=False,
+            resume=first.run_id,
+            retry_errors=True,
+        )
+        assert healthy.stats()["requests"] == 3
+    assert retried.df.error.isna().all() and len(retried.df) == 3
