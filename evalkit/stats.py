@@ -568,8 +568,23 @@ def group_summary(
         "rub_per_1000_low": per_1000.low, "rub_per_1000_high": per_1000.high,
         "rub_per_correct": per_correct.value, "rub_per_correct_low": per_correct.low,
         "rub_per_correct_high": per_correct.high, "cost_estimated_calls": fallback,
+        **cost_split(group, float(cost.sum())),
         "simulated": _is_simulated(group),
     }  # fmt: skip
+
+
+_COST_PARTS = {"rub_input": "cost_rub_input", "rub_output": "cost_rub_output", "rub_images": "cost_rub_images"}
+
+
+def cost_split(group: pd.DataFrame, total_rub: float) -> dict[str, float]:
+    """The billed total split into input tokens, output tokens and images. The router bills one number
+    per call, so the split follows the price card's proportions, scaled to what was really billed."""
+    parts = {name: float(pd.to_numeric(group[column], errors="coerce").fillna(0).sum()) if column in group else 0.0
+             for name, column in _COST_PARTS.items()}  # fmt: skip
+    estimated = sum(parts.values())
+    if estimated <= 0:
+        return dict.fromkeys(_COST_PARTS, math.nan)
+    return {name: total_rub * value / estimated for name, value in parts.items()}
 
 
 def summary_table(
@@ -583,7 +598,8 @@ def summary_table(
     """One row per group (default: task and model): n (every call), n_scored (calls with an answer),
     errors, error_rate, accuracy with its interval (and the method), latency and TTFT p50/p95 (s), total
     ₽, ₽ per 1000 samples with interval, ₽ per correct answer with interval, how many calls used the
-    price-card estimate, and whether any row is simulated."""
+    price-card estimate, the total split into input / output / images (`cost_split`), and whether any
+    row is simulated."""
     keys = list(by)
     rows = []
     for values, group in df.groupby(keys, sort=True, dropna=False):

@@ -339,3 +339,16 @@ def test_accuracy_interval_contains_the_mean(scores: list[float], cluster_size: 
         assert 0 <= est.low <= est.value <= est.high <= 1
         kept = {s for s in scores if not math.isnan(s)}
         assert est.high > est.low or kept == {0.5}  # only constant non-binary scores give a point
+
+
+def test_the_billed_total_is_split_in_price_card_proportions():
+    import pandas as pd
+
+    from evalkit.stats import cost_split
+
+    group = pd.DataFrame(
+        {"cost_rub_input": [0.1, 0.1], "cost_rub_output": [0.2, 0.2], "cost_rub_images": [0.7, 0.7]}
+    )
+    split = cost_split(group, total_rub=4.0)  # the router billed twice the estimate
+    assert split == pytest.approx({"rub_input": 0.4, "rub_output": 0.8, "rub_images": 2.8})
+    assert all(math.isnan(v) for v in cost_split(group.iloc[:0], 1.0).values())
