@@ -83,6 +83,13 @@ def _add_endpoint(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--base-url", help="router base URL (default https://routerai.ru/api/v1)")
     parser.add_argument("--api-key-env", help="read the key from this environment variable")
+    parser.add_argument(
+        "--route",
+        action="append",
+        dest="routes",
+        metavar="MODEL=URL[,KEY_ENV]",
+        help="serve MODEL from another endpoint (and key variable) than the default (repeatable)",
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -104,6 +111,7 @@ def _run(args: argparse.Namespace) -> int:
         sim=args.sim,
         base_url=args.base_url,
         api_key_env=args.api_key_env,
+        model_routes=args.routes,
         resume=args.resume,
         retry_errors=args.retry_errors,
         force=args.force,

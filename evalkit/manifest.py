@@ -18,8 +18,12 @@ _PACKAGES = ("evalkit", "openai", "aiohttp", "datasets", "pandas", "pydantic", "
 
 
 def build_manifest(
-    runner: Runner, samples: dict[str, list[Sample]], catalog: Catalog, previous: dict[str, Any] | None
+    runner: Runner,
+    samples: dict[str, list[Sample]],
+    catalogs: dict[str, Catalog],
+    previous: dict[str, Any] | None,
 ) -> dict[str, Any]:
+    """Everything needed to trust and reproduce a run; `catalogs` maps each model to its catalog."""
     now = datetime.now(UTC).isoformat()
     manifest = {
         "run_id": runner.run_id,
@@ -32,8 +36,11 @@ def build_manifest(
         "resumed": (previous.get("resumed", 0) + 1) if previous else 0,
         "config": runner.config.recorded(),
         "tasks": [_task_entry(task, len(samples[task.name])) for task in runner.tasks],
-        "models": {model: _model_entry(catalog, model) for model in runner.config.models},
-        "catalog_source": getattr(catalog, "source", None),
+        "models": {
+            model: _model_entry(catalogs[model], model) | {"endpoint": runner.endpoints[model].safe_url()}
+            for model in runner.config.models
+        },
+        "catalog_source": sorted({str(getattr(c, "source", None)) for c in catalogs.values()}),
         "versions": _versions(),
     }
     if any(task.family == "code" for task in runner.tasks):

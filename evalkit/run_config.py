@@ -17,6 +17,16 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
+class ModelRoute(BaseModel):
+    """Where one model is served when it is not the run's default endpoint."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str | None = None
+    api_key_env: str | None = None
+    model_routes: dict[str, ModelRoute] = Field(default_factory=dict)
+
+
 class RunConfig(BaseModel):
     """Everything that decides what a run sends. The key is not here: it stays in the Endpoint.
 
@@ -28,6 +38,7 @@ class RunConfig(BaseModel):
     deadline_s / max_attempts / retry_*: a hard limit per attempt, and the bounds of retries.
     budget_rub: a hard ceiling in ₽ for the whole run, resumed parts included.
     sim: run on the bundled router simulator (no key, no network).
+    base_url / api_key_env / model_routes: the default endpoint, and per-model overrides of it.
     out / run_id / resume / retry_errors / force: where results go and how to continue a run.
     cache: reuse recorded responses of identical requests (no request is paid twice).
     """
@@ -50,6 +61,7 @@ class RunConfig(BaseModel):
     sim_faults: str | None = None
     base_url: str | None = None
     api_key_env: str | None = None
+    model_routes: dict[str, ModelRoute] = Field(default_factory=dict)
     stream: bool = True
     transport: str = "aiohttp"
     deadline_s: float = Field(default=300.0, gt=0)
@@ -70,6 +82,21 @@ class RunConfig(BaseModel):
         if any(not m or not m.strip() for m in value):
             raise ValueError("model ids must not be empty")
         return value
+
+    @field_validator("model_routes", mode="before")
+    @classmethod
+    def _routes_from_text(cls, value: Any) -> Any:
+        """Accept the CLI's `MODEL=URL[,KEY_ENV]` strings as well as mappings."""
+        if not isinstance(value, (list, tuple)):
+            return value
+        routes: dict[str, dict[str, str | None]] = {}
+        for item in value:
+            model, sep, rest = str(item).partition("=")
+            if not sep or not model or not rest:
+                raise ValueError(f"expected MODEL=BASE_URL[,KEY_ENV], got {item!r}")
+            url, _, key_env = rest.partition(",")
+            routes[model] = {"base_url": url or None, "api_key_env": key_env or None}
+        return routes
 
     @classmethod
     def build(cls, **options: Any) -> RunConfig:

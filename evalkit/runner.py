@@ -209,12 +209,13 @@ def _endpoint(config: RunConfig, tasks: list[Task]) -> Iterator[Endpoint]:
 
 
 class Runner:
-    """One run: owns the journal, cache, budget, limiter and client for its duration."""
+    """One run: owns the journal, cache, budget, limiter and clients for its duration."""
 
     def __init__(self, config: RunConfig, tasks: list[Task], endpoint: Endpoint) -> None:
         self.config = config
         self.tasks = tasks
         self.endpoint = endpoint
+        self.endpoints = {model: self._route(model) for model in config.models}
         self.run_id = config.run_id or new_run_id()
         self.directory = Path(config.out) / self.run_id
         self.stop: StopRun | None = None
@@ -232,15 +233,16 @@ class Runner:
         )
         state = journal.read_state() if self.config.resume else JournalState()
         samples = {task.name: self._load(task) for task in self.tasks}
-        catalog = await self._catalog()
-        self._check_models(catalog)
-        self.prices = {model: _price(catalog, model) for model in self.config.models}
-        self.simulated = self.endpoint.simulated or any(
-            getattr(catalog.get(m), "simulated", False) for m in self.config.models
+        catalogs = await self._catalogs()
+        self._check_models(catalogs)
+        self.prices = {model: _price(catalogs[model], model) for model in self.config.models}
+        self.simulated = any(
+            self.endpoints[m].simulated or getattr(catalogs[m].get(m), "simulated", False)
+            for m in self.config.models
         )
         total = sum(len(s) for s in samples.values()) * len(self.config.models) * self.config.epochs
         manifest = build_manifest(
-            self, samples, catalog, previous=journal.read_manifest() if self.config.resume else None
+            self, samples, catalogs, previous=journal.read_manifest() if self.config.resume else None
         )
         journal.write_manifest(manifest)
         self.budget = Budget(self.config.budget_rub, spent_rub=state.spent_rub)
@@ -272,15 +274,30 @@ class Runner:
             languages=self.config.languages,
         )
 
-    async def _catalog(self) -> Catalog:
+    def _route(self, model: str) -> Endpoint:
+        """The model's own endpoint when the run routes it elsewhere, else the run's."""
+        from evalkit.client import Endpoint
+
+        route = self.config.model_routes.get(model)
+        if route is None or self.config.sim:
+            return self.endpoint
+        return Endpoint.from_env(
+            base_url=route.base_url or self.config.base_url,
+            api_key_env=route.api_key_env or self.config.api_key_env,
+        )
+
+    async def _catalogs(self) -> dict[str, Catalog]:
+        """Each model's catalog, read once per distinct endpoint."""
         from evalkit.models import load_catalog
 
-        return await load_catalog(self.endpoint)
+        by_endpoint = {endpoint: await load_catalog(endpoint) for endpoint in set(self.endpoints.values())}
+        return {model: by_endpoint[endpoint] for model, endpoint in self.endpoints.items()}
 
-    def _check_models(self, catalog: Catalog) -> None:
+    def _check_models(self, catalogs: dict[str, Catalog]) -> None:
         from evalkit.models import supports_images
 
         for model in self.config.models:
+            catalog = catalogs[model]
             info = catalog.get(model)
             if info is None:
                 if catalog.authoritative:
@@ -303,17 +320,16 @@ class Runner:
         self.scorers = {task.name: task.build_scorer() for task in self.tasks}
         self.limiter = AdaptiveLimiter(self.config.concurrency)
         self.cache = ResponseCache(Path(self.config.out) / "cache.sqlite") if self.config.cache else None
-        self.client = Client(
-            self.endpoint,
-            stream=self.config.stream,
-            transport=self.config.transport,
-            deadline_s=self.config.deadline_s,
-            retry=RetryPolicy(
-                max_attempts=self.config.max_attempts,
-                max_total_s=self.config.retry_max_total_s,
-                base_delay_s=self.config.retry_base_delay_s,
-            ),
+        retry = RetryPolicy(
+            max_attempts=self.config.max_attempts,
+            max_total_s=self.config.retry_max_total_s,
+            base_delay_s=self.config.retry_base_delay_s,
         )
+        self.clients = {
+            endpoint: Client(endpoint, stream=self.config.stream, transport=self.config.transport,
+                             deadline_s=self.config.deadline_s, retry=retry)
+            for endpoint in set(self.endpoints.values())
+        }  # fmt: skip
         sink = self._sink(total)
         units = self._units(samples)
         ticker = asyncio.create_task(self._tick(sink, total))
@@ -329,10 +345,18 @@ class Runner:
             for worker in locals().get("workers", []):
                 worker.cancel()
             sink.close(self._snapshot(total, self._final_status()))
-            await self.client.close()
-            if self.cache is not None:
-                self.cache.close()
+            await self._release()
         return self._final_status(), self.stop.message if self.stop else self._dead_model_message()
+
+    async def _release(self) -> None:
+        for client in self.clients.values():
+            await client.close()
+        if self.cache is not None:
+            self.cache.close()
+        for scorer in self.scorers.values():
+            close = getattr(scorer, "close", None)
+            if callable(close):  # e.g. the code sandbox's warm workers
+                await asyncio.to_thread(close)
 
     def _final_status(self) -> str:
         if self.stop is not None:
@@ -374,7 +398,9 @@ class Runner:
 
         rendered = render(unit.task, unit.sample)
         params = _params(unit.task, unit.epoch)
-        request = request_key(self.endpoint.cache_id, unit.model, rendered.messages, params, unit.epoch)
+        request = request_key(
+            self.endpoints[unit.model].cache_id, unit.model, rendered.messages, params, unit.epoch
+        )
         record, from_cache = await self._response(unit, rendered, params, request)
         if record is None:
             return
@@ -435,7 +461,7 @@ class Runner:
             self._backoff_until = time.monotonic() + delay_s
             self.backing_off = f"{record.error} from the router, retrying in {delay_s:.1f}s"
 
-        record = await self.client.call(
+        record = await self.clients[self.endpoints[unit.model]].call(
             unit.model,
             rendered.messages,
             params,

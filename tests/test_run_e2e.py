@@ -302,3 +302,26 @@ def test_retry_errors_on_resume_redoes_only_the_failed_samples(monkeypatch, tmp_
         )
         assert healthy.stats()["requests"] == 3
     assert retried.df.error.isna().all() and len(retried.df) == 3
+
+
+def test_a_model_can_be_routed_to_its_own_endpoint_and_key(monkeypatch, tmp_path):
+    monkeypatch.setenv("ROUTERAI_API_KEY", KEY)
+    monkeypatch.setenv("OTHER_ROUTER_KEY", "sk-other-router-key-000000000000")
+    task = arithmetic_task(4)
+    with (
+        sim.serve(tasks=[task], latency_scale=0, api_key=KEY) as main_router,
+        sim.serve(tasks=[task], latency_scale=0, api_key="sk-other-router-key-000000000000") as other,
+    ):
+        result = evalkit.run(
+            [task],
+            MODELS,
+            base_url=main_router.base_url,
+            out=str(tmp_path),
+            progress=False,
+            model_routes=[f"sim/small-fast={other.base_url},OTHER_ROUTER_KEY"],
+        )
+        assert main_router.stats()["requests"] == 4 and other.stats()["requests"] == 4
+    assert result.status == "completed" and len(result.df) == 8
+    manifest = json.loads((result.path / "manifest.json").read_text())
+    assert manifest["models"]["sim/small-fast"]["endpoint"] == other.base_url
+    assert manifest["config"]["model_routes"]["sim/small-fast"]["api_key_env"] == "OTHER_ROUTER_KEY"

@@ -73,6 +73,13 @@ class CodeExecution:
                 self._sandbox = Sandbox(self.limits, workers=self.workers)
             return self._sandbox
 
+    def close(self) -> None:
+        """Stop the sandbox's warm workers now rather than at garbage collection (the runner calls this)."""
+        with self._lock:
+            sandbox, self._sandbox = self._sandbox, None
+        if sandbox is not None:
+            sandbox.close()
+
     def program(self, output: str, sample: Sample) -> tuple[str, str]:
         """(code extracted from the output, the full program to run)."""
         get = _getter(sample)
