@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import enum
+import functools
 import json
 import os
 import random
@@ -79,7 +80,7 @@ class Endpoint:
             )
         return cls(base_url=url, api_key=key)
 
-    @property
+    @functools.cached_property  # asked once per sample; urlsplit each time cost ~8 µs
     def cache_id(self) -> str:
         """What identifies this endpoint in response-cache keys: the key-free URL ("sim" when simulated,
         whose port changes every run)."""
