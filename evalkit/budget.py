@@ -34,6 +34,7 @@ class Budget:
         self.limit_rub = limit_rub
         self.spent_rub = spent_rub
         self.reserved_rub = 0.0
+        self._open = 0  # reservations not yet settled; float sums of reserved ₽ never return to exactly 0
         self._ratio = 1.0
         self._changed = asyncio.Condition()
 
@@ -48,13 +49,14 @@ class Budget:
             return Reservation(0.0, worst_case_rub)
         async with self._changed:
             while self.spent_rub + self.reserved_rub + amount > self.limit_rub:
-                if self.reserved_rub == 0.0:
+                if self._open == 0:
                     raise BudgetExhausted(
                         f"budget of {self.limit_rub} ₽ reached: spent {self.spent_rub:.6f} ₽, "
                         f"the next call may cost up to {amount:.6f} ₽"
                     )
                 await self._changed.wait()
             self.reserved_rub += amount
+            self._open += 1
         return Reservation(amount, worst_case_rub)
 
     async def settle(
@@ -68,5 +70,6 @@ class Budget:
         if self.limit_rub is None:
             return
         async with self._changed:
-            self.reserved_rub = max(0.0, self.reserved_rub - reservation.amount)
+            self._open -= 1
+            self.reserved_rub = max(0.0, self.reserved_rub - reservation.amount) if self._open else 0.0
             self._changed.notify_all()
