@@ -221,8 +221,8 @@ class Runner:
         self.stop: StopRun | None = None
         self.dead_models: dict[str, str] = {}
         self.counts = {"done": 0, "errors": 0, "scored": 0, "score_sum": 0.0, "sent": 0, "from_cache": 0}
-        self.backing_off: str | None = None
-        self._backoff_until = 0.0
+        self.backing_off: str | None = None  # why the last call backed off
+        self.waiting_retry: set[Key] = set()  # calls sleeping before their next attempt
         self._started = time.monotonic()
 
     async def execute(self) -> RunResult:
@@ -255,7 +255,7 @@ class Runner:
             status = "interrupted"
             message = (
                 f"interrupted; resume with: evalkit run --resume {self.run_id} --out {self.config.out} "
-                f"(in Python: evalkit.run([], [], resume={self.run_id!r}, out={self.config.out!r}))"
+                f"(in Python: evalkit.run(tasks, models, resume={self.run_id!r}, out={self.config.out!r}))"
             )
             # Ctrl-C surfaces as a bare KeyboardInterrupt (asyncio.run, Jupyter): this line is the hint
             print(f"evalkit: run {self.run_id} {message}", file=sys.stderr, flush=True)
@@ -440,6 +440,7 @@ class Runner:
         reservations: list[Reservation] = []
 
         async def before_attempt(attempt: int) -> None:
+            self.waiting_retry.discard(unit.key)
             if self.stop is not None:
                 raise StopRun(self.stop.status, self.stop.message)
             reservations.append(await self.budget.reserve(worst))
@@ -458,17 +459,20 @@ class Runner:
             )
 
         async def on_backoff(delay_s: float, record: CallRecord) -> None:
-            self._backoff_until = time.monotonic() + delay_s
-            self.backing_off = f"{record.error} from the router, retrying in {delay_s:.1f}s"
+            self.waiting_retry.add(unit.key)
+            self.backing_off = f"{record.error} from the router"
 
-        record = await self.clients[self.endpoints[unit.model]].call(
-            unit.model,
-            rendered.messages,
-            params,
-            hooks=CallHooks(
-                before_attempt=before_attempt, after_attempt=after_attempt, on_backoff=on_backoff
-            ),
-        )
+        try:
+            record = await self.clients[self.endpoints[unit.model]].call(
+                unit.model,
+                rendered.messages,
+                params,
+                hooks=CallHooks(
+                    before_attempt=before_attempt, after_attempt=after_attempt, on_backoff=on_backoff
+                ),
+            )
+        finally:
+            self.waiting_retry.discard(unit.key)
         if record.error and is_run_fatal(record.error):
             raise StopRun(
                 _RUN_FATAL_STATUS.get(record.error, "failed"), f"{record.error}: {record.error_message}"
@@ -551,19 +555,19 @@ class Runner:
 
     async def _tick(self, sink: ProgressSink, total: int) -> None:
         while True:
-            if (
-                self.backing_off
-                and time.monotonic() > self._backoff_until + 2
-                and not self.limiter.backing_off
-            ):
-                self.backing_off = None
             sink.update(self._snapshot(total, "running"))
             await asyncio.sleep(PROGRESS_INTERVAL_S)
 
     def _snapshot(self, total: int, status: str) -> ProgressSnapshot:
-        backing_off = self.backing_off
-        if backing_off is None and self.limiter.backing_off:
-            backing_off = f"rate limited, concurrency lowered to {self.limiter.limit}/{self.limiter.maximum}"
+        # said while any call waits to retry or concurrency is lowered, and only then (never stale)
+        concurrency = f"concurrency {self.limiter.limit}/{self.limiter.maximum}"
+        backing_off = None
+        if self.waiting_retry:
+            backing_off = (
+                f"{self.backing_off}: {len(self.waiting_retry)} call(s) waiting to retry, {concurrency}"
+            )
+        elif self.limiter.backing_off:
+            backing_off = f"rate limited, {concurrency}"
         return ProgressSnapshot(
             total=total,
             done=self.counts["done"],
