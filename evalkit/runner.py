@@ -474,8 +474,10 @@ class Runner:
         finally:
             self.waiting_retry.discard(unit.key)
         if record.error and is_run_fatal(record.error):
+            hint = _RUN_FATAL_HINT.get(record.error, "").format(run_id=self.run_id)
             raise StopRun(
-                _RUN_FATAL_STATUS.get(record.error, "failed"), f"{record.error}: {record.error_message}"
+                _RUN_FATAL_STATUS.get(record.error, "failed"),
+                f"{record.error}: {record.error_message}{hint}",
             )
         if record.error and is_model_fatal(record.error):
             self.dead_models[unit.model] = f"{record.error}: {record.error_message}"
@@ -595,6 +597,10 @@ class Runner:
 
 
 _RUN_FATAL_STATUS = {"out_of_credit": "out_of_credit", "auth": "auth_failed", "forbidden": "auth_failed"}
+_RUN_FATAL_HINT = {
+    "auth": " (the router rejected the API key: check ROUTERAI_API_KEY, or the variable named by --api-key-env)",
+    "out_of_credit": " (top up the account, then finish with: evalkit run --resume {run_id})",
+}
 
 
 def _params(task: Task, epoch: int) -> dict[str, Any]:
