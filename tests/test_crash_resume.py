@@ -36,6 +36,7 @@ from reliability_helpers import (
 
 import evalkit
 from evalkit import sim
+from evalkit.journal import read_manifest
 from evalkit.task import load_task
 
 N_SAMPLES = 48
@@ -179,7 +180,7 @@ def test_sigint_stops_cleanly_flushes_and_says_how_to_resume(world: Any, tmp_pat
     assert process.returncode == 130
     assert "Traceback" not in stderr
     assert f"evalkit run --resume {run_id} --out {out}" in stdout + stderr
-    manifest = evalkit.journal.read_manifest(out / run_id)
+    manifest = read_manifest(out / run_id)
     assert manifest["status"] == "interrupted" and "--resume" in manifest["message"]
     raw = (out / run_id / "samples.jsonl").read_bytes()
     assert raw.endswith(b"\n"), "the journal was left with a partial line"
@@ -264,7 +265,7 @@ def test_an_interrupted_jupyter_kernel_stops_the_run_cleanly(
     with pytest.raises(KeyboardInterrupt):
         kernel_loop.run_until_complete(cell())
     assert sink.closed is not None and sink.closed.status == "interrupted"
-    manifest = evalkit.journal.read_manifest(run_dir)
+    manifest = read_manifest(run_dir)
     assert manifest["status"] == "interrupted"
     assert "resume='nb'" in capsys.readouterr().err
     kept = journal_lines(run_dir)
