@@ -43,8 +43,16 @@ def load_samples(task: Task) -> list[Sample]:
     samples: list[Sample] = []
     for language in languages:
         rows = _rows(source, language, base=_base_dir(task), where=task.where)
-        samples.extend(_to_samples(task, rows, language))
+        samples.extend(_to_samples(task, rows, language, _data_dir(task, language)))
     return samples
+
+
+def _data_dir(task: Task, language: str | None) -> Path | None:
+    """The folder of the local data file, against which relative image paths in its rows resolve."""
+    assert task.source is not None
+    path = _expand_env(_expand(task.source.path, language), where=f"{task.where}: source.path")
+    local = (_base_dir(task) / path).resolve() if path else None
+    return local.parent if local is not None and local.exists() else None
 
 
 def _base_dir(task: Task) -> Path:
@@ -116,6 +124,8 @@ def _read_generic(path: Path, fmt: str | None) -> Iterator[dict[str, Any]]:
             where=str(path),
         )
     _check_utf8(path)
+    if path.suffix != ".parquet" and not path.read_bytes().strip():
+        return  # `datasets` fails on an empty file with a bare StopIteration; "empty" is reported by Task
     import datasets
 
     kwargs: dict[str, Any] = {"delimiter": "\t"} if path.suffix == ".tsv" else {}
@@ -176,7 +186,9 @@ def _adapt_hub(
     return adapt(rows, language=language, **source.options) if adapt else rows
 
 
-def _to_samples(task: Task, rows: Iterable[dict[str, Any]], language: str | None) -> Iterator[Sample]:
+def _to_samples(
+    task: Task, rows: Iterable[dict[str, Any]], language: str | None, data_dir: Path | None = None
+) -> Iterator[Sample]:
     from evalkit.task import Sample
 
     fields = task.fields
@@ -194,7 +206,7 @@ def _to_samples(task: Task, rows: Iterable[dict[str, Any]], language: str | None
             target=_target(row, fields.target, where),
             choices=_get(row, fields.choices, where) if fields.choices else None,
             language=row.get(fields.language) if fields.language else language,
-            images=_images(row, fields.images, where),
+            images=_images(row, fields.images, where, data_dir),
             metadata={name: _get(row, name, where) for name in fields.metadata},
         )
 
@@ -219,10 +231,19 @@ def _target(row: dict[str, Any], columns: str | list[str] | None, where: str) ->
     return values
 
 
-def _images(row: dict[str, Any], column: str | None, where: str) -> list[Any]:
+def _images(row: dict[str, Any], column: str | None, where: str, data_dir: Path | None) -> list[Any]:
     if column is None:
         return []
     value = _get(row, column, where)
     if value is None:
         return []
-    return list(value) if isinstance(value, (list, tuple)) else [value]
+    refs = list(value) if isinstance(value, (list, tuple)) else [value]
+    return [_relative_to(ref, data_dir) for ref in refs]
+
+
+def _relative_to(ref: Any, data_dir: Path | None) -> Any:
+    """A relative image path in a local data file means relative to that file (as docs/tasks.md says)."""
+    if data_dir is None or not isinstance(ref, str) or ref.startswith(("http://", "https://", "data:")):
+        return ref
+    path = Path(ref).expanduser()
+    return ref if path.is_absolute() else str(data_dir / path)
