@@ -260,6 +260,9 @@ class Runner:
             # Ctrl-C surfaces as a bare KeyboardInterrupt (asyncio.run, Jupyter): this line is the hint
             print(f"evalkit: run {self.run_id} {message}", file=sys.stderr, flush=True)
             raise
+        except Exception as exc:  # e.g. an unreadable image met mid-run: the manifest must not say completed
+            status, message = "failed", str(exc) if isinstance(exc, EvalkitError) else repr(exc)
+            raise
         finally:
             journal.close()
             manifest.update(self._closing(status, message, total))
