@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -113,4 +114,19 @@ class RunConfig(BaseModel):
 
     def recorded(self) -> dict[str, Any]:
         """The options as written into the manifest (no secrets, no live objects)."""
-        return self.model_dump(mode="json")
+        data = self.model_dump(mode="json")
+        data["base_url"] = _without_credentials(data.get("base_url"))
+        for route in (data.get("model_routes") or {}).values():
+            route["base_url"] = _without_credentials(route.get("base_url"))
+        return data
+
+
+def _without_credentials(url: str | None) -> str | None:
+    """A URL without userinfo, query or fragment: a key put there must not reach the manifest."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
