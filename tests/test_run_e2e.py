@@ -112,15 +112,7 @@ def test_api_failures_are_recorded_as_errors_and_never_scored(monkeypatch, tmp_p
     monkeypatch.setenv("ROUTERAI_API_KEY", KEY)
     task = arithmetic_task(6)
     with sim.serve(tasks=[task], latency_scale=0, faults="server_error=1.0") as server:
-        result = evalkit.run(
-            [task],
-            MODELS[:1],
-            base_url=server.base_url,
-            out=str(tmp_path),
-            progress=False,
-            max_attempts=2,
-            retry_base_delay_s=0.01,
-        )
+        result = _run(server, task, tmp_path, models=MODELS[:1], max_attempts=2, retry_base_delay_s=0.01)
     df = result.df
     assert len(df) == 6
     assert (df.error == "server_error").all()
@@ -156,14 +148,7 @@ def test_out_of_credit_stops_cleanly_and_resumes_after_top_up(monkeypatch, tmp_p
         assert 0 < kept < 20
         assert first.df.error.isna().all()  # the 402 is the run's stop, not a sample's failure
         server.set_credits(100.0)
-        resumed = evalkit.run(
-            [task],
-            MODELS[:1],
-            base_url=server.base_url,
-            out=str(tmp_path),
-            progress=False,
-            resume=first.run_id,
-        )
+        resumed = _run(server, task, tmp_path, models=MODELS[:1], resume=first.run_id)
     assert resumed.status == "completed"
     assert len(resumed.df) == 20
     assert resumed.df.sample_id.is_unique
@@ -270,36 +255,13 @@ def test_retry_errors_on_resume_redoes_only_the_failed_samples(monkeypatch, tmp_
     monkeypatch.setenv("ROUTERAI_API_KEY", KEY)
     task = arithmetic_task(6)
     with sim.serve(tasks=[task], latency_scale=0, faults="server_error=1.0") as failing:
-        first = evalkit.run(
-            [task],
-            MODELS[:1],
-            base_url=failing.base_url,
-            out=str(tmp_path),
-            progress=False,
-            max_attempts=1,
-            limit=3,
-        )
+        first = _run(failing, task, tmp_path, models=MODELS[:1], max_attempts=1, limit=3)
     assert (first.df.error == "server_error").all()
     with sim.serve(tasks=[task], latency_scale=0) as healthy:
-        plain = evalkit.run(
-            [task],
-            MODELS[:1],
-            base_url=healthy.base_url,
-            out=str(tmp_path),
-            progress=False,
-            resume=first.run_id,
-        )
+        plain = _run(healthy, task, tmp_path, models=MODELS[:1], resume=first.run_id)
         assert healthy.stats()["requests"] == 0  # failed samples stay failed without --retry-errors
         assert (plain.df.error == "server_error").all()
-        retried = evalkit.run(
-            [task],
-            MODELS[:1],
-            base_url=healthy.base_url,
-            out=str(tmp_path),
-            progress=False,
-            resume=first.run_id,
-            retry_errors=True,
-        )
+        retried = _run(healthy, task, tmp_path, models=MODELS[:1], resume=first.run_id, retry_errors=True)
         assert healthy.stats()["requests"] == 3
     assert retried.df.error.isna().all() and len(retried.df) == 3
 
