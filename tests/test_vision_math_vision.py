@@ -91,7 +91,7 @@ ROW = {
         ),
         ({**ROW, "image": "images/missing.jpg"}, "image file not found: .*missing.jpg"),
         ({**ROW, "answer": ""}, "missing 'answer'"),
-        ('{"id": "1", "question": ', "invalid JSON"),
+        ('{"id": "1", "question": ', "not valid JSON"),
     ],
 )
 def test_bad_rows_name_the_line(tmp_path: Path, row: dict | str, message: str) -> None:

@@ -15,14 +15,13 @@ Rows are normalised to the code fields the `code` scorer reads (docs/sandbox.md)
 
 from __future__ import annotations
 
-import gzip
-import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from evalkit.errors import TaskError
 from evalkit.languages import NAMES
+from evalkit.sources.jsonl import iter_jsonl
 
 _ISO_BY_NAME = {name.lower(): code for code, name in NAMES.items()}
 _REQUIRED = ("task_id", "prompt", "canonical_solution", "test", "entry_point")
@@ -32,11 +31,8 @@ def read(path: Path, **options: Any) -> Iterator[dict[str, Any]]:
     """Rows of a HumanEval(-XL) JSONL file (gzip or plain); a bad line names the file and line."""
     if options:
         raise TaskError(f"the humaneval reader takes no options (got {', '.join(options)})", where=str(path))
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if line.strip():
-                yield normalise(_parse(line, path, number), where=f"{path}: line {number}")
+    for row, where in iter_jsonl(path):
+        yield normalise(row, where=where)
 
 
 def from_hub(
@@ -78,13 +74,3 @@ def _iso(natural_language: Any, where: str) -> str:
     if code is None:
         raise TaskError(f"unknown natural_language {natural_language!r}", where=where)
     return code
-
-
-def _parse(line: str, path: Path, number: int) -> dict[str, Any]:
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise TaskError(f"line {number}: not valid JSON ({exc.msg})", where=str(path)) from None
-    if not isinstance(row, dict):
-        raise TaskError(f"line {number}: expected a JSON object", where=str(path))
-    return row

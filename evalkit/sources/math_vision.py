@@ -12,7 +12,6 @@ with a heading, or "") and `instruction` (how to write the answer).
 
 from __future__ import annotations
 
-import json
 import string
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 from evalkit.errors import TaskError
 from evalkit.scorers.relaxed import as_number
+from evalkit.sources.jsonl import iter_jsonl
 
 DEFAULT_FILE = Path("data") / "testmini.jsonl"
 INSTRUCTIONS = {
@@ -37,16 +37,8 @@ def read(path: Path, image_root: str | None = None, **_: Any) -> Iterator[dict[s
     path = Path(path)
     file = path / DEFAULT_FILE if path.is_dir() else path
     root = Path(image_root) if image_root else (path if path.is_dir() else _guess_root(file))
-    with file.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            where = f"{file}: line {number}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise TaskError(f"invalid JSON: {exc.msg} (column {exc.colno})", where=where) from None
-            yield normalize(row, image=_local_image(row, root, where=where), where=where)
+    for row, where in iter_jsonl(file):
+        yield normalize(row, image=_local_image(row, root, where=where), where=where)
 
 
 def from_hub(

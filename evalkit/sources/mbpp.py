@@ -13,7 +13,6 @@ model writes a whole program), `language` (`en`) and `cluster`. Line endings are
 from __future__ import annotations
 
 import ast
-import json
 import re
 import warnings
 from collections.abc import Iterable, Iterator
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import TaskError
+from evalkit.sources.jsonl import iter_jsonl
 
 SPLITS: dict[str, range] = {
     "prompt": range(1, 11),
@@ -41,13 +41,9 @@ def read(path: Path, **options: Any) -> Iterator[dict[str, Any]]:
         )
     ids = _split(str(options.get("split", "test")), str(path))
     challenge_tests = bool(options.get("challenge_tests", False))
-    with open(path, encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            row = _parse(line, path, number)
-            if row.get("task_id") in ids:
-                yield normalise(row, challenge_tests=challenge_tests, where=f"{path}: line {number}")
+    for row, where in iter_jsonl(path):
+        if row.get("task_id") in ids:
+            yield normalise(row, challenge_tests=challenge_tests, where=where)
 
 
 def from_hub(
@@ -113,13 +109,3 @@ def _split(split: str, where: str) -> range:
 
 def _lf(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
-def _parse(line: str, path: Path, number: int) -> dict[str, Any]:
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise TaskError(f"line {number}: not valid JSON ({exc.msg})", where=str(path)) from None
-    if not isinstance(row, dict):
-        raise TaskError(f"line {number}: expected a JSON object", where=str(path))
-    return row

@@ -15,13 +15,12 @@ Select languages with `options.languages`, not `source.languages` (every languag
 
 from __future__ import annotations
 
-import gzip
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from evalkit.errors import TaskError
+from evalkit.sources.jsonl import iter_jsonl
 
 # The order of the `type` ClassLabel in the hub dataset.
 ANSWER_TYPES = (
@@ -41,17 +40,8 @@ _OPTIONS = {"languages", "answerable_only"}
 def read(path: Path, **options: Any) -> Iterator[dict[str, Any]]:
     """Rows of an MKQA file (`.jsonl.gz` or plain `.jsonl`); bad lines name the file and line number."""
     languages, answerable_only = _options(options, str(path))
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}: line {number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise TaskError(f"not valid JSON: {exc.msg} (column {exc.colno})", where=where) from None
-            yield from _explode(record, languages, answerable_only, where)
+    for record, where in iter_jsonl(path):
+        yield from _explode(record, languages, answerable_only, where)
 
 
 def from_hub(
