@@ -287,3 +287,56 @@ def test_a_model_can_be_routed_to_its_own_endpoint_and_key(monkeypatch, tmp_path
     manifest = json.loads((result.path / "manifest.json").read_text())
     assert manifest["models"]["sim/small-fast"]["endpoint"] == other.base_url
     assert manifest["config"]["model_routes"]["sim/small-fast"]["api_key_env"] == "OTHER_ROUTER_KEY"
+
+
+@pytest.fixture
+def router_without_catalog(monkeypatch):
+    """A router whose /models is down (so the bundled catalog is used) and which answers every chat
+    request for a model it does not know with RouterAI's 400 shape."""
+    import threading
+
+    from aiohttp import web
+
+    monkeypatch.setenv("ROUTERAI_API_KEY", KEY)
+    requests: list[str] = []
+
+    async def models(request):
+        return web.json_response({"error": {"code": 500, "message": "catalog down"}}, status=500)
+
+    async def chat(request):
+        body = await request.json()
+        requests.append(body["model"])
+        return web.json_response({"error": f"Model '{body['model']}' not found"}, status=400)
+
+    app = web.Application()
+    app.router.add_get("/api/v1/models", models)
+    app.router.add_post("/api/v1/chat/completions", chat)
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(app)
+    loop.run_until_complete(runner.setup())
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    loop.run_until_complete(site.start())
+    port = runner.addresses[0][1]
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}/api/v1", requests
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join()
+    loop.run_until_complete(runner.cleanup())
+    loop.close()
+
+
+def test_the_routers_unknown_model_400_stops_that_model_without_recording_wrong_answers(
+    router_without_catalog, tmp_path
+):
+    base_url, requests = router_without_catalog
+    task = arithmetic_task(10)
+    result = evalkit.run([task], ["acme/typo-model"], base_url=base_url, out=str(tmp_path), progress=False,
+                         concurrency=2)  # fmt: skip
+    assert result.status == "completed_with_errors"
+    assert "acme/typo-model" in result.message and "not found" in result.message
+    assert len(requests) <= 2  # at most the calls already in flight; none retried
+    assert len(result.df) == 0  # nothing scored, nothing recorded as the model's answer
+    manifest = json.loads((result.path / "manifest.json").read_text())
+    assert manifest["catalog_source"] == ["bundled"]
+    assert "acme/typo-model" in manifest["dead_models"]
