@@ -573,7 +573,11 @@ def group_summary(
     }  # fmt: skip
 
 
-_COST_PARTS = {"rub_input": "cost_rub_input", "rub_output": "cost_rub_output", "rub_images": "cost_rub_images"}
+_COST_PARTS = {
+    "rub_input": "cost_rub_input",
+    "rub_output": "cost_rub_output",
+    "rub_images": "cost_rub_images",
+}
 
 
 def cost_split(group: pd.DataFrame, total_rub: float) -> dict[str, float]:

@@ -16,7 +16,12 @@ def _response(sample_id: str, cost: float = 0.5, error: str | None = None) -> di
 
 
 def _sample(sample_id: str, error: str | None = None) -> dict:
-    return {"kind": "sample", "key": ["t", "m", sample_id, 0], "score": None if error else 1.0, "error": error}
+    return {
+        "kind": "sample",
+        "key": ["t", "m", sample_id, 0],
+        "score": None if error else 1.0,
+        "error": error,
+    }
 
 
 async def _write(journal: Journal, records: list[dict]) -> None:
@@ -28,8 +33,13 @@ async def _write(journal: Journal, records: list[dict]) -> None:
 def test_state_separates_done_failed_and_unscored_responses(tmp_path):
     journal = Journal.create(tmp_path / "run")
     journal.write_manifest({"run_id": "run"})
-    records = [_response("a"), _sample("a"), _response("b", error="server_error"), _sample("b", "server_error"),
-               _response("c", cost=0.25)]
+    records = [
+        _response("a"),
+        _sample("a"),
+        _response("b", error="server_error"),
+        _sample("b", "server_error"),
+        _response("c", cost=0.25),
+    ]
     asyncio.run(_write(journal, records))
     state = Journal.open_existing(tmp_path / "run").read_state()
     assert state.done == {("t", "m", "a", 0)}
