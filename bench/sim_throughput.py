@@ -50,6 +50,10 @@ FIXED = SimModel(
     completion_price=1e-6,
     latency=Latency(ttft_s=0.5, per_prompt_token_s=0, per_image_s=0, tokens_per_s=1e9, jitter=0),
 )
+# The same with the default profiles' jitter (lognormal, sigma 0.2): requests no longer move in lockstep.
+JITTERED = FIXED.model_copy(
+    update={"id": "bench/jittered-500ms", "latency": FIXED.latency.model_copy(update={"jitter": 0.2})}
+)
 
 
 def bodies(model: str, stream: bool, n: int = 2000) -> list[bytes]:
@@ -118,11 +122,11 @@ def wrk(url: str, payloads: list[bytes], concurrency: int, seconds: float) -> fl
     return float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
 
 
-def latency_accuracy(server: Any, args: argparse.Namespace) -> dict[str, Any]:
+def latency_accuracy(server: Any, args: argparse.Namespace, model: SimModel) -> dict[str, Any]:
     """Lateness of injected 500 ms latencies with 256 requests in flight: as the server measured it
     (wake-up minus deadline) and as a Python client saw it (wall time minus 500 ms)."""
     url = server.base_url + "/chat/completions"
-    payloads = bodies(FIXED.id, stream=False)
+    payloads = bodies(model.id, stream=False)
     if shutil.which("wrk"):
         rps = wrk(url, payloads, 256, args.seconds)
     done, latencies = asyncio.run(load(url, payloads, 256, args.seconds))
@@ -157,9 +161,10 @@ def main() -> None:
                 f"{label} rps at concurrency {args.concurrency}: "
                 f"rounds {', '.join(f'{r:.0f}' for r in rates)}; median {statistics.median(rates):.0f}"
             )
-    with serve(tasks=[TASK], models=[FIXED], latency_scale=1.0, process=True) as server:
-        result = latency_accuracy(server, args)
-        print(f"latency injection, 500 ms target, 256 in flight: {json.dumps(result)}")
+    for model in (FIXED, JITTERED):
+        with serve(tasks=[TASK], models=[model], latency_scale=1.0, process=True) as server:
+            result = latency_accuracy(server, args, model)
+            print(f"latency injection, {model.id}, 256 in flight: {json.dumps(result)}")
 
 
 if __name__ == "__main__":
