@@ -493,34 +493,6 @@ def _status_failure(exc: openai.APIStatusError) -> _CallFailed:
 # --------------------------------------------------------------------------------------------
 # The client
 
-# parameters the SDK's create() takes by name; anything else goes to the router in `extra_body`
-_SDK_PARAMS = frozenset(
-    {
-        "temperature",
-        "top_p",
-        "max_tokens",
-        "max_completion_tokens",
-        "stop",
-        "seed",
-        "presence_penalty",
-        "frequency_penalty",
-        "logit_bias",
-        "logprobs",
-        "top_logprobs",
-        "n",
-        "response_format",
-        "reasoning_effort",
-        "tools",
-        "tool_choice",
-        "parallel_tool_calls",
-        "user",
-        "metadata",
-        "service_tier",
-        "modalities",
-        "verbosity",
-    }
-)
-
 
 @dataclass
 class _Attempt:
@@ -681,27 +653,30 @@ class Client:
             return self._failed(state, classify_exception(exc, streaming_started=state.streaming_started))
         return self._succeeded(state)
 
-    def _request(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
-        kwargs = {k: v for k, v in params.items() if k in _SDK_PARAMS}
-        extra = {
-            k: v for k, v in params.items() if k not in _SDK_PARAMS and k not in ("stream", "stream_options")
-        }
-        kwargs.update(model=model, messages=messages)
-        if extra:
-            kwargs["extra_body"] = extra
+    async def _post(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> Any:
+        """POST /chat/completions through the SDK's own HTTP client; the raw response comes back.
+
+        The SDK's typed `create()` re-walks every message and parameter to transform them (~0.3 ms a
+        request, a quarter of its cost); our body is already plain JSON, so it goes as it is.
+        Status errors still raise the SDK's exceptions.
+        """
+        import httpx2
+
+        body = {**params, "model": model, "messages": messages}
         if self.stream:
-            kwargs.update(stream=True, stream_options={"include_usage": True})
-        return kwargs
+            body.update(stream=True, stream_options={"include_usage": True})
+        else:
+            body.pop("stream", None)
+        return await self._client.post(
+            "/chat/completions", body=body, cast_to=httpx2.Response, stream=self.stream
+        )
 
     async def _streamed(
         self, model: str, messages: list[dict[str, Any]], params: dict[str, Any], state: _Attempt
     ) -> None:
         """Read the event stream ourselves: the SDK's iterator raises on an error chunk and drops the
         usage (the cost) that the same chunk carries."""
-        raw = await self._client.chat.completions.with_raw_response.create(
-            **self._request(model, messages, params)
-        )
-        response = raw.http_response
+        response = await self._post(model, messages, params)
         state.http_status = response.status_code
         state.streaming_started = True  # from here on, a cut connection is a broken stream
         try:
@@ -722,11 +697,9 @@ class Client:
     async def _whole(
         self, model: str, messages: list[dict[str, Any]], params: dict[str, Any], state: _Attempt
     ) -> None:
-        raw = await self._client.chat.completions.with_raw_response.create(
-            **self._request(model, messages, params)
-        )
-        state.http_status = raw.http_response.status_code
-        _read_body(await raw.http_response.aread(), state)
+        response = await self._post(model, messages, params)
+        state.http_status = response.status_code
+        _read_body(await response.aread(), state)
 
     def _succeeded(self, state: _Attempt) -> CallRecord:
         record = self._base_record(state)
