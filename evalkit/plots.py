@@ -11,7 +11,7 @@ import io
 import math
 import textwrap
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -155,6 +155,27 @@ def _yerr(part: pd.DataFrame) -> np.ndarray:
     return np.vstack([part["acc"] - part["acc_low"], part["acc_high"] - part["acc"]]).clip(min=0)
 
 
+def _accuracy_panel(
+    ax: Any,
+    name: str,
+    part: pd.DataFrame,
+    x: pd.Series,
+    xerr: np.ndarray,
+    extent: list[float],
+    colors: dict[str, Any],
+) -> None:
+    """One task's panel: a point per model with both error bars, the Pareto front, log x when wide."""
+    for i, row in part.iterrows():
+        ax.errorbar(x[i], row["acc"], xerr=xerr[:, [i]], yerr=_yerr(part)[:, [i]], fmt="o",
+                    color=colors[row["model"]], capsize=3, label=row["model"], zorder=2)  # fmt: skip
+    _draw_front(ax, list(x), list(part["acc"]), list(part["model"]))
+    _use_log(ax, extent)
+    ax.set_ylabel("Accuracy (95% CI)")
+    ax.set_title(name, fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+
+
 def accuracy_vs_cost(
     df: pd.DataFrame, task: str | None = None, *, seed: int = 0, n_boot: int = stats.DEFAULT_BOOTSTRAP
 ) -> Figure:
@@ -169,17 +190,10 @@ def accuracy_vs_cost(
     for ax, name in zip(axes, tasks, strict=True):
         part = table[table["task"] == name].reset_index(drop=True)
         xerr = np.vstack([part["cost"] - part["cost_low"], part["cost_high"] - part["cost"]]).clip(min=0)
-        for i, row in part.iterrows():
-            ax.errorbar(row["cost"], row["acc"], xerr=xerr[:, [i]], yerr=_yerr(part)[:, [i]], fmt="o",
-                        color=colors[row["model"]], capsize=3, label=row["model"], zorder=2)  # fmt: skip
-        _draw_front(ax, list(part["cost"]), list(part["acc"]), list(part["model"]))
-        _use_log(ax, list(part["cost_low"]) + list(part["cost_high"]) + list(part["cost"]))
+        extent = list(part["cost_low"]) + list(part["cost_high"]) + list(part["cost"])
+        _accuracy_panel(ax, name, part, part["cost"], xerr, extent, colors)
         log = " (log scale)" if ax.get_xscale() == "log" else ""
         ax.set_xlabel(f"Cost, ₽ per 1000 samples{log}")
-        ax.set_ylabel("Accuracy (95% CI)")
-        ax.set_title(name, fontsize=10)
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8, loc="best")
     return _finish(fig, data, f"Accuracy vs cost ({_samples_phrase(data)} per model and task)")
 
 
@@ -205,16 +219,8 @@ def accuracy_vs_latency(
         part = table[table["task"] == name].reset_index(drop=True)
         p50, p95 = part[f"{latency}_p50"], part[f"{latency}_p95"]
         xerr = np.vstack([np.zeros(len(part)), (p95 - p50).clip(lower=0)])
-        for i, row in part.iterrows():
-            ax.errorbar(p50[i], row["acc"], xerr=xerr[:, [i]], yerr=_yerr(part)[:, [i]], fmt="o",
-                        color=colors[row["model"]], capsize=3, label=row["model"], zorder=2)  # fmt: skip
-        _draw_front(ax, list(p50), list(part["acc"]), list(part["model"]))
-        _use_log(ax, list(p50) + list(p95))
+        _accuracy_panel(ax, name, part, p50, xerr, list(p50) + list(p95), colors)
         ax.set_xlabel(f"{label}, s (point p50, whisker to p95)")
-        ax.set_ylabel("Accuracy (95% CI)")
-        ax.set_title(name, fontsize=10)
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8, loc="best")
     return _finish(fig, data, f"Accuracy vs {label.lower()} ({_samples_phrase(data)} per model and task)")
 
 
