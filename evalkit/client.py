@@ -51,6 +51,7 @@ class Endpoint:
     base_url: str
     api_key: str = field(repr=False)
     simulated: bool = False
+    identity: str | None = None  # what its answers depend on, when not its URL (a simulator's seed)
 
     def __repr__(self) -> str:
         return f"Endpoint(base_url={self.safe_url()!r}, api_key='***', simulated={self.simulated})"
@@ -82,8 +83,10 @@ class Endpoint:
 
     @functools.cached_property  # asked once per sample; urlsplit each time cost ~8 µs
     def cache_id(self) -> str:
-        """What identifies this endpoint in response-cache keys: the key-free URL ("sim" when simulated,
-        whose port changes every run)."""
+        """What identifies this endpoint in response-cache keys: `identity` when given, else the key-free
+        URL ("sim" for a simulator, whose port changes every run)."""
+        if self.identity is not None:
+            return self.identity
         return "sim" if self.simulated else self.safe_url()
 
     def safe_url(self) -> str:

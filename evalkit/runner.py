@@ -253,7 +253,9 @@ def _endpoint(config: RunConfig, tasks: list[Task]) -> Iterator[Endpoint]:
     with sim.serve(
         tasks=tasks, seed=config.sim_seed, latency_scale=config.sim_latency_scale, faults=config.sim_faults
     ) as server:
-        yield Endpoint(base_url=server.base_url, api_key="sim", simulated=True)
+        # its answers depend on its seed, so cached responses of another seed must not be reused
+        identity = f"evalkit-sim/seed={config.sim_seed}"
+        yield Endpoint(base_url=server.base_url, api_key="sim", simulated=True, identity=identity)
 
 
 class Runner:

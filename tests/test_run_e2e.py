@@ -340,3 +340,15 @@ def test_the_routers_unknown_model_400_stops_that_model_without_recording_wrong_
     manifest = json.loads((result.path / "manifest.json").read_text())
     assert manifest["catalog_source"] == ["bundled"]
     assert "acme/typo-model" in manifest["dead_models"]
+
+
+def test_the_cache_keeps_simulator_seeds_apart(tmp_path):
+    task = arithmetic_task(4)
+    first = evalkit.run([task], MODELS[:1], sim=True, sim_latency_scale=0, out=str(tmp_path), progress=False)
+    same = evalkit.run([task], MODELS[:1], sim=True, sim_latency_scale=0, out=str(tmp_path), progress=False)
+    other = evalkit.run(
+        [task], MODELS[:1], sim=True, sim_latency_scale=0, sim_seed=1, out=str(tmp_path), progress=False
+    )
+    assert not first.df.from_cache.any()
+    assert same.df.from_cache.all()
+    assert not other.df.from_cache.any()  # another seed answers differently: nothing reused
