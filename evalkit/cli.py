@@ -93,7 +93,6 @@ def _add_endpoint(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from evalkit.results import results_dir
     from evalkit.runner import run
 
     if not args.resume and (not args.tasks or not args.models):
@@ -117,7 +116,7 @@ def _run(args: argparse.Namespace) -> int:
         force=args.force,
         cache=not args.no_cache,
         stream=not args.no_stream,
-        out=str(results_dir(args.out)),
+        out=args.out,
         run_id=args.run_id,
         progress=not args.quiet,
     )

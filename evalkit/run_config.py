@@ -54,7 +54,6 @@ class RunConfig(BaseModel):
     seed: int | None = None
     epochs: int = Field(default=1, ge=1)
     concurrency: int = Field(default=DEFAULT_CONCURRENCY, ge=1, le=4096)
-    concurrency_given: int | None = Field(default=None, exclude=True)
     budget_rub: float | None = Field(default=None, ge=0)
     sim: bool = False
     sim_seed: int = 0
@@ -101,9 +100,7 @@ class RunConfig(BaseModel):
 
     @classmethod
     def build(cls, **options: Any) -> RunConfig:
-        if "concurrency" in options and options["concurrency"] is not None:
-            options["concurrency_given"] = options["concurrency"]
-        options = {k: v for k, v in options.items() if v is not None}
+        options = {k: v for k, v in options.items() if v is not None}  # unset: `model_fields_set` says so
         try:
             return cls.model_validate(options)
         except ValidationError as exc:

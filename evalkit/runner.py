@@ -225,7 +225,9 @@ def _resume_config(config: RunConfig, given: list[Any]) -> tuple[RunConfig, list
             "run_id": config.resume,
             "retry_errors": config.retry_errors,
             "budget_rub": config.budget_rub if config.budget_rub is not None else saved.budget_rub,
-            "concurrency": config.concurrency_given or saved.concurrency,
+            "concurrency": config.concurrency
+            if "concurrency" in config.model_fields_set
+            else saved.concurrency,
             "progress": config.progress,
             "force": config.force,
             "out": config.out,
