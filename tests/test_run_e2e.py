@@ -94,16 +94,10 @@ def test_the_budget_is_never_exceeded_and_a_larger_one_resumes(router, tmp_path)
     spent = first.df.cost_rub.sum()
     assert 0 < spent <= 0.008
     assert len(first.df) < 24
-    resumed = evalkit.run(
-        [task],
-        MODELS,
-        base_url=server.base_url,
-        out=str(tmp_path),
-        resume=first.run_id,
-        budget_rub=1.0,
-        progress=False,
-    )
+    resumed = _run(server, task, tmp_path, resume=first.run_id, budget_rub=1.0)
     assert resumed.status == "completed"
+    resumed_config = json.loads((resumed.path / "manifest.json").read_text())["config"]
+    assert resumed_config["concurrency"] == 4  # not given on resume: the run's own setting is kept
     assert len(resumed.df) == 24
     assert resumed.df.cost_rub.sum() == pytest.approx(_billed_rub(server.stats()), abs=1e-6)
 
@@ -177,15 +171,7 @@ def test_resume_refuses_a_changed_task_unless_forced(router, tmp_path):
             resume=first.run_id,
             progress=False,
         )
-    forced = evalkit.run(
-        [changed],
-        MODELS,
-        base_url=server.base_url,
-        out=str(tmp_path),
-        resume=first.run_id,
-        force=True,
-        progress=False,
-    )
+    forced = _run(server, changed, tmp_path, resume=first.run_id, force=True)
     assert forced.status == "completed"
 
 
