@@ -155,6 +155,15 @@ def _yerr(part: pd.DataFrame) -> np.ndarray:
     return np.vstack([part["acc"] - part["acc_low"], part["acc_high"] - part["acc"]]).clip(min=0)
 
 
+def _accuracy_figure(df: pd.DataFrame, task: str | None, seed: int, n_boot: int) -> tuple[Any, ...]:
+    """What both accuracy plots start from: the tasks, their rows, a point per (task, model), a colour
+    per model, and a figure with a panel per task."""
+    tasks = _tasks(df, task)
+    data = df[df["task"].isin(tasks)]
+    fig, axes = _figure(len(tasks))
+    return tasks, data, _point_table(data, seed, n_boot), _colors(list(data["model"].unique())), fig, axes
+
+
 def _accuracy_panel(
     ax: Any,
     name: str,
@@ -182,11 +191,7 @@ def accuracy_vs_cost(
     """Accuracy against ₽ per 1000 samples, one panel per task, error bars on both axes (accuracy CI,
     cost CI by bootstrap over samples), the Pareto front (higher accuracy, lower cost) drawn and its
     models labelled. The cost axis is logarithmic when costs spread more than 10×."""
-    tasks = _tasks(df, task)
-    data = df[df["task"].isin(tasks)]
-    table = _point_table(data, seed, n_boot)
-    colors = _colors(list(data["model"].unique()))
-    fig, axes = _figure(len(tasks))
+    tasks, data, table, colors, fig, axes = _accuracy_figure(df, task, seed, n_boot)
     for ax, name in zip(axes, tasks, strict=True):
         part = table[table["task"] == name].reset_index(drop=True)
         xerr = np.vstack([part["cost"] - part["cost_low"], part["cost_high"] - part["cost"]]).clip(min=0)
@@ -210,11 +215,7 @@ def accuracy_vs_latency(
     if latency not in _LATENCY:
         raise ConfigError(f"must be 'total' or 'ttft', not {latency!r}", where="latency")
     _, label = _LATENCY[latency]
-    tasks = _tasks(df, task)
-    data = df[df["task"].isin(tasks)]
-    table = _point_table(data, seed, n_boot)
-    colors = _colors(list(data["model"].unique()))
-    fig, axes = _figure(len(tasks))
+    tasks, data, table, colors, fig, axes = _accuracy_figure(df, task, seed, n_boot)
     for ax, name in zip(axes, tasks, strict=True):
         part = table[table["task"] == name].reset_index(drop=True)
         p50, p95 = part[f"{latency}_p50"], part[f"{latency}_p95"]
