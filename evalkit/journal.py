@@ -83,11 +83,15 @@ class Journal:
     def open(self) -> None:
         self._file = open(self.samples_path, "a", encoding="utf-8")  # noqa: SIM115 - held for the run
 
-    async def append(self, record: dict[str, Any]) -> None:
-        """Write one record; returns once it is fsynced (shared with concurrent appends)."""
+    async def append(self, record: dict[str, Any], *, sync: bool = True) -> None:
+        """Write one record and flush it (safe from a process kill at once); with `sync`, return once it
+        is fsynced too (safe from power loss; one fsync serves all concurrent appends). A later synced
+        append covers every earlier line of the file."""
         self._file.write(json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str) + "\n")
         self._file.flush()
         self._written += 1
+        if not sync:
+            return
         target = self._written
         async with self._sync_lock:
             if self._synced >= target:

@@ -481,8 +481,12 @@ class Runner:
         record = await self._call(unit, rendered, params)
         if record is None:
             return None, False
+        # its sample line follows at once unless scoring is slow (code), and that line's fsync covers
+        # this one too: only a slow scorer makes a separate fsync worth waiting for
+        slow_scorer = getattr(self.scorers[unit.task.name], "blocking", False)
         await self.journal.append(
-            {"kind": "response", "key": list(unit.key), "request": request, "call": record.to_dict()}
+            {"kind": "response", "key": list(unit.key), "request": request, "call": record.to_dict()},
+            sync=slow_scorer,
         )
         if self.cache is not None and record.error is None:
             self.cache.put(request, record.to_dict())

@@ -85,3 +85,14 @@ def test_manifest_write_is_atomic_json(tmp_path):
     journal.write_manifest({"run_id": "run", "status": "running", "price": 1.5e-05})
     assert json.loads((tmp_path / "run" / "manifest.json").read_text())["price"] == 1.5e-05
     assert not list((tmp_path / "run").glob("*.tmp"))
+
+
+def test_an_unsynced_append_is_already_in_the_file_for_a_resume_after_a_kill(tmp_path):
+    journal = Journal.create(tmp_path / "run")
+    journal.write_manifest({"run_id": "run"})
+    journal.open()
+    asyncio.run(journal.append(_response("a"), sync=False))
+    # not closed, as after SIGKILL: a resumed process reads the flushed line
+    state = Journal.open_existing(tmp_path / "run").read_state()
+    assert set(state.responses) == {("t", "m", "a", 0)}
+    journal.close()
