@@ -12,6 +12,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from evalkit.text import json_line
+
 
 def request_key(
     endpoint_id: str, model: str, messages: list[dict[str, Any]], params: dict[str, Any], epoch: int
@@ -24,7 +26,7 @@ def request_key(
         "epoch": epoch,
     }
     text = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _without_image_bytes(message: dict[str, Any]) -> dict[str, Any]:
@@ -55,7 +57,7 @@ class ResponseCache:
     def put(self, key: str, record: dict[str, Any]) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO responses (key, record) VALUES (?, ?)",
-            (key, json.dumps(record, ensure_ascii=False, default=str)),
+            (key, json_line(record)),
         )
 
     def close(self) -> None:

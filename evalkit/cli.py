@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import EvalkitError
+from evalkit.redact import redact
 
 DEMO_LIMIT = 26
 
@@ -22,7 +23,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args) or 0
     except EvalkitError as exc:
-        print(f"evalkit: error: {exc}", file=sys.stderr)
+        print(f"evalkit: error: {redact(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("evalkit: interrupted", file=sys.stderr)
@@ -125,7 +126,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _print_outcome(result: Any) -> None:
-    print(f"run {result.run_id}: {result.status}" + (f" — {result.message}" if result.message else ""))
+    print(f"run {result.run_id}: {result.status}" + (f" — {redact(result.message)}" if result.message else ""))
     print(f"results: {result.path}")
     frame = result.df
     if len(frame):

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from evalkit.errors import ConfigError
+from evalkit.text import join_pairs
 
 if TYPE_CHECKING:
     import openai
@@ -68,6 +69,12 @@ class Endpoint:
         With `required=False` a missing key gives an Endpoint with an empty key (enough for a
         public `GET /models`); otherwise it is a ConfigError.
         """
+        from evalkit.run_config import check_env_name
+
+        try:
+            check_env_name(api_key_env)
+        except ValueError as exc:
+            raise ConfigError(str(exc), where="--api-key-env") from None
         url = base_url or os.environ.get("EVALKIT_BASE_URL") or DEFAULT_BASE_URL
         names = (api_key_env,) if api_key_env else KEY_ENV_VARS
         key = next((os.environ[n] for n in names if os.environ.get(n)), None)
@@ -729,7 +736,7 @@ class Client:
         latency = time.monotonic() - state.started
         usage = _usage_fields(state.usage)
         record = CallRecord(
-            output="".join(state.parts) if state.parts or state.finish_reason else None,
+            output=join_pairs("".join(state.parts)) if state.parts or state.finish_reason else None,
             finish_reason=state.finish_reason,
             generation_id=state.generation_id,
             ttft_s=state.ttft_s if self.stream else None,

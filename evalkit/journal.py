@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import ConfigError
+from evalkit.text import json_document, json_line
 
 MANIFEST = "manifest.json"
 SAMPLES = "samples.jsonl"
@@ -87,7 +88,7 @@ class Journal:
         """Write one record and flush it (safe from a process kill at once); with `sync`, return once it
         is fsynced too (safe from power loss; one fsync serves all concurrent appends). A later synced
         append covers every earlier line of the file."""
-        self._file.write(json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str) + "\n")
+        self._file.write(json_line(record) + "\n")
         self._file.flush()
         self._written += 1
         if not sync:
@@ -176,8 +177,12 @@ def read_manifest(directory: Path) -> dict[str, Any]:
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as file:
-        json.dump(data, file, ensure_ascii=False, indent=2, default=str)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as file:
+            file.write(json_document(data))
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a failed write (disk full) leaves no half file behind
+        raise

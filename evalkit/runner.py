@@ -28,6 +28,7 @@ from evalkit.journal import Journal, JournalState, Key
 from evalkit.progress import NullProgress, ProgressSink, ProgressSnapshot, TqdmProgress
 from evalkit.run_config import RunConfig, new_run_id
 from evalkit.task import Sample, Task, resolve_task
+from evalkit.text import encodable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -599,6 +600,7 @@ class Runner:
     async def _score(self, unit: Unit, output: str) -> tuple[Score | None, str | None]:
         """Score one output; a scorer that breaks (e.g. the sandbox itself failed) is an error, not a 0."""
         scorer = self.scorers[unit.task.name]
+        output = encodable(output)  # a lone surrogate cannot reach a file, a regex engine or the sandbox
         try:
             if getattr(scorer, "blocking", False):
                 return await asyncio.to_thread(scorer, output, unit.sample), None
