@@ -126,7 +126,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _print_outcome(result: Any) -> None:
-    print(f"run {result.run_id}: {result.status}" + (f" — {redact(result.message)}" if result.message else ""))
+    print(
+        f"run {result.run_id}: {result.status}" + (f" — {redact(result.message)}" if result.message else "")
+    )
     print(f"results: {result.path}")
     frame = result.df
     if len(frame):
