@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from evalkit.clock import SYSTEM_CLOCK, Clock
 from evalkit.errors import ConfigError
 from evalkit.text import join_pairs
 
@@ -509,6 +510,7 @@ class _Attempt:
     """Mutable state of one attempt while its response streams in."""
 
     started: float
+    clock: Clock = SYSTEM_CLOCK
     parts: list[str] = field(default_factory=list)
     ttft_s: float | None = None
     finish_reason: str | None = None
@@ -522,7 +524,7 @@ class _Attempt:
     def content(self, text: str | None) -> None:
         if text:
             if self.ttft_s is None:
-                self.ttft_s = time.monotonic() - self.started
+                self.ttft_s = self.clock.monotonic() - self.started
             self.parts.append(text)
 
 
@@ -543,6 +545,7 @@ class Client:
         connect_timeout_s: float = 10.0,
         retry: RetryPolicy | None = None,
         seed: int | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         import openai
 
@@ -553,6 +556,7 @@ class Client:
         self.transport = transport
         self.deadline_s = deadline_s
         self.retry = retry or RetryPolicy()
+        self.clock = clock  # backoff waits, deadlines and timings (a ManualClock in tests)
         self._rng = random.Random(seed)
         http_client = openai.DefaultAioHttpClient() if transport == "aiohttp" else None
         self._client = openai.AsyncOpenAI(
@@ -602,17 +606,17 @@ class Client:
             attempt = len(history) + 1
             if hooks.before_attempt:
                 await hooks.before_attempt(attempt)
-            attempt_started = time.monotonic()
+            attempt_started = self.clock.monotonic()
             deadline = max(0.001, min(self.deadline_s, self.retry.max_total_s - spent))
             record = await self._guarded_attempt(model, messages, params or {}, deadline, hooks, attempt)
-            spent += time.monotonic() - attempt_started
+            spent += self.clock.monotonic() - attempt_started
             history.append(record)
             delay = self._next_delay(record, attempt, spent)
             if delay is None:
                 return _combine(history, spent)
             if hooks.on_backoff:
                 await hooks.on_backoff(delay, record)
-            await asyncio.sleep(delay)
+            await self.clock.sleep(delay)
             spent += delay
 
     async def _guarded_attempt(
@@ -647,9 +651,9 @@ class Client:
     async def _attempt(
         self, model: str, messages: list[dict[str, Any]], params: dict[str, Any], deadline_s: float
     ) -> CallRecord:
-        state = _Attempt(started=time.monotonic())
+        state = _Attempt(started=self.clock.monotonic(), clock=self.clock)
         try:
-            async with asyncio.timeout(deadline_s):
+            async with self.clock.timeout(deadline_s):
                 if self.stream:
                     await self._streamed(model, messages, params, state)
                 else:
@@ -733,7 +737,7 @@ class Client:
         return record
 
     def _base_record(self, state: _Attempt) -> CallRecord:
-        latency = time.monotonic() - state.started
+        latency = self.clock.monotonic() - state.started
         usage = _usage_fields(state.usage)
         record = CallRecord(
             output=join_pairs("".join(state.parts)) if state.parts or state.finish_reason else None,

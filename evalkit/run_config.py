@@ -10,6 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from evalkit.clock import SYSTEM_CLOCK
 from evalkit.errors import ConfigError
 
 DEFAULT_CONCURRENCY = 32
@@ -73,6 +74,7 @@ class RunConfig(BaseModel):
     base_url / api_key_env / model_routes: the default endpoint, and per-model overrides of it.
     out / run_id / resume / retry_errors / force: where results go and how to continue a run.
     cache: reuse recorded responses of identical requests (no request is paid twice).
+    clock: the time that retries, backoff, the limiter and deadlines read (virtual in tests).
     """
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
@@ -106,6 +108,7 @@ class RunConfig(BaseModel):
     force: bool = False
     cache: bool = True
     progress: Any = Field(default=True, exclude=True)
+    clock: Any = Field(default=SYSTEM_CLOCK, exclude=True)  # evalkit.clock.ManualClock in tests
 
     @field_validator("models")
     @classmethod

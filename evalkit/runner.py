@@ -16,7 +16,6 @@ import dataclasses
 import functools
 import sys
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,7 +126,7 @@ async def arun(
     stream: stream responses (needed for time to first token). progress: a tqdm bar (True), nothing
         (False), or a sink such as `evalkit.widgets.RunMonitor()`.
     advanced: deadline_s, max_attempts, retry_max_total_s, retry_base_delay_s, transport, sim_seed,
-        sim_latency_scale, sim_faults (see `RunConfig`).
+        sim_latency_scale, sim_faults, clock (see `RunConfig`).
 
     Awaitable, for code that already runs an event loop (`await evalkit.arun(...)` in Jupyter).
     """
@@ -230,6 +229,7 @@ def _resume_config(config: RunConfig, given: list[Any]) -> tuple[RunConfig, list
             if "concurrency" in config.model_fields_set
             else saved.concurrency,
             "progress": config.progress,
+            "clock": config.clock,
             "force": config.force,
             "out": config.out,
             "api_key_env": config.api_key_env or saved.api_key_env,
@@ -280,7 +280,7 @@ class Runner:
         self.last_error: dict[str, str] = {}
         self.backing_off: str | None = None  # why the last call backed off
         self.waiting_retry: set[Key] = set()  # calls sleeping before their next attempt
-        self._started = time.monotonic()
+        self._started = config.clock.monotonic()
 
     async def execute(self) -> RunResult:
 
@@ -414,7 +414,7 @@ class Runner:
         from evalkit.limiter import AdaptiveLimiter
 
         self.scorers = {task.name: task.build_scorer() for task in self.tasks}
-        self.limiter = AdaptiveLimiter(self.config.concurrency)
+        self.limiter = AdaptiveLimiter(self.config.concurrency, clock=self.config.clock)
         self.cache = ResponseCache(Path(self.config.out) / "cache.sqlite") if self.config.cache else None
         retry = RetryPolicy(
             max_attempts=self.config.max_attempts,
@@ -423,7 +423,7 @@ class Runner:
         )
         self.clients = {
             endpoint: Client(endpoint, stream=self.config.stream, transport=self.config.transport,
-                             deadline_s=self.config.deadline_s, retry=retry)
+                             deadline_s=self.config.deadline_s, retry=retry, clock=self.config.clock)
             for endpoint in set(self.endpoints.values())
         }  # fmt: skip
         sink = self._sink(total)
@@ -713,7 +713,7 @@ class Runner:
             score_sum=self.counts["score_sum"],
             scored=self.counts["scored"],
             spent_rub=self.budget.spent_rub,
-            elapsed_s=time.monotonic() - self._started,
+            elapsed_s=self.config.clock.monotonic() - self._started,
             in_flight=self.limiter.in_flight,
             concurrency=self.limiter.limit,
             backing_off=backing_off,
