@@ -86,8 +86,11 @@ def test_two_thousand_samples_at_concurrency_64_under_mixed_faults(
         elapsed = time.monotonic() - started
         stats = server.stats()
     assert elapsed < 120, f"the run took {elapsed:.0f} s"
-    assert result.status == "completed", result.message
     df = result.df
+    # honest: a sample that failed after its attempts makes the run say so
+    assert result.status == ("completed_with_errors" if df.error.notna().any() else "completed"), (
+        result.message
+    )
     _exactly_once(result.path, 2000)
     failed, scored = df[df.error.notna()], df[df.error.isna()]
     assert scored.score.notna().all() and failed.score.isna().all()
@@ -124,7 +127,7 @@ def test_a_tight_budget_under_faults_is_never_exceeded_and_resumes(
             **options,
         )  # fmt: skip
         stats = server.stats()
-    assert resumed.status == "completed"
+    assert resumed.status == ("completed_with_errors" if resumed.df.error.notna().any() else "completed")
     _exactly_once(resumed.path, 400)
     _kept_costs_match_the_bill(resumed.df, request_log(log))
     assert resumed.df.cost_rub.sum() == pytest.approx(stats["billed_rub"], abs=1e-9)
