@@ -25,6 +25,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EvalkitError as exc:
         print(f"evalkit: error: {redact(str(exc))}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a file the command was pointed at (a folder for a file, a full disk, ...)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"evalkit: error: {redact(where + (exc.strerror or str(exc)))}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("evalkit: interrupted", file=sys.stderr)
         return 130

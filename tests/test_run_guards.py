@@ -341,3 +341,16 @@ def test_a_key_put_in_any_field_is_never_echoed(router, tmp_path, capsys, where)
     assert secret not in printed + err
     assert secret[8:24] not in printed + err  # not even a part of it
     assert "Traceback" not in err and err.startswith("evalkit: error: ")
+
+
+def test_a_response_cache_that_cannot_be_opened_is_one_clear_error_before_anything_is_paid(
+    router, tmp_path, capsys
+):
+    out = tmp_path / "results"
+    (out / "cache.sqlite").mkdir(parents=True)  # a folder where the cache file should be
+    code, _, err = _cli(capsys, *_run_args(router, out, "r1"))
+    assert code == 2
+    _assert_one_error_line(err, "cache.sqlite", "--no-cache")
+    assert len(request_log(router[2])) == 0
+    assert _manifest(out / "r1")["status"] == "failed"
+    assert _cli(capsys, *_run_args(router, out, "r2", "--no-cache"))[0] == 0
