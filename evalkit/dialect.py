@@ -1,0 +1,709 @@
+"""The router dialect: what RouterAI does that plain OpenAI does not, as one table of quirks.
+
+The first half is the code that recognises each quirk; the client (`client.py`) and the catalog
+(`models.py`) read router answers with it. The second half is `QUIRKS`: each quirk once, with a name,
+a plain-words description and a check that judges what a live router answered (`Evidence`, gathered
+by `evalkit doctor --live`). The simulator (`evalkit/sim/`) speaks this dialect; the doctor's test
+proves it conforms to every entry. A new quirk is one entry here plus its test in
+`tests/test_dialect.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+
+from evalkit.error_classes import ErrorClass
+from evalkit.errors import ConfigError
+
+if TYPE_CHECKING:
+    from evalkit.models import ModelInfo, PriceCard
+
+# --------------------------------------------------------------------------------------------
+# Recognisers (used by the client and the catalog)
+
+STREAM_OPTIONS: dict[str, Any] = {"include_usage": True}
+"""Asks for the usage (and its ₽ cost) in the stream's last chunk."""
+ERROR_FINISH_REASON = "error"
+"""The finish_reason of a stream that an upstream error ended."""
+
+
+class RouterError(NamedTuple):
+    """What an error payload means: its class, the numeric code found in it (if any), its text."""
+
+    error_class: ErrorClass
+    code: int | None
+    message: str
+
+
+_MODEL_NOT_FOUND = re.compile(
+    r"model\b.*\b(not found|does not exist|not exist|unknown|invalid|not a valid|not available)"
+    r"|no endpoints found|unknown model|invalid model",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def parse_error_payload(payload: Any) -> tuple[int | str | None, str]:
+    """(code, message) from a router error payload: a dict, a string, or a string holding JSON."""
+    if isinstance(payload, str):
+        text = payload.strip()
+        if text[:1] in "{[":
+            try:
+                return parse_error_payload(json.loads(text))
+            except ValueError:
+                pass
+        return None, payload
+    if isinstance(payload, dict):
+        if "error" in payload and payload["error"]:
+            return parse_error_payload(payload["error"])
+        code = payload.get("code", payload.get("status"))
+        message = payload.get("message")
+        if isinstance(message, str) and message.strip()[:1] == "{":
+            inner_code, inner_message = parse_error_payload(message)
+            code, message = (inner_code if inner_code is not None else code), inner_message
+        raw = (
+            (payload.get("metadata") or {}).get("raw") if isinstance(payload.get("metadata"), dict) else None
+        )
+        text = str(message) if message is not None else json.dumps(payload, ensure_ascii=False)
+        if raw:
+            text = f"{text} ({raw})"
+        return code, text
+    return None, "" if payload is None else str(payload)
+
+
+_STRING_CODES: tuple[tuple[str, ErrorClass], ...] = (
+    ("model_not_found", ErrorClass.MODEL_NOT_FOUND),
+    ("insufficient", ErrorClass.OUT_OF_CREDIT),
+    ("quota", ErrorClass.OUT_OF_CREDIT),
+    ("credit", ErrorClass.OUT_OF_CREDIT),
+    ("api_key", ErrorClass.AUTH),
+    ("auth", ErrorClass.AUTH),
+    ("rate", ErrorClass.RATE_LIMIT),
+    ("timeout", ErrorClass.TIMEOUT),
+    ("context_length", ErrorClass.BAD_REQUEST),
+    ("invalid", ErrorClass.BAD_REQUEST),
+    ("server", ErrorClass.UPSTREAM_ERROR),
+    ("overloaded", ErrorClass.UPSTREAM_ERROR),
+)
+
+_FIXED_STATUS: dict[int, ErrorClass] = {
+    400: ErrorClass.BAD_REQUEST,
+    401: ErrorClass.AUTH,
+    402: ErrorClass.OUT_OF_CREDIT,
+    403: ErrorClass.FORBIDDEN,
+    404: ErrorClass.NOT_FOUND,
+    408: ErrorClass.TIMEOUT,
+    413: ErrorClass.BAD_REQUEST,
+    422: ErrorClass.BAD_REQUEST,
+    429: ErrorClass.RATE_LIMIT,
+}
+
+
+def classify_status(status: int | None, message: str = "", *, in_body: bool = False) -> ErrorClass:
+    """The error class of an HTTP status (or a code the router put inside a 200 body / stream)."""
+    if status is None:
+        return ErrorClass.UPSTREAM_ERROR if in_body else ErrorClass.HTTP_ERROR
+    if status in (400, 404, 422) and _MODEL_NOT_FOUND.search(message):
+        return ErrorClass.MODEL_NOT_FOUND
+    if status in _FIXED_STATUS:
+        return _FIXED_STATUS[status]
+    if status >= 500:
+        return ErrorClass.UPSTREAM_ERROR if in_body else ErrorClass.SERVER_ERROR
+    return ErrorClass.HTTP_ERROR
+
+
+def classify_payload(payload: Any, *, status: int | None = None) -> RouterError:
+    """What an error payload found in a 200 body or a stream chunk means."""
+    code, message = parse_error_payload(payload)
+    numeric = as_int(code)
+    if numeric is not None:
+        return RouterError(classify_status(numeric, message, in_body=True), numeric, message)
+    if _MODEL_NOT_FOUND.search(message):
+        return RouterError(ErrorClass.MODEL_NOT_FOUND, status, message)
+    if isinstance(code, str):
+        lowered = code.lower()
+        for needle, cls in _STRING_CODES:
+            if needle in lowered:
+                return RouterError(cls, status, message)
+    return RouterError(ErrorClass.UPSTREAM_ERROR, status, message)
+
+
+def classify_http_error(status: int, payload: Any) -> RouterError:
+    """An HTTP error status and its body. A 400 whose body holds 401, 402 or 429 is that error:
+    the router wraps some upstream errors that way."""
+    code, message = parse_error_payload(payload)
+    cls = classify_status(status, message)
+    inner = as_int(code)
+    if cls is ErrorClass.BAD_REQUEST and inner in (401, 402, 429):
+        cls = classify_status(inner, message)
+    return RouterError(cls, inner, message)
+
+
+def classify_stream_payload(payload: Any) -> RouterError:
+    """An error event inside a stream; one without a code is a broken stream (retryable)."""
+    found = classify_payload(payload)
+    if found.error_class is ErrorClass.UPSTREAM_ERROR and found.code is None:
+        return found._replace(error_class=ErrorClass.STREAM_ERROR)
+    return found
+
+
+def error_in_body(data: Mapping[str, Any]) -> RouterError | None:
+    """The error a whole JSON reply carries instead of a completion (RouterAI sends them with HTTP 200)."""
+    return classify_payload(data["error"]) if data.get("error") else None
+
+
+def error_in_chunk(chunk: Mapping[str, Any]) -> RouterError | None:
+    """The error a stream chunk carries at its top level."""
+    return classify_stream_payload(chunk["error"]) if chunk.get("error") else None
+
+
+def error_in_choice(choice: Mapping[str, Any]) -> RouterError | None:
+    """The error one choice (of a reply or a chunk) carries."""
+    return classify_payload(choice["error"]) if choice.get("error") else None
+
+
+def as_int(code: Any) -> int | None:
+    """A numeric error code (an int, or digits in a string); else None."""
+    if isinstance(code, bool):
+        return None
+    if isinstance(code, int):
+        return code
+    if isinstance(code, str) and code.strip().isdigit():
+        return int(code.strip())
+    return None
+
+
+def sse_event(line: str, pending: list[str]) -> str | None:
+    """Feed one line of an event stream; returns the data of the event a blank line completes.
+
+    Comment lines (`: PROCESSING`, sent while the model has not started) and fields other than
+    `data` carry nothing evalkit uses and are skipped.
+    """
+    if not line:
+        if pending:
+            data = "\n".join(pending)
+            pending.clear()
+            return data
+        return None
+    name, _, value = line.partition(":")
+    if name == "data":
+        pending.append(value[1:] if value.startswith(" ") else value)
+    return None
+
+
+def usage_cost(usage: Any) -> float | None:
+    """`usage.cost`, the ₽ the router billed for the call; None when absent or not a number."""
+    cost = usage.get("cost") if isinstance(usage, Mapping) else None
+    if isinstance(cost, bool) or not isinstance(cost, int | float | str):
+        return None
+    try:
+        value = float(cost)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def parse_price(value: Any, where: str) -> float:
+    """One `/models` price in ₽ per unit. RouterAI sends numbers; numeric strings (OpenRouter's
+    form) are read too, and -1 ("variable pricing") counts as unknown, 0."""
+    if value in (None, ""):
+        return 0.0
+    try:
+        price = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"price {value!r} is not a number", where=where) from None
+    return max(price, 0.0)
+
+
+def unwrap_data(payload: Any) -> dict[str, Any]:
+    """The record of `/credits` and `/generation`, which RouterAI wraps as `{"data": {...}}`."""
+    if isinstance(payload, dict) and isinstance(payload.get("data"), dict):
+        return payload["data"]
+    return payload if isinstance(payload, dict) else {"value": payload}
+
+
+# --------------------------------------------------------------------------------------------
+# Evidence: what a live router answered to the doctor's probes
+
+PROBES = ("models", "credits", "plain", "stream", "unknown_model", "bad_key", "image", "generation")
+"""The doctor's requests, by name: see `evalkit/conformance.py`."""
+
+
+@dataclass
+class Reply:
+    """One raw answer. `lines` is set for an event stream; `failure` when no answer came."""
+
+    status: int | None = None
+    body: bytes = b""
+    lines: list[str] | None = None
+    failure: str | None = None
+
+    def json(self) -> Any:
+        """The body as JSON, or None when it is not JSON."""
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+    def events(self) -> list[str]:
+        """The data of each event of a stream, read the way the client reads it."""
+        pending: list[str] = []
+        found = [d for line in self.lines or [] if (d := sse_event(line, pending)) is not None]
+        return found + (["\n".join(pending)] if pending else [])
+
+    def chunks(self) -> list[dict[str, Any]]:
+        """The JSON objects of a stream's events ([DONE] and non-JSON events left out)."""
+        found = []
+        for data in self.events():
+            try:
+                value = json.loads(data)
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                found.append(value)
+        return found
+
+
+@dataclass
+class Evidence:
+    """Everything the doctor's probes got back, by probe name (a probe not made is absent)."""
+
+    model: str
+    replies: dict[str, Reply] = field(default_factory=dict)
+    bundled: PriceCard | None = None  # the price card evalkit ships for `model`, if any
+
+    def ok(self, probe: str) -> Reply | None:
+        """The probe's reply when it was an HTTP 200 with a JSON or stream body."""
+        reply = self.replies.get(probe)
+        return reply if reply is not None and reply.status == 200 and reply.failure is None else None
+
+    def model_info(self) -> ModelInfo | None:
+        """The model's entry in the live `/models`, as evalkit reads it."""
+        from evalkit.models import Catalog
+
+        reply = self.ok("models")
+        try:
+            catalog = Catalog.from_api(reply.json() if reply else None)
+        except ConfigError:
+            return None
+        return catalog.get(self.model)
+
+    def usage(self, probe: str) -> dict[str, Any] | None:
+        """The usage of a plain reply, or of the last stream chunk that has one."""
+        reply = self.ok(probe)
+        if reply is None:
+            return None
+        if reply.lines is not None:
+            found = [c["usage"] for c in reply.chunks() if isinstance(c.get("usage"), dict)]
+            return found[-1] if found else None
+        data = reply.json()
+        usage = data.get("usage") if isinstance(data, dict) else None
+        return usage if isinstance(usage, dict) else None
+
+
+Status = Literal["conforms", "differs", "not_seen"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A check's verdict: `differs` says in plain words what evalkit would then get wrong."""
+
+    status: Status
+    detail: str
+
+
+def _conforms(detail: str) -> Finding:
+    return Finding("conforms", detail)
+
+
+def _differs(detail: str) -> Finding:
+    return Finding("differs", detail)
+
+
+def _not_seen(detail: str) -> Finding:
+    return Finding("not_seen", detail)
+
+
+@dataclass(frozen=True)
+class Quirk:
+    """One thing the router does that evalkit relies on."""
+
+    name: str
+    description: str
+    check: Callable[[Evidence], Finding]
+
+
+# --------------------------------------------------------------------------------------------
+# Checks, one per quirk
+
+
+def _check_models_schema(ev: Evidence) -> Finding:
+    reply = ev.ok("models")
+    if reply is None:
+        return _differs(f"GET /models did not answer 200 ({_said(ev.replies.get('models'))}): "
+                        "evalkit would fall back to its bundled prices")  # fmt: skip
+    data = reply.json()
+    entries = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        return _differs('GET /models is not {"data": [...]}: evalkit would fall back to its bundled prices')
+    entry = next((e for e in entries if isinstance(e, dict) and e.get("id") == ev.model), None)
+    if entry is None:
+        return _differs(f"{ev.model} is not in GET /models: a run on it would be refused as an unknown model")
+    arch = entry.get("architecture")
+    missing = [
+        name
+        for name, ok in (
+            ("context_length", isinstance(entry.get("context_length"), int)),
+            ("architecture.input_modalities", isinstance(arch, dict) and isinstance(arch.get("input_modalities"), list)),
+            ("pricing", isinstance(entry.get("pricing"), dict)),
+        )
+        if not ok
+    ]  # fmt: skip
+    if missing:
+        return _differs(f"the /models entry of {ev.model} lacks {', '.join(missing)}: evalkit would "
+                        "assume text-only input and unknown context or prices")  # fmt: skip
+    modalities = "+".join(arch["input_modalities"])
+    return _conforms(
+        f"{len(entries)} models; {ev.model}: context {entry['context_length']}, input {modalities}"
+    )
+
+
+_PRICE_FIELDS = ("prompt", "completion", "image", "input_cache_read")
+_UNIT_RATIO = 20.0  # a price this many times off the card evalkit ships is another unit, not a price change
+
+
+def _check_prices(ev: Evidence) -> Finding:
+    reply = ev.ok("models")
+    data = reply.json() if reply else None
+    entries = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        return _not_seen("no model list to read prices from")
+    strings = sorted(
+        {
+            f"{e.get('id')}: pricing.{name} = {e['pricing'][name]!r}"
+            for e in entries
+            if isinstance(e, dict) and isinstance(e.get("pricing"), dict)
+            for name in _PRICE_FIELDS
+            if name in e["pricing"] and not _is_number(e["pricing"][name]) and e["pricing"][name] is not None
+        }
+    )
+    if strings:
+        shown = "; ".join(strings[:3]) + (f" (and {len(strings) - 3} more)" if len(strings) > 3 else "")
+        return _differs(f"prices in /models are not JSON numbers ({shown}): evalkit reads numeric "
+                        "strings, but the router's price schema has changed; check the unit too")  # fmt: skip
+    info = ev.model_info()
+    if info is None or ev.bundled is None:
+        return _conforms("prices are JSON numbers (no bundled card to compare the unit with)")
+    off = _unit_mismatch(info.pricing, ev.bundled)
+    if off:
+        return _differs(f"{ev.model}'s {off}: prices may now be in another unit (per 1K or 1M tokens); "
+                        "estimates and budget reservations would be off by that factor")  # fmt: skip
+    return _conforms(f"prices are JSON numbers in ₽ per token; {ev.model} matches the bundled card's unit")
+
+
+def _unit_mismatch(live: PriceCard, bundled: PriceCard) -> str | None:
+    for name in ("prompt", "completion", "image"):
+        have, ship = getattr(live, name), getattr(bundled, name)
+        if have > 0 and ship > 0 and not 1 / _UNIT_RATIO <= have / ship <= _UNIT_RATIO:
+            return (
+                f"{name} price is {have:g} ₽ where evalkit's bundled card says {ship:g} ₽ ({have / ship:g}×)"
+            )
+    return None
+
+
+def _check_credits(ev: Evidence) -> Finding:
+    reply = ev.ok("credits")
+    if reply is None:
+        return _differs(f"GET /credits did not answer 200 ({_said(ev.replies.get('credits'))}): "
+                        "evalkit cannot show the balance before a run")  # fmt: skip
+    data = reply.json()
+    record = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(record, dict) or not all(
+        _is_number(record.get(k)) for k in ("total_credits", "total_usage")
+    ):
+        return _differs(f"GET /credits is not {{\"data\": {{\"total_credits\": ₽, \"total_usage\": ₽}}}} "
+                        f"({_short(data)}): the balance cannot be read")  # fmt: skip
+    left = record["total_credits"] - record["total_usage"]
+    return _conforms(
+        f"balance {left:.4f} ₽ ({record['total_credits']:g} ₽ credited, {record['total_usage']:g} ₽ used)"
+    )
+
+
+def _check_usage_cost(ev: Evidence) -> Finding:
+    seen, missing = [], []
+    for probe, where in (("plain", "the plain reply"), ("stream", "the streamed reply")):
+        usage = ev.usage(probe)
+        if usage is None:
+            continue  # no usage at all is another quirk's finding
+        seen.append(where)
+        if not _is_number(usage.get("cost")):
+            missing.append(where + ("" if "cost" not in usage else f" (cost = {usage['cost']!r})"))
+    if missing:
+        return _differs(f"`usage.cost` missing or not a number in {' and '.join(missing)}: costs would "
+                        "fall back to the price card and be marked as estimates")  # fmt: skip
+    if not seen:
+        return _not_seen("no reply with usage to read the cost from")
+    return _conforms(f"`usage.cost` (₽) present in {' and '.join(seen)}")
+
+
+_COST_TOLERANCE = 0.10  # relative; rounding of tiny costs and cache discounts stay well inside it
+_COST_SLACK_RUB = 2e-6
+
+
+def _check_cost_matches_card(ev: Evidence) -> Finding:
+    info, usage = ev.model_info(), ev.usage("plain")
+    cost = usage_cost(usage)
+    if info is None or usage is None or cost is None:
+        return _not_seen("no plain reply with usage.cost and a /models price to compare")
+    expected = info.pricing.estimate(
+        int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+    )
+    return _compare_cost("the plain reply", cost, expected.total)
+
+
+def _compare_cost(what: str, cost: float, expected: float) -> Finding:
+    if abs(cost - expected) <= max(_COST_TOLERANCE * expected, _COST_SLACK_RUB):
+        return _conforms(f"{what} cost {cost:.6g} ₽; the price card says {expected:.6g} ₽")
+    return _differs(f"{what} cost {cost:.6g} ₽ but the /models price card gives {expected:.6g} ₽: "
+                    "estimates and budget reservations would be off by that ratio")  # fmt: skip
+
+
+def _check_stream_usage(ev: Evidence) -> Finding:
+    reply = ev.ok("stream")
+    if reply is None:
+        return _not_seen(f"the streamed call did not succeed ({_said(ev.replies.get('stream'))})")
+    chunks = reply.chunks()
+    if not chunks:
+        return _differs("the stream had no JSON chunks: evalkit would record a broken stream")
+    last = chunks[-1]
+    problems = []
+    if not isinstance(last.get("usage"), dict):
+        problems.append("the last chunk has no `usage`: token counts would be missing and costs "
+                        "would fall back to the price card")  # fmt: skip
+    elif not any(isinstance(c, dict) and c.get("finish_reason") for c in last.get("choices") or []):
+        problems.append("the usage chunk does not repeat finish_reason (harmless to evalkit, "
+                        "which takes it from any chunk; the simulator should follow)")  # fmt: skip
+    if "[DONE]" not in [e.strip() for e in reply.events()]:
+        problems.append("the stream does not end with `data: [DONE]` (evalkit then relies on finish_reason)")
+    if problems:
+        return _differs("; ".join(problems))
+    return _conforms(f"{len(chunks)} chunks; the last carries usage and repeats finish_reason; then [DONE]")
+
+
+def _check_sse_comments(ev: Evidence) -> Finding:
+    reply = ev.ok("stream")
+    if reply is None or reply.lines is None:
+        return _not_seen("no stream to read")
+    comments = [line for line in reply.lines if line.startswith(":")]
+    other = sorted(
+        {line.partition(":")[0] for line in reply.lines if line and not line.startswith(":")} - {"data"}
+    )
+    if other:
+        return _differs(f"the stream has `{'`, `'.join(other)}` lines, which evalkit ignores: "
+                        "an error or data sent that way would be missed")  # fmt: skip
+    if comments:
+        return _conforms(
+            f"{len(comments)} comment line(s) such as {comments[0]!r}, skipped; TTFT is taken at the first content"
+        )
+    return _conforms("no comment lines this time (the router may send `: PROCESSING` while the model starts)")
+
+
+def _check_unknown_model(ev: Evidence) -> Finding:
+    reply = ev.replies.get("unknown_model")
+    if reply is None or reply.failure or reply.status is None:
+        return _not_seen(f"the call to an unknown model got no answer ({_said(reply)})")
+    if reply.status == 200 and not (isinstance(reply.json(), dict) and reply.json().get("error")):
+        return _differs("a call to an unknown model succeeded: a typo in a model id would not be caught")
+    found = _http_error(reply)
+    if found.error_class is ErrorClass.MODEL_NOT_FOUND:
+        return _conforms(
+            f"HTTP {reply.status}, read as {found.error_class} (that model stops, the run goes on)"
+        )
+    return _differs(f"an unknown model gives HTTP {reply.status} ({_short(reply.body)}), which evalkit "
+                    f"reads as {found.error_class}, not model_not_found")  # fmt: skip
+
+
+def _check_error_shape(ev: Evidence) -> Finding:
+    shapes = []
+    for probe in ("unknown_model", "bad_key"):
+        reply = ev.replies.get(probe)
+        if reply is None or reply.status in (None, 200):
+            continue
+        data = reply.json()
+        error = data.get("error") if isinstance(data, dict) else None
+        if not (
+            isinstance(error, str) or (isinstance(error, dict) and isinstance(error.get("message"), str))
+        ):
+            shapes.append(f"{probe}: {_short(reply.body)}")
+    if shapes:
+        return _differs("error bodies are not {\"error\": {\"code\", \"message\"}} or {\"error\": \"…\"} ("
+                        + "; ".join(shapes) + "): evalkit falls back to the status and the raw text, "
+                        "so a code inside would be missed")  # fmt: skip
+    if not any(
+        ev.replies.get(p) is not None and ev.replies[p].status not in (None, 200)
+        for p in ("unknown_model", "bad_key")
+    ):
+        return _not_seen("no error body seen")
+    return _conforms('error bodies are {"error": …}')
+
+
+def _check_bad_key(ev: Evidence) -> Finding:
+    reply = ev.replies.get("bad_key")
+    if reply is None or reply.failure or reply.status is None:
+        return _not_seen(f"the call with an invalid key got no answer ({_said(reply)})")
+    found = _http_error(reply)
+    if reply.status == 401 and found.error_class is ErrorClass.AUTH:
+        return _conforms("an invalid key gives HTTP 401, read as auth (the run stops at once)")
+    return _differs(f"an invalid key gives HTTP {reply.status} ({_short(reply.body)}), which evalkit reads "
+                    f"as {found.error_class}, not auth: a bad key might not stop a run")  # fmt: skip
+
+
+def _seen_in_replies(ev: Evidence, match: Callable[[Reply], RouterError | None], what: str) -> Finding:
+    for probe, reply in ev.replies.items():
+        if reply.status == 200 and (found := match(reply)) is not None:
+            return _conforms(f"seen on the {probe} call, read as {found.error_class}")
+    return _not_seen(f"{what} happen only when an upstream provider fails; none did")
+
+
+def _error_in_200(reply: Reply) -> RouterError | None:
+    data = reply.json() if reply.lines is None else None
+    return error_in_body(data) if isinstance(data, dict) else None
+
+
+def _error_in_stream(reply: Reply) -> RouterError | None:
+    for chunk in reply.chunks() if reply.lines is not None else []:
+        if (found := error_in_chunk(chunk)) is not None:
+            return found
+    return None
+
+
+def _error_as_json_string(reply: Reply) -> RouterError | None:
+    data = reply.json()
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, str) and error.strip()[:1] == "{":
+        return classify_payload(error)
+    return None
+
+
+def _check_out_of_credit(ev: Evidence) -> Finding:
+    for probe, reply in ev.replies.items():
+        if reply.status == 402:
+            found = _http_error(reply)
+            if found.error_class is ErrorClass.OUT_OF_CREDIT:
+                return _conforms(f"seen on the {probe} call, read as out_of_credit")
+            return _differs(f"HTTP 402 read as {found.error_class}, not out_of_credit")
+    return _not_seen("the doctor does not spend the balance to see it")
+
+
+def _check_image_price(ev: Evidence) -> Finding:
+    info = ev.model_info()
+    if info is None or "image" not in info.input_modalities:
+        return _not_seen(f"{ev.model} takes no images")
+    usage = ev.usage("image")
+    cost = usage_cost(usage)
+    if usage is None or cost is None:
+        return _not_seen(f"no image reply with usage.cost ({_said(ev.replies.get('image'))})")
+    expected = info.pricing.estimate(
+        int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0), images=1
+    )
+    return _compare_cost("one image", cost, expected.total)
+
+
+def _check_generation(ev: Evidence) -> Finding:
+    reply = ev.replies.get("generation")
+    if reply is None:
+        return _not_seen("no generation id to look up")
+    if reply.status != 200:
+        return _differs(f"GET /generation gave {_said(reply)}: the router's record of a call cannot be read")
+    record = reply.json()
+    record = record.get("data") if isinstance(record, dict) else None
+    if not isinstance(record, dict) or not _is_number(record.get("total_cost")):
+        return _differs(f'GET /generation is not {{"data": {{"total_cost": ₽, …}}}} ({_short(reply.body)})')
+    cost = usage_cost(ev.usage("plain"))
+    if cost is not None and abs(record["total_cost"] - cost) > max(1e-9, 1e-6 * cost):
+        return _differs(f"GET /generation says {record['total_cost']:.6g} ₽ but the reply's usage.cost "
+                        f"was {cost:.6g} ₽: one of them is not the billed amount")  # fmt: skip
+    return _conforms(
+        f"total_cost {record['total_cost']:.6g} ₽" + (", equal to usage.cost" if cost is not None else "")
+    )
+
+
+def _http_error(reply: Reply) -> RouterError:
+    data = reply.json()
+    payload = data if data is not None else reply.body.decode("utf-8", "replace")
+    if reply.status == 200 and isinstance(data, dict) and data.get("error"):
+        return classify_payload(data["error"])
+    return classify_http_error(reply.status or 0, payload)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _said(reply: Reply | None) -> str:
+    if reply is None:
+        return "not asked"
+    if reply.failure:
+        return reply.failure
+    return f"HTTP {reply.status}: {_short(reply.body)}"
+
+
+def _short(value: Any, limit: int = 160) -> str:
+    text = (
+        value.decode("utf-8", "replace")
+        if isinstance(value, bytes)
+        else json.dumps(value, ensure_ascii=False)
+        if not isinstance(value, str)
+        else value
+    )
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --------------------------------------------------------------------------------------------
+# The table
+
+QUIRKS: tuple[Quirk, ...] = (
+    Quirk("models_schema", "GET /models answers {\"data\": [...]}; each model has an id, context_length, "
+          "architecture.input_modalities and pricing.", _check_models_schema),
+    Quirk("prices_rub_per_token", "Prices in /models are JSON numbers in ₽ per token (₽ per image for "
+          "`image`), not strings and not per 1M tokens.", _check_prices),
+    Quirk("credits", "GET /credits answers {\"data\": {\"total_credits\": ₽, \"total_usage\": ₽}}.", _check_credits),
+    Quirk("usage_cost_rub", "Every completed reply carries `usage.cost`: what the call was billed, in ₽, "
+          "as a JSON number (in the last chunk of a stream).", _check_usage_cost),
+    Quirk("cost_matches_price_card", "`usage.cost` equals the /models price card applied to the reply's "
+          "token counts.", _check_cost_matches_card),
+    Quirk("stream_usage_last_chunk", "With stream_options.include_usage, the last chunk of a stream carries "
+          "the usage and repeats finish_reason; `data: [DONE]` follows.", _check_stream_usage),
+    Quirk("sse_comments", "A stream may hold SSE comment lines (`: PROCESSING`) while the model starts; "
+          "they are skipped, and TTFT is taken at the first content, not at the headers.", _check_sse_comments),
+    Quirk("unknown_model_400", "A call to a model the router does not know gives HTTP 400 whose message says "
+          "the model was not found: model_not_found, which stops that model only.", _check_unknown_model),
+    Quirk("error_shape", "Error bodies are {\"error\": {\"code\": n, \"message\": \"…\"}} or {\"error\": \"…\"}.",
+          _check_error_shape),
+    Quirk("bad_key_401", "An invalid key gives HTTP 401: auth, which stops the run.", _check_bad_key),
+    Quirk("out_of_credit_402", "HTTP 402 means the balance is spent: out_of_credit, which stops the run so a "
+          "resume can finish it after a top-up.", _check_out_of_credit),
+    Quirk("error_in_200", "An upstream failure may come back as HTTP 200 whose body is {\"error\": …} "
+          "instead of a completion; it is an error, never an answer.",
+          lambda ev: _seen_in_replies(ev, _error_in_200, "errors inside HTTP 200")),
+    Quirk("error_json_in_string", "The `error` may be a string holding JSON with the real code inside "
+          "(e.g. an upstream 429); the inner code decides the class.",
+          lambda ev: _seen_in_replies(ev, _error_as_json_string, "errors wrapped as JSON strings")),
+    Quirk("error_in_stream", "A stream may end with a chunk holding `error` and finish_reason \"error\"; "
+          "its usage still counts, the sample is retried.",
+          lambda ev: _seen_in_replies(ev, _error_in_stream, "errors inside a stream")),
+    Quirk("image_price", "Each input image is billed at the model's pricing.image ₽, on top of its tokens.",
+          _check_image_price),
+    Quirk("generation_record", "GET /generation?id=<reply id> answers {\"data\": {\"total_cost\": ₽, …}}, the "
+          "same amount as the reply's usage.cost.", _check_generation),
+)  # fmt: skip
+
+
+def check_all(evidence: Evidence) -> dict[str, Finding]:
+    """Every quirk's finding, by quirk name, in table order."""
+    return {quirk.name: quirk.check(evidence) for quirk in QUIRKS}
