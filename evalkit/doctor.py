@@ -195,7 +195,7 @@ def _version_of(path: str) -> str | None:
     return done.stdout.strip() or None
 
 
-def check_folder(name: str, folder: Path, setting: str) -> Check:
+def check_folder(name: str, folder: Path, setting: str, *, min_free: int = MIN_FREE_BYTES) -> Check:
     """The folder exists or can be made, a file can be written in it, and its disk has room."""
     made = _missing_parents(folder)
     try:
@@ -211,7 +211,7 @@ def check_folder(name: str, folder: Path, setting: str) -> Check:
             _rmdir(path)
     free = shutil.disk_usage(_existing(folder)).free
     detail = f"{folder.absolute()} writable, {free / (1 << 30):.1f} GiB free"
-    if free < MIN_FREE_BYTES:
+    if free < min_free:
         return Check(name, False, detail, f"free some space or choose another folder with {setting}")
     return Check(name, True, detail)
 
