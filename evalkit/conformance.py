@@ -32,6 +32,8 @@ DEFAULT_BUDGET_RUB = 0.15
 MAX_TOKENS = 5
 PROMPT = "Reply with one word: ready."
 IMAGE_PROMPT = "What colour is this square? One word."
+IMAGE_TOKEN_BOUND = 1024
+"""Prompt tokens a router may bill for one 16×16 image besides its per-image price (usually far fewer)."""
 UNKNOWN_MODEL = "evalkit-doctor/no-such-model"
 INVALID_KEY = "sk-evalkit-doctor-invalid-key"
 GENERATION_TRIES = 3
@@ -146,7 +148,8 @@ class _Prober:
                 f"{probe}: no price card for {self.model}, so the budget cannot be enforced"
             )
             return
-        worst = card.estimate(_prompt_bound(messages), MAX_TOKENS, images=images).total
+        bound = _prompt_bound(messages) + images * IMAGE_TOKEN_BOUND
+        worst = card.estimate(bound, MAX_TOKENS, images=images).total
         try:
             reservation = await self.budget.reserve(worst)
         except BudgetExhausted as exc:

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 STREAM_OPTIONS: dict[str, Any] = {"include_usage": True}
 """Asks for the usage (and its ₽ cost) in the stream's last chunk."""
+PROCESSING_COMMENT = ": PROCESSING"
+"""The SSE comment line RouterAI sends while a stream waits for its first token (the simulator too)."""
 ERROR_FINISH_REASON = "error"
 """The finish_reason of a stream that an upstream error ended."""
 
@@ -344,8 +346,10 @@ class Quirk:
 def _check_models_schema(ev: Evidence) -> Finding:
     reply = ev.ok("models")
     if reply is None:
-        return _differs(f"GET /models did not answer 200 ({_said(ev.replies.get('models'))}): "
-                        "evalkit would fall back to its bundled prices")  # fmt: skip
+        return _differs(
+            f"GET /models did not answer 200 ({_said(ev.replies.get('models'))}): "
+            "evalkit would fall back to its bundled prices"
+        )
     data = reply.json()
     entries = data.get("data") if isinstance(data, dict) else None
     if not isinstance(entries, list):
@@ -358,14 +362,19 @@ def _check_models_schema(ev: Evidence) -> Finding:
         name
         for name, ok in (
             ("context_length", isinstance(entry.get("context_length"), int)),
-            ("architecture.input_modalities", isinstance(arch, dict) and isinstance(arch.get("input_modalities"), list)),
+            (
+                "architecture.input_modalities",
+                isinstance(arch, dict) and isinstance(arch.get("input_modalities"), list),
+            ),
             ("pricing", isinstance(entry.get("pricing"), dict)),
         )
         if not ok
-    ]  # fmt: skip
+    ]
     if missing:
-        return _differs(f"the /models entry of {ev.model} lacks {', '.join(missing)}: evalkit would "
-                        "assume text-only input and unknown context or prices")  # fmt: skip
+        return _differs(
+            f"the /models entry of {ev.model} lacks {', '.join(missing)}: evalkit would "
+            "assume text-only input and unknown context or prices"
+        )
     modalities = "+".join(arch["input_modalities"])
     return _conforms(
         f"{len(entries)} models; {ev.model}: context {entry['context_length']}, input {modalities}"
@@ -393,15 +402,19 @@ def _check_prices(ev: Evidence) -> Finding:
     )
     if strings:
         shown = "; ".join(strings[:3]) + (f" (and {len(strings) - 3} more)" if len(strings) > 3 else "")
-        return _differs(f"prices in /models are not JSON numbers ({shown}): evalkit reads numeric "
-                        "strings, but the router's price schema has changed; check the unit too")  # fmt: skip
+        return _differs(
+            f"prices in /models are not JSON numbers ({shown}): evalkit reads numeric "
+            "strings, but the router's price schema has changed; check the unit too"
+        )
     info = ev.model_info()
     if info is None or ev.bundled is None:
         return _conforms("prices are JSON numbers (no bundled card to compare the unit with)")
     off = _unit_mismatch(info.pricing, ev.bundled)
     if off:
-        return _differs(f"{ev.model}'s {off}: prices may now be in another unit (per 1K or 1M tokens); "
-                        "estimates and budget reservations would be off by that factor")  # fmt: skip
+        return _differs(
+            f"{ev.model}'s {off}: prices may now be in another unit (per 1K or 1M tokens); "
+            "estimates and budget reservations would be off by that factor"
+        )
     return _conforms(f"prices are JSON numbers in ₽ per token; {ev.model} matches the bundled card's unit")
 
 
@@ -418,15 +431,19 @@ def _unit_mismatch(live: PriceCard, bundled: PriceCard) -> str | None:
 def _check_credits(ev: Evidence) -> Finding:
     reply = ev.ok("credits")
     if reply is None:
-        return _differs(f"GET /credits did not answer 200 ({_said(ev.replies.get('credits'))}): "
-                        "evalkit cannot show the balance before a run")  # fmt: skip
+        return _differs(
+            f"GET /credits did not answer 200 ({_said(ev.replies.get('credits'))}): "
+            "evalkit cannot show the balance before a run"
+        )
     data = reply.json()
     record = data.get("data") if isinstance(data, dict) else None
     if not isinstance(record, dict) or not all(
         _is_number(record.get(k)) for k in ("total_credits", "total_usage")
     ):
-        return _differs(f"GET /credits is not {{\"data\": {{\"total_credits\": ₽, \"total_usage\": ₽}}}} "
-                        f"({_short(data)}): the balance cannot be read")  # fmt: skip
+        return _differs(
+            f'GET /credits is not {{"data": {{"total_credits": ₽, "total_usage": ₽}}}} '
+            f"({_short(data)}): the balance cannot be read"
+        )
     left = record["total_credits"] - record["total_usage"]
     return _conforms(
         f"balance {left:.4f} ₽ ({record['total_credits']:g} ₽ credited, {record['total_usage']:g} ₽ used)"
@@ -443,8 +460,10 @@ def _check_usage_cost(ev: Evidence) -> Finding:
         if not _is_number(usage.get("cost")):
             missing.append(where + ("" if "cost" not in usage else f" (cost = {usage['cost']!r})"))
     if missing:
-        return _differs(f"`usage.cost` missing or not a number in {' and '.join(missing)}: costs would "
-                        "fall back to the price card and be marked as estimates")  # fmt: skip
+        return _differs(
+            f"`usage.cost` missing or not a number in {' and '.join(missing)}: costs would "
+            "fall back to the price card and be marked as estimates"
+        )
     if not seen:
         return _not_seen("no reply with usage to read the cost from")
     return _conforms(f"`usage.cost` (₽) present in {' and '.join(seen)}")
@@ -468,8 +487,10 @@ def _check_cost_matches_card(ev: Evidence) -> Finding:
 def _compare_cost(what: str, cost: float, expected: float) -> Finding:
     if abs(cost - expected) <= max(_COST_TOLERANCE * expected, _COST_SLACK_RUB):
         return _conforms(f"{what} cost {cost:.6g} ₽; the price card says {expected:.6g} ₽")
-    return _differs(f"{what} cost {cost:.6g} ₽ but the /models price card gives {expected:.6g} ₽: "
-                    "estimates and budget reservations would be off by that ratio")  # fmt: skip
+    return _differs(
+        f"{what} cost {cost:.6g} ₽ but the /models price card gives {expected:.6g} ₽: "
+        "estimates and budget reservations would be off by that ratio"
+    )
 
 
 def _check_stream_usage(ev: Evidence) -> Finding:
@@ -482,11 +503,15 @@ def _check_stream_usage(ev: Evidence) -> Finding:
     last = chunks[-1]
     problems = []
     if not isinstance(last.get("usage"), dict):
-        problems.append("the last chunk has no `usage`: token counts would be missing and costs "
-                        "would fall back to the price card")  # fmt: skip
+        problems.append(
+            "the last chunk has no `usage`: token counts would be missing and costs "
+            "would fall back to the price card"
+        )
     elif not any(isinstance(c, dict) and c.get("finish_reason") for c in last.get("choices") or []):
-        problems.append("the usage chunk does not repeat finish_reason (harmless to evalkit, "
-                        "which takes it from any chunk; the simulator should follow)")  # fmt: skip
+        problems.append(
+            "the usage chunk does not repeat finish_reason (harmless to evalkit, "
+            "which takes it from any chunk; the simulator should follow)"
+        )
     if "[DONE]" not in [e.strip() for e in reply.events()]:
         problems.append("the stream does not end with `data: [DONE]` (evalkit then relies on finish_reason)")
     if problems:
@@ -503,8 +528,10 @@ def _check_sse_comments(ev: Evidence) -> Finding:
         {line.partition(":")[0] for line in reply.lines if line and not line.startswith(":")} - {"data"}
     )
     if other:
-        return _differs(f"the stream has `{'`, `'.join(other)}` lines, which evalkit ignores: "
-                        "an error or data sent that way would be missed")  # fmt: skip
+        return _differs(
+            f"the stream has `{'`, `'.join(other)}` lines, which evalkit ignores: "
+            "an error or data sent that way would be missed"
+        )
     if comments:
         return _conforms(
             f"{len(comments)} comment line(s) such as {comments[0]!r}, skipped; TTFT is taken at the first content"
@@ -523,8 +550,10 @@ def _check_unknown_model(ev: Evidence) -> Finding:
         return _conforms(
             f"HTTP {reply.status}, read as {found.error_class} (that model stops, the run goes on)"
         )
-    return _differs(f"an unknown model gives HTTP {reply.status} ({_short(reply.body)}), which evalkit "
-                    f"reads as {found.error_class}, not model_not_found")  # fmt: skip
+    return _differs(
+        f"an unknown model gives HTTP {reply.status} ({_short(reply.body)}), which evalkit "
+        f"reads as {found.error_class}, not model_not_found"
+    )
 
 
 def _check_error_shape(ev: Evidence) -> Finding:
@@ -540,9 +569,12 @@ def _check_error_shape(ev: Evidence) -> Finding:
         ):
             shapes.append(f"{probe}: {_short(reply.body)}")
     if shapes:
-        return _differs("error bodies are not {\"error\": {\"code\", \"message\"}} or {\"error\": \"…\"} ("
-                        + "; ".join(shapes) + "): evalkit falls back to the status and the raw text, "
-                        "so a code inside would be missed")  # fmt: skip
+        return _differs(
+            'error bodies are not {"error": {"code", "message"}} or {"error": "…"} ('
+            + "; ".join(shapes)
+            + "): evalkit falls back to the status and the raw text, "
+            "so a code inside would be missed"
+        )
     if not any(
         ev.replies.get(p) is not None and ev.replies[p].status not in (None, 200)
         for p in ("unknown_model", "bad_key")
@@ -558,8 +590,10 @@ def _check_bad_key(ev: Evidence) -> Finding:
     found = _http_error(reply)
     if reply.status == 401 and found.error_class is ErrorClass.AUTH:
         return _conforms("an invalid key gives HTTP 401, read as auth (the run stops at once)")
-    return _differs(f"an invalid key gives HTTP {reply.status} ({_short(reply.body)}), which evalkit reads "
-                    f"as {found.error_class}, not auth: a bad key might not stop a run")  # fmt: skip
+    return _differs(
+        f"an invalid key gives HTTP {reply.status} ({_short(reply.body)}), which evalkit reads "
+        f"as {found.error_class}, not auth: a bad key might not stop a run"
+    )
 
 
 def _seen_in_replies(ev: Evidence, match: Callable[[Reply], RouterError | None], what: str) -> Finding:
@@ -625,8 +659,10 @@ def _check_generation(ev: Evidence) -> Finding:
         return _differs(f'GET /generation is not {{"data": {{"total_cost": ₽, …}}}} ({_short(reply.body)})')
     cost = usage_cost(ev.usage("plain"))
     if cost is not None and abs(record["total_cost"] - cost) > max(1e-9, 1e-6 * cost):
-        return _differs(f"GET /generation says {record['total_cost']:.6g} ₽ but the reply's usage.cost "
-                        f"was {cost:.6g} ₽: one of them is not the billed amount")  # fmt: skip
+        return _differs(
+            f"GET /generation says {record['total_cost']:.6g} ₽ but the reply's usage.cost "
+            f"was {cost:.6g} ₽: one of them is not the billed amount"
+        )
     return _conforms(
         f"total_cost {record['total_cost']:.6g} ₽" + (", equal to usage.cost" if cost is not None else "")
     )
