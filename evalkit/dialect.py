@@ -332,11 +332,13 @@ def _not_seen(detail: str) -> Finding:
 
 @dataclass(frozen=True)
 class Quirk:
-    """One thing the router does that evalkit relies on."""
+    """One thing the router does that evalkit relies on: `check` judges a live router's answers,
+    `recognisers` are the functions here that the client and the catalog read it with."""
 
     name: str
     description: str
     check: Callable[[Evidence], Finding]
+    recognisers: tuple[Callable[..., Any], ...] = ()
 
 
 # --------------------------------------------------------------------------------------------
@@ -704,40 +706,110 @@ def _short(value: Any, limit: int = 160) -> str:
 # The table
 
 QUIRKS: tuple[Quirk, ...] = (
-    Quirk("models_schema", "GET /models answers {\"data\": [...]}; each model has an id, context_length, "
-          "architecture.input_modalities and pricing.", _check_models_schema),
-    Quirk("prices_rub_per_token", "Prices in /models are JSON numbers in ₽ per token (₽ per image for "
-          "`image`), not strings and not per 1M tokens.", _check_prices),
-    Quirk("credits", "GET /credits answers {\"data\": {\"total_credits\": ₽, \"total_usage\": ₽}}.", _check_credits),
-    Quirk("usage_cost_rub", "Every completed reply carries `usage.cost`: what the call was billed, in ₽, "
-          "as a JSON number (in the last chunk of a stream).", _check_usage_cost),
-    Quirk("cost_matches_price_card", "`usage.cost` equals the /models price card applied to the reply's "
-          "token counts.", _check_cost_matches_card),
-    Quirk("stream_usage_last_chunk", "With stream_options.include_usage, the last chunk of a stream carries "
-          "the usage and repeats finish_reason; `data: [DONE]` follows.", _check_stream_usage),
-    Quirk("sse_comments", "A stream may hold SSE comment lines (`: PROCESSING`) while the model starts; "
-          "they are skipped, and TTFT is taken at the first content, not at the headers.", _check_sse_comments),
-    Quirk("unknown_model_400", "A call to a model the router does not know gives HTTP 400 whose message says "
-          "the model was not found: model_not_found, which stops that model only.", _check_unknown_model),
-    Quirk("error_shape", "Error bodies are {\"error\": {\"code\": n, \"message\": \"…\"}} or {\"error\": \"…\"}.",
-          _check_error_shape),
-    Quirk("bad_key_401", "An invalid key gives HTTP 401: auth, which stops the run.", _check_bad_key),
-    Quirk("out_of_credit_402", "HTTP 402 means the balance is spent: out_of_credit, which stops the run so a "
-          "resume can finish it after a top-up.", _check_out_of_credit),
-    Quirk("error_in_200", "An upstream failure may come back as HTTP 200 whose body is {\"error\": …} "
-          "instead of a completion; it is an error, never an answer.",
-          lambda ev: _seen_in_replies(ev, _error_in_200, "errors inside HTTP 200")),
-    Quirk("error_json_in_string", "The `error` may be a string holding JSON with the real code inside "
-          "(e.g. an upstream 429); the inner code decides the class.",
-          lambda ev: _seen_in_replies(ev, _error_as_json_string, "errors wrapped as JSON strings")),
-    Quirk("error_in_stream", "A stream may end with a chunk holding `error` and finish_reason \"error\"; "
-          "its usage still counts, the sample is retried.",
-          lambda ev: _seen_in_replies(ev, _error_in_stream, "errors inside a stream")),
-    Quirk("image_price", "Each input image is billed at the model's pricing.image ₽, on top of its tokens.",
-          _check_image_price),
-    Quirk("generation_record", "GET /generation?id=<reply id> answers {\"data\": {\"total_cost\": ₽, …}}, the "
-          "same amount as the reply's usage.cost.", _check_generation),
-)  # fmt: skip
+    Quirk(
+        "models_schema",
+        'GET /models answers {"data": [...]}; each model has an id, context_length, '
+        "architecture.input_modalities and pricing.",
+        _check_models_schema,
+    ),
+    Quirk(
+        "prices_rub_per_token",
+        "Prices in /models are JSON numbers in ₽ per token (₽ per image for `image`), not strings "
+        "and not per 1M tokens.",
+        _check_prices,
+        (parse_price,),
+    ),
+    Quirk(
+        "credits",
+        'GET /credits answers {"data": {"total_credits": ₽, "total_usage": ₽}}.',
+        _check_credits,
+        (unwrap_data,),
+    ),
+    Quirk(
+        "usage_cost_rub",
+        "Every completed reply carries `usage.cost`: what the call was billed, in ₽, as a JSON number "
+        "(in the last chunk of a stream).",
+        _check_usage_cost,
+        (usage_cost,),
+    ),
+    Quirk(
+        "cost_matches_price_card",
+        "`usage.cost` equals the /models price card applied to the reply's token counts.",
+        _check_cost_matches_card,
+    ),
+    Quirk(
+        "stream_usage_last_chunk",
+        "With stream_options.include_usage, the last chunk of a stream carries the usage and repeats "
+        "finish_reason; `data: [DONE]` follows.",
+        _check_stream_usage,
+    ),
+    Quirk(
+        "sse_comments",
+        "A stream may hold SSE comment lines (`: PROCESSING`) while the model starts; they are skipped, "
+        "and TTFT is taken at the first content, not at the headers.",
+        _check_sse_comments,
+        (sse_event,),
+    ),
+    Quirk(
+        "unknown_model_400",
+        "A call to a model the router does not know gives HTTP 400 whose message says the model was not "
+        "found: model_not_found, which stops that model only.",
+        _check_unknown_model,
+        (classify_http_error, classify_status),
+    ),
+    Quirk(
+        "error_shape",
+        'Error bodies are {"error": {"code": n, "message": "…"}} or {"error": "…"}.',
+        _check_error_shape,
+        (parse_error_payload,),
+    ),
+    Quirk(
+        "bad_key_401",
+        "An invalid key gives HTTP 401: auth, which stops the run.",
+        _check_bad_key,
+        (classify_http_error,),
+    ),
+    Quirk(
+        "out_of_credit_402",
+        "HTTP 402 means the balance is spent: out_of_credit, which stops the run so a resume can finish "
+        "it after a top-up.",
+        _check_out_of_credit,
+        (classify_http_error,),
+    ),
+    Quirk(
+        "error_in_200",
+        'An upstream failure may come back as HTTP 200 whose body is {"error": …} instead of a '
+        "completion; it is an error, never an answer.",
+        lambda ev: _seen_in_replies(ev, _error_in_200, "errors inside HTTP 200"),
+        (error_in_body, error_in_choice),
+    ),
+    Quirk(
+        "error_json_in_string",
+        "The `error` may be a string holding JSON with the real code inside (e.g. an upstream 429); "
+        "the inner code decides the class.",
+        lambda ev: _seen_in_replies(ev, _error_as_json_string, "errors wrapped as JSON strings"),
+        (parse_error_payload, classify_payload),
+    ),
+    Quirk(
+        "error_in_stream",
+        'A stream may end with a chunk holding `error` and finish_reason "error"; its usage still '
+        "counts, and the sample is retried when the error has no code or a retryable one.",
+        lambda ev: _seen_in_replies(ev, _error_in_stream, "errors inside a stream"),
+        (error_in_chunk, classify_stream_payload),
+    ),
+    Quirk(
+        "image_price",
+        "Each input image is billed at the model's pricing.image ₽, on top of its tokens.",
+        _check_image_price,
+    ),
+    Quirk(
+        "generation_record",
+        'GET /generation?id=<reply id> answers {"data": {"total_cost": ₽, …}}, the same amount as the '
+        "reply's usage.cost.",
+        _check_generation,
+        (unwrap_data,),
+    ),
+)
 
 
 def check_all(evidence: Evidence) -> dict[str, Finding]:

@@ -308,3 +308,20 @@ def test_unwrap_data() -> None:
     assert unwrap_data({"data": {"total_credits": 1}}) == {"total_credits": 1}
     assert unwrap_data({"total_credits": 1}) == {"total_credits": 1}
     assert unwrap_data([1]) == {"value": [1]}
+
+
+def test_the_recognisers_each_quirk_names_are_what_the_client_and_catalog_read_with() -> None:
+    import inspect
+
+    import evalkit.client
+    import evalkit.dialect
+    import evalkit.models
+
+    calls = inspect.getsource(evalkit.client) + inspect.getsource(evalkit.models)
+    named = {f.__name__ for quirk in QUIRKS for f in quirk.recognisers}
+    inner = inspect.getsource(evalkit.dialect.classify_http_error) + inspect.getsource(
+        evalkit.dialect.classify_payload
+    )
+    unused = {name for name in named if f"{name}(" not in calls and f"{name}(" not in inner}
+    assert not unused, unused
+    assert len(named) >= 10

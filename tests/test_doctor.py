@@ -241,3 +241,16 @@ def test_doctor_live_without_a_key_is_one_clear_error(
     monkeypatch.setenv("EVALKIT_RESULTS_DIR", "results")
     assert main(["doctor", "--live", "--base-url", "http://127.0.0.1:9/api/v1"]) == 2
     assert "no API key" in capsys.readouterr().err
+
+
+def test_doctor_live_on_the_bundled_simulator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("EVALKIT_RESULTS_DIR", str(tmp_path / "results"))
+    report = tmp_path / "sim-doctor.json"
+    main(["doctor", "--live", "--sim", "--budget-rub", "0.01", "--json", str(report)])
+    data = json.loads(report.read_text(encoding="utf-8"))["live"]
+    assert data["budget_rub"] == 0.01 and data["spent_rub"] <= 0.01
+    assert [c["probe"] for c in data["calls"]] == ["plain", "stream"]
+    assert "differs" not in {f["status"] for f in data["findings"].values()}
+    assert "skipped: image:" in capsys.readouterr().out
