@@ -407,7 +407,10 @@ def _doctor(args: argparse.Namespace) -> int:
         print(doctor.scrub(doctor.format_live(live), secret))
     json_path = args.json_path or ("evalkit-doctor.json" if args.live else None)
     if json_path:
-        doctor.write_json(Path(json_path), checks, live, secret)
+        try:
+            doctor.write_json(Path(json_path), checks, live, secret)
+        except OSError as exc:
+            raise EvalkitError(f"cannot write the report: {exc.strerror or exc}", where=json_path) from None
         print(f"report: {json_path} (no key in it)")
     degraded = sum(not c.ok for c in checks) + (len(live.differences) if live else 0)
     print("all is well" if not degraded else f"{degraded} problem(s): see DEGRADED / DIFFERS above")
@@ -428,8 +431,6 @@ def _live_endpoint(args: argparse.Namespace) -> Any:
                 yield Endpoint(base_url=server.base_url, api_key="sim-doctor", simulated=True)
 
         return simulated()
-    if args.budget_rub is not None and args.budget_rub < 0:
-        raise EvalkitError("--budget-rub must be ≥ 0")
     return contextlib.nullcontext(Endpoint.from_env(base_url=args.base_url, api_key_env=args.api_key_env))
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import errno
 import io
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ IMAGE_TOKEN_BOUND = 1024
 """Prompt tokens a router may bill for one 16×16 image besides its per-image price (usually far fewer)."""
 UNKNOWN_MODEL = "evalkit-doctor/no-such-model"
 INVALID_KEY = "sk-evalkit-doctor-invalid-key"
+NOT_SENT = "not sent: "
 GENERATION_TRIES = 3
 GENERATION_WAIT_S = 1.0
 """The router may record a generation a moment after the reply: `/generation` is asked again."""
@@ -166,8 +168,10 @@ class _Prober:
             if usage is not None
             else None
         )
-        if usage is None and reply.status == 200:
-            estimate = worst  # billed, but the router did not say for what: count the worst case
+        if usage is None and (
+            reply.status == 200 or (reply.failure and not reply.failure.startswith(NOT_SENT))
+        ):
+            estimate = worst  # it may have been billed without saying for what: count the worst case
         await self.budget.settle(reservation, cost, estimate)
         self.report.calls.append(Call(probe, reply.status, cost, estimate))
 
@@ -217,8 +221,9 @@ async def _exchange(send: Callable[[], Awaitable[Any]], *, stream: bool) -> Repl
         response = await send()
     except openai.APIStatusError as exc:
         return Reply(status=exc.status_code, body=await _read(exc.response))
-    except Exception as exc:  # the router could not be reached: say how, in one line
-        return Reply(failure=f"{type(exc).__name__}: {exc}"[:300])
+    except Exception as exc:  # no answer: say why in one line, and whether the request left at all
+        prefix = NOT_SENT if _refused(exc) else ""
+        return Reply(failure=f"{prefix}{type(exc).__name__}: {exc}"[:300])
     try:
         if stream and "json" not in response.headers.get("content-type", ""):
             lines = [line async for line in response.aiter_lines()]
@@ -230,6 +235,21 @@ async def _exchange(send: Callable[[], Awaitable[Any]], *, stream: bool) -> Repl
         )
     finally:
         await response.aclose()
+
+
+def _refused(exc: BaseException) -> bool:
+    """The connection was refused, so the request never reached a router that could bill it."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if (
+            isinstance(current, ConnectionRefusedError)
+            or getattr(current, "errno", None) == errno.ECONNREFUSED
+        ):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 async def _read(response: Any) -> bytes:

@@ -272,3 +272,14 @@ def test_generation_is_asked_again_while_the_router_has_not_recorded_it(sim_url:
     report = asyncio.run(main())
     assert len(seen) == 2 and waits == [1.0]
     assert report.findings["generation_record"].status == "conforms"
+
+
+def test_calls_cut_without_a_bill_count_at_their_worst_case() -> None:
+    with sim.serve(latency_scale=0, api_key=KEY, faults="drop_stream=1") as server:
+        report = asyncio.run(
+            check_live(Endpoint(server.base_url, KEY, simulated=True), budget_rub=0.01, sleep=no_sleep)
+        )
+    cut = [c for c in report.calls if c.probe in ("plain", "stream")]
+    assert len(cut) == 2 and all(c.cost_rub is None and (c.estimated_rub or 0) > 0 for c in cut)
+    assert report.spent_rub == pytest.approx(report.spent_estimated_rub) and 0 < report.spent_rub <= 0.01
+    assert report.findings["usage_cost_rub"].status == "not_seen"
