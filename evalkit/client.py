@@ -3,7 +3,8 @@
 `Client.call` performs attempts until success, a non-retryable error or the retry policy's bounds.
 The SDK itself retries nothing (`max_retries=0`): the router reports errors the SDK does not
 understand (inside HTTP 200 bodies and streams), and a blindly retried POST can start a second paid
-generation, so classification and retries live here.
+generation, so classification and retries live here. What the router's payloads mean (errors inside
+HTTP 200 and streams, `usage.cost`, SSE comments) is read with the router dialect (`dialect.py`).
 
 Timing and money semantics of a `CallRecord`:
 
@@ -211,7 +212,7 @@ class CallHooks:
 
 
 # --------------------------------------------------------------------------------------------
-# Classification of router payloads and exceptions
+# Classification of exceptions (router payloads: `dialect.py`)
 
 
 class _CallFailed(Exception):
