@@ -4,7 +4,7 @@
 The SDK itself retries nothing (`max_retries=0`): the router reports errors the SDK does not
 understand (inside HTTP 200 bodies and streams), and a blindly retried POST can start a second paid
 generation, so classification and retries live here. What the router's payloads mean (errors inside
-HTTP 200 and streams, `usage.cost`, SSE comments) is read with the router dialect (`dialect.py`).
+HTTP 200 and streams, `usage.cost`, SSE comments) is read with the router dialect (`evalkit/dialect/`).
 
 Timing and money semantics of a `CallRecord`:
 
@@ -212,7 +212,7 @@ class CallHooks:
 
 
 # --------------------------------------------------------------------------------------------
-# Classification of exceptions (router payloads: `dialect.py`)
+# Classification of exceptions (router payloads: `evalkit/dialect/`)
 
 
 class _CallFailed(Exception):
