@@ -283,3 +283,22 @@ def test_calls_cut_without_a_bill_count_at_their_worst_case() -> None:
     assert len(cut) == 2 and all(c.cost_rub is None and (c.estimated_rub or 0) > 0 for c in cut)
     assert report.spent_rub == pytest.approx(report.spent_estimated_rub) and 0 < report.spent_rub <= 0.01
     assert report.findings["usage_cost_rub"].status == "not_seen"
+
+
+def test_a_text_only_model_makes_no_image_call(sim_url: str) -> None:
+    report = asyncio.run(
+        check_live(Endpoint(sim_url, KEY, simulated=True), model="sim/small-fast", sleep=no_sleep)
+    )
+    assert [c.probe for c in report.calls] == ["plain", "stream"]
+    assert report.findings["image_price"].status == "not_seen"
+    assert "takes no images" in report.findings["image_price"].detail
+    assert "no bundled card" in report.findings["prices_rub_per_token"].detail
+    assert not report.differences and report.spent_rub < 0.001
+
+
+def test_a_model_the_router_does_not_list_is_reported_and_nothing_is_paid(sim_url: str) -> None:
+    report = asyncio.run(check_live(Endpoint(sim_url, KEY, simulated=True), model="sim/typo", sleep=no_sleep))
+    assert set(report.differences) == {"models_schema"}
+    assert "sim/typo is not in GET /models" in report.differences["models_schema"].detail
+    assert report.calls == [] and report.spent_rub == 0
+    assert all("no price card" in s for s in report.skipped) and len(report.skipped) == 2
