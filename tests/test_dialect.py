@@ -152,6 +152,10 @@ def unknown_model_404(ev: Evidence) -> None:
     ev.replies["unknown_model"] = ok({"error": {"code": 404, "message": "Not Found"}}, 404)
 
 
+def unknown_model_404_named(ev: Evidence) -> None:
+    ev.replies["unknown_model"] = ok({"error": {"code": 404, "message": "Model 'x' not found"}}, 404)
+
+
 def error_as_detail(ev: Evidence) -> None:
     ev.replies["unknown_model"] = ok({"detail": "Model 'evalkit-doctor/no-such-model' not found"}, 400)
 
@@ -179,7 +183,10 @@ BREAKS: dict[str, list[tuple[Callable[[Evidence], None], str]]] = {
     "cost_matches_price_card": [(cost_in_kopecks, "off by that ratio")],
     "stream_usage_last_chunk": [(no_stream_usage, "the last chunk has no `usage`")],
     "sse_comments": [(event_lines, "`event` lines")],
-    "unknown_model_400": [(unknown_model_404, "not_found, not model_not_found")],
+    "unknown_model_400": [
+        (unknown_model_404, "not_found, not model_not_found"),
+        (unknown_model_404_named, "the simulator sends 400"),
+    ],
     "error_shape": [(error_as_detail, "a code inside would be missed")],
     "bad_key_401": [(bad_key_403, "forbidden, not auth")],
     "image_price": [(image_not_billed, "off by that ratio")],
