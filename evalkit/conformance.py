@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from evalkit.budget import Budget, BudgetExhausted
-from evalkit.dialect import STREAM_OPTIONS, Evidence, Finding, Reply, check_all, usage_cost
+from evalkit.dialect import STREAM_OPTIONS, Evidence, Finding, Reply, check_all, usage_cost, usage_tokens
 
 if TYPE_CHECKING:
     import openai
@@ -161,14 +161,9 @@ class _Prober:
         self.evidence.replies[probe] = reply
         usage = self.evidence.usage(probe)
         cost = usage_cost(usage)
-        estimate = (
-            card.estimate(
-                int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0), images=images
-            ).total
-            if usage is not None
-            else None
-        )
-        if usage is None and (
+        tokens = usage_tokens(usage)
+        estimate = card.estimate(*tokens, images=images).total if tokens is not None else None
+        if tokens is None and (
             reply.status == 200 or (reply.failure and not reply.failure.startswith(NOT_SENT))
         ):
             estimate = worst  # it may have been billed without saying for what: count the worst case

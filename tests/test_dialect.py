@@ -12,8 +12,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from evalkit.dialect import (
+    PROBES,
     QUIRKS,
     Evidence,
     Reply,
@@ -136,6 +139,10 @@ def no_cost(ev: Evidence) -> None:
     _set(ev, "plain", lambda d: d["usage"].pop("cost"))
 
 
+def tokens_as_strings(ev: Evidence) -> None:
+    _set(ev, "plain", lambda d: d["usage"].update(prompt_tokens="14"))
+
+
 def cost_in_kopecks(ev: Evidence) -> None:
     _set(ev, "plain", lambda d: d["usage"].update(cost=PLAIN_COST * 100))
 
@@ -180,6 +187,7 @@ BREAKS: dict[str, list[tuple[Callable[[Evidence], None], str]]] = {
     ],
     "credits": [(credits_as_balance, "the balance cannot be read")],
     "usage_cost_rub": [(no_cost, "fall back to the price card")],
+    "usage_token_counts": [(tokens_as_strings, "price-card estimates would be wrong")],
     "cost_matches_price_card": [(cost_in_kopecks, "off by that ratio")],
     "stream_usage_last_chunk": [(no_stream_usage, "the last chunk has no `usage`")],
     "sse_comments": [(event_lines, "`event` lines")],
@@ -317,14 +325,15 @@ def test_unwrap_data() -> None:
     assert unwrap_data([1]) == {"value": [1]}
 
 
-def test_the_recognisers_each_quirk_names_are_what_the_client_and_catalog_read_with() -> None:
+def test_the_recognisers_each_quirk_names_are_what_evalkit_reads_the_router_with() -> None:
     import inspect
 
     import evalkit.client
+    import evalkit.conformance
     import evalkit.dialect
     import evalkit.models
 
-    calls = inspect.getsource(evalkit.client) + inspect.getsource(evalkit.models)
+    calls = "".join(inspect.getsource(m) for m in (evalkit.client, evalkit.models, evalkit.conformance))
     named = {f.__name__ for quirk in QUIRKS for f in quirk.recognisers}
     inner = inspect.getsource(evalkit.dialect.classify_http_error) + inspect.getsource(
         evalkit.dialect.classify_payload
@@ -332,3 +341,64 @@ def test_the_recognisers_each_quirk_names_are_what_the_client_and_catalog_read_w
     unused = {name for name in named if f"{name}(" not in calls and f"{name}(" not in inner}
     assert not unused, unused
     assert len(named) >= 10
+
+
+_KEYS = ["data", "id", "pricing", "prompt", "completion", "image", "architecture", "input_modalities",
+         "context_length", "usage", "cost", "prompt_tokens", "completion_tokens", "choices", "finish_reason",
+         "error", "code", "message", "total_credits", "total_usage", "total_cost", "detail"]  # fmt: skip
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(_KEYS), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(derandomize=True, max_examples=300, deadline=None)
+@given(
+    answers=st.dictionaries(
+        st.sampled_from(PROBES), st.tuples(st.sampled_from([200, 400, 401, 402, 404, 500]), _JSON)
+    ),
+    streamed=st.lists(_JSON, max_size=4),
+)
+def test_no_answer_crashes_the_checks(answers: dict[str, tuple[int, Any]], streamed: list[Any]) -> None:
+    evidence = good()
+    for probe, (status, payload) in answers.items():
+        evidence.replies[probe] = ok(payload, status)
+    if streamed:
+        evidence.replies["stream"] = stream(*[json.dumps(x) for x in streamed])
+    findings = check_all(evidence)
+    assert list(findings) == [q.name for q in QUIRKS]
+    assert all(f.status in ("conforms", "differs", "not_seen") and f.detail for f in findings.values())
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix]
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            found += _paths(inner, (*prefix, key))
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            found += _paths(inner, (*prefix, index))
+    return found
+
+
+@settings(derandomize=True, max_examples=400, deadline=None)
+@given(data=st.data())
+def test_junk_anywhere_in_a_routerai_answer_crashes_no_check(
+    data: st.DataObject,
+) -> None:
+    evidence = good()
+    probe = data.draw(st.sampled_from(["models", "credits", "plain", "image", "generation", "bad_key"]))
+    payload = _json(evidence, probe)
+    path = data.draw(st.sampled_from(_paths(payload)))
+    junk = data.draw(_JSON)
+    if not path:
+        payload = junk
+    else:
+        target = payload
+        for step in path[:-1]:
+            target = target[step]
+        target[path[-1]] = junk
+    evidence.replies[probe] = ok(payload, evidence.replies[probe].status or 200)
+    findings = [quirk.check(evidence) for quirk in QUIRKS]  # each check itself, without check_all's guard
+    assert all(f.status in ("conforms", "differs", "not_seen") for f in findings)

@@ -27,6 +27,7 @@ from evalkit.dialect.recognise import (
     sse_event,
     unwrap_data,
     usage_cost,
+    usage_tokens,
 )
 
 __all__ = [
@@ -55,4 +56,5 @@ __all__ = [
     "sse_event",
     "unwrap_data",
     "usage_cost",
+    "usage_tokens",
 ]

@@ -71,7 +71,7 @@ class Evidence:
         reply = self.ok("models")
         try:
             catalog = Catalog.from_api(reply.json() if reply else None)
-        except ConfigError:
+        except (ConfigError, ValueError, TypeError, AttributeError):  # a catalog evalkit cannot read
             return None
         return catalog.get(self.model)
 

@@ -27,6 +27,7 @@ from evalkit.dialect.recognise import (
     sse_event,
     unwrap_data,
     usage_cost,
+    usage_tokens,
 )
 from evalkit.error_classes import ErrorClass
 
@@ -82,7 +83,7 @@ def _check_models_schema(ev: Evidence) -> Finding:
             ("context_length", isinstance(entry.get("context_length"), int)),
             (
                 "architecture.input_modalities",
-                isinstance(arch, dict) and isinstance(arch.get("input_modalities"), list),
+                isinstance(arch, dict) and _strings(arch.get("input_modalities")),
             ),
             ("pricing", isinstance(entry.get("pricing"), dict)),
         )
@@ -187,18 +188,36 @@ def _check_usage_cost(ev: Evidence) -> Finding:
     return _conforms(f"`usage.cost` (₽) present in {' and '.join(seen)}")
 
 
+def _check_usage_tokens(ev: Evidence) -> Finding:
+    seen, wrong = [], []
+    for probe in ("plain", "stream", "image"):
+        usage = ev.usage(probe)
+        if usage is None:
+            continue
+        seen.append(probe)
+        if usage_tokens(usage) is None:
+            counts = {k: usage.get(k) for k in ("prompt_tokens", "completion_tokens")}
+            wrong.append(f"{probe}: {_short(counts)}")
+    if wrong:
+        return _differs(
+            f"usage token counts are not non-negative integers ({'; '.join(wrong)}): results would "
+            "lack token counts, and price-card estimates would be wrong"
+        )
+    if not seen:
+        return _not_seen("no reply with usage")
+    return _conforms(f"integer prompt_tokens and completion_tokens in the {', '.join(seen)} replies")
+
+
 _COST_TOLERANCE = 0.10  # relative; rounding of tiny costs and cache discounts stay well inside it
 _COST_SLACK_RUB = 2e-6
 
 
 def _check_cost_matches_card(ev: Evidence) -> Finding:
     info, usage = ev.model_info(), ev.usage("plain")
-    cost = usage_cost(usage)
-    if info is None or usage is None or cost is None:
-        return _not_seen("no plain reply with usage.cost and a /models price to compare")
-    expected = info.pricing.estimate(
-        int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
-    )
+    cost, tokens = usage_cost(usage), usage_tokens(usage)
+    if info is None or cost is None or tokens is None:
+        return _not_seen("no plain reply with usage.cost, token counts and a /models price to compare")
+    expected = info.pricing.estimate(*tokens)
     return _compare_cost("the plain reply", cost, expected.total)
 
 
@@ -359,12 +378,12 @@ def _check_image_price(ev: Evidence) -> Finding:
     if info is None or "image" not in info.input_modalities:
         return _not_seen(f"{ev.model} takes no images")
     usage = ev.usage("image")
-    cost = usage_cost(usage)
-    if usage is None or cost is None:
-        return _not_seen(f"no image reply with usage.cost ({_said(ev.replies.get('image'))})")
-    expected = info.pricing.estimate(
-        int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0), images=1
-    )
+    cost, tokens = usage_cost(usage), usage_tokens(usage)
+    if cost is None or tokens is None:
+        return _not_seen(
+            f"no image reply with usage.cost and token counts ({_said(ev.replies.get('image'))})"
+        )
+    expected = info.pricing.estimate(*tokens, images=1)
     return _compare_cost("one image", cost, expected.total)
 
 
@@ -395,6 +414,10 @@ def _http_error(reply: Reply) -> RouterError:
     if reply.status == 200 and isinstance(data, dict) and data.get("error"):
         return classify_payload(data["error"])
     return classify_http_error(reply.status or 0, payload)
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
 def _is_number(value: Any) -> bool:
@@ -450,6 +473,12 @@ QUIRKS: tuple[Quirk, ...] = (
         "(in the last chunk of a stream).",
         _check_usage_cost,
         (usage_cost,),
+    ),
+    Quirk(
+        "usage_token_counts",
+        "`usage.prompt_tokens` and `usage.completion_tokens` are integers.",
+        _check_usage_tokens,
+        (usage_tokens,),
     ),
     Quirk(
         "cost_matches_price_card",
@@ -532,5 +561,13 @@ QUIRKS: tuple[Quirk, ...] = (
 
 
 def check_all(evidence: Evidence) -> dict[str, Finding]:
-    """Every quirk's finding, by quirk name, in table order."""
-    return {quirk.name: quirk.check(evidence) for quirk in QUIRKS}
+    """Every quirk's finding, by quirk name, in table order. An answer so far from the dialect that a
+    check cannot even read it is that quirk's difference, never a crash of the doctor."""
+    return {quirk.name: _judge(quirk, evidence) for quirk in QUIRKS}
+
+
+def _judge(quirk: Quirk, evidence: Evidence) -> Finding:
+    try:
+        return quirk.check(evidence)
+    except Exception as exc:  # a router's answer of a shape no check foresaw
+        return _differs(f"the answer could not be read as this quirk assumes ({type(exc).__name__}: {exc})")

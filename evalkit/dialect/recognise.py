@@ -199,6 +199,16 @@ def usage_cost(usage: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def usage_tokens(usage: Any) -> tuple[int, int] | None:
+    """(prompt_tokens, completion_tokens) of a usage; None unless both are non-negative integers."""
+    if not isinstance(usage, Mapping):
+        return None
+    counts = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    if all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts):
+        return counts[0], counts[1]
+    return None
+
+
 def parse_price(value: Any, where: str) -> float:
     """One `/models` price in ₽ per unit. RouterAI sends numbers; numeric strings (OpenRouter's
     form) are read too, and -1 ("variable pricing") counts as unknown, 0."""
