@@ -131,6 +131,7 @@ class _Prober:
         replies["bad_key"] = await self._post(
             _body(self.model, text, max_tokens=1), stream=False, sdk=bad_key
         )
+        self._charge_if_billed("unknown_model")
         if info is not None and "image" in info.input_modalities:
             await self._paid("image", _image_messages(), card, stream=False, images=1)
         await self._generation(sleep)
@@ -169,6 +170,13 @@ class _Prober:
             estimate = worst  # it may have been billed without saying for what: count the worst case
         await self.budget.settle(reservation, cost, estimate)
         self.report.calls.append(Call(probe, reply.status, cost, estimate))
+
+    def _charge_if_billed(self, probe: str) -> None:
+        """A call that should have been refused but was billed (a router that serves any model id)."""
+        cost = usage_cost(self.evidence.usage(probe))
+        if cost:
+            self.budget.spent_rub += cost
+            self.report.calls.append(Call(probe, self.evidence.replies[probe].status, cost, None))
 
     async def _generation(self, sleep: Sleep) -> None:
         reply = self.evidence.ok("plain")

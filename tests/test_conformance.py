@@ -302,3 +302,21 @@ def test_a_model_the_router_does_not_list_is_reported_and_nothing_is_paid(sim_ur
     assert "sim/typo is not in GET /models" in report.differences["models_schema"].detail
     assert report.calls == [] and report.spent_rub == 0
     assert all("no price card" in s for s in report.skipped) and len(report.skipped) == 2
+
+
+def test_a_router_that_serves_any_model_id_is_reported_and_its_bill_counted(sim_url: str) -> None:
+    class AnyModel(Break):
+        def error(self, status: int, data: Any) -> tuple[int, Any]:
+            if status != 400:
+                return status, data
+            return 200, {
+                "id": "gen-any",
+                "choices": [{"message": {"role": "assistant", "content": "x"}, "finish_reason": "length"}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 1, "cost": 0.0003},
+            }
+
+    report = check_through(sim_url, AnyModel())
+    assert "a typo in a model id would not be caught" in report.differences["unknown_model_400"].detail
+    served = next(c for c in report.calls if c.probe == "unknown_model")
+    assert served.cost_rub == 0.0003
+    assert report.spent_rub == pytest.approx(sum(c.cost_rub or 0 for c in report.calls))
