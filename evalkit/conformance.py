@@ -126,12 +126,11 @@ class _Prober:
         text = [{"role": "user", "content": PROMPT}]
         await self._paid("plain", text, card, stream=False)
         await self._paid("stream", text, card, stream=True)
-        replies["unknown_model"] = await self._post(_body(UNKNOWN_MODEL, text, max_tokens=1), stream=False)
+        await self._refused("unknown_model", _body(UNKNOWN_MODEL, text, max_tokens=1), card)
         bad_key = self.sdk.with_options(api_key=INVALID_KEY)
         replies["bad_key"] = await self._post(
             _body(self.model, text, max_tokens=1), stream=False, sdk=bad_key
         )
-        self._charge_if_billed("unknown_model")
         if info is not None and "image" in info.input_modalities:
             await self._paid("image", _image_messages(), card, stream=False, images=1)
         await self._generation(sleep)
@@ -171,12 +170,20 @@ class _Prober:
         await self.budget.settle(reservation, cost, estimate)
         self.report.calls.append(Call(probe, reply.status, cost, estimate))
 
-    def _charge_if_billed(self, probe: str) -> None:
-        """A call that should have been refused but was billed (a router that serves any model id)."""
+    async def _refused(self, probe: str, body: dict[str, Any], card: PriceCard | None) -> None:
+        """A call a conforming router refuses unbilled; reserved all the same at the probed model's
+        price, for a router that serves any model id."""
+        worst = card.estimate(_prompt_bound(body["messages"]), body["max_tokens"]).total if card else 0.0
+        try:
+            reservation = await self.budget.reserve(worst)
+        except BudgetExhausted as exc:
+            self.report.skipped.append(f"{probe}: {exc}")
+            return
+        reply = self.evidence.replies[probe] = await self._post(body, stream=False)
         cost = usage_cost(self.evidence.usage(probe))
+        await self.budget.settle(reservation, cost, 0.0)
         if cost:
-            self.budget.spent_rub += cost
-            self.report.calls.append(Call(probe, self.evidence.replies[probe].status, cost, None))
+            self.report.calls.append(Call(probe, reply.status, cost, None))
 
     async def _generation(self, sleep: Sleep) -> None:
         reply = self.evidence.ok("plain")

@@ -224,7 +224,8 @@ def test_prices_in_another_unit_are_reported_and_the_budget_refuses_the_calls(si
     assert set(report.differences) == {"prices_rub_per_token"}
     assert "another unit" in report.findings["prices_rub_per_token"].detail
     assert report.calls == [] and report.spent_rub == 0  # each call's worst case is now far above 0.15 ₽
-    assert len(report.skipped) == 3 and all("budget" in s for s in report.skipped)
+    assert [s.split(":")[0] for s in report.skipped] == ["plain", "stream", "unknown_model", "image"]
+    assert all("budget of 0.15 ₽ reached" in s for s in report.skipped)
 
 
 def test_the_budget_is_never_exceeded(sim_url: str) -> None:
