@@ -366,6 +366,74 @@ def _sim(args: argparse.Namespace) -> int:
     return sim_main(args)
 
 
+def _add_doctor(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--live", action="store_true", help="also check the router with a few tiny paid calls"
+    )
+    parser.add_argument(
+        "--model", "-m", default=None, help="model for the live calls (default Llama 4 Scout)"
+    )
+    parser.add_argument("--base-url", help="router base URL (default https://routerai.ru/api/v1)")
+    parser.add_argument("--api-key-env", help="read the key from this environment variable")
+    parser.add_argument("--sim", action="store_true", help="check the bundled simulator instead of a router")
+    parser.add_argument(
+        "--budget-rub", type=float, default=None, help="most ₽ the live calls may spend (0.15)"
+    )
+    parser.add_argument(
+        "--json", dest="json_path", help="write the report here (default evalkit-doctor.json with --live)"
+    )
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from evalkit import doctor
+
+    checks = doctor.local_checks()
+    print(doctor.format_local(checks))
+    live, secret = None, ""
+    if args.live:
+        from evalkit.conformance import DEFAULT_BUDGET_RUB, DEFAULT_MODEL, check_live
+
+        with _live_endpoint(args) as endpoint:
+            secret = endpoint.api_key
+            live = asyncio.run(
+                check_live(
+                    endpoint,
+                    model=args.model or DEFAULT_MODEL,
+                    budget_rub=DEFAULT_BUDGET_RUB if args.budget_rub is None else args.budget_rub,
+                )
+            )
+        print(doctor.scrub(doctor.format_live(live), secret))
+    json_path = args.json_path or ("evalkit-doctor.json" if args.live else None)
+    if json_path:
+        try:
+            doctor.write_json(Path(json_path), checks, live, secret)
+        except OSError as exc:
+            raise EvalkitError(f"cannot write the report: {exc.strerror or exc}", where=json_path) from None
+        print(f"report: {json_path} (no key in it)")
+    degraded = sum(not c.ok for c in checks) + (len(live.differences) if live else 0)
+    print("all is well" if not degraded else f"{degraded} problem(s): see DEGRADED / DIFFERS above")
+    return 1 if degraded else 0
+
+
+def _live_endpoint(args: argparse.Namespace) -> Any:
+    import contextlib
+
+    from evalkit.client import Endpoint
+
+    if args.sim:
+        from evalkit import sim
+
+        @contextlib.contextmanager
+        def simulated() -> Any:
+            with sim.serve(latency_scale=0, api_key="sim-doctor") as server:
+                yield Endpoint(base_url=server.base_url, api_key="sim-doctor", simulated=True)
+
+        return simulated()
+    return contextlib.nullcontext(Endpoint.from_env(base_url=args.base_url, api_key_env=args.api_key_env))
+
+
 _Command = tuple[str, str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 _COMMANDS: list[_Command] = [
     ("run", "run tasks against models and record every sample", _add_run, _run),
@@ -383,6 +451,12 @@ _COMMANDS: list[_Command] = [
     ("compare", "paired comparison of two models on the same samples", _add_compare, _compare),
     ("report", "write a self-contained HTML report", _add_report, _report),
     ("sim", "serve the RouterAI-compatible simulator on 127.0.0.1", _add_sim, _sim),
+    (
+        "doctor",
+        "check this machine (and with --live the router) against what evalkit assumes",
+        _add_doctor,
+        _doctor,
+    ),
 ]
 
 
