@@ -24,6 +24,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from evalkit import plots, stats
+from evalkit.display import format_rub
 
 OUTPUT_CHARS = 600
 WORST_PER_TASK = 15
@@ -121,19 +122,6 @@ def _banner() -> str:
 
 
 # --- formatting ---------------------------------------------------------------------------------------
-
-
-def format_rub(value: float) -> str:
-    """₽ for display: more decimals for small amounts (money is never rounded before this point)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if math.isinf(value):
-        return "∞"
-    if abs(value) >= 100:
-        return f"{value:,.0f}".replace(",", " ")
-    if abs(value) >= 1:
-        return f"{value:.2f}"
-    return f"{value:.3g}" if value else "0"
 
 
 def _pct(value: float) -> str:

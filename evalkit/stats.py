@@ -725,3 +725,175 @@ def _versus_best(data: pd.DataFrame, table: pd.DataFrame, confidence: float) -> 
             compare_models(groups[(r.task, r.language)], top, r.model, confidence=confidence).p_value
         )
     return table.assign(vs_best=versus, p_vs_best=p_values, p_vs_best_holm=holm(p_values))
+
+
+# --- planning: how many samples (and rubles) to tell two models apart --------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Paired samples needed to detect a difference `delta` between A and B with the test
+    `compare_models` runs, and what running them costs in ₽ per model."""
+
+    model_a: str
+    model_b: str
+    delta: float
+    power: float
+    alpha: float
+    discordance: float
+    design_effect: float
+    cluster_size: float
+    n_independent: int
+    n_samples: int
+    rub_per_sample: dict[str, float]
+    source: str
+    task: str | None = None
+
+    @property
+    def cost_rub(self) -> dict[str, float]:
+        """₽ for `n_samples` of each model (NaN where no price is known)."""
+        return {model: self.n_samples * rub for model, rub in self.rub_per_sample.items()}
+
+    @property
+    def total_rub(self) -> float:
+        return float(sum(self.cost_rub.values()))
+
+    def sentence(self) -> str:
+        """'to tell A from B at a 5.0 pp difference you need 620 samples ≈ 12.40 ₽ (...)'."""
+        clusters = f", design effect {self.design_effect:.2f}" if self.design_effect > 1 else ""
+        terms = f"power {self.power:.0%}, α {self.alpha:g}, paired{clusters}"
+        head = (
+            f"to tell {self.model_a} from {self.model_b} at a {100 * self.delta:.1f} pp difference you need "
+            f"{self.n_samples} samples"
+        )
+        if all(math.isnan(rub) for rub in self.rub_per_sample.values()):
+            return f"{head} ({terms}; no prices without a pilot run)"
+        money = " + ".join(f"{_rub(rub)} ₽ {model}" for model, rub in self.cost_rub.items())
+        return f"{head} ≈ {_rub(self.total_rub)} ₽ ({money}; {terms})"
+
+    def __str__(self) -> str:
+        return self.sentence()
+
+
+def _rub(value: float) -> str:
+    if math.isnan(value):
+        return "?"
+    return f"{value:,.0f}".replace(",", " ") if value >= 100 else f"{value:.2f}"
+
+
+def paired_sample_size(delta: float, discordance: float, *, power: float = 0.8, alpha: float = 0.05) -> float:
+    """Independent pairs for McNemar's test to detect p(A) − p(B) = delta with this power, where
+    `discordance` is P(A and B disagree) (Connor 1987): n = (z_α/2·√ψ + z_β·√(ψ − δ²))² / δ²."""
+    if not 0 < abs(delta) <= discordance <= 1:
+        raise ConfigError(
+            f"needs 0 < |delta| <= discordance <= 1 (got delta={delta:g}, discordance={discordance:g}): "
+            "two models can differ by at most the share of samples where they disagree",
+            where="plan",
+        )
+    if not 0 < power < 1 or not 0 < alpha < 1:
+        raise ConfigError(f"power and alpha must lie in (0, 1) (got {power:g}, {alpha:g})", where="plan")
+    za, zb = _z(1 - alpha), float(sps.norm.ppf(power))
+    return (za * math.sqrt(discordance) + zb * math.sqrt(discordance - delta**2)) ** 2 / delta**2
+
+
+def plan(
+    df: pd.DataFrame | None = None,
+    model_a: str | None = None,
+    model_b: str | None = None,
+    *,
+    task: str | None = None,
+    delta: float | None = None,
+    power: float = 0.8,
+    alpha: float = 0.05,
+    accuracy_a: float | None = None,
+    accuracy_b: float | None = None,
+    correlation: float = 0.0,
+    design_effect: float = 1.0,
+    cluster_size: float = 1.0,
+    catalog: object | None = None,
+    rub_per_sample: dict[str, float] | None = None,
+) -> Plan:
+    """How many samples it takes to tell A from B, and what that costs in ₽.
+
+    From a pilot (`df` with both models): the discordance, the design effect of the paired difference
+    over the task's clusters and each model's ₽ per sample are measured there; `delta` defaults to the
+    difference the pilot saw. ₽ come from the price cards in `catalog` applied to the pilot's real token
+    counts, else from what the pilot was billed. Without a pilot, give `accuracy_a`, `accuracy_b` (and
+    the `correlation` of their right/wrong answers, 0 by default; a `design_effect` if samples cluster).
+
+    The count is rounded up; with clusters it is n_independent × design effect (the pilot's cluster
+    sizes are assumed to hold in the full run).
+    """
+    if df is not None:
+        if model_a is None or model_b is None:
+            raise ConfigError("plan from a pilot needs model_a and model_b", where="plan")
+        return _plan_from_pilot(df, model_a, model_b, task, delta, power, alpha, catalog)
+    if accuracy_a is None or accuracy_b is None:
+        raise ConfigError("plan needs a pilot DataFrame or both accuracy_a and accuracy_b", where="plan")
+    for name, value in (("accuracy_a", accuracy_a), ("accuracy_b", accuracy_b)):
+        if not 0 <= value <= 1:
+            raise ConfigError(f"{name} is a fraction in [0, 1], got {value:g}", where="plan")
+    both = accuracy_a * accuracy_b + correlation * math.sqrt(
+        accuracy_a * (1 - accuracy_a) * accuracy_b * (1 - accuracy_b)
+    )
+    discordance = accuracy_a + accuracy_b - 2 * both
+    delta = accuracy_a - accuracy_b if delta is None else delta
+    names = (model_a or "A", model_b or "B")
+    prices = rub_per_sample or dict.fromkeys(names, math.nan)
+    return _make_plan(names, task, delta, power, alpha, discordance, max(1.0, design_effect), cluster_size,
+                      prices, "stated accuracies")  # fmt: skip
+
+
+def _make_plan(names, task, delta, power, alpha, discordance, deff, cluster_size, prices, source) -> Plan:
+    discordance = max(discordance, abs(delta))
+    n_independent = paired_sample_size(delta, discordance, power=power, alpha=alpha)
+    n_samples = n_independent * deff
+    if cluster_size > 1:  # whole clusters: a paragraph's questions come together
+        n_samples = math.ceil(n_samples / cluster_size - 1e-9) * cluster_size
+    return Plan(model_a=names[0], model_b=names[1], task=task, delta=abs(delta), power=power, alpha=alpha,
+                discordance=discordance, design_effect=deff, cluster_size=cluster_size,
+                n_independent=math.ceil(n_independent - 1e-9), n_samples=math.ceil(n_samples - 1e-9),
+                rub_per_sample=prices, source=source)  # fmt: skip
+
+
+def _plan_from_pilot(df, model_a, model_b, task, delta, power, alpha, catalog) -> Plan:
+    _check_present(df, model_a, model_b, task)
+    pairs, _ = paired_scores(df, model_a, model_b, task)
+    if len(pairs) < 2:
+        raise ConfigError(f"the pilot has {len(pairs)} scored pairs of {model_a} and {model_b}", where="plan")
+    diff = (pairs["score_a"] - pairs["score_b"]).to_numpy(float)
+    if not is_binary(np.concatenate([pairs["score_a"], pairs["score_b"]])):
+        raise ConfigError("plan needs 0/1 scores (accuracy); this task scores on a scale", where="plan")
+    clusters = pairs["cluster"].to_numpy(object)
+    deff = design_effect(diff, clusters)
+    cluster_size = len(pairs) / len(pd.unique(clusters))
+    observed = float(diff.mean())
+    if delta is None:
+        if observed == 0:
+            raise ConfigError("the pilot shows no difference; give the delta to detect", where="plan")
+        delta = observed
+    data = df if task is None else df[df["task"] == task]
+    prices = {
+        model: _rub_per_sample(data[data["model"] == model], model, catalog) for model in (model_a, model_b)
+    }
+    carded = [m for m in (model_a, model_b) if catalog is not None and catalog.get(m) is not None]  # type: ignore[attr-defined]
+    source = "pilot; ₽ from price cards × the pilot's tokens" if len(carded) == 2 else (
+        "pilot; ₽ as the pilot was billed" + (f" ({', '.join(carded)} from its price card)" if carded else "")
+    )  # fmt: skip
+    return _make_plan((model_a, model_b), task, delta, power, alpha, float(np.mean(diff != 0)), deff,
+                      cluster_size, prices, source)  # fmt: skip
+
+
+def _rub_per_sample(rows: pd.DataFrame, model: str, catalog: object | None) -> float:
+    """Mean ₽ of one call: the price card applied to the pilot's mean token and image counts, or
+    (no catalog, or the model missing from it) the mean the pilot was billed."""
+    info = catalog.get(model) if catalog is not None else None  # type: ignore[attr-defined]
+    if info is None:
+        return float(effective_cost(rows)[0].mean()) if len(rows) else math.nan
+    prompt = float(_numeric(rows, "prompt_tokens").mean())
+    completion = float(_numeric(rows, "completion_tokens").mean())
+    images = float(_numeric(rows, "images").fillna(0).mean())
+    if math.isnan(prompt) or math.isnan(completion):
+        return float(effective_cost(rows)[0].mean())
+    card = info.pricing
+    return prompt * card.prompt + completion * card.completion + images * card.image
