@@ -73,8 +73,10 @@ def _is_simulated(df: pd.DataFrame) -> bool:
     return bool("simulated" in df and df["simulated"].fillna(False).astype(bool).any())
 
 
-def _figure(panels: int, *, width: float = 6.4, height: float = 4.6) -> tuple[EvalFigure, list]:
-    cols = min(panels, 3)
+def _figure(
+    panels: int, *, width: float = 6.4, height: float = 4.6, max_cols: int = 3
+) -> tuple[EvalFigure, list]:
+    cols = min(panels, max_cols)
     rows = math.ceil(panels / cols)
     fig = EvalFigure(figsize=(width * cols, height * rows), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False).ravel().tolist()
@@ -121,14 +123,24 @@ def wants_log(values: Sequence[float]) -> bool:
 
 
 def _set_x_scale(ax, log: bool) -> None:
-    """Log x with ticks at 1, 2 and 5 of every decade labelled as plain numbers (0.2, 0.5, 1, 2),
-    so even a narrow axis shows several readable ticks."""
+    """Log x with ticks at 1, 2 and 5 of every decade labelled as plain numbers (0.2, 0.5, 1, 2); an
+    axis spanning less than a decade gets every integer multiple (200, 300, 400), so it never shows a
+    lone tick. Call after the data is drawn."""
     if not log:
         return
     ax.set_xscale("log")
-    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    low, high = ax.get_xlim()
+    spread = high / low if low > 0 else math.inf
+    subs = (
+        (1.0, 2.0, 5.0)
+        if spread >= 10
+        else (1.0, 2.0, 3.0, 5.0)
+        if spread >= 3
+        else tuple(map(float, range(1, 10)))
+    )
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: _tick(value)))
-    ax.xaxis.set_minor_locator(LogLocator(base=10, subs=tuple(range(1, 10))))
+    ax.xaxis.set_minor_locator(LogLocator(base=10, subs=tuple(float(k) for k in range(1, 10))))
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
@@ -205,6 +217,7 @@ def _accuracy_panel(
         ax.errorbar(x[i], row["acc"], xerr=xerr[:, [i]], yerr=_yerr(part)[:, [i]], fmt="o",
                     color=colors[row["model"]], capsize=3, label=row["model"], zorder=2)  # fmt: skip
     _draw_front(ax, list(x), list(part["acc"]), list(part["model"]))
+    ax.margins(x=0.12)  # room for the labels of the outermost points
     _set_x_scale(ax, log)
     ax.set_ylabel("Accuracy, % (95% CI)")
     ax.set_ylim(-2, 102)
@@ -271,7 +284,8 @@ def language_heatmap(df: pd.DataFrame, task: str | None = None) -> Figure:
         return _finish(fig, df, "Accuracy by language")
     languages = long.groupby("task")["language"].nunique().max()
     width = max(6.0, 0.6 * languages + 3.5)
-    fig, axes = _figure(len(tasks), width=width, height=1.8 + 0.55 * long["model"].nunique())
+    # One panel per row: a 13-language grid shrunk to a third of the page has unreadable cells.
+    fig, axes = _figure(len(tasks), width=width, height=1.8 + 0.55 * long["model"].nunique(), max_cols=1)
     image = None
     for ax, name in zip(axes, tasks, strict=True):
         grid = long[long["task"] == name].pivot(index="model", columns="language", values="accuracy")
@@ -330,7 +344,8 @@ def cost_breakdown(df: pd.DataFrame) -> Figure:
         ax.set_ylabel("₽ per 1000 samples")
         ax.set_title(name, fontsize=10)
         ax.grid(True, axis="y", alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.set_ylim(0, 1.35 * max([*billed, *bottom, 1e-12]))  # headroom for the legend and markers
+        ax.legend(fontsize=8, loc="upper left", ncols=2)
     return _finish(fig, df, f"Cost per 1000 samples by component ({_samples_phrase(df)} per model and task)")
 
 
