@@ -312,7 +312,9 @@ def _show(args: argparse.Namespace) -> int:
     if args.by_language:
         from evalkit.stats import by_language
 
-        print(display.render(by_language(frame, long=args.fmt in ("csv", "json")), args.fmt))
+        long = args.fmt in ("csv", "json")  # machines get one row per language with n, interval and p
+        table = by_language(frame, long=long)
+        print(display.render(table, args.fmt) if long else display.languages(table, args.fmt))
     return 0
 
 

@@ -53,10 +53,10 @@ def render(
 
     headers = columns or {name: str(name) for name in frame.columns}
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
-                  header_style="bold", title_style="bold")  # fmt: skip
+                  header_style="bold", title_style="bold", collapse_padding=True)  # fmt: skip
     for name, header in headers.items():
         numeric = name in frame and frame[name].dtype.kind in "iuf"
-        names = name in ("model", "run_id", "task", "created_at", "status", "accuracy", "difference")  # whole
+        names = name in ("model", "run_id", "task", "created_at", "status") or name in (cells or {})  # whole
         lists = name in ("tasks", "models")  # lists wrap between items and share what width is left
         table.add_column(header, justify="right" if numeric or name in (cells or {}) else "left",
                          no_wrap=names, overflow="ellipsis", ratio=1 if lists else None)  # fmt: skip
@@ -191,3 +191,19 @@ def comparisons(found: Sequence[Any], fmt: Format = "table", *, width: int | Non
         "language": lambda r: r["language"] or "–",
     }
     return render(frame, fmt, columns=columns, cells=cells, width=width)
+
+
+def languages(wide: pd.DataFrame, fmt: Format = "table", *, width: int | None = None) -> str:
+    """`stats.by_language` (wide) for people: a table per task of accuracy in % (whole numbers, so 13
+    languages fit 100 columns) for the languages that task has, then macro and micro."""
+    if fmt in ("csv", "json"):
+        return render(wide, fmt)
+    tables = []
+    for task, part in wide.groupby("task", sort=True):
+        part = part.dropna(axis=1, how="all")
+        values = [c for c in part.columns if c not in ("task", "model")]
+        columns = {"model": "model", **{c: c for c in values}}
+        cells = {c: (lambda r, c=c: "–" if r[c] != r[c] else f"{100 * r[c]:.0f}") for c in values}
+        title = f"accuracy by language, %: {task}"
+        tables.append(render(part, fmt, columns=columns, cells=cells, title=title, width=width))
+    return "\n\n".join(tables)

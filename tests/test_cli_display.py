@@ -10,7 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from test_cli import _write_task
+from test_stats import make_results
 
+from evalkit import display, stats
 from evalkit.cli import main
 from evalkit.results import list_runs, load_results
 
@@ -168,3 +170,15 @@ def test_estimate_refuses_images_for_a_text_only_model_as_run_does(capsys, tmp_p
 def test_models_sim_names_the_simulator_as_its_source(capsys) -> None:
     listed = _out(capsys, ["models", "--sim"])
     assert "source: simulator" in listed.splitlines()[-1] and "network" not in listed
+
+
+def test_by_language_is_in_percent_and_fits(capsys, monkeypatch) -> None:
+    languages = ("ar", "bn", "de", "en", "es", "fr", "hi", "ja", "ru", "sw", "te", "th", "zh")
+    df = make_results(n=130, languages=languages)
+    printed = display.languages(stats.by_language(df), width=100)
+    assert max(len(line) for line in printed.splitlines()) <= 100 and "…" not in printed
+    header = next(line for line in printed.splitlines() if line.startswith("model"))
+    assert header.split()[1:] == [*languages, "macro", "micro"]
+    big = df[(df["model"] == "big/large") & (df["language"] == "ru")]["score"].mean()
+    row = next(line for line in printed.splitlines() if line.startswith("big/large")).split()
+    assert row[1 + languages.index("ru")] == f"{100 * big:.0f}"
