@@ -182,3 +182,10 @@ def test_by_language_is_in_percent_and_fits(capsys, monkeypatch) -> None:
     big = df[(df["model"] == "big/large") & (df["language"] == "ru")]["score"].mean()
     row = next(line for line in printed.splitlines() if line.startswith("big/large")).split()
     assert row[1 + languages.index("ru")] == f"{100 * big:.0f}"
+
+
+def test_progress_line_gives_accuracy_in_percent() -> None:
+    from evalkit.progress import ProgressSnapshot, describe
+
+    line = describe(ProgressSnapshot(total=10, done=8, score_sum=6.0, scored=8))
+    assert "acc 75.0%" in line and "0.750" not in line
