@@ -391,6 +391,12 @@ def _add_plan(parser: argparse.ArgumentParser) -> None:
         default=0.0,
         help="without a pilot: how A's and B's right answers go together",
     )
+    parser.add_argument(
+        "--design-effect", type=float, default=1.0, help="without a pilot: variance inflation from clusters"
+    )
+    parser.add_argument(
+        "--cluster-size", type=float, default=1.0, help="without a pilot: samples per cluster"
+    )
     parser.add_argument("--out", default=None, help="results folder (default results/)")
     parser.add_argument("--no-prices", action="store_true", help="price from what the pilot was billed")
     _add_endpoint(parser)
@@ -413,11 +419,16 @@ def _plan(args: argparse.Namespace) -> int:
     elif args.accuracy_a is not None and args.accuracy_b is not None:
         result = plan(model_a=args.model_a, model_b=args.model_b, accuracy_a=args.accuracy_a / 100,
                       accuracy_b=args.accuracy_b / 100, correlation=args.correlation, delta=delta,
-                      power=args.power, alpha=args.alpha)  # fmt: skip
+                      power=args.power, alpha=args.alpha, design_effect=args.design_effect,
+                      cluster_size=args.cluster_size)  # fmt: skip
     else:
         raise EvalkitError("give a pilot (--run RUN_ID) or both --accuracy-a and --accuracy-b")
     if args.fmt in ("csv", "json"):
-        fields = dataclasses.asdict(result) | {"cost_rub": result.cost_rub, "total_rub": result.total_rub}
+        fields = dataclasses.asdict(result) | {
+            "cost_rub": result.cost_rub,
+            "total_rub": result.total_rub,
+            "intraclass_correlation": result.intraclass_correlation,
+        }
         if args.fmt == "json":
             print(json.dumps(_json_safe(fields), ensure_ascii=False, indent=2))
         else:
@@ -449,7 +460,8 @@ def _plan_details(result: Any) -> str:
     from evalkit.display import format_rub
 
     clusters = (
-        f"clusters of {result.cluster_size:.1f} samples, design effect {result.design_effect:.2f}"
+        f"clusters of {result.cluster_size:.1f} samples (within-cluster correlation "
+        f"{result.intraclass_correlation:.2f}), design effect {result.design_effect:.2f}"
         if result.design_effect > 1 else "no clustering"
     )  # fmt: skip
     prices = ", ".join(f"{m} {format_rub(r)} ₽" for m, r in result.rub_per_sample.items())

@@ -750,6 +750,14 @@ class Plan:
     task: str | None = None
 
     @property
+    def intraclass_correlation(self) -> float:
+        """The within-cluster correlation of the paired difference implied by the design effect:
+        deff = 1 + (m − 1)·ρ for clusters of m samples (0 without clusters)."""
+        if self.cluster_size <= 1:
+            return 0.0
+        return (self.design_effect - 1) / (self.cluster_size - 1)
+
+    @property
     def cost_rub(self) -> dict[str, float]:
         """₽ for `n_samples` of each model (NaN where no price is known)."""
         return {model: self.n_samples * rub for model, rub in self.rub_per_sample.items()}

@@ -152,6 +152,10 @@ def test_plan_from_a_pilot_and_from_stated_accuracies(results, capsys) -> None:
         capsys, ["plan", "A", "B", "--accuracy-a", "75", "--accuracy-b", "70", "--correlation", "0.5"]
     )
     assert "you need 631 samples" in stated and "no prices without a pilot run" in stated
+    clustered = _out(capsys, ["plan", "A", "B", "--accuracy-a", "75", "--accuracy-b", "70", "--correlation", "0.5",
+                              "--design-effect", "1.5", "--cluster-size", "4"])  # fmt: skip
+    assert "you need 948 samples" in clustered  # 631 × 1.5, up to whole clusters of 4
+    assert "within-cluster correlation 0.17" in clustered
     assert main(["plan", "A", "B"]) == 2
     assert "give a pilot (--run RUN_ID)" in capsys.readouterr().err
 

@@ -81,6 +81,7 @@ def test_planned_power_is_achieved_with_clusters_measured_in_a_pilot(size: int, 
     plan = stats.plan(pilot, "A", "B", delta=p10 - p01)
     true_deff = 1 + (size - 1) / (1 + kappa)
     assert plan.design_effect == pytest.approx(true_deff, rel=0.12)
+    assert plan.intraclass_correlation == pytest.approx(1 / (1 + kappa), abs=0.05)
     assert plan.n_samples >= plan.n_independent * true_deff * 0.85 and plan.n_samples % size == 0
     achieved = _power(np.random.default_rng(7), plan, p10, p01, kappa)
     assert abs(achieved - 0.8) <= 0.03, (plan, achieved)
