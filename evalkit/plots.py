@@ -122,22 +122,19 @@ def wants_log(values: Sequence[float]) -> bool:
     return len(positive) >= 2 and max(positive) / min(positive) > LOG_SPREAD
 
 
+_NARROW = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0)
+
+
 def _set_x_scale(ax, log: bool) -> None:
     """Log x with ticks at 1, 2 and 5 of every decade labelled as plain numbers (0.2, 0.5, 1, 2); an
-    axis spanning less than a decade gets every integer multiple (200, 300, 400), so it never shows a
-    lone tick. Call after the data is drawn."""
+    axis spanning less than a decade gets more (1.5, 2, 2.5, 3), so it never shows a lone tick. Call
+    after the data is drawn."""
     if not log:
         return
     ax.set_xscale("log")
     low, high = ax.get_xlim()
     spread = high / low if low > 0 else math.inf
-    subs = (
-        (1.0, 2.0, 5.0)
-        if spread >= 10
-        else (1.0, 2.0, 3.0, 5.0)
-        if spread >= 3
-        else tuple(map(float, range(1, 10)))
-    )
+    subs = (1.0, 2.0, 5.0) if spread >= 10 else (1.0, 2.0, 3.0, 5.0) if spread >= 5 else _NARROW
     ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: _tick(value)))
     ax.xaxis.set_minor_locator(LogLocator(base=10, subs=tuple(float(k) for k in range(1, 10))))

@@ -176,6 +176,17 @@ def test_log_latency_axis_has_readable_ticks_and_says_log_scale() -> None:
         assert all(float(label) > 0 for label in labels)  # plain numbers, no 10^x
 
 
+def test_a_narrow_panel_on_a_log_figure_still_has_several_ticks() -> None:
+    fast = make_results({"a/x": {"accuracy": 0.5, "cost": 0.1, "latency": 0.1},
+                         "b/y": {"accuracy": 0.6, "cost": 0.1, "latency": 4}}, tasks=("qa",), n=30)  # fmt: skip
+    narrow = make_results({"a/x": {"accuracy": 0.5, "cost": 0.1, "latency": 1.1},
+                           "b/y": {"accuracy": 0.6, "cost": 0.1, "latency": 2.6}}, tasks=("vision",), n=30)  # fmt: skip
+    fig = plots.accuracy_vs_latency(pd.concat([fast, narrow], ignore_index=True), n_boot=N_BOOT)
+    panel = [ax for ax in fig.axes if ax.get_title() == "vision"][0]
+    assert panel.get_xscale() == "log"
+    assert len(_tick_labels(fig, panel)) >= 3, _tick_labels(fig, panel)
+
+
 def test_every_panel_of_a_figure_shares_one_scale_type() -> None:
     # qa alone spreads 2x (linear on its own), code spreads 40x: both panels must still be log.
     qa = make_results({"a/x": {"accuracy": 0.5, "cost": 0.10, "latency": 1},
