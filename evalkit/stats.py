@@ -853,7 +853,6 @@ def plan(
 
 
 def _make_plan(names, task, delta, power, alpha, discordance, deff, cluster_size, prices, source) -> Plan:
-    discordance = max(discordance, abs(delta))
     n_independent = paired_sample_size(delta, discordance, power=power, alpha=alpha)
     n_samples = n_independent * deff
     if cluster_size > 1:  # whole clusters: a paragraph's questions come together

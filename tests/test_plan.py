@@ -163,3 +163,10 @@ def test_plan_matches_connor_worked_value_and_refuses_nonsense() -> None:
                           "error": None} for m in ("A", "B") for i in range(10)])  # fmt: skip
     with pytest.raises(ConfigError, match="shows no difference; give the delta"):
         stats.plan(same, "A", "B")
+
+
+def test_a_delta_beyond_the_pilots_disagreement_is_refused() -> None:
+    pilot = _pilot_frame(np.random.default_rng(4), clusters=100, size=1, p10=0.06, p01=0.04, kappa=1e6)
+    disagree = stats.plan(pilot, "A", "B", delta=0.01).discordance
+    with pytest.raises(ConfigError, match="at most the share of samples where they disagree"):
+        stats.plan(pilot, "A", "B", delta=disagree + 0.05)
