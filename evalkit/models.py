@@ -155,6 +155,15 @@ def supports_images(info: ModelInfo) -> bool:
     return "image" in info.input_modalities
 
 
+def check_modalities(info: ModelInfo, task_name: str, family: str) -> None:
+    """Refuse a vision task for a model that takes no images (the same refusal as `run`'s)."""
+    if family == "vision" and not supports_images(info):
+        raise ConfigError(
+            f"model {info.id!r} does not take image input (its catalog entry lists "
+            f"{', '.join(info.input_modalities)}), but task {task_name!r} sends images"
+        )
+
+
 @dataclass
 class Catalog(Mapping[str, ModelInfo]):
     """Models by id; `source` is "cache", "network" or "bundled"; `fetched_at` is a Unix time."""
@@ -370,7 +379,8 @@ def format_models_table(catalog: Catalog) -> str:
         for r in rows
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    lines.append(f"{len(catalog)} models · source: {catalog.source}" + _age(catalog.fetched_at))
+    source = "simulator" if any(info.simulated for info in catalog.values()) else catalog.source
+    lines.append(f"{len(catalog)} models · source: {source}" + _age(catalog.fetched_at))
     if catalog.note:
         lines.append(catalog.note)
     return "\n".join(line.rstrip() for line in lines)
