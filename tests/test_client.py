@@ -289,7 +289,7 @@ def on_virtual_time(
 def call(
     model: str, *, stream: bool = True, transport: str = "aiohttp", **options: Any
 ) -> tuple[CallRecord, FakeRouter, float]:
-    """One `Client.call` against a fresh fake router: (record, router, wall seconds)."""
+    """One `Client.call` against a fresh fake router: (record, router, wall seconds, never asserted on)."""
     hooks = options.pop("hooks", None)
     params = options.pop("params", {"temperature": 0, "max_tokens": 64})
     options.setdefault("retry", FAST)
@@ -685,7 +685,8 @@ def test_cancelling_a_call_still_settles_the_attempt() -> None:
                     "t/hang", [{"role": "user", "content": "hi"}], {}, hooks=CallHooks(after_attempt=after)
                 )
             )
-            await asyncio.sleep(0.3)
+            while not router.hits["t/hang"]:  # cancel once the attempt is really in flight
+                await asyncio.sleep(0.001)
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
