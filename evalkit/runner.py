@@ -309,7 +309,9 @@ class Runner:
             self, samples, catalogs, previous=journal.read_manifest() if self.config.resume else None
         )
         self.started_at = manifest["started_at"]
-        self.history = [*(manifest.get("invocations") or [])]
+        self.history = [_settled(entry) for entry in manifest.get("invocations") or []]
+        # on disk from the start, so an invocation that is killed still shows in the history
+        manifest["invocations"] = [*self.history, {"started_at": self.started_at, "status": "running"}]
         journal.write_manifest(manifest)
         self.budget = Budget(self.config.budget_rub, spent_rub=state.spent_rub)
         self.journal, self.state = journal, state
@@ -754,6 +756,14 @@ _RUN_FATAL_HINT = {
     "auth": " (the router rejected the API key: check ROUTERAI_API_KEY, or the variable named by --api-key-env)",
     "out_of_credit": " (top up the account, then finish with: evalkit run --resume {run_id})",
 }
+
+
+def _settled(invocation: dict[str, Any]) -> dict[str, Any]:
+    """An earlier invocation as the history keeps it: one still `running` ended without recording its
+    outcome (killed, power lost, a disk too full for the manifest); its samples are in the totals."""
+    if invocation.get("status") != "running":
+        return invocation
+    return invocation | {"status": "unrecorded", "note": "ended without recording its outcome (killed?)"}
 
 
 def _params(task: Task, epoch: int) -> dict[str, Any]:

@@ -221,7 +221,10 @@ def test_a_disk_too_full_for_the_final_manifest_still_shows_the_first_error_and_
     monkeypatch.setenv("ROUTERAI_API_KEY", KEY)
     assert _cli(capsys, *_resume_args(router, out, "full2"))[0] == 0
     _exactly_once(out / "full2")
-    assert _manifest(out / "full2")["status"] == "completed"
+    manifest = _manifest(out / "full2")
+    assert manifest["status"] == "completed" and manifest["totals"]["done"] == N
+    # the invocation that could not record its end still shows in the history
+    assert [i["status"] for i in manifest["invocations"]] == ["unrecorded", "completed"]
 
 
 def test_out_pointing_at_a_file_is_one_clear_error(router, tmp_path, capsys):
