@@ -88,13 +88,13 @@ class Sample(BaseModel):
     @field_validator("target", mode="before")
     @classmethod
     def _target_as_list(cls, value: Any) -> list[str]:
-        from evalkit.sources.targets import cell_text, is_missing
+        from evalkit.sources.targets import cell_text
 
         if value is None:
             return []
         values = list(value) if isinstance(value, (list, tuple)) else [value]
-        if any(is_missing(v) for v in values):
-            raise ValueError(f"a target is null or empty: {value!r} (use target=None for no target)")
+        if any(v is None or v != v for v in values):  # None or NaN must never become the text "None"
+            raise ValueError(f"a target is null: {value!r} (use target=None for no target)")
         return [cell_text(v) for v in values]
 
     @model_validator(mode="after")
@@ -444,6 +444,58 @@ def load_task(path: str | Path) -> Task:
     return task
 
 
+def load_python_task(path: Path, name: str) -> Task:
+    """`NAME` from the Python file `path`: a Task, or a function without arguments that returns one.
+    The task's `file` becomes `path:NAME`, so that a run can be resumed from its manifest."""
+    import importlib.util
+
+    where = f"{path}:{name}"
+    if not path.is_file():
+        raise TaskError("no such Python task file", where=str(path))
+    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+    spec = importlib.util.spec_from_file_location(f"evalkit_task_{path.stem}_{digest}", path)
+    if spec is None or spec.loader is None:
+        raise TaskError("cannot import this file", where=str(path))
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except TaskError:
+        raise
+    except Exception as exc:  # the user's own file: report its error in one line, naming it
+        line = getattr(exc, "lineno", None) or _error_line(exc, path)
+        at = f" (line {line})" if line else ""
+        raise TaskError(f"importing it failed{at}: {type(exc).__name__}: {exc}", where=str(path)) from None
+    if not hasattr(module, name):
+        found = sorted(
+            k
+            for k, v in vars(module).items()
+            if isinstance(v, Task) or (callable(v) and not k.startswith("_"))
+        )
+        raise TaskError(
+            f"the file defines no {name!r} (it has: {', '.join(found) or 'nothing'})", where=str(path)
+        )
+    value = getattr(module, name)
+    if callable(value) and not isinstance(value, Task):
+        try:
+            value = value()
+        except TaskError:
+            raise
+        except Exception as exc:
+            raise TaskError(f"calling {name}() failed: {type(exc).__name__}: {exc}", where=where) from None
+    if not isinstance(value, Task):
+        raise TaskError(f"{name} is a {type(value).__name__}, not an evalkit Task", where=where)
+    if value.file is None:
+        value = value.model_copy(update={"file": str(path.resolve()) + f":{name}"})
+    return value
+
+
+def _error_line(exc: BaseException, path: Path) -> int | None:
+    import traceback
+
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(path)]
+    return frames[-1].lineno if frames else None
+
+
 def _describe_validation(exc: ValidationError) -> str:
     problems = []
     for error in exc.errors():
@@ -457,10 +509,16 @@ def tasks_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "tasks"
 
 
+_PY_TASK = re.compile(r"^(?P<file>.+\.py):(?P<name>[A-Za-z_][A-Za-z0-9_]*)$")
+
+
 def resolve_task(name_or_path: str | Path | Task) -> Task:
-    """A Task from an object, a YAML path, or a bare name looked up in `tasks/`."""
+    """A Task from an object, a YAML path, `FILE.py:NAME`, or a bare name looked up in `tasks/`."""
     if isinstance(name_or_path, Task):
         return name_or_path
+    python = _PY_TASK.match(str(name_or_path))
+    if python:
+        return load_python_task(Path(python["file"]), python["name"])
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
         return load_task(path)
