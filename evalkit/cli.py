@@ -179,21 +179,22 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _add_validate(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="+", help="task YAML files or names")
-    parser.add_argument("--limit", type=int, default=50, help="samples to load and render for the check")
+    parser.add_argument("files", nargs="+", help="task YAML files, FILE.py:NAME, or names")
+    parser.add_argument(
+        "--limit", type=int, default=None, help="check only the first N samples (default all)"
+    )
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from evalkit.prompt import render
     from evalkit.task import resolve_task
+    from evalkit.validate import check_task
 
+    failed = False
     for name in args.files:
-        task = resolve_task(name)
-        samples = task.load_samples(args.limit)
-        for sample in samples:
-            render(task, sample)
-        print(f"ok: {task.name} ({task.where}): {len(samples)} samples checked, scorer {_scorer_name(task)}")
-    return 0
+        report = check_task(resolve_task(name), args.limit)
+        print("\n".join(report.lines()))
+        failed = failed or bool(report.problems)
+    return 2 if failed else 0
 
 
 def _scorer_name(task: Any) -> str:
