@@ -469,13 +469,13 @@ def load_python_task(path: Path, name: str) -> Task:
         found = sorted(
             k
             for k, v in vars(module).items()
-            if isinstance(v, Task) or (callable(v) and not k.startswith("_"))
+            if isinstance(v, Task) or (inspect.isfunction(v) and v.__module__ == module.__name__)
         )
         raise TaskError(
             f"the file defines no {name!r} (it has: {', '.join(found) or 'nothing'})", where=str(path)
         )
     value = getattr(module, name)
-    if callable(value) and not isinstance(value, Task):
+    if inspect.isfunction(value):
         try:
             value = value()
         except TaskError:
