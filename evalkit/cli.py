@@ -201,6 +201,33 @@ def _scorer_name(task: Any) -> str:
     return getattr(task.scorer, "name", repr(task.scorer))
 
 
+def _add_rescore(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", help="the run id (or run directory) whose recorded answers to score again")
+    parser.add_argument(
+        "--scorer", help='a scorer name, or JSON {"name": ..., "params": {...}}, for every task'
+    )
+    parser.add_argument("--out", default=None, help="results folder (default results/)")
+    parser.add_argument("--run-id", help="the new run's id")
+
+
+def _rescore(args: argparse.Namespace) -> int:
+    import json
+
+    from evalkit.rescore import rescore
+
+    scorer = args.scorer
+    if scorer and scorer.lstrip().startswith("{"):
+        try:
+            scorer = json.loads(scorer)
+        except ValueError as exc:
+            raise EvalkitError(f"--scorer: not valid JSON: {exc}") from None
+    result = rescore(args.run, out=args.out, scorer=scorer, run_id=args.run_id)
+    print(f"run {result.run_id}: {result.status} — {result.message}; 0 requests sent")
+    print(f"results: {result.path}")
+    print(_table(result.summary()))
+    return 0
+
+
 def _add_list(parser: argparse.ArgumentParser) -> None:
     pass
 
@@ -377,6 +404,12 @@ _COMMANDS: list[_Command] = [
         _demo,
     ),
     ("validate", "check task files without calling any model", _add_validate, _validate),
+    (
+        "rescore",
+        "score a run's recorded answers again with the current scorers (no requests)",
+        _add_rescore,
+        _rescore,
+    ),
     ("list", "list the tasks in tasks/", _add_list, _list),
     ("models", "the router's models with context, modalities and ₽ prices", _add_models, _models),
     ("estimate", "the expected cost of a run, before spending anything", _add_estimate, _estimate),

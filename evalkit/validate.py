@@ -81,7 +81,13 @@ def check_task(task: Task, limit: int | None = None) -> TaskReport:
 
 
 def check_samples(task: Task, samples: Sequence[Sample]) -> None:
-    """Raise one TaskError naming the samples that `check_task` would report (used by `run`)."""
+    """Raise one TaskError naming the samples that `check_task` would report (used by `run`). A Python
+    scorer of the user's is not second-guessed here (`validate` still reports it): if it raises during
+    the run, the sample is recorded as an error."""
+    from evalkit.task import ScorerSpec
+
+    if not isinstance(task.scorer, ScorerSpec):
+        return
     problems = sample_problems(task.build_scorer(), samples)
     if problems:
         shown = "; ".join(problems[:_SHOWN])
