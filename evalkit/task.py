@@ -263,7 +263,7 @@ class Task(BaseModel):
     limit_per_language: int | None = Field(default=None, gt=0)
     shuffle_seed: int | None = None
     file: str | None = Field(default=None, description="the YAML file this task came from")
-    _loaded: list[Sample] | None = PrivateAttr(default=None)
+    _loaded: tuple[tuple[Any, ...], list[Sample]] | None = PrivateAttr(default=None)
 
     @field_validator("scorer", mode="before")
     @classmethod
@@ -310,17 +310,19 @@ class Task(BaseModel):
         return samples
 
     def all_samples(self) -> list[Sample]:
-        """Every sample of the task, in source order, read once per Task object; ids are unique."""
-        if self._loaded is None:
-            from evalkit.sources import check_unique_ids, load_samples
+        """Every sample of the task, in source order; ids are unique. Read again when a local data file
+        changed since the last read (a notebook that edits its CSV between runs gets the new rows)."""
+        from evalkit.sources import check_unique_ids, load_samples, source_signature
 
+        signature = source_signature(self)
+        if self._loaded is None or self._loaded[0] != signature:
             if self.samples is not None:
                 loaded = list(self.samples)
                 check_unique_ids(loaded, self.where)
             else:
                 loaded = load_samples(self)
-            self._loaded = loaded
-        return list(self._loaded)
+            self._loaded = (signature, loaded)
+        return list(self._loaded[1])
 
     def check_templates(self, samples: Sequence[Sample]) -> None:
         """Raise one TaskError naming the samples whose template variable is missing or null."""

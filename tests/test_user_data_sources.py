@@ -471,3 +471,21 @@ def test_a_save_to_disk_dataset_dict_needs_its_split_named(tmp_path: Path) -> No
         task_at(tmp_path, spec).load_samples()
     spec["source"]["options"] = {"split": "test"}
     assert [s.target for s in task_at(tmp_path, spec).load_samples()] == [["4"]]
+
+
+def test_a_task_object_reads_its_data_again_after_the_file_changed(tmp_path: Path) -> None:
+    data = write_csv(tmp_path / "qa.csv", [{"id": "a", "q": "1+1", "answer": "2"}])
+    task = task_at(
+        tmp_path,
+        {
+            "name": "q",
+            "source": {"path": "qa.csv"},
+            "fields": {"id": "id", "target": "answer"},
+            "prompt": {"user": "{q}"},
+        },
+    )
+    before = task.fingerprint()
+    assert [s.target for s in task.load_samples()] == [["2"]]
+    data.write_text("id,q,answer\na,1+1,3\n", encoding="utf-8")
+    assert [s.target for s in task.load_samples()] == [["3"]]
+    assert task.fingerprint() != before

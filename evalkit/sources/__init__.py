@@ -58,6 +58,21 @@ def load_samples(task: Task) -> list[Sample]:
     return samples
 
 
+def source_signature(task: Task) -> tuple[Any, ...]:
+    """What identifies the current content of a task's local data files (path, size, mtime), so that
+    samples read once can be reused until a file changes."""
+    if task.source is None:
+        return ()
+    signature = []
+    for language in task.source.languages or [None]:
+        path = _expand_env(_expand(task.source.path, language), where=f"{task.where}: source.path")
+        local = (_base_dir(task) / path) if path else None
+        if local is not None and local.exists():
+            files = sorted(p for p in local.rglob("*") if p.is_file()) if local.is_dir() else [local]
+            signature += [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+    return tuple(signature)
+
+
 def check_unique_ids(samples: list[Sample], where: str) -> None:
     """Two samples with one id would overwrite each other's results: refuse, naming them."""
     seen: dict[str, int] = {}
