@@ -489,3 +489,33 @@ def test_a_task_object_reads_its_data_again_after_the_file_changed(tmp_path: Pat
     data.write_text("id,q,answer\na,1+1,3\n", encoding="utf-8")
     assert [s.target for s in task.load_samples()] == [["3"]]
     assert task.fingerprint() != before
+
+
+def test_a_gzipped_json_array_and_a_bom_csv_are_read(tmp_path: Path) -> None:
+    import gzip
+
+    rows = [{"id": "zh1", "question": "二加二等于几？", "target": "4", "language": "zh"}]
+    (tmp_path / "qa.json.gz").write_bytes(gzip.compress(json.dumps(rows, ensure_ascii=False).encode()))
+    task = task_at(
+        tmp_path,
+        {
+            "name": "g",
+            "source": {"path": "qa.json.gz"},
+            "fields": {"id": "id"},
+            "prompt": {"user": "{question}"},
+            "scorer": "numeric",
+        },
+    )
+    assert [s.target for s in task.load_samples()] == [["4"]]
+    (tmp_path / "bom.csv").write_bytes("\ufeffid,question,target\nth1,สองบวกสอง,4\n".encode())
+    task = task_at(
+        tmp_path,
+        {
+            "name": "b",
+            "source": {"path": "bom.csv"},
+            "fields": {"id": "id"},
+            "prompt": {"user": "{question}"},
+            "scorer": "numeric",
+        },
+    )
+    assert [(s.id, s.fields["question"]) for s in task.load_samples()] == [("th1", "สองบวกสอง")]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import gzip
 import io
 import json
 from collections.abc import Iterator
@@ -84,17 +85,20 @@ def _encoding(name: Any, *, where: str) -> str:
 
 def _read_json(path: Path, encoding: str, max_line: int, field: str | None) -> Iterator[dict[str, Any]]:
     """A JSON array (or an object holding one under `field`), else JSON Lines."""
-    with open(path, "rb") as handle:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
         head = handle.read(4096).decode(encoding, errors="ignore").lstrip("\ufeff \t\r\n")
     if not head.startswith("[") and field is None:
         for row, _ in iter_jsonl(path, max_line_bytes=max_line, encoding=encoding):
             yield row
         return
-    if path.stat().st_size > max_line:
+    with opener(path, "rb") as handle:
+        raw = handle.read(max_line + 1)
+    if len(raw) > max_line:
         raise TaskError(
             f"a JSON document larger than {max_line} bytes; write it as JSON Lines", where=str(path)
         )
-    text = _decode(path.read_bytes(), encoding, path)
+    text = _decode(raw, encoding, path)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
