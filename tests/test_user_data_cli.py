@@ -232,3 +232,42 @@ def test_every_user_style_task_of_the_tests_passes_its_self_check(tmp_path: Path
     for task in tasks:
         report = check_task(task)
         assert report.problems == [] and report.checked == report.samples > 0, task.name
+
+
+def test_a_hub_style_multiple_choice_file_scores_the_models_answers_end_to_end(
+    tmp_path: Path, capsys
+) -> None:
+    from tests.test_user_data_sources import CAPITALS, CHOICE_SPEC
+    from tests.userdata import write_parquet
+
+    write_parquet(tmp_path / "data.parquet", CAPITALS)
+    path = write_task(
+        tmp_path,
+        {
+            **CHOICE_SPEC,
+            "family": "qa",
+            "generation": {"max_tokens": 64},
+            "prompt": {"user": '{question}\n{choices}\nОтветь буквой: "Ответ: <буква>".'},
+        },
+    )
+    out = tmp_path / "results"
+    code, stdout, err = cli(
+        ["run", str(path), "-m", "sim/large-accurate", "--sim", "--out", str(out), "--run-id", "mc", "-q"],
+        capsys,
+    )
+    assert code == 0, err
+    import evalkit
+
+    frame = evalkit.load_results("mc", out=str(out))
+    assert not frame["explanation"].str.contains("not an option").any()
+    assert (frame["score"] == 1.0).sum() >= 3  # the simulator's accurate model answers the right letters
+
+
+def test_options_for_a_hub_dataset_are_refused(tmp_path: Path) -> None:
+    spec = {
+        "name": "h",
+        "source": {"hub": "org/data", "options": {"delimiter": ";"}},
+        "prompt": {"user": "{q}"},
+    }
+    with pytest.raises(TaskError, match="delimiter apply to a local file"):
+        load_task(write_task(tmp_path, spec)).load_samples()

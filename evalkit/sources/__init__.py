@@ -193,6 +193,12 @@ def quiet_datasets(datasets: Any) -> Iterator[None]:
 
 
 def _read_hub(source: Source, language: str | None, *, where: str) -> Iterator[dict[str, Any]]:
+    if source.options and source.format not in _READERS:
+        raise TaskError(
+            f"option(s) {', '.join(sorted(source.options))} apply to a local file, but the data comes from "
+            "the hub (which takes config, split and revision)",
+            where=f"{where}: source.options",
+        )
     import datasets
 
     try:
