@@ -54,7 +54,7 @@ def load_samples(task: Task) -> list[Sample]:
     for language in languages:
         rows = _rows(source, language, base=_base_dir(task), where=task.where)
         samples.extend(_to_samples(task, rows, language, _data_dir(task, language)))
-    check_unique_ids(samples, task.where)
+    check_unique_ids(samples, f"{task.where}: {source.path}" if source.path else task.where)
     return samples
 
 
@@ -89,10 +89,16 @@ def check_unique_ids(samples: list[Sample], where: str) -> None:
 
 def _data_dir(task: Task, language: str | None) -> Path | None:
     """The folder of the local data file, against which relative image paths in its rows resolve."""
+    local = _local_file(task, language)
+    return local.parent if local is not None else None
+
+
+def _local_file(task: Task, language: str | None) -> Path | None:
+    """The local data file (or folder) this language reads, when it exists."""
     assert task.source is not None
     path = _expand_env(_expand(task.source.path, language), where=f"{task.where}: source.path")
     local = (_base_dir(task) / path).resolve() if path else None
-    return local.parent if local is not None and local.exists() else None
+    return local if local is not None and local.exists() else None
 
 
 def _base_dir(task: Task) -> Path:
@@ -232,7 +238,8 @@ def _to_samples(
     from evalkit.task import Sample
 
     fields = task.fields
-    problems = RowProblems(task.where)
+    local = _local_file(task, language)
+    problems = RowProblems(f"{task.where}: {local}" if local is not None else task.where)
     samples = []
     seen: set[str] = set()
     for index, row in enumerate(rows):
