@@ -168,3 +168,11 @@ def test_a_task_adds_its_own_answer_phrases_in_yaml(tmp_path: Path) -> None:
     spec["scorer"] = {"name": "numeric", "params": {"answer_phrases": {"kk": "нәтиже"}}}
     with pytest.raises(TaskError, match="answer_phrases must map a language code to a list"):
         task_at(tmp_path, spec)
+
+
+def test_extractive_takes_answer_phrases_too() -> None:
+    sample = Sample(id="x", target="Абай Құнанбаев", language="kk")
+    output = "Мәтінде айтылғандай.\nНәтиже: Абай Құнанбаев"
+    assert get_scorer("extractive", {"metric": "em"})(output, sample).value == 0.0
+    scorer = get_scorer("extractive", {"metric": "em", "answer_phrases": {"kk": ["нәтиже"]}})
+    assert scorer(output, sample).value == 1.0
