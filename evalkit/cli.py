@@ -227,9 +227,8 @@ def _rescore(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise EvalkitError(f"--scorer: not valid JSON: {exc}") from None
     result = rescore(args.run, out=args.out, scorer=scorer, run_id=args.run_id)
-    print(f"run {result.run_id}: {result.status} — {result.message}; 0 requests sent")
-    print(f"results: {result.path}")
-    print(_table(result.summary()))
+    _print_outcome(result)
+    print("0 requests sent")
     return 0
 
 
