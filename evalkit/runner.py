@@ -28,6 +28,7 @@ from evalkit.progress import NullProgress, ProgressSink, ProgressSnapshot, TqdmP
 from evalkit.run_config import RunConfig, new_run_id
 from evalkit.task import Sample, Task, resolve_task
 from evalkit.text import encodable
+from evalkit.validate import check_samples
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -283,7 +284,6 @@ class Runner:
         self._started = config.clock.monotonic()
 
     async def execute(self) -> RunResult:
-
         journal = (
             Journal.open_existing(self.directory) if self.config.resume else Journal.create(self.directory)
         )
@@ -297,6 +297,8 @@ class Runner:
 
         state = journal.read_state() if self.config.resume else JournalState()
         samples = {task.name: self._load(task) for task in self.tasks}
+        for task in self.tasks:  # a sample that would be scored wrong stops the run before any request
+            check_samples(task, samples[task.name])
         catalogs = await self._catalogs()
         self._check_models(catalogs)
         self.prices = {model: _price(catalogs[model], model) for model in self.config.models}
