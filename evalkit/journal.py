@@ -130,12 +130,20 @@ class Journal:
         """Write one record and flush it (safe from a process kill at once); with `sync`, return once it
         is fsynced too (safe from power loss; one fsync serves all concurrent appends). A later synced
         append covers every earlier line of the file."""
+        self.write(record)
+        if sync:
+            await self.sync()
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Write one record and flush it, without waiting: once this returns, the line is in the file
+        (a cancellation can only come later, while `sync` waits)."""
         with storage(self.samples_path):
             self._file.write(json_line(record) + "\n")
             self._file.flush()
         self._written += 1
-        if not sync:
-            return
+
+    async def sync(self) -> None:
+        """Return once every line written so far is fsynced."""
         target = self._written
         async with self._sync_lock:
             if self._synced >= target:

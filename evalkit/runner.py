@@ -670,11 +670,14 @@ class Runner:
             from_cache=from_cache,
             simulated=self.simulated,
         )
-        await self.journal.append(row)
+        self.journal.write(row)
+        # counted as soon as the line is in the file, so a cancellation during the fsync below (Ctrl-C)
+        # cannot leave the manifest's totals one short of the journal
         self.invocation["done"] += 1
         error = f"{record.error}: {record.error_message or ''}".rstrip(": ") if record.error else None
         self.invocation["errors"] += error is not None
         self._count(unit.model, score.value if score is not None else None, error)
+        await self.journal.sync()
 
     async def _score(self, unit: Unit, output: str) -> tuple[Score | None, str | None]:
         """Score one output; a scorer that breaks (e.g. the sandbox itself failed) is an error, not a 0."""
