@@ -1,0 +1,230 @@
+"""The zygote: a trusted interpreter started as root in a new network namespace (`unshare --net`).
+It never runs untrusted code. Per request (one JSON line on stdin) it forks a child into a new PID
+namespace; that child, PID 1 there, forks the *program* process and then becomes the *judge*:
+
+- program: own mount namespace (`contain.private_root`), uid `uids[1]`, runs the model's code
+  (`program.py`) and answers the judge over a socket with plain data;
+- judge: own mount namespace, uid `uids[0]`, runs the tests (`judge.json`, which the program
+  process never reads) and writes the verdict on a pipe that only it holds.
+
+When the judge exits, the kernel kills every other process of the namespace. One JSON reply line
+on stdout; EOF on stdin ends the zygote. `--once` serves a single request (the `exec` launcher).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import math
+import os
+import resource
+import select
+import signal
+import socket
+import sys
+import time
+from typing import Any, NoReturn
+
+from . import contain, judge, program
+
+PROGRAM_FILES = ("program.py", "program.stdout", "program.stderr")
+JUDGE_FILES = ("judge.json", "judge.stdout", "judge.stderr")
+SETUP_FAILED = 70
+_SETUP_FD = [-1]  # where this process reports a failure to contain itself (it moves to fd 4)
+
+
+def send(message: dict[str, Any]) -> None:
+    os.write(1, (json.dumps(message) + "\n").encode())
+
+
+def serve(once: bool, warm: list[str]) -> None:
+    for name in warm:  # warm trusted imports; every child gets a copy-on-write copy
+        try:
+            __import__(name)
+        except ImportError:
+            pass
+    own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    import gc
+
+    gc.freeze()  # children's collections skip our objects, so fewer copy-on-write page copies
+    send({"ready": os.getpid()})
+    while True:
+        line = sys.stdin.buffer.readline()
+        if not line:
+            return
+        try:
+            reply = run(json.loads(line), own_pidns)
+        except OSError as exc:
+            reply = {"error": str(exc)}
+        send(reply)
+        if once:
+            return
+
+
+def run(req: dict[str, Any], own_pidns: int) -> dict[str, Any]:
+    read_fd, write_fd = os.pipe()
+    setup_read, setup_write = os.pipe()  # closed before any untrusted code runs: it cannot forge
+    started = time.monotonic()
+    if req["isolate"]:
+        contain.check(contain.LIBC.unshare(contain.CLONE_NEWPID), "unshare(CLONE_NEWPID)")
+    try:
+        pid = os.fork()
+    finally:
+        if req["isolate"] and os.getpid() != 1:  # back to our own namespace for the next unshare
+            contain.check(contain.LIBC.setns(own_pidns, contain.CLONE_NEWPID), "setns")
+    if pid == 0:
+        supervise(req, (read_fd, setup_read, own_pidns), write_fd, setup_write)
+    os.close(write_fd)
+    os.close(setup_write)
+    timed_out = not wait(pid, req["timeout"])
+    if timed_out:
+        kill_tree(pid, req["isolate"])
+    _, status, usage = os.wait4(pid, 0)  # returns once every process of that namespace is gone
+    if not req["isolate"]:
+        kill_tree(pid, False)
+    return {
+        "returncode": os.waitstatus_to_exitcode(status),
+        "timed_out": timed_out,
+        "report": drain(read_fd),
+        "setup_error": drain(setup_read),
+        "duration": time.monotonic() - started,
+        "cpu": usage.ru_utime + usage.ru_stime,
+    }
+
+
+def kill_tree(pid: int, isolated: bool) -> None:
+    """PID 1 of its namespace: the kernel kills the whole tree; else its process group."""
+    try:
+        os.kill(pid, signal.SIGKILL) if isolated else os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def wait(pid: int, timeout: float) -> bool:
+    pidfd = os.pidfd_open(pid)
+    try:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        poller.register(0, select.POLLIN)
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            for fd, _ in poller.poll(max(1, math.ceil(left * 1000))):
+                if fd == pidfd:
+                    return True
+                os.kill(pid, signal.SIGKILL)  # our parent is gone: nobody reads the result
+                os.waitpid(pid, 0)
+                os._exit(0)
+        return False
+    finally:
+        os.close(pidfd)
+
+
+def drain(fd: int) -> str:
+    os.set_blocking(fd, False)
+    data = b""
+    try:
+        while chunk := os.read(fd, 65536):
+            data += chunk if len(data) < 8192 else b""
+    except OSError:
+        pass
+    os.close(fd)
+    return data[:8192].decode("utf-8", "replace")
+
+
+def supervise(req: dict[str, Any], parent_ends: tuple[int, ...], status_fd: int, setup_fd: int) -> NoReturn:
+    """PID 1 of the sample's namespace: start the program process, then become the judge."""
+    _SETUP_FD[0] = setup_fd
+    try:
+        for fd in parent_ends:
+            os.close(fd)
+        os.setsid()
+        for group in req["cgroups"]:  # "0": the writer itself, before it can run anything
+            with open(group + "/cgroup.procs", "w") as f:
+                f.write("0")
+        judge_end, program_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        program_setup_read, program_setup_write = os.pipe()
+        program_pid = os.fork()
+        if program_pid == 0:
+            os.close(status_fd)
+            os.close(setup_fd)
+            judge_end.close()
+            os.close(program_setup_read)
+            _SETUP_FD[0] = program_setup_write
+            start_program(req, program_end.detach(), program_setup_write)
+        program_end.close()
+        os.close(program_setup_write)
+        spec = _prepare_judge(req, status_fd, setup_fd, judge_end.detach(), program_setup_read)
+    except BaseException as exc:  # noqa: BLE001 - reported as a sandbox error, never scored
+        _setup_failed(exc)
+    judge.main(5, 3, spec, program_pid)
+    os._exit(0)
+
+
+def _prepare_judge(req: dict[str, Any], status_fd: int, setup_fd: int, sock: int, program_setup: int) -> Any:
+    workdir = req["dir"]
+    with open(workdir + "/judge.json", encoding="utf-8") as f:
+        spec = json.load(f)
+    _arrange_fds(workdir, JUDGE_FILES, [status_fd, setup_fd, sock, program_setup])
+    _SETUP_FD[0] = 4
+    _contain(req, req["uids"][0], "judge")
+    # the program process reports its own setup failure on fd 6 and closes it before its code runs
+    failure = b""
+    while chunk := os.read(6, 4096):
+        failure += chunk
+    if failure:
+        raise OSError(0, "program process: " + failure.decode("utf-8", "replace"))
+    os.close(6)
+    os.close(4)  # from here on, only the tests and the program run
+    return spec
+
+
+def start_program(req: dict[str, Any], sock: int, setup_fd: int) -> NoReturn:
+    try:
+        workdir = req["dir"]
+        with open(workdir + "/program.py", encoding="utf-8") as f:
+            source = f.read()
+        _arrange_fds(workdir, PROGRAM_FILES, [sock, setup_fd])
+        _SETUP_FD[0] = 4
+        _contain(req, req["uids"][1], "program")
+        os.close(4)
+    except BaseException as exc:  # noqa: BLE001 - the judge turns it into a sandbox error
+        _setup_failed(exc)
+    try:
+        program.main(3, source)
+    except BaseException:  # noqa: BLE001 - the judge is gone or the channel broke: just end
+        pass
+    os._exit(0)
+
+
+def _arrange_fds(workdir: str, files: tuple[str, ...], extra: list[int]) -> None:
+    """0: /dev/null, 1-2: the side's output files, 3...: `extra`; every other descriptor closed."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+    sources = [os.open(os.devnull, os.O_RDONLY)]
+    sources += [os.open(f"{workdir}/{name}", flags, 0o600) for name in files[1:]] + extra
+    for target, fd in enumerate([fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for fd in sources]):
+        os.dup2(fd, target)  # via fds >= 100, so no source is clobbered before it is used
+    os.closerange(len(sources), resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+
+
+def _contain(req: dict[str, Any], uid: int, side: str) -> None:
+    if req["isolate"]:
+        contain.private_root(f"{req['dir']}/root-{side}", req["tmp_mb"])
+    contain.set_limits(req["limits"])
+    cwd = "/tmp" if req["isolate"] else f"{req['dir']}/home-{side}"
+    contain.become(uid if req["isolate"] else None, {**req["env"], "HOME": cwd, "TMPDIR": cwd}, cwd)
+
+
+def _setup_failed(exc: BaseException) -> NoReturn:
+    message = (type(exc).__name__ + ": " + str(exc)).encode("utf-8", "replace")[:4096]
+    try:
+        os.write(_SETUP_FD[0], message)
+    except OSError:
+        pass
+    os._exit(SETUP_FAILED)
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    once = "--once" in args
+    serve(once, [a for a in args if a != "--once"])
+
