@@ -10,6 +10,8 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+from . import plain
+
 MAX_FRAME = 64 * 1024 * 1024
 _HEADER = struct.Struct(">I")
 
@@ -28,7 +30,8 @@ class Channel:
         self.serve = serve
 
     def send(self, message: dict[str, Any]) -> None:
-        data = json.dumps(message, separators=(",", ":")).encode("utf-8", "surrogatepass")
+        with plain.deep_enough():
+            data = json.dumps(message, separators=(",", ":")).encode("utf-8", "surrogatepass")
         if len(data) > MAX_FRAME:
             raise ValueError(f"a message of {len(data)} bytes is larger than {MAX_FRAME}")
         try:
@@ -41,7 +44,8 @@ class Channel:
         if size > MAX_FRAME:
             raise Lost(f"a frame of {size} bytes is larger than {MAX_FRAME}")
         try:
-            message = json.loads(self._read(size).decode("utf-8", "surrogatepass"))
+            with plain.deep_enough():
+                message = json.loads(self._read(size).decode("utf-8", "surrogatepass"))
         except (ValueError, RecursionError):
             raise Lost("a frame that is not JSON") from None
         if type(message) is not dict or type(message.get("op")) is not str:

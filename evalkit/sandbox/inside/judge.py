@@ -175,11 +175,13 @@ class Judge:
     # ---- plain data ---------------------------------------------------------------------------
 
     def encode(self, value: Any) -> Any:
-        return plain.encode(value, self._keep)
+        with plain.deep_enough():
+            return plain.encode(value, self._keep)
 
     def decode(self, data: Any) -> Any:
         try:
-            return plain.decode(data, self._resolve)
+            with plain.deep_enough():
+                return plain.decode(data, self._resolve)
         except (plain.NotPlain, KeyError, TypeError, ValueError) as exc:
             raise ProgramLost(f"fail: the program sent data that is not plain ({exc})") from None
         except RecursionError:

@@ -10,16 +10,30 @@ judge's comparisons: an object whose `__eq__` always returns True arrives as an 
 from __future__ import annotations
 
 import collections
+import contextlib
 import fractions
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from typing import Any
 
-MAX_DEPTH = 200
+MAX_DEPTH = 10_000
 _SMALL_INT = 1 << 62
 
 
 class NotPlain(Exception):
     """The data is not in the plain-data grammar (the other side sent something malformed)."""
+
+
+@contextlib.contextmanager
+def deep_enough() -> Iterator[None]:
+    """Room for MAX_DEPTH levels while encoding, decoding or framing; the program's own limit is
+    restored afterwards."""
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, 4 * MAX_DEPTH))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
 
 
 def encode(value: Any, keep: Callable[[Any], dict[str, Any]], depth: int = 0) -> Any:

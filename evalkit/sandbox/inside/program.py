@@ -81,10 +81,12 @@ class _Program:
         return {"value": self.encode(_OPERATIONS[op](target, *args))}
 
     def encode(self, value: Any) -> Any:
-        return plain.encode(value, self._keep)
+        with plain.deep_enough():
+            return plain.encode(value, self._keep)
 
     def decode(self, data: Any) -> Any:
-        return plain.decode(data, self._resolve)
+        with plain.deep_enough():
+            return plain.decode(data, self._resolve)
 
     def _keep(self, value: Any) -> dict[str, Any]:
         self.objects[id(value)] = value
