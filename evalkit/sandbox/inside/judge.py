@@ -286,7 +286,7 @@ def run_tests(judge: Judge, spec: dict[str, Any], loaded_error: Any) -> str:
     """Run the test code; the verdict line."""
     if loaded_error is not None:
         name, message = _pair(loaded_error)
-        return f"fail {name}: {message}"
+        return f"{'crash' if name == 'MemoryError' else 'fail'} {name}: {message}"
     prelude, test, entry_point = spec.get("prelude", ""), spec.get("test", ""), spec.get("entry_point")
     namespace: dict[str, Any] = {"__name__": "__sandbox__", "__builtins__": builtins}
     exec(compile(prelude, "prelude.py", "exec"), namespace)
