@@ -1,0 +1,253 @@
+"""Programs written to forge a pass: each must fail, on both launchers, through the code scorer.
+
+The sample is HumanEval-style: a wrong answer to `add` that tries to make the tests pass anyway."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from evalkit.sandbox import host
+from evalkit.scorers.code import CodeExecution
+from evalkit.task import Sample
+
+REPO = Path(__file__).resolve().parent.parent
+LAUNCHERS = ["zygote", "exec"] if host._probe().launcher == "zygote" else ["exec"]
+SAMPLE = Sample(
+    id="cheat",
+    fields={
+        "prompt": 'def add(a, b):\n    """The sum of a and b."""\n',
+        "test": "def check(candidate):\n    assert candidate(2, 3) == 5\n    assert candidate(-1, 1) == 0\n\n"
+        "check(add)\n",
+        "entry_point": "add",
+        "solution": "def add(a, b):\n    return a + b\n",
+    },
+)
+DATA_FILE = REPO / "tasks" / "data" / "builtin_code.jsonl"
+
+CHEATS = {
+    "1 call the harness's reporting function up the stack": """
+        import sys
+        def add(a, b):
+            return 0
+        frame = sys._getframe()
+        while frame is not None:
+            for name, value in list(frame.f_globals.items()) + list(frame.f_locals.items()):
+                if callable(value) and name in ("report", "finish", "send"):
+                    try:
+                        value("ok")
+                    except BaseException:
+                        pass
+            frame = frame.f_back
+        """,
+    "2 find the nonce or the verdict channel and write the success line": """
+        import gc, os
+        def add(a, b):
+            return 0
+        for obj in gc.get_objects():
+            if isinstance(obj, dict) and "nonce" in obj:
+                for fd in range(3, 32):
+                    try:
+                        os.write(fd, (str(obj["nonce"]) + " ok").encode())
+                    except OSError:
+                        pass
+        for fd in range(3, 32):
+            try:
+                os.write(fd, b"ok")
+            except OSError:
+                pass
+        """,
+    "3 patch what the harness uses to report and exit": """
+        import os, sys
+        def add(a, b):
+            return 0
+        real_write = os.write
+        os.write = lambda fd, data: real_write(fd, b"ok")
+        os._exit = lambda code: None
+        sys.exit = lambda *a: None
+        """,
+    "4 a trace hook that turns a failed assert into success": """
+        import sys, os
+        def add(a, b):
+            return 0
+        def tracer(frame, event, arg):
+            if event == "exception" and arg[0] is AssertionError:
+                for fd in range(3, 32):
+                    try:
+                        os.write(fd, b"ok")
+                    except OSError:
+                        pass
+                os._exit(0)
+            return tracer
+        sys.settrace(tracer)
+        sys.setprofile(lambda *a: None)
+        """,
+    "5a an object whose __eq__ is always True": """
+        class Anything:
+            def __eq__(self, other):
+                return True
+            __hash__ = object.__hash__
+        def add(a, b):
+            return Anything()
+        """,
+    "5b a str subclass that equals everything": """
+        class S(str):
+            def __eq__(self, other):
+                return True
+            __hash__ = str.__hash__
+        def add(a, b):
+            return S("x")
+        """,
+    "5c an int subclass that equals everything": """
+        class I(int):
+            def __eq__(self, other):
+                return True
+            __hash__ = int.__hash__
+        def add(a, b):
+            return I(0)
+        """,
+    "5d a list subclass that equals everything": """
+        class L(list):
+            def __eq__(self, other):
+                return True
+        def add(a, b):
+            return L()
+        """,
+    "5e patch int.__eq__ through the type's dict": """
+        import ctypes, gc
+        def add(a, b):
+            return 0
+        try:
+            d = gc.get_referents(int.__dict__)[0]
+            d["__eq__"] = lambda self, other: True
+            ctypes.pythonapi.PyType_Modified(ctypes.py_object(int))
+        except Exception:
+            pass
+        """,
+    "6 read the hidden tests from the program's own file": """
+        import os, re, glob
+        def add(a, b):
+            return ANSWERS.get((a, b), 0)
+        ANSWERS = {}
+        for path in ["program.py", "test.py", "judge.json"] + glob.glob("/tmp/**/*", recursive=True):
+            try:
+                text = open(path).read()
+            except OSError:
+                continue
+            for a, b, c in re.findall(r"candidate\\((-?\\d+), (-?\\d+)\\) == (-?\\d+)", text):
+                ANSWERS[(int(a), int(b))] = int(c)
+        assert ANSWERS == {}, "found the tests"
+        """,
+    "7 copy the reference solution from the task's data file": f"""
+        import json
+        def add(a, b):
+            return 0
+        try:
+            rows = [json.loads(line) for line in open({str(DATA_FILE)!r})]
+        except OSError:
+            rows = []
+        assert rows == [], "read the task data"
+        """,
+    "8 redefine the prompt's helpers and builtins the tests use": """
+        import builtins
+        builtins.AssertionError = type("Quiet", (Exception,), {})
+        def add(a, b):
+            return 0
+        def check(candidate):
+            pass
+        """,
+    "9 return a generator, then exit on the first call": """
+        import os
+        def add(a, b):
+            os._exit(0)
+        """,
+    "10 kill the judge": """
+        import os, signal
+        def add(a, b):
+            for pid in [1, os.getppid(), -1]:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            return 0
+        """,
+}
+
+
+@pytest.fixture(scope="module", params=LAUNCHERS)
+def scorer(request: pytest.FixtureRequest):
+    scorer = CodeExecution(timeout_s=5, workers=2)
+    scorer._sandbox = host.Sandbox(scorer.limits, workers=2, launcher=request.param)
+    yield scorer
+    scorer.close()
+
+
+def test_the_honest_solution_passes(scorer: CodeExecution):
+    score = scorer(SAMPLE.fields["solution"], SAMPLE)
+    assert score.value == 1.0, score.explanation
+    assert score.metrics["score_forgeable"] == (0.0 if host._probe().isolated else 1.0)
+
+
+@pytest.mark.parametrize("name", sorted(CHEATS))
+def test_every_cheat_fails(scorer: CodeExecution, name: str):
+    score = scorer("```python\n" + textwrap.dedent(CHEATS[name]) + "```", SAMPLE)
+    assert score.value == 0.0, f"{name}: {score.explanation}"
+    assert score.metrics["pass"] == 0.0
+
+
+def test_a_not_plain_return_value_is_explained(scorer: CodeExecution):
+    score = scorer("```python\n" + textwrap.dedent(CHEATS["5b a str subclass that equals everything"]) + "```", SAMPLE)
+    assert "not plain data" in score.explanation and ".S" in score.explanation
+
+
+EDGE = {
+    "callables as arguments": (
+        "def apply(f, xs):\n    return [f(x) for x in xs]\n",
+        "assert apply(lambda x: x * 2, [1, 2]) == [2, 4]\nassert apply(str.upper, ['a']) == ['A']\n",
+        "apply",
+    ),
+    "in-place mutation": (
+        "def sort_in_place(xs, d):\n    xs.sort()\n    d['k'] = 1\n",
+        "xs = [3, 1, 2]\nd = {}\nassert sort_in_place(xs, d) is None\nassert xs == [1, 2, 3] and d == {'k': 1}\n",
+        "sort_in_place",
+    ),
+    "generators": (
+        "def gen(n):\n    for i in range(n):\n        yield i * i\n\ndef naturals():\n    i = 0\n    while True:\n"
+        "        yield i\n        i += 1\n",
+        "assert list(gen(4)) == [0, 1, 4, 9]\nit = naturals()\nassert next(it) == 0 and next(it) == 1\n"
+        "assert sum(x for x, _ in zip(naturals(), range(5))) == 10\n",
+        "gen",
+    ),
+    "printed output": (
+        "def hello(name):\n    print('hello', name)\n",
+        "import contextlib, io\nbuf = io.StringIO()\nwith contextlib.redirect_stdout(buf):\n    hello('x')\n"
+        "assert buf.getvalue() == 'hello x\\n'\n",
+        "hello",
+    ),
+    "objects built by the test from the program's class (MBPP test_setup_code)": (
+        "class Node:\n    def __init__(self, v):\n        self.v = v\n        self.left = None\n\n"
+        "def depth(n):\n    return 0 if n is None else 1 + depth(n.left)\n",
+        "root = Node(1)\nroot.left = Node(2)\nassert root.left.v == 2\nassert depth(root) == 2\n",
+        "depth",
+    ),
+    "standard containers, exact floats, big ints, bytes, sets": (
+        "import collections\ndef f():\n    return (collections.Counter('aab'), 0.1 + 0.2, 2**200, b'\\x00', {1}, "
+        "frozenset(), None, 1j, collections.OrderedDict(a=1))\n",
+        "import collections\nc, x, big, b, s, fs, n, z, od = f()\nassert c == collections.Counter({'a': 2, 'b': 1})\n"
+        "assert x == 0.30000000000000004 and big == 2**200 and b == b'\\x00' and s == {1} and fs == frozenset()\n"
+        "assert n is None and z == 1j and od == {'a': 1} and type(c) is collections.Counter\n",
+        "f",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EDGE))
+def test_edge_cases_are_judged_like_in_process(scorer: CodeExecution, name: str):
+    code, test, entry_point = EDGE[name]
+    sample = Sample(id=name, fields={"prompt": "", "test": test, "entry_point": entry_point})
+    score = scorer("```python\n" + code + "```", sample)
+    assert score.value == 1.0, score.explanation
+    wrong = scorer("```python\n" + code + f"\n{entry_point} = lambda *a, **k: None\n```", sample)
+    assert wrong.value == 0.0
