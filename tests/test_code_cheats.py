@@ -187,7 +187,7 @@ def scorer(request: pytest.FixtureRequest):
 def test_the_honest_solution_passes(scorer: CodeExecution):
     score = scorer(SAMPLE.fields["solution"], SAMPLE)
     assert score.value == 1.0, score.explanation
-    assert score.metrics["score_forgeable"] == (0.0 if host._probe().isolated else 1.0)
+    assert score.metrics["forgeable"] == (0.0 if host._probe().isolated else 1.0)
 
 
 @pytest.mark.parametrize("name", sorted(CHEATS))
@@ -198,7 +198,9 @@ def test_every_cheat_fails(scorer: CodeExecution, name: str):
 
 
 def test_a_not_plain_return_value_is_explained(scorer: CodeExecution):
-    score = scorer("```python\n" + textwrap.dedent(CHEATS["5b a str subclass that equals everything"]) + "```", SAMPLE)
+    score = scorer(
+        "```python\n" + textwrap.dedent(CHEATS["5b a str subclass that equals everything"]) + "```", SAMPLE
+    )
     assert "not plain data" in score.explanation and ".S" in score.explanation
 
 
@@ -251,3 +253,23 @@ def test_edge_cases_are_judged_like_in_process(scorer: CodeExecution, name: str)
     assert score.value == 1.0, score.explanation
     wrong = scorer("```python\n" + code + f"\n{entry_point} = lambda *a, **k: None\n```", sample)
     assert wrong.value == 0.0
+
+
+def test_a_simulated_model_that_answers_with_cheats_scores_zero_end_to_end(tmp_path: Path, monkeypatch):
+    import evalkit
+    from evalkit import sim
+    from evalkit.sim.profiles import CHEATER
+    from evalkit.task import resolve_task
+
+    monkeypatch.setenv("ROUTERAI_API_KEY", "sk-test-cheats")
+    task = resolve_task("builtin_code")
+    with sim.serve(tasks=[task], models=[CHEATER], latency_scale=0, api_key="sk-test-cheats") as server:
+        result = evalkit.run(
+            [task], [CHEATER.id], base_url=server.base_url, out=str(tmp_path), progress=False, limit=14
+        )
+    df = result.df
+    assert len(df) == 14 and df.error.isna().all()
+    assert (df.score == 0).all(), df[df.score > 0][["sample_id", "explanation"]]
+    assert df.explanation.str.startswith(("fail", "timeout", "crash")).all()
+    assert (df.score_forgeable == (0.0 if host._probe().isolated else 1.0)).all()
+    assert evalkit.summarize(df)["n_forgeable"].tolist() == [0 if host._probe().isolated else 14]

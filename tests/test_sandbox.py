@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -18,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.sandbox import host as sandbox_module
 from evalkit.sandbox import Limits, Sandbox, sandbox_capabilities
+from evalkit.sandbox import host as sandbox_module
 
 REPO = Path(__file__).resolve().parent.parent
 ROOT = os.geteuid() == 0
@@ -301,8 +300,7 @@ def test_each_run_gets_fresh_private_temp_dirs_and_leaves_nothing(box: Sandbox):
 
 def test_private_temp_dirs_are_capped(box: Sandbox):
     code = (  # files of 15 MB each: RLIMIT_FSIZE (16 MB) is not what stops them
-        "for i in range(100):\n"
-        "    open(f'/dev/shm/big{i}', 'wb').write(b'x' * 15 * 1024 * 1024)\n"
+        "for i in range(100):\n    open(f'/dev/shm/big{i}', 'wb').write(b'x' * 15 * 1024 * 1024)\n"
     )
     result = box.run(code)
     assert result.status == "fail" and "No space left" in result.detail, result

@@ -348,7 +348,6 @@ def _stop_zygotes(zygotes: list[_Zygote | None]) -> None:
             zygotes[index] = None
 
 
-
 def _run_exec_one(job: Job, limits: Limits, plan: _Plan) -> RunResult:
     """The exec launcher: a zygote of its own that serves this one job (a fresh interpreter)."""
     zygote = _Zygote(plan, once=True)
@@ -468,7 +467,10 @@ def _classify(reply: dict[str, Any], memory_hit: bool, limits: Limits) -> tuple[
     if returncode is not None and returncode < 0:
         sig = -returncode
         if sig == signal.SIGXCPU:
-            return "timeout", f"timeout: the tests used more than {max(1, math.ceil(limits.timeout_s))} s of CPU"
+            return (
+                "timeout",
+                f"timeout: the tests used more than {max(1, math.ceil(limits.timeout_s))} s of CPU",
+            )
         if sig == signal.SIGKILL and memory_hit:
             return "crash", "crash: out of memory (killed by SIGKILL)"
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
@@ -480,7 +482,9 @@ def _timeout_detail(limits: Limits, cpu: float | None) -> str:
     """Says when the machine, not the program, was slow: little CPU time in the whole wall time."""
     detail = f"timeout: still running after {limits.timeout_s:g} s"
     if cpu is not None and cpu < 0.5 * limits.timeout_s:
-        detail += f" (only {cpu:.2f} s on the CPU: the program waited or slept, or the machine was overloaded)"
+        detail += (
+            f" (only {cpu:.2f} s on the CPU: the program waited or slept, or the machine was overloaded)"
+        )
     return detail
 
 

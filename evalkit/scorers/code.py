@@ -36,7 +36,7 @@ class CodeExecution:
     """Score 1.0 when the extracted program passes the sample's tests in the sandbox, else 0.0.
 
     explanation: "pass", "fail: AssertionError ...", "timeout: ..." or "crash: ...";
-    metrics: {"pass": 0/1, "timeout": 0/1, "crash": 0/1, "score_forgeable": 0/1} (1: the program
+    metrics: {"pass": 0/1, "timeout": 0/1, "crash": 0/1, "forgeable": 0/1} (1: the program
     could have decided its own verdict, because this machine cannot run the judge apart).
     Infrastructure failures raise `evalkit.sandbox.SandboxError` (never scored as the model's fault).
     """
@@ -130,7 +130,7 @@ def _score(
         "pass": 1.0 if passed else 0.0,
         "timeout": 1.0 if status == "timeout" else 0.0,
         "crash": 1.0 if status == "crash" else 0.0,
-        "score_forgeable": 1.0 if forgeable else 0.0,
+        "forgeable": 1.0 if forgeable else 0.0,
     }
     return Score(1.0 if passed else 0.0, extracted, explanation, metrics)
 

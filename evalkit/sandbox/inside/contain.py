@@ -38,7 +38,9 @@ def check(result: int, what: str) -> None:
 
 
 def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    encode = (lambda s: None if s is None else s.encode())
+    def encode(s):
+        return None if s is None else s.encode()
+
     check(LIBC.mount(encode(source), encode(target), encode(fstype), flags, encode(data)), f"mount {target}")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import contextlib
 import os
 import select
 import signal
@@ -338,9 +339,7 @@ def main(sock_fd: int, status_fd: int, spec: dict[str, Any], program_pid: int | 
         traceback.print_exc()
         verdict = f"fail {type(exc).__name__}: {exc}"
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(BaseException):
             stream.flush()
-        except BaseException:  # noqa: BLE001
-            pass
     os.write(status_fd, verdict.encode("utf-8", "replace")[:4096])
     os._exit(0)

@@ -13,6 +13,7 @@ on stdout; EOF on stdin ends the zygote. `--once` serves a single request (the `
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import math
@@ -39,10 +40,8 @@ def send(message: dict[str, Any]) -> None:
 
 def serve(once: bool, warm: list[str]) -> None:
     for name in warm:  # warm trusted imports; every child gets a copy-on-write copy
-        try:
+        with contextlib.suppress(ImportError):
             __import__(name)
-        except ImportError:
-            pass
     own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     import gc
 
@@ -94,10 +93,8 @@ def run(req: dict[str, Any], own_pidns: int) -> dict[str, Any]:
 
 def kill_tree(pid: int, isolated: bool) -> None:
     """PID 1 of its namespace: the kernel kills the whole tree; else its process group."""
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, signal.SIGKILL) if isolated else os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def wait(pid: int, timeout: float) -> bool:
@@ -189,10 +186,8 @@ def start_program(req: dict[str, Any], sock: int, setup_fd: int) -> NoReturn:
         os.close(4)
     except BaseException as exc:  # noqa: BLE001 - the judge turns it into a sandbox error
         _setup_failed(exc)
-    try:
+    with contextlib.suppress(BaseException):  # the judge is gone or the channel broke: just end
         program.main(3, source)
-    except BaseException:  # noqa: BLE001 - the judge is gone or the channel broke: just end
-        pass
     os._exit(0)
 
 
@@ -216,10 +211,8 @@ def _contain(req: dict[str, Any], uid: int, side: str) -> None:
 
 def _setup_failed(exc: BaseException) -> NoReturn:
     message = (type(exc).__name__ + ": " + str(exc)).encode("utf-8", "replace")[:4096]
-    try:
+    with contextlib.suppress(OSError):
         os.write(_SETUP_FD[0], message)
-    except OSError:
-        pass
     os._exit(SETUP_FAILED)
 
 
@@ -227,4 +220,3 @@ def main() -> None:
     args = sys.argv[1:]
     once = "--once" in args
     serve(once, [a for a in args if a != "--once"])
-
