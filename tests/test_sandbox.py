@@ -92,7 +92,10 @@ def zygote_box():
 def no_leftovers():
     yield
     assert _our_sandbox_pids() == [], "a sandboxed process survived its run"
-    assert _our_cgroups() == [], "a per-run cgroup was left behind"
+    zygotes = set(_children(os.getpid()))
+    for group in _our_cgroups():  # each zygote's own: only while it lives, and only it is inside
+        members = {int(p) for p in (group / "cgroup.procs").read_text().split()}
+        assert members and members <= zygotes, f"{group} outlived its zygote or holds a program: {members}"
     assert _zygote_children() == [], "a zygote still has a child after its run"
 
 
@@ -555,3 +558,14 @@ def test_the_zygote_launcher_is_refused_where_it_cannot_contain():
         pytest.skip("this machine supports the zygote")
     with pytest.raises(sandbox_module.ConfigError):
         Sandbox(launcher="zygote")
+
+
+def test_closing_removes_the_zygotes_cgroups_and_job_files():
+    with Sandbox(Limits(timeout_s=3), workers=1) as box:
+        assert box.run("assert 1").status == "pass"
+        zygote = box._zygotes[0]
+        assert zygote is not None
+        cgroups, jobs = list(zygote.cgroups), zygote.jobs
+        assert jobs.is_dir() and [p.name for p in jobs.iterdir()] == [".root"], "a job's files were left"
+    assert not jobs.exists()
+    assert not any(group.exists() for group in cgroups)

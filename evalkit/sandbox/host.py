@@ -224,7 +224,7 @@ class Sandbox:
             if zygote is None or not zygote.alive():
                 if zygote is not None:
                     zygote.stop()
-                zygote = self._zygotes[slot] = _Zygote(self._plan)
+                zygote = self._zygotes[slot] = _Zygote(self._plan, self.limits)
             try:
                 return _run_zygote_one(zygote, job, self.limits, self._plan)
             except _ZygoteLost as exc:
@@ -254,10 +254,21 @@ class _ZygoteLost(Exception):
 class _Zygote:
     """One warm trusted interpreter in a network namespace that forks a fresh child per program."""
 
-    def __init__(self, plan: _Plan, *, once: bool = False) -> None:
+    def __init__(self, plan: _Plan, limits: Limits, *, once: bool = False) -> None:
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the zygote; its stderr
         self._buffer = b""
-        argv = [plan.python, "-I", "-S", "-B", "-c", _ZYGOTE_MAIN]
+        # root-only; the zygote sees it at /.jobs, a sample's processes never do
+        self.jobs = Path(tempfile.mkdtemp(prefix="evalkit-sbx-", dir=_scratch_dir()))
+        (self.jobs / ".root").mkdir()
+        # the zygote and so every process it forks live in these (no per-sample migration, which
+        # costs ~15 ms); one sample at a time per zygote, so the memory limit is per sample
+        try:
+            self.cgroups = _make_cgroups(f"z{next(_RUN_IDS)}", limits, plan)
+        except SandboxError:
+            shutil.rmtree(self.jobs, ignore_errors=True)
+            raise
+        argv = [plan.python, "-I", "-S", "-B", "-c", _ZYGOTE_MAIN, str(self.jobs)]
+        argv += ["--isolate"] if plan.isolated else []
         argv += ["--once"] if once else list(_WARM_MODULES)
         if plan.network == "netns":
             argv = ["unshare", "--net", "--", *argv]
@@ -274,7 +285,16 @@ class _Zygote:
             )
         except OSError as exc:
             self._log.close()
+            self._remove_files()
             raise SandboxError(f"cannot start the sandbox zygote: {exc}", where="sandbox") from None
+        try:
+            for group in self.cgroups:
+                (group / "cgroup.procs").write_text(str(self.proc.pid))
+        except OSError as exc:
+            self.stop()
+            raise SandboxError(
+                f"cannot put the sandbox zygote in its cgroup: {exc}", where="sandbox"
+            ) from None
         try:
             ready = self._reply(_ZYGOTE_START_S)
         except _ZygoteLost as exc:
@@ -339,6 +359,14 @@ class _Zygote:
             if self.proc.stdout is not None:
                 self.proc.stdout.close()
         self._log.close()
+        self._remove_files()
+
+    def _remove_files(self) -> None:
+        _kill_leftovers(None, self.cgroups)
+        for group in self.cgroups:
+            _remove_cgroup(group)
+        self.cgroups = []
+        shutil.rmtree(self.jobs, ignore_errors=True)
 
 
 def _stop_zygotes(zygotes: list[_Zygote | None]) -> None:
@@ -350,7 +378,7 @@ def _stop_zygotes(zygotes: list[_Zygote | None]) -> None:
 
 def _run_exec_one(job: Job, limits: Limits, plan: _Plan) -> RunResult:
     """The exec launcher: a zygote of its own that serves this one job (a fresh interpreter)."""
-    zygote = _Zygote(plan, once=True)
+    zygote = _Zygote(plan, limits, once=True)
     try:
         return _run_zygote_one(zygote, job, limits, plan)
     except _ZygoteLost as exc:
@@ -365,14 +393,14 @@ def _seccomp_supported() -> bool:
 
 def _run_zygote_one(zygote: _Zygote, job: Job, limits: Limits, plan: _Plan) -> RunResult:
     uids = _run_uids()
-    workdir = Path(tempfile.mkdtemp(prefix="evalkit-sbx-"))
+    workdir = Path(tempfile.mkdtemp(prefix="job-", dir=zygote.jobs))
     dir_fd = _open_dir(workdir)
-    cgroups: list[Path] = []
+    cgroups = zygote.cgroups
     try:
         _write_job(workdir, job, plan)
-        cgroups.extend(_make_cgroups(uids[1], limits, plan))
+        _reset_failcnt(cgroups)
         request = {
-            "dir": str(workdir),
+            "job": workdir.name,
             "uids": list(uids),
             "isolate": plan.isolated,
             "timeout": limits.timeout_s,
@@ -399,8 +427,6 @@ def _run_zygote_one(zygote: _Zygote, job: Job, limits: Limits, plan: _Plan) -> R
         return RunResult(status, detail, reply["returncode"], stdout, stderr, duration, forgeable)
     finally:
         os.close(dir_fd)
-        for group in cgroups:
-            _remove_cgroup(group)
         _remove_workdir(workdir)
 
 
@@ -410,16 +436,17 @@ def _write_job(workdir: Path, job: Job, plan: _Plan) -> None:
     (workdir / "program.py").write_text(job.code, encoding="utf-8")
     spec = {"prelude": job.prelude, "test": job.tests or "", "entry_point": job.entry_point}
     (workdir / "judge.json").write_text(json.dumps(spec), encoding="utf-8")
-    for side in ("program", "judge"):
-        (workdir / f"root-{side}").mkdir(mode=0o755)
-        if not plan.isolated:
+    if not plan.isolated:
+        for side in ("program", "judge"):
             (workdir / f"home-{side}").mkdir(mode=0o700)
 
 
-def _kill_leftovers(uids: tuple[int, int], cgroups: list[Path]) -> None:
+def _kill_leftovers(uids: tuple[int, int] | None, cgroups: list[Path]) -> None:
     """After a lost zygote: kill whatever still runs as the run's uids or in its cgroups."""
     for _ in range(200):
-        pids = set(_cgroup_pids(cgroups)) | set(_pids_of_uid(uids[0])) | set(_pids_of_uid(uids[1]))
+        pids = set(_cgroup_pids(cgroups))
+        for uid in uids or ():
+            pids |= set(_pids_of_uid(uid))
         if not pids:
             return
         for pid in pids:
@@ -570,8 +597,19 @@ def _own_cgroup(controller: str) -> Path | None:
     return None
 
 
-def _make_cgroups(uid: int, limits: Limits, plan: _Plan) -> list[Path]:
-    """The run's own cgroups (one per usable controller), with its limits set and no member yet."""
+def _scratch_dir() -> str | None:
+    """Job files go to RAM (/dev/shm) where we can write there: they are small and short-lived."""
+    return "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+
+
+def _reset_failcnt(cgroups: list[Path]) -> None:
+    for group in cgroups:
+        with contextlib.suppress(OSError):
+            (group / "memory.failcnt").write_text("0")
+
+
+def _make_cgroups(uid: int | str, limits: Limits, plan: _Plan) -> list[Path]:
+    """The zygote's own cgroups (one per usable controller), with its limits set and no member yet."""
     created = []
     settings = {
         "pids": {"pids.max": str(limits.max_processes + 2)},

@@ -1,8 +1,8 @@
 """What a sandboxed process does to itself, as root, before it runs anything it did not write:
 a private filesystem view, rlimits, its own uid, `no_new_privs`, the seccomp filter.
 
-The filesystem view: a new mount namespace whose root is a small read-only tmpfs holding only the
-system directories (`/usr`, `/bin`, `/lib*`, `/etc`, read-only), a minimal `/dev`, its own
+The filesystem view (built once per zygote, then per sample only /proc and the tmpfs mounts): a
+mount namespace whose root is a small read-only tmpfs holding only the system directories (`/usr`, `/bin`, `/lib*`, `/etc`, read-only), a minimal `/dev`, its own
 `/proc` (other uids' processes hidden), and fresh size-capped tmpfs mounts on `/tmp`, `/var/tmp`
 and `/dev/shm`. The project, the run's results and cache, the task data files, home directories,
 other samples' files and the host's Unix sockets (`/tmp/.X11-unix`, `/run/dbus`) are simply not
@@ -44,8 +44,14 @@ def mount(source: str | None, target: str, fstype: str | None, flags: int, data:
     check(LIBC.mount(encode(source), encode(target), encode(fstype), flags, encode(data)), f"mount {target}")
 
 
-def private_root(root: str, tmp_mb: int) -> None:
-    """Enter a new mount namespace whose `/` is built in the empty directory `root`."""
+JOBS = "/.jobs"  # where the zygote sees the host's job directories
+
+
+def enter_zygote_root(jobs_dir: str) -> None:
+    """Once per zygote: a new mount namespace whose `/` is a read-only tmpfs in `jobs_dir/.root`
+    with the system directories, a minimal /dev, mount points for the per-sample /proc and tmpfs,
+    and `jobs_dir` at JOBS (root-only; each sample's processes unmount it before running code)."""
+    root = jobs_dir + "/.root"
     check(LIBC.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
@@ -54,8 +60,7 @@ def private_root(root: str, tmp_mb: int) -> None:
     for prefix in {sys.base_prefix, sys.base_exec_prefix}:  # an interpreter outside /usr
         if not any(prefix == f"/{d}" or prefix.startswith(f"/{d}/") for d in SYSTEM_DIRS):
             _bind_system(prefix, root)
-    tmpfs = f"size={tmp_mb}m,mode=1777"
-    os.makedirs(root + "/dev/shm")
+    os.makedirs(root + "/dev")
     mount("tmpfs", root + "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=0755")
     for name in DEVICES:
         open(f"{root}/dev/{name}", "w").close()
@@ -63,14 +68,9 @@ def private_root(root: str, tmp_mb: int) -> None:
     os.symlink("/proc/self/fd", root + "/dev/fd")
     for number, name in enumerate(("stdin", "stdout", "stderr")):
         os.symlink(f"/proc/self/fd/{number}", f"{root}/dev/{name}")
-    for path in ("/tmp", "/var/tmp", "/dev/shm"):
+    for path in ("/dev/shm", "/tmp", "/var/tmp", "/proc", JOBS):
         os.makedirs(root + path, exist_ok=True)
-        mount("tmpfs", root + path, "tmpfs", MS_NOSUID | MS_NODEV, tmpfs)
-    os.makedirs(root + "/proc")
-    try:
-        mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=invisible")
-    except OSError:
-        mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2")
+    mount(jobs_dir, root + JOBS, None, MS_BIND)
     os.chdir(root)
     number = _PIVOT_ROOT.get(os.uname().machine)
     if number is None:
@@ -78,7 +78,27 @@ def private_root(root: str, tmp_mb: int) -> None:
     check(LIBC.syscall(number, b".", b"."), "pivot_root")  # the old root is stacked under the new
     check(LIBC.umount2(b".", MNT_DETACH), "umount the old root")
     os.chdir("/")
+    mount(None, "/dev", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC)
     mount(None, "/", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def enter_sample_proc() -> None:
+    """In a sample's PID namespace: its own mount namespace and a /proc of that namespace, where
+    other uids' processes are invisible."""
+    check(LIBC.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+    try:
+        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=invisible")
+    except OSError:
+        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2")
+
+
+def enter_private_tmp(tmp_mb: int) -> None:
+    """This process's own mount namespace without the job directories and with fresh, capped
+    /tmp, /var/tmp and /dev/shm, which disappear with it."""
+    check(LIBC.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+    check(LIBC.umount2(JOBS.encode(), MNT_DETACH), "umount " + JOBS)
+    for path in ("/tmp", "/var/tmp", "/dev/shm"):
+        mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_mb}m,mode=1777")
 
 
 def _bind_system(source: str, root: str) -> None:

@@ -2,7 +2,7 @@
 It never runs untrusted code. Per request (one JSON line on stdin) it forks a child into a new PID
 namespace; that child, PID 1 there, forks the *program* process and then becomes the *judge*:
 
-- program: own mount namespace (`contain.private_root`), uid `uids[1]`, runs the model's code
+- program: own mount namespace (`contain.enter_private_tmp`), uid `uids[1]`, runs the model's code
   (`program.py`) and answers the judge over a socket with plain data;
 - judge: own mount namespace, uid `uids[0]`, runs the tests (`judge.json`, which the program
   process never reads) and writes the verdict on a pipe that only it holds.
@@ -31,6 +31,7 @@ from . import contain, judge, program
 PROGRAM_FILES = ("program.py", "program.stdout", "program.stderr")
 JUDGE_FILES = ("judge.json", "judge.stdout", "judge.stderr")
 SETUP_FAILED = 70
+JOBS_DIR = [""]  # where this zygote sees the host's job directories
 _SETUP_FD = [-1]  # where this process reports a failure to contain itself (it moves to fd 4)
 
 
@@ -38,11 +39,15 @@ def send(message: dict[str, Any]) -> None:
     os.write(1, (json.dumps(message) + "\n").encode())
 
 
-def serve(once: bool, warm: list[str]) -> None:
+def serve(once: bool, warm: list[str], jobs_dir: str, isolate: bool) -> None:
     for name in warm:  # warm trusted imports; every child gets a copy-on-write copy
         with contextlib.suppress(ImportError):
             __import__(name)
-    own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)  # /proc is gone after this:
+    if isolate:
+        _oom_score_adj("-1000")  # the memory cgroup's OOM kill takes a program, not us (if allowed)
+        contain.enter_zygote_root(jobs_dir)
+    JOBS_DIR[0] = contain.JOBS if isolate else jobs_dir
     import gc
 
     gc.freeze()  # children's collections skip our objects, so fewer copy-on-write page copies
@@ -135,9 +140,10 @@ def supervise(req: dict[str, Any], parent_ends: tuple[int, ...], status_fd: int,
         for fd in parent_ends:
             os.close(fd)
         os.setsid()
-        for group in req["cgroups"]:  # "0": the writer itself, before it can run anything
-            with open(group + "/cgroup.procs", "w") as f:
-                f.write("0")
+        req["dir"] = JOBS_DIR[0] + "/" + req["job"]
+        if req["isolate"]:
+            _oom_score_adj("0")
+            contain.enter_sample_proc()
         judge_end, program_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         program_setup_read, program_setup_write = os.pipe()
         program_pid = os.fork()
@@ -203,7 +209,7 @@ def _arrange_fds(workdir: str, files: tuple[str, ...], extra: list[int]) -> None
 
 def _contain(req: dict[str, Any], uid: int, side: str) -> None:
     if req["isolate"]:
-        contain.private_root(f"{req['dir']}/root-{side}", req["tmp_mb"])
+        contain.enter_private_tmp(req["tmp_mb"])
     contain.set_limits(req["limits"])
     cwd = "/tmp" if req["isolate"] else f"{req['dir']}/home-{side}"
     contain.become(uid if req["isolate"] else None, {**req["env"], "HOME": cwd, "TMPDIR": cwd}, cwd)
@@ -216,7 +222,13 @@ def _setup_failed(exc: BaseException) -> NoReturn:
     os._exit(SETUP_FAILED)
 
 
+def _oom_score_adj(value: str) -> None:
+    with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as f:
+        f.write(value)
+
+
 def main() -> None:
-    args = sys.argv[1:]
-    once = "--once" in args
-    serve(once, [a for a in args if a != "--once"])
+    """argv: JOBS_DIR [--once] [--isolate] WARM_MODULE..."""
+    jobs_dir, *args = sys.argv[1:]
+    flags = {"--once", "--isolate"}
+    serve("--once" in args, [a for a in args if a not in flags], jobs_dir, "--isolate" in args)
