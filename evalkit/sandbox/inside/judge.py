@@ -283,10 +283,10 @@ def _free_names(source: str) -> list[str]:
     return sorted(n for n in names if not hasattr(builtins, n))
 
 
-def run_tests(judge: Judge, spec: dict[str, Any], loaded_error: Any) -> str:
+def run_tests(judge: Judge, spec: dict[str, Any], loaded: dict[str, Any]) -> str:
     """Run the test code; the verdict line."""
-    if loaded_error is not None:
-        name, message = _pair(loaded_error)
+    if loaded.get("error") is not None:
+        name, message = _pair(loaded["error"])
         return f"{'crash' if name == 'MemoryError' else 'fail'} {name}: {message}"
     prelude, test, entry_point = spec.get("prelude", ""), spec.get("test", ""), spec.get("entry_point")
     namespace: dict[str, Any] = {"__name__": "__sandbox__", "__builtins__": builtins}
@@ -297,7 +297,13 @@ def run_tests(judge: Judge, spec: dict[str, Any], loaded_error: Any) -> str:
         wanted.remove(name)
     if entry_point and entry_point not in wanted:
         wanted.append(entry_point)
-    namespace.update(judge.lookup(wanted))
+    refs, values = loaded.get("refs"), loaded.get("values")
+    if type(refs) is not dict or type(values) is not list:
+        raise ProgramLost("fail: the program broke the protocol (no names)")
+    namespace.update({n: judge.decode(refs[n]) for n in wanted if n in refs})
+    looked_up = [n for n in wanted if n in values and n not in refs]
+    if looked_up:
+        namespace.update(judge.lookup(looked_up))
     if entry_point and not isinstance(namespace.get(entry_point), Remote):
         namespace.pop(entry_point, None)  # the prompt's stub must not stand in for a missing function
     try:
@@ -315,6 +321,18 @@ def run_tests(judge: Judge, spec: dict[str, Any], loaded_error: Any) -> str:
     return "ok"
 
 
+def _pass_on_setup_failure(setup_fds: tuple[int, int]) -> None:
+    own, program = setup_fds
+    failure = b""
+    with contextlib.suppress(OSError):
+        while chunk := os.read(program, 4096):
+            failure += chunk
+    if failure:
+        with contextlib.suppress(OSError):
+            os.write(own, b"program process: " + failure[:4000])
+        os._exit(70)
+
+
 def _not_plain_note(judge: Judge) -> str:
     if not judge.not_plain:
         return ""
@@ -322,17 +340,26 @@ def _not_plain_note(judge: Judge) -> str:
     return f" (the program returned {kinds} objects, which are not plain data and equal only themselves)"
 
 
-def main(sock_fd: int, status_fd: int, spec: dict[str, Any], program_pid: int | None) -> None:
-    """Wait for the program to load, run the tests, write the verdict to `status_fd`, exit."""
+def main(
+    sock_fd: int, status_fd: int, spec: dict[str, Any], program_pid: int | None, setup_fds: tuple[int, int]
+) -> None:
+    """Wait for the program to load, run the tests, write the verdict to `status_fd`, exit.
+
+    `setup_fds`: our own setup pipe and the program process's (read end). It writes there only
+    if it could not contain itself, and closes it before the program runs; so when the program
+    process ends before "loaded", what it wrote there is a sandbox error, passed on, not a verdict."""
     judge = Judge(sock_fd, program_pid)
     try:
         try:
             loaded = judge.channel.receive()
         except Lost as exc:
+            _pass_on_setup_failure(setup_fds)
             raise ProgramLost(judge.lost_verdict("before the tests finished", str(exc))) from None
+        for fd in setup_fds:
+            os.close(fd)
         if loaded["op"] != "loaded":
             raise ProgramLost("fail: the program broke the protocol")
-        verdict = run_tests(judge, spec, loaded.get("error"))
+        verdict = run_tests(judge, spec, loaded)
     except ProgramLost as exc:
         verdict = str(exc.args[0]).replace(": ", " ", 1) if exc.args else "fail ?"
     except BaseException as exc:  # noqa: BLE001 - a broken prelude is still a verdict, not a hang

@@ -10,6 +10,7 @@ import contextlib
 import io
 import sys
 import traceback
+import types
 from typing import Any
 
 from . import plain
@@ -45,6 +46,19 @@ class _Program:
         finally:
             _flush()
         return None
+
+    def names(self) -> dict[str, Any]:
+        """What the program defined, sent with "loaded" so that the judge needs no lookup: references
+        to its functions, classes and objects, and the names of its plain values (looked up if used)."""
+        refs, values = {}, []
+        for name, value in list(self.namespace.items()):
+            if name.startswith("__") or isinstance(value, types.ModuleType):
+                continue
+            if type(value) in _PLAIN_TYPES:
+                values.append(name)
+            else:
+                refs[name] = self._keep(value)
+        return {"refs": refs, "values": values}
 
     def serve(self, request: dict[str, Any]) -> dict[str, Any]:
         op = request["op"]
@@ -122,6 +136,7 @@ class _Callback:
 
 
 _MUTABLE = (list, dict, set, bytearray)
+_PLAIN_TYPES = {type(None), bool, int, float, complex, str, bytes, list, tuple, dict, set, frozenset}
 
 
 def _exception(name: Any, message: Any) -> BaseException:
@@ -148,7 +163,7 @@ def main(fd: int, source: str) -> None:
     """Load the program, tell the judge how it went, then serve until the judge is done."""
     program = _Program(fd)
     error = program.load(source)
-    program.channel.send({"op": "loaded", "error": error})
+    program.channel.send({"op": "loaded", "error": error, **program.names()})
     while True:
         request = program.channel.receive()
         program.channel.send({"op": "reply", **program.serve(request)})

@@ -159,7 +159,7 @@ def supervise(req: dict[str, Any], parent_ends: tuple[int, ...], status_fd: int,
         spec = _prepare_judge(req, status_fd, setup_fd, judge_end.detach(), program_setup_read)
     except BaseException as exc:  # noqa: BLE001 - reported as a sandbox error, never scored
         _setup_failed(exc)
-    judge.main(5, 3, spec, program_pid)
+    judge.main(5, 3, spec, program_pid, (4, 6))
     os._exit(0)
 
 
@@ -170,15 +170,7 @@ def _prepare_judge(req: dict[str, Any], status_fd: int, setup_fd: int, sock: int
     _arrange_fds(workdir, JUDGE_FILES, [status_fd, setup_fd, sock, program_setup])
     _SETUP_FD[0] = 4
     _contain(req, req["uids"][0], "judge")
-    # the program process reports its own setup failure on fd 6 and closes it before its code runs
-    failure = b""
-    while chunk := os.read(6, 4096):
-        failure += chunk
-    if failure:
-        raise OSError(0, "program process: " + failure.decode("utf-8", "replace"))
-    os.close(6)
-    os.close(4)  # from here on, only the tests and the program run
-    return spec
+    return spec  # fds 4 and 6 (the setup pipes) stay open until the program process has loaded
 
 
 def start_program(req: dict[str, Any], sock: int, setup_fd: int) -> NoReturn:
