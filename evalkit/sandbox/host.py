@@ -692,6 +692,13 @@ def _probe() -> _Plan:
     if nproc == "none":
         problems.append("no process-count limit: a fork bomb is contained only by the timeout")
     memory = "rlimit-as+cgroup" if "memory" in cgroups else "rlimit-as"
+    if not (network == "netns" and user == "uid-drop"):
+        problems.append(
+            "verdicts can be forged: without root the judge cannot run as another uid, and there is no "
+            "private filesystem view or seccomp filter (results are marked score_forgeable)"
+        )
+    elif not _seccomp_supported():
+        problems.append(f"no seccomp filter for {os.uname().machine}: programs can create namespaces")
     python, version = _choose_python(network, user)
     return _Plan(python, version, network, user, nproc, memory, cgroups, tuple(problems))
 
