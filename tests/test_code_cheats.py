@@ -176,6 +176,18 @@ CHEATS = {
 }
 
 
+def test_a_test_that_swallows_every_exception_still_fails_when_the_program_dies(scorer: CodeExecution):
+    sample = Sample(
+        id="swallow",
+        fields={"prompt": "", "entry_point": "f", "test": "try:\n    assert f() == 1\nexcept:\n    pass\n"},
+    )
+    assert scorer("```python\ndef f():\n    return 1\n```", sample).value == 1.0
+    died = scorer("```python\nimport os\ndef f():\n    os._exit(0)\n```", sample)
+    assert died.value == 0.0 and "exited" in died.explanation, died.explanation
+    garbage = scorer("```python\nimport os\ndef f():\n    os.write(3, b'\\0\\0\\0\\2[]')\n```", sample)
+    assert garbage.value == 0.0, garbage.explanation
+
+
 @pytest.fixture(scope="module", params=LAUNCHERS)
 def scorer(request: pytest.FixtureRequest):
     scorer = CodeExecution(timeout_s=5, workers=2)

@@ -25,7 +25,17 @@ _CPU_SIGNALS = {signal.SIGXCPU}
 
 
 class ProgramLost(BaseException):
-    """The untrusted process died or broke the protocol; carries the verdict line."""
+    """The untrusted process died or broke the protocol; carries the verdict line.
+
+    Every instance is remembered: test code with a bare `except:` may swallow it, but the verdict
+    is still this failure, never a pass."""
+
+    def __init__(self, verdict: str) -> None:
+        super().__init__(verdict)
+        _LOSSES.append(verdict)
+
+
+_LOSSES: list[str] = []
 
 
 class RemoteError(Exception):
@@ -318,6 +328,8 @@ def run_tests(judge: Judge, spec: dict[str, Any], loaded: dict[str, Any]) -> str
     except BaseException as exc:  # noqa: BLE001 - any exception of the test run is a failure
         traceback.print_exc()
         return f"fail {type(exc).__name__}: {exc}" + _not_plain_note(judge)
+    if _LOSSES:
+        raise ProgramLost(_LOSSES[0])  # the tests swallowed it
     return "ok"
 
 
