@@ -285,3 +285,65 @@ def test_a_simulated_model_that_answers_with_cheats_scores_zero_end_to_end(tmp_p
     assert df.explanation.str.startswith(("fail", "timeout", "crash")).all()
     assert (df.score_forgeable == (0.0 if host._probe().isolated else 1.0)).all()
     assert evalkit.summarize(df)["n_forgeable"].tolist() == [0 if host._probe().isolated else 14]
+
+
+# ---- batched calls (evalkit/sandbox/inside/prefetch.py) ---------------------------------------------
+
+
+def _he(test_body: str, entry_point: str = "f") -> Sample:
+    test = (
+        "def check(candidate):\n"
+        + textwrap.indent(textwrap.dedent(test_body), "    ")
+        + f"\n\ncheck({entry_point})\n"
+    )
+    return Sample(id="batch", fields={"prompt": "", "test": test, "entry_point": entry_point})
+
+
+def test_batched_calls_keep_their_order_and_the_programs_state(scorer: CodeExecution):
+    code = "```python\nseen = []\ndef f(x):\n    seen.append(x)\n    print('call', x)\n    return len(seen) * 100 + x\n```"
+    sample = _he("assert candidate(1) == 101\nassert candidate(5) == 205\nassert abs(candidate(-1)) == 299\n")
+    assert scorer(code, sample).value == 1.0
+    assert scorer(code, _he("assert candidate(5) == 105\nassert candidate(1) == 201\n")).value == 1.0
+    assert scorer(code, _he("assert candidate(1) == 101\nassert candidate(5) == 105\n")).value == 0.0
+
+
+def test_a_failed_assert_ends_the_sample_even_if_a_later_batched_call_never_returns(scorer: CodeExecution):
+    code = "```python\ndef f(x):\n    while x == 3:\n        pass\n    return 0\n```"
+    score = scorer(code, _he("assert candidate(1) == 1\nassert candidate(3) == 3\n"))
+    assert score.value == 0.0 and score.explanation.startswith("fail: AssertionError"), score.explanation
+    assert score.metrics["timeout"] == 0.0
+
+
+def test_an_exception_in_a_batched_call_is_the_tests_failure(scorer: CodeExecution):
+    code = "```python\ndef f(x):\n    if x == 2:\n        raise ValueError('two')\n    return x\n```"
+    score = scorer(
+        code, _he("assert candidate(1) == 1\nassert candidate(2) == 2\nassert candidate(3) == 3\n")
+    )
+    assert score.explanation == "fail: ValueError: two"
+
+
+@pytest.mark.parametrize(
+    ("body", "batched"),
+    [
+        (
+            "assert candidate(1) == 1\nassert candidate([1, 2], k=3) == [2]\n",
+            [([1], {}), ([[1, 2]], {"k": 3})],
+        ),
+        ("assert abs(candidate(2) - 1.5) < 1e-6\n", [([2], {})]),
+        ("assert candidate(1) == 1 or candidate(2) == 2\n", None),  # the second call is conditional
+        ("assert candidate(1) < candidate(2) < candidate(3)\n", None),  # chained: short-circuits
+        ("assert [candidate(i) for i in range(3)] == [0, 1, 2]\n", None),
+        ("x = 1\nassert candidate(x) == 1\n", None),  # not an assert, not literal
+        ("assert callable(candidate)\n", None),  # the function is passed on
+        ("assert candidate(1) == 1, candidate(2)\n", None),  # the message runs only on failure
+        ("assert candidate(1) == 1 if True else 0\n", None),
+    ],
+)
+def test_only_calls_whose_order_is_fixed_by_the_text_are_batched(body: str, batched):
+    from evalkit.sandbox.inside import prefetch
+
+    test = _he(body).fields["test"]
+    assert prefetch.planned_calls(test, "", "f", {}) == (
+        [(args, kwargs) for args, kwargs in batched] if batched else None
+    )
+    assert prefetch.planned_calls(test, "def g():\n    return f(1)\n", "f", {}) is None  # prompt calls it

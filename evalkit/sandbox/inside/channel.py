@@ -52,9 +52,11 @@ class Channel:
             raise Lost("a frame that is not a message")
         return message
 
-    def request(self, message: dict[str, Any]) -> dict[str, Any]:
-        """Send a request and serve the other side's requests until its reply arrives."""
-        self.send(message)
+    def request(self, message: dict[str, Any] | None) -> dict[str, Any]:
+        """Send a request (None: one already sent) and serve the other side's requests until its
+        reply arrives."""
+        if message is not None:
+            self.send(message)
         while True:
             incoming = self.receive()
             if incoming["op"] == "reply":

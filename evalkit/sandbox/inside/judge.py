@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import ast
 import builtins
+import collections
 import contextlib
+import json
 import os
 import select
 import signal
@@ -18,7 +20,7 @@ import traceback
 from collections.abc import Iterator
 from typing import Any
 
-from . import plain
+from . import plain, prefetch
 from .channel import Channel, Lost
 
 _CPU_SIGNALS = {signal.SIGXCPU}
@@ -118,20 +120,67 @@ class Judge:
         self.remotes: dict[int, Remote] = {}
         self.callbacks: dict[int, Any] = {}
         self.not_plain: list[str] = []  # types of non-plain values the program returned
+        # a batch of planned calls (see prefetch.py): what each call should look like, the
+        # replies already read, and whether the program process may still send more of them
+        self.planned: collections.deque[str] = collections.deque()
+        self.stash: collections.deque[dict[str, Any]] = collections.deque()
+        self.batch_open = False
+
+    def start_batch(self, target: Remote, calls: list[Any]) -> None:
+        requests = [self._call_request(target, tuple(args), kwargs) for args, kwargs in calls]
+        self.planned.extend(_signature(r) for r in requests)
+        try:
+            self.channel.send({"op": "batch", "calls": requests})
+        except Lost as exc:
+            raise ProgramLost(self.lost_verdict("during the tests", str(exc))) from None
+        self.batch_open = True
+
+    def _planned_reply(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        """The batch's reply for this call, if it is the next planned one."""
+        if not self.planned:
+            return None
+        if self.planned[0] != _signature(request):
+            self._drain_batch()  # cannot happen for a test prefetch accepted; stay correct anyway
+            self.planned.clear()
+            self.stash.clear()
+            return None
+        self.planned.popleft()
+        if not self.stash and self.batch_open:
+            self._read_batch_reply()
+        return self.stash.popleft() if self.stash else None
+
+    def _read_batch_reply(self) -> None:
+        try:
+            reply = self.channel.request(None)
+        except Lost as exc:
+            raise ProgramLost(self.lost_verdict("during the tests", str(exc))) from None
+        self.batch_open = not reply.get("last", True)
+        self.stash.append(reply)
+
+    def _drain_batch(self) -> None:
+        while self.batch_open:
+            self._read_batch_reply()
 
     # ---- the test's side of a call -----------------------------------------------------------
 
     def call(self, target: Remote, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        request = {
+        request = self._call_request(target, args, kwargs)
+        reply = self._planned_reply(request)
+        if reply is None:
+            reply = self._request(request)
+        else:
+            self._show_output(reply)
+        for index, data in reply.get("after", []):
+            _update_in_place(args[int(index)], self.decode(data))
+        return self._result(reply)
+
+    def _call_request(self, target: Remote, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        return {
             "op": "call",
             "target": self.encode(target),
             "args": [self.encode(a) for a in args],
             "kwargs": [[str(k), self.encode(v)] for k, v in kwargs.items()],
         }
-        reply = self._request(request)
-        for index, data in reply.get("after", []):
-            _update_in_place(args[int(index)], self.decode(data))
-        return self._result(reply)
 
     def apply(self, op: str, target: Remote, *args: Any, name: str = "") -> Any:
         request = {"op": op, "target": self.encode(target), "args": [self.encode(a) for a in args]}
@@ -147,14 +196,19 @@ class Judge:
         return {str(k): self.decode(v) for k, v in found.items() if k in names}
 
     def _request(self, request: dict[str, Any]) -> dict[str, Any]:
+        self._drain_batch()  # the program process answers nothing else before its batch is done
         try:
             reply = self.channel.request(request)
         except Lost as exc:
             raise ProgramLost(self.lost_verdict("during the tests", str(exc))) from None
+        self._show_output(reply)
+        return reply
+
+    @staticmethod
+    def _show_output(reply: dict[str, Any]) -> None:
         out = reply.get("out")
         if type(out) is str and out:
             sys.stdout.write(out)  # what the call printed: a test that captures stdout sees it
-        return reply
 
     def _result(self, reply: dict[str, Any]) -> Any:
         if "error" in reply:
@@ -229,6 +283,10 @@ class Judge:
                 return "timeout: CPU time limit"
             return f"crash: killed by {_signal_name(sig)}"
         return f"fail: the program exited (code {os.WEXITSTATUS(status)}) {when}"
+
+
+def _signature(request: dict[str, Any]) -> str:
+    return json.dumps([request["target"], request["args"], request["kwargs"]], sort_keys=True)
 
 
 def callable_body(remote: Remote) -> bool:
@@ -316,6 +374,10 @@ def run_tests(judge: Judge, spec: dict[str, Any], loaded: dict[str, Any]) -> str
         namespace.update(judge.lookup(looked_up))
     if entry_point and not isinstance(namespace.get(entry_point), Remote):
         namespace.pop(entry_point, None)  # the prompt's stub must not stand in for a missing function
+    elif entry_point:
+        calls = prefetch.planned_calls(test, prelude, entry_point, namespace)
+        if calls:
+            judge.start_batch(namespace[entry_point], calls)
     try:
         exec(compile(test, "test.py", "exec"), namespace)
     except AssertionError as exc:

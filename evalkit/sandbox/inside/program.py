@@ -60,6 +60,16 @@ class _Program:
                 refs[name] = self._keep(value)
         return {"refs": refs, "values": values}
 
+    def run_batch(self, calls: list[dict[str, Any]]) -> None:
+        """The planned calls in order, each reply sent as soon as it is known; stops after the
+        first that raises (the test would stop there too)."""
+        for index, call in enumerate(calls):
+            reply = self.serve(call)
+            last = index == len(calls) - 1 or "error" in reply
+            self.channel.send({"op": "reply", **reply, "last": last})
+            if last:
+                return
+
     def serve(self, request: dict[str, Any]) -> dict[str, Any]:
         op = request["op"]
         if op == "lookup":
@@ -166,4 +176,7 @@ def main(fd: int, source: str) -> None:
     program.channel.send({"op": "loaded", "error": error, **program.names()})
     while True:
         request = program.channel.receive()
-        program.channel.send({"op": "reply", **program.serve(request)})
+        if request["op"] == "batch":
+            program.run_batch(request["calls"])
+        else:
+            program.channel.send({"op": "reply", **program.serve(request)})
