@@ -347,3 +347,12 @@ def test_only_calls_whose_order_is_fixed_by_the_text_are_batched(body: str, batc
         [(args, kwargs) for args, kwargs in batched] if batched else None
     )
     assert prefetch.planned_calls(test, "def g():\n    return f(1)\n", "f", {}) is None  # prompt calls it
+
+
+def test_a_batch_sent_before_the_program_loads_is_harmless_when_loading_fails(scorer: CodeExecution):
+    sample = _he("assert candidate(1) == 1\nassert candidate(2) == 2\n")
+    missing = scorer("```python\ndef g(x):\n    return x\n```", sample)
+    assert missing.explanation.startswith("fail: NameError"), missing.explanation
+    broken = scorer("```python\ndef f(x):\n    return x\nraise RuntimeError('at import')\n```", sample)
+    assert broken.explanation == "fail: RuntimeError: at import"
+    assert scorer("```python\ndef f(x):\n    return x\n```", sample).value == 1.0

@@ -125,21 +125,23 @@ class Judge:
         self.planned: collections.deque[str] = collections.deque()
         self.stash: collections.deque[dict[str, Any]] = collections.deque()
         self.batch_open = False
+        self.batch_name: str | None = None
+        self.batch_target: Remote | None = None  # the program's function of that name, once loaded
 
-    def start_batch(self, target: Remote, calls: list[Any]) -> None:
-        requests = [self._call_request(target, tuple(args), kwargs) for args, kwargs in calls]
+    def start_batch(self, name: str, calls: list[Any]) -> None:
+        """Send the planned calls of the program's `name` (before it has even loaded: it runs them
+        right after). Raises Lost if the program process is already gone."""
+        requests = [self._call_request(None, tuple(args), kwargs) for args, kwargs in calls]
         self.planned.extend(_signature(r) for r in requests)
-        try:
-            self.channel.send({"op": "batch", "calls": requests})
-        except Lost as exc:
-            raise ProgramLost(self.lost_verdict("during the tests", str(exc))) from None
+        self.channel.send({"op": "batch", "name": name, "calls": requests})
         self.batch_open = True
+        self.batch_name = name
 
-    def _planned_reply(self, request: dict[str, Any]) -> dict[str, Any] | None:
+    def _planned_reply(self, target: Remote, request: dict[str, Any]) -> dict[str, Any] | None:
         """The batch's reply for this call, if it is the next planned one."""
         if not self.planned:
             return None
-        if self.planned[0] != _signature(request):
+        if target is not self.batch_target or self.planned[0] != _signature(request):
             self._drain_batch()  # cannot happen for a test prefetch accepted; stay correct anyway
             self.planned.clear()
             self.stash.clear()
@@ -165,7 +167,7 @@ class Judge:
 
     def call(self, target: Remote, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         request = self._call_request(target, args, kwargs)
-        reply = self._planned_reply(request)
+        reply = self._planned_reply(target, request)
         if reply is None:
             reply = self._request(request)
         else:
@@ -174,10 +176,12 @@ class Judge:
             _update_in_place(args[int(index)], self.decode(data))
         return self._result(reply)
 
-    def _call_request(self, target: Remote, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    def _call_request(
+        self, target: Remote | None, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
         return {
             "op": "call",
-            "target": self.encode(target),
+            "target": None if target is None else self.encode(target),
             "args": [self.encode(a) for a in args],
             "kwargs": [[str(k), self.encode(v)] for k, v in kwargs.items()],
         }
@@ -286,7 +290,7 @@ class Judge:
 
 
 def _signature(request: dict[str, Any]) -> str:
-    return json.dumps([request["target"], request["args"], request["kwargs"]], sort_keys=True)
+    return json.dumps([request["args"], request["kwargs"]], sort_keys=True)
 
 
 def callable_body(remote: Remote) -> bool:
@@ -351,14 +355,26 @@ def _free_names(source: str) -> list[str]:
     return sorted(n for n in names if not hasattr(builtins, n))
 
 
-def run_tests(judge: Judge, spec: dict[str, Any], loaded: dict[str, Any]) -> str:
+def prepare(judge: Judge, spec: dict[str, Any]) -> dict[str, Any]:
+    """The judge's namespace before the program has loaded (the prelude run), and the batch of
+    planned calls sent; raises Lost if the program process is already gone."""
+    prelude, test, entry_point = spec.get("prelude", ""), spec.get("test", ""), spec.get("entry_point")
+    namespace: dict[str, Any] = {"__name__": "__sandbox__", "__builtins__": builtins}
+    exec(compile(prelude, "prelude.py", "exec"), namespace)
+    if entry_point:
+        owned = {k: v for k, v in namespace.items() if k != entry_point}
+        calls = prefetch.planned_calls(test, prelude, entry_point, owned)
+        if calls:
+            judge.start_batch(entry_point, calls)
+    return namespace
+
+
+def run_tests(judge: Judge, spec: dict[str, Any], namespace: dict[str, Any], loaded: dict[str, Any]) -> str:
     """Run the test code; the verdict line."""
     if loaded.get("error") is not None:
         name, message = _pair(loaded["error"])
         return f"{'crash' if name == 'MemoryError' else 'fail'} {name}: {message}"
     prelude, test, entry_point = spec.get("prelude", ""), spec.get("test", ""), spec.get("entry_point")
-    namespace: dict[str, Any] = {"__name__": "__sandbox__", "__builtins__": builtins}
-    exec(compile(prelude, "prelude.py", "exec"), namespace)
     wanted = [n for n in _free_names(prelude + "\n" + test) if n not in namespace or n == entry_point]
     for name in [n for n in wanted if n in sys.stdlib_module_names and n != entry_point]:
         namespace[name] = __import__(name)  # a test relying on `math` gets ours, never the program's
@@ -374,10 +390,8 @@ def run_tests(judge: Judge, spec: dict[str, Any], loaded: dict[str, Any]) -> str
         namespace.update(judge.lookup(looked_up))
     if entry_point and not isinstance(namespace.get(entry_point), Remote):
         namespace.pop(entry_point, None)  # the prompt's stub must not stand in for a missing function
-    elif entry_point:
-        calls = prefetch.planned_calls(test, prelude, entry_point, namespace)
-        if calls:
-            judge.start_batch(namespace[entry_point], calls)
+    elif entry_point and judge.batch_name == entry_point:
+        judge.batch_target = namespace[entry_point]
     try:
         exec(compile(test, "test.py", "exec"), namespace)
     except AssertionError as exc:
@@ -425,6 +439,7 @@ def main(
     judge = Judge(sock_fd, program_pid)
     try:
         try:
+            namespace = prepare(judge, spec)
             loaded = judge.channel.receive()
         except Lost as exc:
             _pass_on_setup_failure(setup_fds)
@@ -433,7 +448,7 @@ def main(
             os.close(fd)
         if loaded["op"] != "loaded":
             raise ProgramLost("fail: the program broke the protocol")
-        verdict = run_tests(judge, spec, loaded)
+        verdict = run_tests(judge, spec, namespace, loaded)
     except ProgramLost as exc:
         verdict = str(exc.args[0]).replace(": ", " ", 1) if exc.args else "fail ?"
     except BaseException as exc:  # noqa: BLE001 - a broken prelude is still a verdict, not a hang

@@ -60,11 +60,17 @@ class _Program:
                 refs[name] = self._keep(value)
         return {"refs": refs, "values": values}
 
-    def run_batch(self, calls: list[dict[str, Any]]) -> None:
-        """The planned calls in order, each reply sent as soon as it is known; stops after the
-        first that raises (the test would stop there too)."""
+    def run_batch(self, name: str, calls: list[dict[str, Any]]) -> None:
+        """The planned calls of `name` in order, each reply sent as soon as it is known; stops
+        after the first that raises (the test would stop there too)."""
+        if name not in self.namespace:
+            self.channel.send(
+                {"op": "reply", "error": ["NameError", f"name {name!r} is not defined"], "last": True}
+            )
+            return
+        target = self._keep(self.namespace[name])
         for index, call in enumerate(calls):
-            reply = self.serve(call)
+            reply = self.serve({**call, "target": target})
             last = index == len(calls) - 1 or "error" in reply
             self.channel.send({"op": "reply", **reply, "last": last})
             if last:
@@ -177,6 +183,6 @@ def main(fd: int, source: str) -> None:
     while True:
         request = program.channel.receive()
         if request["op"] == "batch":
-            program.run_batch(request["calls"])
+            program.run_batch(str(request["name"]), request["calls"])
         else:
             program.channel.send({"op": "reply", **program.serve(request)})
