@@ -114,6 +114,9 @@ class RemoteIterator(Remote):
 
 
 class Judge:
+    """The judge's end of the channel: proxies calls of the program's functions, answers the
+    program's calls of the test's callbacks, and turns a lost program into a verdict."""
+
     def __init__(self, fd: int, program_pid: int | None) -> None:
         self.channel = Channel(fd, self.serve)
         self.program_pid = program_pid
