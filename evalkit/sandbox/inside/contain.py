@@ -92,12 +92,15 @@ def enter_sample_proc() -> None:
         mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2")
 
 
-def enter_private_tmp(tmp_mb: int) -> None:
+TMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
+
+
+def enter_private_tmp(tmp_mb: int, paths: tuple[str, ...] = TMP_DIRS) -> None:
     """This process's own mount namespace without the job directories and with fresh, capped
-    /tmp, /var/tmp and /dev/shm, which disappear with it."""
+    temporary directories (`paths`), which disappear with it."""
     check(LIBC.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
     check(LIBC.umount2(JOBS.encode(), MNT_DETACH), "umount " + JOBS)
-    for path in ("/tmp", "/var/tmp", "/dev/shm"):
+    for path in paths:
         mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_mb}m,mode=1777")
 
 

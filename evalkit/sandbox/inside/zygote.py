@@ -201,7 +201,8 @@ def _arrange_fds(workdir: str, files: tuple[str, ...], extra: list[int]) -> None
 
 def _contain(req: dict[str, Any], uid: int, side: str) -> None:
     if req["isolate"]:
-        contain.enter_private_tmp(req["tmp_mb"])
+        # the judge runs trusted test code: a private /tmp is enough (the others stay read-only)
+        contain.enter_private_tmp(req["tmp_mb"], ("/tmp",) if side == "judge" else contain.TMP_DIRS)
     contain.set_limits(req["limits"])
     cwd = "/tmp" if req["isolate"] else f"{req['dir']}/home-{side}"
     contain.become(uid if req["isolate"] else None, {**req["env"], "HOME": cwd, "TMPDIR": cwd}, cwd)
