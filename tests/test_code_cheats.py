@@ -267,14 +267,18 @@ def test_edge_cases_are_judged_like_in_process(scorer: CodeExecution, name: str)
     assert wrong.value == 0.0
 
 
-def test_a_simulated_model_that_answers_with_cheats_scores_zero_end_to_end(tmp_path: Path, monkeypatch):
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+def test_a_simulated_model_that_answers_with_cheats_scores_zero_end_to_end(
+    tmp_path: Path, monkeypatch, launcher
+):
     import evalkit
     from evalkit import sim
     from evalkit.sim.profiles import CHEATER
-    from evalkit.task import resolve_task
+    from evalkit.task import ScorerSpec, resolve_task
 
     monkeypatch.setenv("ROUTERAI_API_KEY", "sk-test-cheats")
     task = resolve_task("builtin_code")
+    task.scorer = ScorerSpec(name="code", params={**task.scorer.params, "launcher": launcher})
     with sim.serve(tasks=[task], models=[CHEATER], latency_scale=0, api_key="sk-test-cheats") as server:
         result = evalkit.run(
             [task], [CHEATER.id], base_url=server.base_url, out=str(tmp_path), progress=False, limit=14

@@ -351,11 +351,14 @@ def test_new_namespaces_are_refused_from_inside(box: Sandbox):
     assert result.status == "pass", result
 
 
-def test_results_cache_and_task_data_are_not_readable(box: Sandbox):
-    data = REPO / "tasks" / "data" / "builtin_code.jsonl"
-    code = f"open({str(data)!r}).read()\n"
-    result = box.run(code)
-    assert result.status == "fail" and "FileNotFoundError" in result.detail, result
+def test_results_cache_and_task_data_are_not_readable(box: Sandbox, tmp_path: Path):
+    results = tmp_path / "results" / "run-1" / "samples.jsonl"  # world-readable, as a run writes it
+    results.parent.mkdir(parents=True)
+    results.write_text('{"score": 1}\n')
+    os.chmod(results, 0o644)
+    for path in (REPO / "tasks" / "data" / "builtin_code.jsonl", results, Path.home() / ".cache"):
+        result = box.run(f"import os\nassert not os.path.exists({str(path)!r})\nopen({str(path)!r}).read()\n")
+        assert result.status == "fail" and "FileNotFoundError" in result.detail, (path, result)
 
 
 def test_huge_output_is_truncated(box: Sandbox):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from evalkit.sandbox import Job, Limits, RunResult, Sandbox
 from evalkit.scorers.base import Score
@@ -53,9 +53,11 @@ class CodeExecution:
         test_field: str = "test",
         setup_field: str = "setup",
         entry_point_field: str = "entry_point",
+        launcher: Literal["auto", "zygote", "exec"] = "auto",
     ) -> None:
         self.limits = Limits(timeout_s=timeout_s, memory_mb=memory_mb, max_processes=max_processes)
         self.workers = workers
+        self.launcher = launcher
         self.fields = {
             "prompt": prompt_field,
             "test": test_field,
@@ -73,7 +75,7 @@ class CodeExecution:
         """The scorer's process pool, started on first use."""
         with self._lock:
             if self._sandbox is None:
-                self._sandbox = Sandbox(self.limits, workers=self.workers)
+                self._sandbox = Sandbox(self.limits, workers=self.workers, launcher=self.launcher)
             return self._sandbox
 
     def close(self) -> None:
