@@ -24,6 +24,7 @@ import signal
 import socket
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from . import contain, judge, program
@@ -51,35 +52,77 @@ def serve(once: bool, warm: list[str], jobs_dir: str, isolate: bool) -> None:
     import gc
 
     gc.freeze()  # children's collections skip our objects, so fewer copy-on-write page copies
+    spare = None if once else spawn(isolate, own_pidns)
     send({"ready": os.getpid()})
     while True:
         line = sys.stdin.buffer.readline()
         if not line:
             return
         try:
-            reply = run(json.loads(line), own_pidns)
+            reply = run(json.loads(line), spare or spawn(isolate, own_pidns))
         except OSError as exc:
             reply = {"error": str(exc)}
+        spare = None
         send(reply)
         if once:
             return
+        try:
+            spare = spawn(isolate, own_pidns)  # while our side reads the reply and prepares the next
+        except OSError:
+            spare = None
 
 
-def run(req: dict[str, Any], own_pidns: int) -> dict[str, Any]:
+@dataclass
+class Spare:
+    """The PID 1 of the next sample's namespace, forked ahead of time: it waits (as root, having
+    run nothing) for its request on `request_fd`; `report_fd` and `setup_fd` are its pipes' ends."""
+
+    pid: int
+    request_fd: int
+    report_fd: int
+    setup_fd: int
+
+
+def spawn(isolate: bool, own_pidns: int) -> Spare:
+    request_read, request_write = os.pipe()
     read_fd, write_fd = os.pipe()
     setup_read, setup_write = os.pipe()  # closed before any untrusted code runs: it cannot forge
-    started = time.monotonic()
-    if req["isolate"]:
+    if isolate:
         contain.check(contain.LIBC.unshare(contain.CLONE_NEWPID), "unshare(CLONE_NEWPID)")
     try:
         pid = os.fork()
     finally:
-        if req["isolate"] and os.getpid() != 1:  # back to our own namespace for the next unshare
+        if isolate and os.getpid() != 1:  # back to our own namespace for the next unshare
             contain.check(contain.LIBC.setns(own_pidns, contain.CLONE_NEWPID), "setns")
     if pid == 0:
-        supervise(req, (read_fd, setup_read, own_pidns), write_fd, setup_write)
-    os.close(write_fd)
-    os.close(setup_write)
+        for fd in (request_write, read_fd, setup_read, own_pidns):
+            os.close(fd)
+        req = _read_request(request_read)
+        supervise(req, (request_read,), write_fd, setup_write)
+    for fd in (request_read, write_fd, setup_write):
+        os.close(fd)
+    return Spare(pid, request_write, read_fd, setup_read)
+
+
+def _read_request(fd: int) -> dict[str, Any]:
+    """The request line, or exit quietly when the zygote is gone without sending one."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            os._exit(0)
+        data += chunk
+    request: dict[str, Any] = json.loads(data)
+    return request
+
+
+def run(req: dict[str, Any], spare: Spare) -> dict[str, Any]:
+    pid, read_fd, setup_read = spare.pid, spare.report_fd, spare.setup_fd
+    started = time.monotonic()
+    try:
+        os.write(spare.request_fd, json.dumps(req).encode() + b"\n")
+    finally:
+        os.close(spare.request_fd)
     timed_out = not wait(pid, req["timeout"])
     if timed_out:
         kill_tree(pid, req["isolate"])
