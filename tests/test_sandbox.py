@@ -114,6 +114,10 @@ def no_leftovers():
         members = {int(p) for p in (group / "cgroup.procs").read_text().split()}
         assert members & zygotes and members <= zygotes | spares, f"{group} outlived its zygote: {members}"
     assert _zygote_children() == [], "a zygote still has a child after its run"
+    ours = list(
+        Path(sandbox_module._scratch_dir() or tempfile.gettempdir()).glob(f"evalkit-sbx-{os.getpid()}-*")
+    )
+    assert len(ours) <= len(zygotes), f"job directories outlived their zygotes: {ours}"
 
 
 def test_capabilities_name_every_layer():
@@ -307,7 +311,8 @@ def test_writing_outside_the_temp_dir_does_not_touch_the_project(box: Sandbox):
 
 
 def test_each_run_gets_fresh_private_temp_dirs_and_leaves_nothing(box: Sandbox):
-    before = set(Path(tempfile.gettempdir()).glob("evalkit-sbx-*"))
+    scratch = Path(sandbox_module._scratch_dir() or tempfile.gettempdir())
+    before = set(scratch.glob(f"evalkit-sbx-{os.getpid()}-*/job-*"))
     leave = (
         "import os\n"
         "assert os.getcwd() == '/tmp' and os.environ['HOME'] == os.environ['TMPDIR'] == '/tmp'\n"
@@ -317,7 +322,7 @@ def test_each_run_gets_fresh_private_temp_dirs_and_leaves_nothing(box: Sandbox):
     )
     assert box.run(leave).status == "pass"
     assert box.run(leave).status == "pass", "a second sample saw the first one's files"
-    assert set(Path(tempfile.gettempdir()).glob("evalkit-sbx-*")) == before
+    assert set(scratch.glob(f"evalkit-sbx-{os.getpid()}-*/job-*")) == before == set()
 
 
 def test_private_temp_dirs_are_capped(box: Sandbox):
@@ -573,6 +578,18 @@ def test_zygotes_exit_when_their_parent_dies():
     while _alive(zygote) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(zygote), "an orphaned zygote kept running"
+    leftovers = list(Path(sandbox_module._scratch_dir() or tempfile.gettempdir()).glob("evalkit-sbx-*-*"))
+    dead = [p for p in leftovers if not sandbox_module._pid_alive(int(p.name.split("-")[2]))]
+    assert dead, "the killed process left no job directory: this test proves nothing"
+    sandbox_module._sweep_stale(sandbox_module._probe(), again=True)
+    assert not any(p.exists() for p in dead), "the next sandbox did not sweep what a dead process left"
+    stale_groups = [
+        g
+        for parent in sandbox_module._probe().cgroups.values()
+        for g in parent.glob("evalkit-*-*")
+        if not sandbox_module._pid_alive(int(g.name.split("-")[1]))
+    ]
+    assert stale_groups == []
 
 
 def test_the_zygote_launcher_is_refused_where_it_cannot_contain():

@@ -255,10 +255,11 @@ class _Zygote:
     """One warm trusted interpreter in a network namespace that forks a fresh child per program."""
 
     def __init__(self, plan: _Plan, limits: Limits, *, once: bool = False) -> None:
+        _sweep_stale(plan)
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the zygote; its stderr
         self._buffer = b""
         # root-only; the zygote sees it at /.jobs, a sample's processes never do
-        self.jobs = Path(tempfile.mkdtemp(prefix="evalkit-sbx-", dir=_scratch_dir()))
+        self.jobs = Path(tempfile.mkdtemp(prefix=f"evalkit-sbx-{os.getpid()}-", dir=_scratch_dir()))
         (self.jobs / ".root").mkdir()
         # the zygote and so every process it forks live in these (no per-sample migration, which
         # costs ~15 ms); one sample at a time per zygote, so the memory limit is per sample
@@ -595,6 +596,38 @@ def _own_cgroup(controller: str) -> Path | None:
             if directory.is_dir() and os.access(directory, os.W_OK):
                 return directory
     return None
+
+
+_SWEPT: list[bool] = []
+
+
+def _sweep_stale(plan: _Plan, *, again: bool = False) -> None:
+    """Once per process: remove the job directories and empty cgroups that a process of ours which
+    died without closing its Sandbox (killed, `os._exit`) left; its zygotes exited by themselves."""
+    if _SWEPT and not again:
+        return
+    _SWEPT.append(True)
+    scratch = Path(_scratch_dir() or tempfile.gettempdir())
+    for path in scratch.glob("evalkit-sbx-*-*"):
+        owner = path.name.split("-")[2]
+        if owner.isdigit() and not _pid_alive(int(owner)):
+            shutil.rmtree(path, ignore_errors=True)
+    for parent in plan.cgroups.values():
+        for group in parent.glob("evalkit-*-*"):
+            owner = group.name.split("-")[1]
+            if owner.isdigit() and not _pid_alive(int(owner)):
+                with contextlib.suppress(OSError):
+                    group.rmdir()  # fails while a process is still inside: then it is not stale
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _scratch_dir() -> str | None:
