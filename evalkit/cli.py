@@ -66,6 +66,16 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--run-id", help="name the run (default: timestamp + random)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    _add_format(parser)
+
+
+def _add_format(parser: argparse.ArgumentParser) -> None:
+    """--wide, --csv, --json: how a command prints its table (default: a compact one that fits)."""
+    group = parser.add_mutually_exclusive_group()
+    for flag, fmt, text in (("--wide", "wide", "every column (wider than most terminals)"),
+                            ("--csv", "csv", "every column as CSV"), ("--json", "json", "every column as JSON")):  # fmt: skip
+        group.add_argument(flag, dest="fmt", action="store_const", const=fmt, help=text)
+    parser.set_defaults(fmt="table")
 
 
 def _add_selection(parser: argparse.ArgumentParser) -> None:
@@ -120,25 +130,20 @@ def _run(args: argparse.Namespace) -> int:
         run_id=args.run_id,
         progress=not args.quiet,
     )
-    _print_outcome(result)
+    _print_outcome(result, args.fmt)
     return 0 if result.status in ("completed", "completed_with_errors") else 3
 
 
-def _print_outcome(result: Any) -> None:
+def _print_outcome(result: Any, fmt: str = "table") -> None:
+    from evalkit import display
+
+    if fmt in ("csv", "json"):  # machine output: the table alone
+        print(display.summary(result.summary(), fmt) if len(result.df) else "")
+        return
     print(f"run {result.run_id}: {result.status}" + (f" — {result.message}" if result.message else ""))
     print(f"results: {result.path}")
-    frame = result.df
-    if len(frame):
-        print(_table(result.summary()))
-
-
-def _table(frame: Any) -> str:
-    import pandas as pd
-
-    with pd.option_context(
-        "display.width", 200, "display.max_columns", 30, "display.float_format", "{:.4g}".format
-    ):
-        return frame.to_string(index=False)
+    if len(result.df):
+        print(display.summary(result.summary(), fmt))
 
 
 # ---- demo --------------------------------------------------------------------------------------
@@ -179,25 +184,52 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _add_validate(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="+", help="task YAML files or names")
-    parser.add_argument("--limit", type=int, default=50, help="samples to load and render for the check")
+    parser.add_argument("files", nargs="+", help="task YAML files, FILE.py:NAME, or names")
+    parser.add_argument(
+        "--limit", type=int, default=None, help="check only the first N samples (default all)"
+    )
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from evalkit.prompt import render
     from evalkit.task import resolve_task
+    from evalkit.validate import check_task
 
+    failed = False
     for name in args.files:
-        task = resolve_task(name)
-        samples = task.load_samples(args.limit)
-        for sample in samples:
-            render(task, sample)
-        print(f"ok: {task.name} ({task.where}): {len(samples)} samples checked, scorer {_scorer_name(task)}")
-    return 0
+        report = check_task(resolve_task(name), args.limit)
+        print("\n".join(report.lines()))
+        failed = failed or bool(report.problems)
+    return 2 if failed else 0
 
 
 def _scorer_name(task: Any) -> str:
     return getattr(task.scorer, "name", repr(task.scorer))
+
+
+def _add_rescore(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", help="the run id (or run directory) whose recorded answers to score again")
+    parser.add_argument(
+        "--scorer", help='a scorer name, or JSON {"name": ..., "params": {...}}, for every task'
+    )
+    parser.add_argument("--out", default=None, help="results folder (default results/)")
+    parser.add_argument("--run-id", help="the new run's id")
+
+
+def _rescore(args: argparse.Namespace) -> int:
+    import json
+
+    from evalkit.rescore import rescore
+
+    scorer = args.scorer
+    if scorer and scorer.lstrip().startswith("{"):
+        try:
+            scorer = json.loads(scorer)
+        except ValueError as exc:
+            raise EvalkitError(f"--scorer: not valid JSON: {exc}") from None
+    result = rescore(args.run, out=args.out, scorer=scorer, run_id=args.run_id)
+    _print_outcome(result)
+    print("0 requests sent")
+    return 0
 
 
 def _add_list(parser: argparse.ArgumentParser) -> None:
@@ -286,27 +318,48 @@ def _estimate(args: argparse.Namespace) -> int:
 
 
 def _add_show(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("runs", nargs="+", help="run ids or run directories")
-    parser.add_argument("--out", default=None)
+    parser.add_argument("runs", nargs="*", help="run ids or run directories (none: list every run)")
+    parser.add_argument("--out", default=None, help="results folder (default results/)")
     parser.add_argument("--by-language", action="store_true", help="accuracy per language too")
+    _add_format(parser)
 
 
 def _show(args: argparse.Namespace) -> int:
-    from evalkit.results import find_run, load_results, summarize
+    from evalkit import display
+    from evalkit.results import expand_runs, list_runs, load_results, summarize
 
-    for run in args.runs:
-        manifest = _manifest(find_run(run, args.out))
-        mark = " [SIMULATED]" if manifest.get("simulated") else ""
-        print(
-            f"run {manifest['run_id']}: {manifest['status']}{mark} {manifest.get('message') or ''}".rstrip()
-        )
+    if not args.runs:
+        print(display.runs(list_runs(args.out), args.fmt))
+        return 0
     frame = load_results(args.runs, args.out)
-    print(_table(summarize(frame)))
+    if args.fmt not in ("csv", "json"):
+        for directory in expand_runs(args.runs, args.out):
+            _print_run_header(_manifest(directory), frame)
+    print(display.summary(summarize(frame), args.fmt))
     if args.by_language:
         from evalkit.stats import by_language
 
-        print(_table(by_language(frame)))
+        long = args.fmt in ("csv", "json")  # machines get one row per language with n, interval and p
+        table = by_language(frame, long=long)
+        print(display.render(table, args.fmt) if long else display.languages(table, args.fmt))
     return 0
+
+
+def _print_run_header(manifest: dict[str, Any], frame: Any) -> None:
+    """Status, then ₽ two ways: billed now (what the manifest counts; cached answers cost nothing) and
+    what the same answers would cost without the cache."""
+    from evalkit.display import format_rub
+    from evalkit.stats import effective_cost
+
+    mark = " [SIMULATED]" if manifest.get("simulated") else ""
+    print(f"run {manifest['run_id']}: {manifest['status']}{mark} {manifest.get('message') or ''}".rstrip())
+    rows = frame[frame["run_id"] == manifest["run_id"]] if "run_id" in frame else frame.iloc[:0]
+    cached = rows["from_cache"].fillna(False).astype(bool) if "from_cache" in rows else rows.index.isin([])
+    uncached = float(effective_cost(rows)[0].sum()) if len(rows) else 0.0
+    billed = (manifest.get("totals") or {}).get("spent_rub")
+    billed = float(effective_cost(rows[~cached])[0].sum()) if billed is None and len(rows) else billed or 0.0
+    print(f"  ₽ billed now {format_rub(billed)} · uncached it would cost {format_rub(uncached)} "
+          f"({int(cached.sum())} of {len(rows)} answers from the cache)")  # fmt: skip
 
 
 def _manifest(directory: Path) -> dict[str, Any]:
@@ -323,15 +376,132 @@ def _add_compare(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--task", help="only this task")
     parser.add_argument("--out", default=None)
+    _add_format(parser)
 
 
 def _compare(args: argparse.Namespace) -> int:
+    """The pooled comparison, then one per task (and language), Holm-adjusted over that family."""
+    from evalkit import display
     from evalkit.results import load_results
-    from evalkit.stats import compare_models
+    from evalkit.stats import compare_groups, compare_models
 
-    comparison = compare_models(load_results(args.runs, args.out), args.model_a, args.model_b, task=args.task)
-    print(comparison.sentence())
+    frame = load_results(args.runs, args.out)
+    pooled = compare_models(frame, args.model_a, args.model_b, task=args.task)
+    data = frame if args.task is None else frame[frame["task"] == args.task]
+    groups = compare_groups(data, args.model_a, args.model_b)
+    if args.fmt in ("csv", "json"):
+        print(display.comparisons(groups, args.fmt))
+        return 0
+    print(pooled.sentence())
+    if len(groups) > 1:
+        print(f"\nBy task and language ({len(groups)} comparisons; Holm-adjusted p allows for their number):")
+        print(display.comparisons(groups))
     return 0
+
+
+# ---- plan --------------------------------------------------------------------------------------
+
+
+def _add_plan(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model_a")
+    parser.add_argument("model_b")
+    parser.add_argument("--run", action="append", dest="runs", help="pilot run id(s) holding both models")
+    parser.add_argument("--task", help="only this task of the pilot")
+    parser.add_argument("--delta", type=float, help="difference to detect, in pp (default: the pilot's)")
+    parser.add_argument("--power", type=float, default=0.8, help="chance of detecting it (default 0.8)")
+    parser.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    parser.add_argument("--accuracy-a", type=float, help="without a pilot: A's expected accuracy, %%")
+    parser.add_argument("--accuracy-b", type=float, help="without a pilot: B's expected accuracy, %%")
+    parser.add_argument(
+        "--correlation",
+        type=float,
+        default=0.0,
+        help="without a pilot: how A's and B's right answers go together",
+    )
+    parser.add_argument(
+        "--design-effect", type=float, default=1.0, help="without a pilot: variance inflation from clusters"
+    )
+    parser.add_argument(
+        "--cluster-size", type=float, default=1.0, help="without a pilot: samples per cluster"
+    )
+    parser.add_argument("--out", default=None, help="results folder (default results/)")
+    parser.add_argument("--no-prices", action="store_true", help="price from what the pilot was billed")
+    _add_endpoint(parser)
+    _add_format(parser)
+
+
+def _plan(args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
+
+    from evalkit.stats import plan
+
+    delta = None if args.delta is None else args.delta / 100
+    if args.runs:
+        from evalkit.results import load_results
+
+        catalog = None if args.no_prices else _catalog_for(args)
+        result = plan(load_results(args.runs, args.out), args.model_a, args.model_b, task=args.task,
+                      delta=delta, power=args.power, alpha=args.alpha, catalog=catalog)  # fmt: skip
+    elif args.accuracy_a is not None and args.accuracy_b is not None:
+        result = plan(model_a=args.model_a, model_b=args.model_b, accuracy_a=args.accuracy_a / 100,
+                      accuracy_b=args.accuracy_b / 100, correlation=args.correlation, delta=delta,
+                      power=args.power, alpha=args.alpha, design_effect=args.design_effect,
+                      cluster_size=args.cluster_size)  # fmt: skip
+    else:
+        raise EvalkitError("give a pilot (--run RUN_ID) or both --accuracy-a and --accuracy-b")
+    if args.fmt in ("csv", "json"):
+        fields = dataclasses.asdict(result) | {
+            "cost_rub": result.cost_rub,
+            "total_rub": result.total_rub,
+            "intraclass_correlation": result.intraclass_correlation,
+        }
+        if args.fmt == "json":
+            print(json.dumps(_json_safe(fields), ensure_ascii=False, indent=2))
+        else:
+            print(",".join(k for k in fields if not isinstance(fields[k], dict)))
+            print(",".join(str(v) for v in fields.values() if not isinstance(v, dict)))
+        return 0
+    print(_plan_details(result))
+    print(result.sentence()[0].upper() + result.sentence()[1:])
+    return 0
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN (an unknown price) as null: JSON has no NaN."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    return None if isinstance(value, float) and value != value else value
+
+
+def _catalog_for(args: argparse.Namespace) -> Any:
+    import asyncio
+
+    from evalkit.models import load_catalog
+
+    with _endpoint_for(args) as endpoint:
+        return asyncio.run(load_catalog(endpoint))
+
+
+def _plan_details(result: Any) -> str:
+    from evalkit.display import format_rub
+
+    clusters = (
+        f"clusters of {result.cluster_size:.1f} samples (within-cluster correlation "
+        f"{result.intraclass_correlation:.2f}), design effect {result.design_effect:.2f}"
+        if result.design_effect > 1 else "no clustering"
+    )  # fmt: skip
+    prices = ", ".join(f"{m} {format_rub(r)} ₽" for m, r in result.rub_per_sample.items())
+    if all(r != r for r in result.rub_per_sample.values()):
+        prices = "unknown without a pilot run"
+    return "\n".join([
+        f"from: {result.source}" + (f" (task {result.task})" if result.task else ""),
+        f"difference to detect: {100 * result.delta:.1f} pp; answers disagree on {100 * result.discordance:.1f}% "
+        "of samples",
+        f"paired test at α {result.alpha:g}, power {result.power:.0%}; {clusters}",
+        f"independent pairs needed {result.n_independent}; samples needed {result.n_samples}",
+        f"₽ per sample: {prices}",
+    ])  # fmt: skip
 
 
 def _add_report(parser: argparse.ArgumentParser) -> None:
@@ -366,6 +536,74 @@ def _sim(args: argparse.Namespace) -> int:
     return sim_main(args)
 
 
+def _add_doctor(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--live", action="store_true", help="also check the router with a few tiny paid calls"
+    )
+    parser.add_argument(
+        "--model", "-m", default=None, help="model for the live calls (default Llama 4 Scout)"
+    )
+    parser.add_argument("--base-url", help="router base URL (default https://routerai.ru/api/v1)")
+    parser.add_argument("--api-key-env", help="read the key from this environment variable")
+    parser.add_argument("--sim", action="store_true", help="check the bundled simulator instead of a router")
+    parser.add_argument(
+        "--budget-rub", type=float, default=None, help="most ₽ the live calls may spend (0.15)"
+    )
+    parser.add_argument(
+        "--json", dest="json_path", help="write the report here (default evalkit-doctor.json with --live)"
+    )
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from evalkit import doctor
+
+    checks = doctor.local_checks()
+    print(doctor.format_local(checks))
+    live, secret = None, ""
+    if args.live:
+        from evalkit.conformance import DEFAULT_BUDGET_RUB, DEFAULT_MODEL, check_live
+
+        with _live_endpoint(args) as endpoint:
+            secret = endpoint.api_key
+            live = asyncio.run(
+                check_live(
+                    endpoint,
+                    model=args.model or DEFAULT_MODEL,
+                    budget_rub=DEFAULT_BUDGET_RUB if args.budget_rub is None else args.budget_rub,
+                )
+            )
+        print(doctor.scrub(doctor.format_live(live), secret))
+    json_path = args.json_path or ("evalkit-doctor.json" if args.live else None)
+    if json_path:
+        try:
+            doctor.write_json(Path(json_path), checks, live, secret)
+        except OSError as exc:
+            raise EvalkitError(f"cannot write the report: {exc.strerror or exc}", where=json_path) from None
+        print(f"report: {json_path} (no key in it)")
+    degraded = sum(not c.ok for c in checks) + (len(live.differences) if live else 0)
+    print("all is well" if not degraded else f"{degraded} problem(s): see DEGRADED / DIFFERS above")
+    return 1 if degraded else 0
+
+
+def _live_endpoint(args: argparse.Namespace) -> Any:
+    import contextlib
+
+    from evalkit.client import Endpoint
+
+    if args.sim:
+        from evalkit import sim
+
+        @contextlib.contextmanager
+        def simulated() -> Any:
+            with sim.serve(latency_scale=0, api_key="sim-doctor") as server:
+                yield Endpoint(base_url=server.base_url, api_key="sim-doctor", simulated=True)
+
+        return simulated()
+    return contextlib.nullcontext(Endpoint.from_env(base_url=args.base_url, api_key_env=args.api_key_env))
+
+
 _Command = tuple[str, str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 _COMMANDS: list[_Command] = [
     ("run", "run tasks against models and record every sample", _add_run, _run),
@@ -376,13 +614,26 @@ _COMMANDS: list[_Command] = [
         _demo,
     ),
     ("validate", "check task files without calling any model", _add_validate, _validate),
+    (
+        "rescore",
+        "score a run's recorded answers again with the current scorers (no requests)",
+        _add_rescore,
+        _rescore,
+    ),
     ("list", "list the tasks in tasks/", _add_list, _list),
     ("models", "the router's models with context, modalities and ₽ prices", _add_models, _models),
     ("estimate", "the expected cost of a run, before spending anything", _add_estimate, _estimate),
     ("show", "summarise recorded runs", _add_show, _show),
     ("compare", "paired comparison of two models on the same samples", _add_compare, _compare),
+    ("plan", "samples and ₽ needed to tell two models apart, from a pilot run", _add_plan, _plan),
     ("report", "write a self-contained HTML report", _add_report, _report),
     ("sim", "serve the RouterAI-compatible simulator on 127.0.0.1", _add_sim, _sim),
+    (
+        "doctor",
+        "check this machine (and with --live the router) against what evalkit assumes",
+        _add_doctor,
+        _doctor,
+    ),
 ]
 
 

@@ -3,7 +3,8 @@
 `Client.call` performs attempts until success, a non-retryable error or the retry policy's bounds.
 The SDK itself retries nothing (`max_retries=0`): the router reports errors the SDK does not
 understand (inside HTTP 200 bodies and streams), and a blindly retried POST can start a second paid
-generation, so classification and retries live here.
+generation, so classification and retries live here. What the router's payloads mean (errors inside
+HTTP 200 and streams, `usage.cost`, SSE comments) is read with the router dialect (`evalkit/dialect/`).
 
 Timing and money semantics of a `CallRecord`:
 
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import enum
 import functools
 import json
 import os
@@ -30,6 +30,27 @@ from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from evalkit.dialect import (  # re-exported (noqa) names stay importable from here
+    ERROR_FINISH_REASON,
+    STREAM_OPTIONS,
+    classify_http_error,
+    classify_payload,  # noqa: F401
+    classify_stream_payload,
+    error_in_body,
+    error_in_choice,
+    error_in_chunk,
+    parse_error_payload,  # noqa: F401
+    sse_event,
+    usage_cost,
+)
+from evalkit.error_classes import (
+    ErrorClass,
+    Severity,  # noqa: F401
+    is_model_fatal,  # noqa: F401
+    is_retryable,
+    is_run_fatal,  # noqa: F401
+    severity,  # noqa: F401
+)
 from evalkit.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -96,81 +117,6 @@ class Endpoint:
         if parts.port is not None:
             host = f"{host}:{parts.port}"
         return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
-
-
-# --------------------------------------------------------------------------------------------
-# Error classes
-
-
-class ErrorClass(enum.StrEnum):
-    """Short names of what went wrong with a call; the value is what results store."""
-
-    RATE_LIMIT = "rate_limit"
-    SERVER_ERROR = "server_error"
-    UPSTREAM_ERROR = "upstream_error"
-    STREAM_ERROR = "stream_error"
-    CONNECTION = "connection"
-    TIMEOUT = "timeout"
-    EMPTY_RESPONSE = "empty_response"
-    BAD_REQUEST = "bad_request"
-    FORBIDDEN = "forbidden"
-    HTTP_ERROR = "http_error"
-    MODEL_NOT_FOUND = "model_not_found"
-    NOT_FOUND = "not_found"
-    AUTH = "auth"
-    OUT_OF_CREDIT = "out_of_credit"
-    CANCELLED = "cancelled"
-
-
-class Severity(enum.StrEnum):
-    """What an error class means for the schedule."""
-
-    RETRYABLE = "retryable"  # back off and try the same sample again
-    SAMPLE = "sample"  # give up on this sample, go on with others
-    MODEL = "model"  # every further call to this model will fail the same way
-    RUN = "run"  # every further call will fail: stop the run cleanly
-
-
-_SEVERITY: dict[ErrorClass, Severity] = {
-    ErrorClass.RATE_LIMIT: Severity.RETRYABLE,
-    ErrorClass.SERVER_ERROR: Severity.RETRYABLE,
-    ErrorClass.UPSTREAM_ERROR: Severity.RETRYABLE,
-    ErrorClass.STREAM_ERROR: Severity.RETRYABLE,
-    ErrorClass.CONNECTION: Severity.RETRYABLE,
-    ErrorClass.TIMEOUT: Severity.RETRYABLE,
-    ErrorClass.EMPTY_RESPONSE: Severity.RETRYABLE,
-    ErrorClass.BAD_REQUEST: Severity.SAMPLE,
-    ErrorClass.FORBIDDEN: Severity.SAMPLE,
-    ErrorClass.HTTP_ERROR: Severity.SAMPLE,
-    ErrorClass.CANCELLED: Severity.SAMPLE,
-    ErrorClass.MODEL_NOT_FOUND: Severity.MODEL,
-    ErrorClass.NOT_FOUND: Severity.RUN,
-    ErrorClass.AUTH: Severity.RUN,
-    ErrorClass.OUT_OF_CREDIT: Severity.RUN,
-}
-
-
-def severity(error_class: str) -> Severity:
-    """The severity of an error class (unknown names count as fatal for the sample)."""
-    try:
-        return _SEVERITY[ErrorClass(error_class)]
-    except ValueError:
-        return Severity.SAMPLE
-
-
-def is_retryable(error_class: str | None) -> bool:
-    """True when another attempt at the same sample may succeed."""
-    return error_class is not None and severity(error_class) is Severity.RETRYABLE
-
-
-def is_model_fatal(error_class: str | None) -> bool:
-    """True when no further call to this model can succeed (also true for run-fatal classes)."""
-    return error_class is not None and severity(error_class) in (Severity.MODEL, Severity.RUN)
-
-
-def is_run_fatal(error_class: str | None) -> bool:
-    """True when no further call at all can succeed (bad key, no credit, wrong URL): stop the run."""
-    return error_class is not None and severity(error_class) is Severity.RUN
 
 
 # --------------------------------------------------------------------------------------------
@@ -266,7 +212,7 @@ class CallHooks:
 
 
 # --------------------------------------------------------------------------------------------
-# Classification of router payloads and exceptions
+# Classification of exceptions (router payloads: `evalkit/dialect/`)
 
 
 class _CallFailed(Exception):
@@ -285,107 +231,6 @@ class _CallFailed(Exception):
         self.message = message
         self.status = status
         self.retry_after_s = retry_after_s
-
-
-_MODEL_NOT_FOUND = re.compile(
-    r"model\b.*\b(not found|does not exist|not exist|unknown|invalid|not a valid|not available)"
-    r"|no endpoints found|unknown model|invalid model",
-    re.IGNORECASE | re.DOTALL,
-)
-
-
-def parse_error_payload(payload: Any) -> tuple[int | str | None, str]:
-    """(code, message) from a router error payload: a dict, a string, or a string holding JSON."""
-    if isinstance(payload, str):
-        text = payload.strip()
-        if text[:1] in "{[":
-            try:
-                return parse_error_payload(json.loads(text))
-            except ValueError:
-                pass
-        return None, payload
-    if isinstance(payload, dict):
-        if "error" in payload and payload["error"]:
-            return parse_error_payload(payload["error"])
-        code = payload.get("code", payload.get("status"))
-        message = payload.get("message")
-        if isinstance(message, str) and message.strip()[:1] == "{":
-            inner_code, inner_message = parse_error_payload(message)
-            code, message = (inner_code if inner_code is not None else code), inner_message
-        raw = (
-            (payload.get("metadata") or {}).get("raw") if isinstance(payload.get("metadata"), dict) else None
-        )
-        text = str(message) if message is not None else json.dumps(payload, ensure_ascii=False)
-        if raw:
-            text = f"{text} ({raw})"
-        return code, text
-    return None, "" if payload is None else str(payload)
-
-
-_STRING_CODES: tuple[tuple[str, ErrorClass], ...] = (
-    ("model_not_found", ErrorClass.MODEL_NOT_FOUND),
-    ("insufficient", ErrorClass.OUT_OF_CREDIT),
-    ("quota", ErrorClass.OUT_OF_CREDIT),
-    ("credit", ErrorClass.OUT_OF_CREDIT),
-    ("api_key", ErrorClass.AUTH),
-    ("auth", ErrorClass.AUTH),
-    ("rate", ErrorClass.RATE_LIMIT),
-    ("timeout", ErrorClass.TIMEOUT),
-    ("context_length", ErrorClass.BAD_REQUEST),
-    ("invalid", ErrorClass.BAD_REQUEST),
-    ("server", ErrorClass.UPSTREAM_ERROR),
-    ("overloaded", ErrorClass.UPSTREAM_ERROR),
-)
-
-
-def classify_status(status: int | None, message: str = "", *, in_body: bool = False) -> ErrorClass:
-    """The error class of an HTTP status (or a code the router put inside a 200 body / stream)."""
-    if status is None:
-        return ErrorClass.UPSTREAM_ERROR if in_body else ErrorClass.HTTP_ERROR
-    if status in (400, 404, 422) and _MODEL_NOT_FOUND.search(message):
-        return ErrorClass.MODEL_NOT_FOUND
-    fixed = {
-        400: ErrorClass.BAD_REQUEST,
-        401: ErrorClass.AUTH,
-        402: ErrorClass.OUT_OF_CREDIT,
-        403: ErrorClass.FORBIDDEN,
-        404: ErrorClass.NOT_FOUND,
-        408: ErrorClass.TIMEOUT,
-        413: ErrorClass.BAD_REQUEST,
-        422: ErrorClass.BAD_REQUEST,
-        429: ErrorClass.RATE_LIMIT,
-    }
-    if status in fixed:
-        return fixed[status]
-    if status >= 500:
-        return ErrorClass.UPSTREAM_ERROR if in_body else ErrorClass.SERVER_ERROR
-    return ErrorClass.HTTP_ERROR
-
-
-def classify_payload(payload: Any, *, status: int | None = None) -> tuple[ErrorClass, int | None, str]:
-    """(class, code, message) of an error payload found in a 200 body or a stream chunk."""
-    code, message = parse_error_payload(payload)
-    numeric = _as_int(code)
-    if numeric is not None:
-        return classify_status(numeric, message, in_body=True), numeric, message
-    if _MODEL_NOT_FOUND.search(message):
-        return ErrorClass.MODEL_NOT_FOUND, status, message
-    if isinstance(code, str):
-        lowered = code.lower()
-        for needle, cls in _STRING_CODES:
-            if needle in lowered:
-                return cls, status, message
-    return ErrorClass.UPSTREAM_ERROR, status, message
-
-
-def _as_int(code: Any) -> int | None:
-    if isinstance(code, bool):
-        return None
-    if isinstance(code, int):
-        return code
-    if isinstance(code, str) and code.strip().isdigit():
-        return int(code.strip())
-    return None
 
 
 def parse_retry_after(headers: Any, now: float | None = None) -> float | None:
@@ -441,9 +286,7 @@ def classify_exception(exc: BaseException, *, streaming_started: bool) -> _CallF
     disconnected = any(_is_disconnect(e) for e in _chain(exc))
     if isinstance(exc, openai.APIError) and not isinstance(exc, openai.APIConnectionError):
         # an error chunk inside the stream: the SDK raises APIError with the chunk's `error`
-        cls, code, message = classify_payload(exc.body if exc.body is not None else exc.message)
-        if cls is ErrorClass.UPSTREAM_ERROR and code is None:
-            cls = ErrorClass.STREAM_ERROR
+        cls, code, message = classify_stream_payload(exc.body if exc.body is not None else exc.message)
         return _CallFailed(cls, f"error in stream: {message}", status=code)
     timed_out = isinstance(exc, openai.APITimeoutError | TimeoutError) and not disconnected
     if timed_out:
@@ -483,12 +326,8 @@ def _status_failure(exc: openai.APIStatusError) -> _CallFailed:
         body_text = exc.response.text
     except Exception:  # the body may be unreadable after a broken stream
         body_text = ""
-    code, message = parse_error_payload(exc.body if exc.body is not None else body_text)
+    cls, _, message = classify_http_error(status, exc.body if exc.body is not None else body_text)
     message = message or body_text or exc.message
-    cls = classify_status(status, message)
-    inner = _as_int(code)
-    if cls is ErrorClass.BAD_REQUEST and inner in (401, 402, 429):
-        cls = classify_status(inner, message)
     retry_after = parse_retry_after(exc.response.headers)
     return _CallFailed(cls, f"HTTP {status}: {message}", status=status, retry_after_s=retry_after)
 
@@ -667,7 +506,7 @@ class Client:
 
         body = {**params, "model": model, "messages": messages}
         if self.stream:
-            body.update(stream=True, stream_options={"include_usage": True})
+            body.update(stream=True, stream_options=STREAM_OPTIONS)
         else:
             body.pop("stream", None)
         return await self._client.post(
@@ -711,7 +550,7 @@ class Client:
                 ErrorClass.EMPTY_RESPONSE, "the response had no content and no completion tokens"
             )
             return self._failed(state, failure)
-        if record.finish_reason == "error":
+        if record.finish_reason == ERROR_FINISH_REASON:
             return self._failed(
                 state, _CallFailed(ErrorClass.STREAM_ERROR, "the stream ended with finish_reason=error")
             )
@@ -747,19 +586,13 @@ class Client:
 
 
 async def _sse_data(response: Any) -> AsyncIterator[str]:
-    """The `data` of each server-sent event; comment lines (`: PROCESSING`) are skipped."""
-    lines: list[str] = []
+    """The `data` of each server-sent event, read in the router's dialect."""
+    pending: list[str] = []
     async for line in response.aiter_lines():
-        if not line:
-            if lines:
-                yield "\n".join(lines)
-                lines = []
-            continue
-        name, _, value = line.partition(":")
-        if name == "data":
-            lines.append(value[1:] if value.startswith(" ") else value)
-    if lines:
-        yield "\n".join(lines)
+        if (data := sse_event(line, pending)) is not None:
+            yield data
+    if pending:
+        yield "\n".join(pending)
 
 
 def _json_chunk(data: str) -> dict[str, Any]:
@@ -774,11 +607,8 @@ def _json_chunk(data: str) -> dict[str, Any]:
 
 def _read_chunk(chunk: dict[str, Any], state: _Attempt) -> None:
     state.usage = chunk.get("usage") or state.usage
-    if chunk.get("error"):
-        cls, code, message = classify_payload(chunk["error"])
-        if cls is ErrorClass.UPSTREAM_ERROR and code is None:
-            cls = ErrorClass.STREAM_ERROR
-        raise _CallFailed(cls, f"error in stream: {message}", status=code)
+    if (error := error_in_chunk(chunk)) is not None:
+        raise _CallFailed(error.error_class, f"error in stream: {error.message}", status=error.code)
     state.generation_id = chunk.get("id") or state.generation_id
     state.provider = chunk.get("provider") or state.provider
     for choice in chunk.get("choices") or []:
@@ -786,9 +616,10 @@ def _read_chunk(chunk: dict[str, Any], state: _Attempt) -> None:
         state.content(delta.get("content"))
         if choice.get("finish_reason"):
             state.finish_reason = choice["finish_reason"]
-        if choice.get("error"):
-            cls, code, message = classify_payload(choice["error"])
-            raise _CallFailed(cls, f"error in stream choice: {message}", status=code)
+        if (error := error_in_choice(choice)) is not None:
+            raise _CallFailed(
+                error.error_class, f"error in stream choice: {error.message}", status=error.code
+            )
 
 
 def _read_body(body: bytes, state: _Attempt) -> None:
@@ -800,9 +631,8 @@ def _read_body(body: bytes, state: _Attempt) -> None:
     if not isinstance(data, dict):
         raise _CallFailed(ErrorClass.UPSTREAM_ERROR, f"response is not a JSON object: {str(data)[:300]}")
     state.usage = data.get("usage") or state.usage
-    if data.get("error"):
-        cls, code, message = classify_payload(data["error"])
-        raise _CallFailed(cls, f"error in HTTP 200 body: {message}", status=code)
+    if (error := error_in_body(data)) is not None:
+        raise _CallFailed(error.error_class, f"error in HTTP 200 body: {error.message}", status=error.code)
     state.generation_id = data.get("id") or state.generation_id
     state.provider = data.get("provider") or state.provider
     choices = data.get("choices") or []
@@ -813,9 +643,8 @@ def _read_body(body: bytes, state: _Attempt) -> None:
         if not state.parts and "content" in message:
             state.parts.append("")
         state.finish_reason = choice.get("finish_reason")
-        if choice.get("error"):
-            cls, code, text = classify_payload(choice["error"])
-            raise _CallFailed(cls, f"error in choice: {text}", status=code)
+        if (error := error_in_choice(choice)) is not None:
+            raise _CallFailed(error.error_class, f"error in choice: {error.message}", status=error.code)
 
 
 def _get(obj: Any, name: str) -> Any:
@@ -830,13 +659,12 @@ def _get(obj: Any, name: str) -> Any:
 
 
 def _usage_fields(usage: Any) -> dict[str, Any]:
-    cost = _get(usage, "cost")
     return {
         "prompt_tokens": _get(usage, "prompt_tokens"),
         "completion_tokens": _get(usage, "completion_tokens"),
         "cached_tokens": _get(_get(usage, "prompt_tokens_details"), "cached_tokens"),
         "reasoning_tokens": _get(_get(usage, "completion_tokens_details"), "reasoning_tokens"),
-        "cost_rub": float(cost) if cost is not None else None,
+        "cost_rub": usage_cost(usage),
     }
 
 

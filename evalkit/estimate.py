@@ -28,10 +28,20 @@ class CostRange:
 def estimate_run(
     tasks: Sequence[Task], models: Sequence[str], catalog: Catalog, *, epochs: int = 1, **selection: object
 ) -> list[CostRange]:
-    """low: prompts only; expected: prompts + 35% of max_tokens; high: every answer hits max_tokens."""
+    """low: prompts only; expected: prompts + 35% of max_tokens; high: every answer hits max_tokens.
+
+    A model that cannot take a task's input (images for a text-only model) is refused exactly as `run`
+    refuses it, before anything is priced.
+    """
+    from evalkit.models import check_modalities
     from evalkit.prompt import render
     from evalkit.tokens import estimate_message_tokens
 
+    for task in tasks:
+        for model in models:
+            info = catalog.get(model)
+            if info is not None:
+                check_modalities(info, task.name, task.family)
     rows = []
     for task in tasks:
         samples = task.load_samples(**selection)  # type: ignore[arg-type]

@@ -19,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evalkit.dialect import parse_price, unwrap_data
 from evalkit.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -78,10 +79,10 @@ class PriceCard:
         pricing = pricing or {}
         cache = pricing.get("input_cache_read")
         return cls(
-            prompt=_price(pricing.get("prompt"), f"{where}.prompt"),
-            completion=_price(pricing.get("completion"), f"{where}.completion"),
-            image=_price(pricing.get("image"), f"{where}.image"),
-            input_cache_read=None if cache in (None, "") else _price(cache, f"{where}.input_cache_read"),
+            prompt=parse_price(pricing.get("prompt"), f"{where}.prompt"),
+            completion=parse_price(pricing.get("completion"), f"{where}.completion"),
+            image=parse_price(pricing.get("image"), f"{where}.image"),
+            input_cache_read=None if cache in (None, "") else parse_price(cache, f"{where}.input_cache_read"),
         )
 
     def to_dict(self) -> dict[str, float]:
@@ -93,19 +94,6 @@ class PriceCard:
         if self.input_cache_read is not None:
             out["input_cache_read"] = self.input_cache_read
         return out
-
-
-def _price(value: Any, where: str) -> float:
-    if value in (None, ""):
-        return 0.0
-    try:
-        price = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"price {value!r} is not a number", where=where) from None
-    if price < 0:
-        # OpenRouter uses -1 for "variable pricing" (routers that pick a model): unknown, not negative
-        return 0.0
-    return price
 
 
 @dataclass(frozen=True)
@@ -165,6 +153,15 @@ def _from_modality(arch: Mapping[str, Any], side: int) -> list[str] | None:
 def supports_images(info: ModelInfo) -> bool:
     """True when the model takes image input (the runner refuses image tasks otherwise)."""
     return "image" in info.input_modalities
+
+
+def check_modalities(info: ModelInfo, task_name: str, family: str) -> None:
+    """Refuse a vision task for a model that takes no images (the same refusal as `run`'s)."""
+    if family == "vision" and not supports_images(info):
+        raise ConfigError(
+            f"model {info.id!r} does not take image input (its catalog entry lists "
+            f"{', '.join(info.input_modalities)}), but task {task_name!r} sends images"
+        )
 
 
 @dataclass
@@ -230,19 +227,13 @@ async def fetch_catalog(client_or_endpoint: Client | Endpoint) -> Catalog:
 async def get_credits(client: Client) -> dict[str, Any]:
     """`GET /credits`: the account balance as the router reports it (shape is the router's)."""
     payload = await client.sdk.get("/credits", cast_to=object)
-    return _unwrap(payload)
+    return unwrap_data(payload)
 
 
 async def get_generation(client: Client, generation_id: str) -> dict[str, Any]:
     """`GET /generation?id=…`: the router's record of one generation (cost, provider, timings)."""
     payload = await client.sdk.get("/generation", cast_to=object, options={"params": {"id": generation_id}})
-    return _unwrap(payload)
-
-
-def _unwrap(payload: Any) -> dict[str, Any]:
-    if isinstance(payload, dict) and isinstance(payload.get("data"), dict):
-        return payload["data"]
-    return payload if isinstance(payload, dict) else {"value": payload}
+    return unwrap_data(payload)
 
 
 class _client_for:  # noqa: N801 - used as a context manager
@@ -388,7 +379,8 @@ def format_models_table(catalog: Catalog) -> str:
         for r in rows
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    lines.append(f"{len(catalog)} models · source: {catalog.source}" + _age(catalog.fetched_at))
+    source = "simulator" if any(info.simulated for info in catalog.values()) else catalog.source
+    lines.append(f"{len(catalog)} models · source: {source}" + _age(catalog.fetched_at))
     if catalog.note:
         lines.append(catalog.note)
     return "\n".join(line.rstrip() for line in lines)

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from evalkit import stats
 from evalkit.errors import ConfigError
@@ -73,8 +73,10 @@ def _is_simulated(df: pd.DataFrame) -> bool:
     return bool("simulated" in df and df["simulated"].fillna(False).astype(bool).any())
 
 
-def _figure(panels: int, *, width: float = 6.4, height: float = 4.6) -> tuple[EvalFigure, list]:
-    cols = min(panels, 3)
+def _figure(
+    panels: int, *, width: float = 6.4, height: float = 4.6, max_cols: int = 3
+) -> tuple[EvalFigure, list]:
+    cols = min(panels, max_cols)
     rows = math.ceil(panels / cols)
     fig = EvalFigure(figsize=(width * cols, height * rows), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False).ravel().tolist()
@@ -113,16 +115,48 @@ def _short(model: str) -> str:
     return model.split("/", 1)[-1]
 
 
-def _use_log(ax, values: Sequence[float]) -> None:
+def wants_log(values: Sequence[float]) -> bool:
+    """True when the positive values spread more than LOG_SPREAD× (decided once per figure, so every
+    panel of a figure shares one scale type)."""
     positive = [v for v in values if v > 0 and math.isfinite(v)]
-    if len(positive) >= 2 and max(positive) / min(positive) > LOG_SPREAD:
-        ax.set_xscale("log")
-        plain = FuncFormatter(lambda value, _: f"{value:g}")
-        ax.xaxis.set_major_formatter(plain)
-        ax.xaxis.set_minor_formatter(NullFormatter())
+    return len(positive) >= 2 and max(positive) / min(positive) > LOG_SPREAD
+
+
+_NARROW = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0)
+
+
+def _set_x_scale(ax, log: bool) -> None:
+    """Log x with ticks at 1, 2 and 5 of every decade labelled as plain numbers (0.2, 0.5, 1, 2); an
+    axis spanning less than a decade gets more (1.5, 2, 2.5, 3), so it never shows a lone tick. Call
+    after the data is drawn."""
+    if not log:
+        return
+    ax.set_xscale("log")
+    low, high = ax.get_xlim()
+    spread = high / low if low > 0 else math.inf
+    subs = (1.0, 2.0, 5.0) if spread >= 10 else (1.0, 2.0, 3.0, 5.0) if spread >= 5 else _NARROW
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: _tick(value)))
+    ax.xaxis.set_minor_locator(LogLocator(base=10, subs=tuple(float(k) for k in range(1, 10))))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _tick(value: float) -> str:
+    return f"{value:.3g}" if value < 1000 else f"{value:,.0f}".replace(",", " ")
+
+
+def _log_note(ax, inside: bool = False) -> str:
+    """', log scale' inside an existing parenthesis, ' (log scale)' after a label; '' on linear axes."""
+    if ax.get_xscale() != "log":
+        return ""
+    return ", log scale" if inside else " (log scale)"
 
 
 def _draw_front(ax, xs: Sequence[float], ys: Sequence[float], labels: Sequence[str]) -> list[int]:
+    if not any(y > 0 for y in ys):  # every model scored 0: no front to speak of
+        ax.text(0.5, 0.5, "every model scored 0", transform=ax.transAxes, ha="center", va="center",
+                fontsize=10, color="0.3")  # fmt: skip
+        return []
     front = pareto_front(list(zip(xs, ys, strict=True)))
     if front:
         ax.plot([xs[i] for i in front], [ys[i] for i in front], "--", color="0.35", lw=1.2,
@@ -144,7 +178,8 @@ def _point_table(df: pd.DataFrame, seed: int, n_boot: int) -> pd.DataFrame:
         cost = stats.cost_per_1000(group, seed=seed, n_boot=n_boot)
         total = stats.latency_percentiles(group, "latency_s", (50, 95))
         ttft = stats.latency_percentiles(group, "ttft_s", (50, 95))
-        rows.append({"task": task, "model": model, "acc": acc.value, "acc_low": acc.low, "acc_high": acc.high,
+        rows.append({"task": task, "model": model, "acc": 100 * acc.value, "acc_low": 100 * acc.low,
+                     "acc_high": 100 * acc.high,
                      "cost": cost.value, "cost_low": cost.low, "cost_high": cost.high,
                      "total_p50": total["p50"], "total_p95": total["p95"],
                      "ttft_p50": ttft["p50"], "ttft_p95": ttft["p95"]})  # fmt: skip
@@ -170,16 +205,19 @@ def _accuracy_panel(
     part: pd.DataFrame,
     x: pd.Series,
     xerr: np.ndarray,
-    extent: list[float],
+    log: bool,
     colors: dict[str, Any],
 ) -> None:
-    """One task's panel: a point per model with both error bars, the Pareto front, log x when wide."""
+    """One task's panel: a point per model with both error bars, the Pareto front, log x when wide.
+    Accuracy is in % (as in every table)."""
     for i, row in part.iterrows():
         ax.errorbar(x[i], row["acc"], xerr=xerr[:, [i]], yerr=_yerr(part)[:, [i]], fmt="o",
                     color=colors[row["model"]], capsize=3, label=row["model"], zorder=2)  # fmt: skip
     _draw_front(ax, list(x), list(part["acc"]), list(part["model"]))
-    _use_log(ax, extent)
-    ax.set_ylabel("Accuracy (95% CI)")
+    ax.margins(x=0.12)  # room for the labels of the outermost points
+    _set_x_scale(ax, log)
+    ax.set_ylabel("Accuracy, % (95% CI)")
+    ax.set_ylim(-2, 102)
     ax.set_title(name, fontsize=10)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="best")
@@ -192,13 +230,16 @@ def accuracy_vs_cost(
     cost CI by bootstrap over samples), the Pareto front (higher accuracy, lower cost) drawn and its
     models labelled. The cost axis is logarithmic when costs spread more than 10×."""
     tasks, data, table, colors, fig, axes = _accuracy_figure(df, task, seed, n_boot)
+    log = (
+        wants_log(list(table["cost_low"]) + list(table["cost_high"]) + list(table["cost"]))
+        if len(table)
+        else False
+    )
     for ax, name in zip(axes, tasks, strict=True):
         part = table[table["task"] == name].reset_index(drop=True)
         xerr = np.vstack([part["cost"] - part["cost_low"], part["cost_high"] - part["cost"]]).clip(min=0)
-        extent = list(part["cost_low"]) + list(part["cost_high"]) + list(part["cost"])
-        _accuracy_panel(ax, name, part, part["cost"], xerr, extent, colors)
-        log = " (log scale)" if ax.get_xscale() == "log" else ""
-        ax.set_xlabel(f"Cost, ₽ per 1000 samples{log}")
+        _accuracy_panel(ax, name, part, part["cost"], xerr, log, colors)
+        ax.set_xlabel(f"Cost, ₽ per 1000 samples{_log_note(ax)}")
     return _finish(fig, data, f"Accuracy vs cost ({_samples_phrase(data)} per model and task)")
 
 
@@ -216,12 +257,13 @@ def accuracy_vs_latency(
         raise ConfigError(f"must be 'total' or 'ttft', not {latency!r}", where="latency")
     _, label = _LATENCY[latency]
     tasks, data, table, colors, fig, axes = _accuracy_figure(df, task, seed, n_boot)
+    log = wants_log(list(table[f"{latency}_p50"]) + list(table[f"{latency}_p95"])) if len(table) else False
     for ax, name in zip(axes, tasks, strict=True):
         part = table[table["task"] == name].reset_index(drop=True)
         p50, p95 = part[f"{latency}_p50"], part[f"{latency}_p95"]
         xerr = np.vstack([np.zeros(len(part)), (p95 - p50).clip(lower=0)])
-        _accuracy_panel(ax, name, part, p50, xerr, list(p50) + list(p95), colors)
-        ax.set_xlabel(f"{label}, s (point p50, whisker to p95)")
+        _accuracy_panel(ax, name, part, p50, xerr, log, colors)
+        ax.set_xlabel(f"{label}, s (point p50, whisker to p95{_log_note(ax, inside=True)})")
     return _finish(fig, data, f"Accuracy vs {label.lower()} ({_samples_phrase(data)} per model and task)")
 
 
@@ -237,18 +279,21 @@ def language_heatmap(df: pd.DataFrame, task: str | None = None) -> Figure:
         axes[0].text(0.5, 0.5, "no per-language results", ha="center", va="center")
         axes[0].set_axis_off()
         return _finish(fig, df, "Accuracy by language")
-    fig, axes = _figure(len(tasks), width=7.5, height=1.6 + 0.5 * long["model"].nunique())
+    languages = long.groupby("task")["language"].nunique().max()
+    width = max(6.0, 0.6 * languages + 3.5)
+    # One panel per row: a 13-language grid shrunk to a third of the page has unreadable cells.
+    fig, axes = _figure(len(tasks), width=width, height=1.8 + 0.55 * long["model"].nunique(), max_cols=1)
     image = None
     for ax, name in zip(axes, tasks, strict=True):
         grid = long[long["task"] == name].pivot(index="model", columns="language", values="accuracy")
         counts = long[long["task"] == name].pivot(index="model", columns="language", values="n")
-        image = ax.imshow(grid.to_numpy(float), vmin=0, vmax=1, cmap="RdYlGn", aspect="auto")
+        image = ax.imshow(grid.to_numpy(float), vmin=0, vmax=1, cmap=_HEAT, aspect="auto")
         ax.set_xticks(range(grid.shape[1]), list(grid.columns))
         ax.set_yticks(range(grid.shape[0]), list(grid.index))
         for (r, c), value in np.ndenumerate(grid.to_numpy(float)):
             if not math.isnan(value):
-                ax.text(c, r, f"{100 * value:.0f}", ha="center", va="center", fontsize=8,
-                        color="black" if 0.25 < value < 0.8 else "white")  # fmt: skip
+                ax.text(c, r, f"{100 * value:.0f}", ha="center", va="center", fontsize=10, fontweight="bold",
+                        color=_ink(value))  # fmt: skip
         ax.set_xlabel("Language")
         ax.set_ylabel("Model")
         low, high = int(counts.min().min()), int(counts.max().max())
@@ -259,55 +304,73 @@ def language_heatmap(df: pd.DataFrame, task: str | None = None) -> Figure:
     return _finish(fig, data, f"Accuracy by language, % ({_samples_phrase(data)} per model and task)")
 
 
+_HEAT = "RdYlGn"
+
+
+def _ink(value: float) -> str:
+    """Black or white, whichever reads better on the heat-map colour of `value`."""
+    from matplotlib import colormaps
+
+    r, g, b, _ = colormaps[_HEAT](value)
+    return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
+
+
 def cost_breakdown(df: pd.DataFrame) -> Figure:
-    """Stacked bars per model of the price-card split (input, output, images) in ₽ per 1000 samples,
-    with the router's billed ₽ per 1000 samples (the truth) as a marker."""
+    """Per task (not every model runs every task, so tasks are never pooled): stacked bars per model of
+    the price-card split (input, output, images) in ₽ per 1000 samples, with the router's billed ₽ per
+    1000 samples (the truth) as a marker."""
     parts = [("cost_rub_input", "input tokens"), ("cost_rub_output", "output tokens"),
              ("cost_rub_images", "images")]  # fmt: skip
-    models = sorted(df["model"].unique())
-    fig, axes = _figure(1, width=max(6.4, 1.2 * len(models) + 2))
-    ax = axes[0]
-    bottom = np.zeros(len(models))
-    for column, label in parts:
-        if column not in df:
-            continue
-        values = np.array([1000 * pd.to_numeric(df.loc[df["model"] == m, column], errors="coerce").fillna(0).mean()
-                           for m in models])  # fmt: skip
-        ax.bar(range(len(models)), values, bottom=bottom, label=f"{label} (price card)")
-        bottom += values
-    billed = [1000 * stats.effective_cost(df[df["model"] == m])[0].mean() for m in models]
-    ax.scatter(range(len(models)), billed, marker="D", color="black", zorder=3, label="billed by router")
-    ax.set_xticks(range(len(models)), [_short(m) for m in models], rotation=20, ha="right")
-    ax.set_ylabel("₽ per 1000 samples")
-    ax.set_xlabel("Model")
-    ax.grid(True, axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
+    tasks = _tasks(df, None)
+    widest = max((df[df["task"] == t]["model"].nunique() for t in tasks), default=1)
+    fig, axes = _figure(max(1, len(tasks)), width=max(5.5, 1.0 * widest + 2.5))
+    for ax, name in zip(axes, tasks, strict=False):
+        data = df[df["task"] == name]
+        models = sorted(data["model"].unique())
+        bottom = np.zeros(len(models))
+        for column, label in parts:
+            if column not in data:
+                continue
+            values = np.array([1000 * pd.to_numeric(data.loc[data["model"] == m, column], errors="coerce")
+                               .fillna(0).mean() for m in models])  # fmt: skip
+            ax.bar(range(len(models)), values, bottom=bottom, label=f"{label} (price card)")
+            bottom += values
+        billed = [1000 * stats.effective_cost(data[data["model"] == m])[0].mean() for m in models]
+        ax.scatter(range(len(models)), billed, marker="D", color="black", zorder=3, label="billed by router")
+        ax.set_xticks(range(len(models)), [_short(m) for m in models], rotation=20, ha="right")
+        ax.set_ylabel("₽ per 1000 samples")
+        ax.set_title(name, fontsize=10)
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.set_ylim(0, 1.35 * max([*billed, *bottom, 1e-12]))  # headroom for the legend and markers
+        ax.legend(fontsize=8, loc="upper left", ncols=2)
     return _finish(fig, df, f"Cost per 1000 samples by component ({_samples_phrase(df)} per model and task)")
 
 
 def latency_distribution(df: pd.DataFrame, latency: Literal["total", "ttft"] = "total") -> Figure:
-    """Empirical CDF of per-call latency for each model (successful, non-cached calls); the legend
-    gives p50 and p95. Log time axis when latencies spread more than 10×."""
+    """Per task, the empirical CDF of per-call latency for each model (successful, non-cached calls);
+    the legend gives p50 and p95. One log time axis for every panel when latencies spread more than 10×."""
     if latency not in _LATENCY:
         raise ConfigError(f"must be 'total' or 'ttft', not {latency!r}", where="latency")
     column, label = _LATENCY[latency]
-    models = sorted(df["model"].unique())
-    colors = _colors(models)
-    fig, axes = _figure(1)
-    ax = axes[0]
-    everything: list[float] = []
-    for model in models:
-        values = np.sort(stats.timing_values(df[df["model"] == model], column))
-        if len(values) == 0:
-            continue
-        everything += [values[0], values[-1]]
-        p = stats.latency_percentiles(df[df["model"] == model], column, (50, 95))
-        ax.step(values, np.arange(1, len(values) + 1) / len(values), where="post", color=colors[model],
-                label=f"{_short(model)} (p50 {p['p50']:.2f} s, p95 {p['p95']:.2f} s)")  # fmt: skip
-    _use_log(ax, everything)
-    ax.set_xlabel(f"{label}, s")
-    ax.set_ylabel("Fraction of calls")
-    ax.set_ylim(0, 1.02)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    tasks = _tasks(df, None)
+    colors = _colors(list(df["model"].unique()))
+    fig, axes = _figure(max(1, len(tasks)))
+    log = wants_log(list(stats.timing_values(df, column)))
+    for ax, name in zip(axes, tasks, strict=False):
+        data = df[df["task"] == name]
+        for model in sorted(data["model"].unique()):
+            rows = data[data["model"] == model]
+            values = np.sort(stats.timing_values(rows, column))
+            if len(values) == 0:
+                continue
+            p = stats.latency_percentiles(rows, column, (50, 95))
+            ax.step(values, np.arange(1, len(values) + 1) / len(values), where="post", color=colors[model],
+                    label=f"{_short(model)} (p50 {p['p50']:.2f} s, p95 {p['p95']:.2f} s)")  # fmt: skip
+        _set_x_scale(ax, log)
+        ax.set_xlabel(f"{label}, s{_log_note(ax)}")
+        ax.set_ylabel("Fraction of calls")
+        ax.set_ylim(0, 1.02)
+        ax.set_title(name, fontsize=10)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
     return _finish(fig, df, f"{label} distribution ({_samples_phrase(df)} per model and task)")

@@ -68,7 +68,7 @@ class TqdmProgress:
 def describe(snapshot: ProgressSnapshot) -> str:
     parts = [f"₽{snapshot.spent_rub:.4f}", f"err {snapshot.errors}"]
     if snapshot.accuracy is not None:
-        parts.append(f"acc {snapshot.accuracy:.3f}")
+        parts.append(f"acc {100 * snapshot.accuracy:.1f}%")
     parts.append(f"c={snapshot.concurrency}")
     if snapshot.backing_off:
         parts.append(f"backing off: {snapshot.backing_off}")

@@ -14,6 +14,7 @@ import io
 import json
 import math
 import os
+import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,11 +24,13 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from evalkit import plots, stats
+from evalkit.display import format_rub
 
 OUTPUT_CHARS = 600
 WORST_PER_TASK = 15
 _SECRET_FIELDS = ("api_key", "apikey", "authorization", "secret", "token_value", "password")
 _KEY_VARIABLES = ("ROUTERAI_API_KEY", "OPENAI_API_KEY")
+_VARIABLE_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 
 
 def report_plots(df: pd.DataFrame) -> dict[str, Callable[[], Figure]]:
@@ -121,19 +124,6 @@ def _banner() -> str:
 # --- formatting ---------------------------------------------------------------------------------------
 
 
-def format_rub(value: float) -> str:
-    """₽ for display: more decimals for small amounts (money is never rounded before this point)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if math.isinf(value):
-        return "∞"
-    if abs(value) >= 100:
-        return f"{value:,.0f}".replace(",", " ")
-    if abs(value) >= 1:
-        return f"{value:.2f}"
-    return f"{value:.3g}" if value else "0"
-
-
 def _pct(value: float) -> str:
     return "–" if value is None or math.isnan(value) else f"{100 * value:.1f}"
 
@@ -191,18 +181,25 @@ def _summary_html(df: pd.DataFrame) -> str:
 
 
 def _comparisons_html(df: pd.DataFrame) -> str:
-    """For each task, the most accurate model against every other one (paired on the same samples)."""
-    items = []
+    """For each task, the most accurate model against every other one (paired on the same samples),
+    with Holm-adjusted p-values over every comparison shown."""
+    found = []
     for task, part in df.groupby("task", sort=True):
         ranking = part.groupby("model")["score"].mean().sort_values(ascending=False)
-        if len(ranking) < 2:
-            continue
-        best = ranking.index[0]
         for other in ranking.index[1:]:
-            comparison = stats.compare_models(part, best, other)
-            items.append(f"<li><b>{_e(task)}</b>: {_e(comparison.sentence())} <small>({_e(comparison.method)})"
-                         "</small></li>")  # fmt: skip
-    return f"<ul>{''.join(items)}</ul>" if items else ""
+            found.append(stats.compare_models(part, ranking.index[0], other, task=task))
+    if not found:
+        return ""
+    items = [f"<li><b>{_e(c.task)}</b>: {_e(c.sentence())} <small>({_e(c.method)})</small></li>"
+             for c in stats.adjust(found)]  # fmt: skip
+    note = (
+        '<p class="note">Each interval is the inversion of its own test: it excludes 0 exactly when p &lt; 0.05. '
+        f"With {len(found)} comparisons some small p-values turn up by chance; Holm's adjustment allows for "
+        "that (the adjusted verdict is the one to trust when scanning the list).</p>"
+        if len(found) > 1
+        else ""
+    )
+    return f"<ul>{''.join(items)}</ul>{note}"
 
 
 def _png_data_url(figure: Figure) -> str:
@@ -242,10 +239,22 @@ def _languages_html(df: pd.DataFrame) -> str:
         return ""
     languages = [c for c in wide.columns if c not in ("task", "model", "macro", "micro")]
     header = ["task", "model", *languages, "macro", "micro"]
-    rows = [[str(r["task"]), str(r["model"]), *(_pct(r[c]) for c in languages), _pct(r["macro"]),
-             _pct(r["micro"])] for _, r in wide.iterrows()]  # fmt: skip
-    note = '<p class="note">Accuracy, %. Macro: the mean over languages; micro: the mean over samples.</p>'
-    return _table(header, rows) + note
+    below = _significantly_below_best(df)
+    rows = [[_e(r["task"]), _e(r["model"]),
+             *(_pct(r[c]) + ("*" if (r["task"], r["model"], c) in below else "") for c in languages),
+             _pct(r["macro"]), _pct(r["micro"])] for _, r in wide.iterrows()]  # fmt: skip
+    note = (
+        '<p class="note">Accuracy, %. Macro: the mean over languages; micro: the mean over samples. '
+        "* : below the best model of that task and language, paired test with p &lt; 0.05 after Holm's "
+        "adjustment over every model × language compared.</p>"
+    )
+    return _table(header, rows, raw=True) + note
+
+
+def _significantly_below_best(df: pd.DataFrame) -> set[tuple[str, str, str]]:
+    long = stats.by_language(df, long=True)
+    hits = long[long["p_vs_best_holm"] < 0.05]
+    return {(r.task, r.model, r.language) for r in hits.itertuples()}
 
 
 def _pass_at_k_html(df: pd.DataFrame) -> str:
@@ -313,17 +322,25 @@ def _wrong_html(df: pd.DataFrame) -> str:
 
 
 def _redact(value: Any) -> Any:
-    """Manifests should never hold a key; this is a second line of defence before they are shown."""
+    """Manifests should never hold a key; this is a second line of defence before they are shown.
+    A null stays null (nothing to hide), and `*_env` fields name a variable, which is no secret."""
     secrets = {os.environ.get(name) for name in _KEY_VARIABLES} - {None, ""}
     if isinstance(value, dict):
-        return {k: "[redacted]" if any(s in str(k).lower() for s in _SECRET_FIELDS) else _redact(v)
-                for k, v in value.items()}  # fmt: skip
+        return {k: "[redacted]" if _secret_field(str(k), v) else _redact(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_redact(v) for v in value]
     if isinstance(value, str):
         for secret in secrets:
             value = value.replace(secret, "[redacted]")
     return value
+
+
+def _secret_field(name: str, value: Any) -> bool:
+    if value is None:
+        return False
+    if name.lower().endswith("_env") and isinstance(value, str) and _VARIABLE_NAME.fullmatch(value):
+        return False
+    return any(s in name.lower() for s in _SECRET_FIELDS)
 
 
 def _manifests_html(manifests: list[dict]) -> str:

@@ -31,17 +31,61 @@ def find_run(run: str | Path, out: str | Path | None = None) -> Path:
     raise ConfigError(f"no run {str(run)!r} (looked in {path} and {candidate})")
 
 
+def run_dirs(folder: str | Path) -> list[Path]:
+    """Every run directory directly under a results folder, oldest first (by creation time)."""
+    directory = Path(folder)
+    if not directory.is_dir():
+        return []
+    found = [child for child in directory.iterdir() if (child / MANIFEST).exists()]
+    return sorted(found, key=lambda d: (str(read_manifest(d).get("created_at") or ""), d.name))
+
+
+def expand_runs(runs: str | Path | Sequence[str | Path], out: str | Path | None = None) -> list[Path]:
+    """Run directories from ids, run directories or whole results folders (every run inside)."""
+    run_list = [runs] if isinstance(runs, (str, Path)) else list(runs)
+    found: list[Path] = []
+    for run in run_list:
+        try:
+            found.append(find_run(run, out))
+        except ConfigError:
+            inside = run_dirs(run)
+            if not inside:
+                raise
+            found.extend(inside)
+    return found
+
+
+def list_runs(out: str | Path | None = None) -> pd.DataFrame:
+    """One row per run under the results folder: run_id, status, tasks, models, spent_rub (billed, as
+    the manifest records it), created_at, simulated."""
+    import pandas as pd
+
+    rows = []
+    for directory in run_dirs(results_dir(out)):
+        manifest = read_manifest(directory)
+        totals = manifest.get("totals") or {}
+        rows.append({
+            "run_id": manifest.get("run_id", directory.name), "status": manifest.get("status"),
+            "tasks": ", ".join(t.get("name", "?") for t in manifest.get("tasks") or []),
+            "models": ", ".join(manifest.get("models") or {}),
+            "spent_rub": totals.get("spent_rub"), "created_at": manifest.get("created_at"),
+            "simulated": bool(manifest.get("simulated")),
+        })  # fmt: skip
+    columns = ["run_id", "status", "tasks", "models", "spent_rub", "created_at", "simulated"]
+    return pd.DataFrame(rows, columns=columns)
+
+
 def load_results(runs: str | Path | Sequence[str | Path], out: str | Path | None = None) -> pd.DataFrame:
-    """Load runs (ids or directories) into one DataFrame; the latest record of each sample wins.
+    """Load runs into one DataFrame; the latest record of each sample wins. `runs` are run ids, run
+    directories, or results folders (every run inside is loaded: `load_results("results")`).
 
     Columns are listed in DESIGN.md; `score` is NaN for failed calls, which are counted apart.
     """
     import pandas as pd
 
-    run_list = [runs] if isinstance(runs, (str, Path)) else list(runs)
     rows: list[dict[str, Any]] = []
-    for run in run_list:
-        rows.extend(_latest_rows(find_run(run, out)))
+    for directory in expand_runs(runs, out):
+        rows.extend(_latest_rows(directory))
     frame = pd.DataFrame(rows, columns=None if rows else list(_EMPTY_COLUMNS))
     if "target" in frame:
         frame["target"] = frame["target"].map(lambda t: " | ".join(t) if isinstance(t, list) else t)
@@ -90,7 +134,7 @@ def _flatten(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_manifests(runs: Sequence[str | Path], out: str | Path | None = None) -> list[dict[str, Any]]:
-    return [read_manifest(find_run(run, out)) for run in runs]
+    return [read_manifest(directory) for directory in expand_runs(runs, out)]
 
 
 def summarize(df: pd.DataFrame, by: Sequence[str] = ("task", "model")) -> pd.DataFrame:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -241,10 +241,19 @@ class Comparison:
     dropped_errors: int = 0
     a_only: int = 0
     b_only: int = 0
+    p_adjusted: float = math.nan
+    family: int = 1
+    language: str | None = None
 
     @property
     def significant(self) -> bool:
+        """p < α for this comparison alone; exactly when the interval excludes 0."""
         return bool(self.p_value < 1 - self.confidence)
+
+    @property
+    def significant_adjusted(self) -> bool:
+        """Holm-adjusted p < α: significant after allowing for the `family` of comparisons."""
+        return bool(self.p_adjusted < 1 - self.confidence)
 
     def sentence(self) -> str:
         """One line for people, e.g. 'A is 7.2 pp more accurate than B (95% CI 3.1 to 11.3, ...)'."""
@@ -258,10 +267,17 @@ class Comparison:
             head = f"{self.model_a} is {abs(pp):.1f} pp {direction} accurate than {self.model_b}"
         verdict = "significant" if self.significant else "not significant"
         level = f"{100 * self.confidence:g}%"
-        return (
+        text = (
             f"{head} ({level} CI {100 * self.low:.1f} to {100 * self.high:.1f}, "
             f"{_format_p(self.p_value)}, n = {self.n_pairs} pairs): {verdict}"
         )
+        if self.family > 1 and not math.isnan(self.p_adjusted):
+            adjusted = "significant" if self.significant_adjusted else "not significant"
+            text += (
+                f"; Holm-adjusted over {self.family} comparisons: "
+                f"{_format_p(self.p_adjusted).replace('p', 'p_adj', 1)}, {adjusted}"
+            )
+        return text
 
     def __str__(self) -> str:
         return self.sentence()
@@ -311,11 +327,15 @@ def compare_models(
 ) -> Comparison:
     """Paired comparison of A and B on the samples both answered (pairs with a failed call are dropped).
 
-    Binary scores: McNemar's exact test and a Newcombe (method 10) interval for the paired difference.
-    Samples sharing clusters (design effect > 1): the interval widened by √deff and a z test with the
-    clustered SE instead. Other metrics: clustered z test, or else a paired bootstrap (centred for the
-    p-value).
+    The interval is always the inversion of the test, so "the interval excludes 0" holds exactly when
+    "p < 1 − confidence":
+    - binary scores, independent samples: McNemar's asymptotic test (no continuity correction) and
+      Tango's score interval, which inverts that same score test (Fagerland et al. 2013 recommend both);
+    - samples sharing clusters (design effect > 1), or any other metric: a z test on the mean paired
+      difference with the clustered SE (Miller 2024), and the interval mean ± z·SE.
+    `seed` and `n_boot` are kept for callers; no comparison resamples any more.
     """
+    del seed, n_boot
     _check_present(df, model_a, model_b, task)
     pairs, dropped = paired_scores(df, model_a, model_b, task)
     a = pairs["score_a"].to_numpy(float)
@@ -331,19 +351,96 @@ def compare_models(
     diff = a - b
     clusters = pairs["cluster"].to_numpy(object)
     deff = design_effect(diff, clusters) if len(pd.unique(clusters)) < n else 1.0
-    if is_binary(np.concatenate([a, b])):
-        low, high = _newcombe_paired(a, b, confidence)
-        p, method = mcnemar_exact(a_only, b_only), "mcnemar-exact"
-        if deff > 1:  # shared clusters carry less information than their count: widen, and test on z
-            low, high = _widen(float(diff.mean()), low, high, math.sqrt(deff))
-            p, method = _clustered_z(diff, deff), "clustered-z"
-    elif deff > 1:
-        low, high, p, method = _clustered_test(diff, deff, confidence)
+    if is_binary(np.concatenate([a, b])) and deff <= 1:
+        low, high = tango_interval(a_only, b_only, n, confidence)
+        p, method = mcnemar_p(a_only, b_only), "mcnemar-score"
     else:
-        low, high, p = _paired_bootstrap(diff, seed, n_boot, confidence)
-        method = "paired-bootstrap"
+        low, high, p, method = _clustered_test(diff, deff, confidence)
     return Comparison(**base, accuracy_a=float(a.mean()), accuracy_b=float(b.mean()),
                       difference=float(diff.mean()), low=low, high=high, p_value=p, method=method)  # fmt: skip
+
+
+def mcnemar_p(a_only: int, b_only: int) -> float:
+    """Two-sided p of McNemar's asymptotic test without continuity correction: z = (b − c)/√(b + c).
+    It is the score test of "no difference" that `tango_interval` inverts."""
+    if a_only + b_only == 0:
+        return 1.0
+    return float(2 * sps.norm.sf(abs(a_only - b_only) / math.sqrt(a_only + b_only)))
+
+
+def tango_score(a_only: int, b_only: int, n: int, delta: float) -> float:
+    """Tango's (1998) score statistic for H0: p(A right) − p(B right) = delta, from the discordant counts
+    of n pairs. At delta = 0 it equals McNemar's z; it falls as delta rises."""
+    b, c = a_only, b_only
+    qa, qb, qc = 2 * n, -b - c + (2 * n - b + c) * delta, -c * delta * (1 - delta)
+    p01 = (-qb + math.sqrt(max(0.0, qb * qb - 4 * qa * qc))) / (2 * qa)  # the constrained MLE of P(B only)
+    variance = n * (2 * p01 + delta * (1 - delta))
+    numerator = b - c - n * delta
+    if variance <= 0:
+        return 0.0 if numerator == 0 else math.copysign(math.inf, numerator)
+    return numerator / math.sqrt(variance)
+
+
+def tango_interval(
+    a_only: int, b_only: int, n: int, confidence: float = DEFAULT_CONFIDENCE
+) -> tuple[float, float]:
+    """The deltas Tango's score test does not reject: the interval that agrees with `mcnemar_p`."""
+    from scipy.optimize import brentq
+
+    z = _z(confidence)
+    estimate = (a_only - b_only) / n
+
+    def bound(target: float, lo: float, hi: float) -> float:
+        f = lambda d: tango_score(a_only, b_only, n, d) - target  # noqa: E731
+        if f(lo) * f(hi) > 0:  # the statistic never reaches the critical value inside [-1, 1]
+            return lo if target > 0 else hi
+        return float(brentq(f, lo, hi, xtol=1e-12))
+
+    return bound(z, -1.0, estimate), bound(-z, estimate, 1.0)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment: controls the chance of any false "significant" across the family.
+    NaN p-values are left NaN and do not count towards the family size."""
+    p = np.asarray(p_values, dtype=float)
+    adjusted = np.full(len(p), np.nan)
+    valid = np.flatnonzero(~np.isnan(p))
+    order = valid[np.argsort(p[valid], kind="stable")]
+    m = len(order)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted.tolist()
+
+
+def adjust(comparisons: Sequence[Comparison]) -> list[Comparison]:
+    """The same comparisons with Holm-adjusted p-values over the whole family."""
+    adjusted = holm([c.p_value for c in comparisons])
+    family = int(np.sum(~np.isnan([c.p_value for c in comparisons])))
+    return [replace(c, p_adjusted=p, family=family) for c, p in zip(comparisons, adjusted, strict=True)]
+
+
+def compare_groups(
+    df: pd.DataFrame,
+    model_a: str,
+    model_b: str,
+    by: Sequence[str] = ("task", "language"),
+    *,
+    confidence: float = DEFAULT_CONFIDENCE,
+) -> list[Comparison]:
+    """A paired comparison of A and B in every group (by task, and language when the rows have one)
+    where both answered, with Holm-adjusted p-values over the whole family."""
+    keys = [k for k in by if k in df and df[k].notna().any()]
+    data = df[df["model"].isin([model_a, model_b])]
+    found = []
+    for values, group in data.groupby(keys, sort=True) if keys else [((), data)]:
+        label = dict(zip(keys, values if isinstance(values, tuple) else (values,), strict=True))
+        if group["model"].nunique() < 2:
+            continue
+        result = compare_models(group, model_a, model_b, confidence=confidence)
+        found.append(replace(result, task=label.get("task"), language=label.get("language")))
+    return adjust(found)
 
 
 def _check_present(df: pd.DataFrame, model_a: str, model_b: str, task: str | None) -> None:
@@ -368,58 +465,18 @@ def mcnemar_exact(a_only: int, b_only: int) -> float:
     return float(sps.binomtest(a_only, discordant, 0.5).pvalue)
 
 
-def _newcombe_paired(a: np.ndarray, b: np.ndarray, confidence: float) -> tuple[float, float]:
-    """Newcombe (1998) method 10: hybrid score interval for a difference of paired proportions."""
-    n = len(a)
-    n11 = int(np.sum((a == 1) & (b == 1)))
-    n10 = int(np.sum((a == 1) & (b == 0)))
-    n01 = int(np.sum((a == 0) & (b == 1)))
-    n00 = n - n11 - n10 - n01
-    p1, p2 = (n11 + n10) / n, (n11 + n01) / n
-    l1, u1 = wilson_interval(n11 + n10, n, confidence)
-    l2, u2 = wilson_interval(n11 + n01, n, confidence)
-    denom = (n11 + n10) * (n01 + n00) * (n11 + n01) * (n10 + n00)
-    cross = n11 * n00 - n10 * n01
-    # Newcombe's continuity adjustment of phi: shrink a positive association by n/2, keep a negative one.
-    adjusted = cross - n / 2 if cross > n / 2 else (cross if cross < 0 else 0.0)
-    phi = 0.0 if denom == 0 else adjusted / math.sqrt(denom)
-    d = p1 - p2
-    dl = math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
-    du = math.sqrt(max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2))
-    return max(-1.0, d - dl), min(1.0, d + du)
-
-
-def _widen(centre: float, low: float, high: float, factor: float) -> tuple[float, float]:
-    return max(-1.0, centre - factor * (centre - low)), min(1.0, centre + factor * (high - centre))
-
-
-def _clustered_z(diff: np.ndarray, deff: float) -> float:
-    """Two-sided p of a z test on the mean paired difference with the variance inflated by `deff`."""
-    se = math.sqrt(deff) * clustered_se(diff)
-    mean = float(diff.mean())
-    if math.isnan(se) or se == 0:
-        return 1.0 if mean == 0 else 0.0
-    return float(2 * sps.norm.sf(abs(mean) / se))
-
-
 def _clustered_test(diff: np.ndarray, deff: float, confidence: float) -> tuple[float, float, float, str]:
+    """mean ± z·SE and the two-sided p of the same z: one SE for both, so they always agree."""
     se = math.sqrt(deff) * clustered_se(diff)
     mean = float(diff.mean())
+    method = "clustered-z" if deff > 1 else "paired-z"
+    if math.isnan(se):  # a single pair: nothing to test
+        return math.nan, math.nan, math.nan, method
+    if se == 0:  # every pair differs by the same amount
+        return mean, mean, 1.0 if mean == 0 else 0.0, method
     half = _z(confidence) * se
-    return max(-1.0, mean - half), min(1.0, mean + half), _clustered_z(diff, deff), "clustered-z"
-
-
-def _paired_bootstrap(
-    diff: np.ndarray, seed: int, n_boot: int, confidence: float
-) -> tuple[float, float, float]:
-    idx = _rng(seed).integers(0, len(diff), size=(n_boot, len(diff)))
-    means = diff[idx].mean(axis=1)
-    alpha = (1 - confidence) / 2
-    low, high = np.quantile(means, [alpha, 1 - alpha])
-    observed = diff.mean()
-    centred = means - observed
-    p = (1 + np.sum(np.abs(centred) >= abs(observed) - 1e-12)) / (n_boot + 1)
-    return float(low), float(high), float(min(1.0, p))
+    p = float(2 * sps.norm.sf(abs(mean) / se))
+    return max(-1.0, mean - half), min(1.0, mean + half), p, method
 
 
 # --- cost ---------------------------------------------------------------------------------------------
@@ -629,7 +686,10 @@ def by_language(
 ) -> pd.DataFrame:
     """Accuracy per language for each (task, model), with `macro` (mean over languages) and `micro`
     (mean over samples) averages. Wide by default (a column per language); `long=True` gives one row per
-    (task, model, language) with n and the interval. Rows without a language are left out."""
+    (task, model, language) with n, the interval, and a paired comparison with the best model of that
+    task and language: `vs_best`, `p_vs_best` and `p_vs_best_holm` (Holm-adjusted over every row
+    compared, since with many models × languages some p < 0.05 turn up by chance). Rows without a
+    language are left out."""
     data = df[df["language"].notna()] if "language" in df else df.iloc[:0]
     rows = []
     for (task, model, language), group in data.groupby(["task", "model", "language"], sort=True):
@@ -641,7 +701,7 @@ def by_language(
     table = pd.DataFrame(rows, columns=["task", "model", "language", "n", "accuracy", "accuracy_low",
                                         "accuracy_high"])  # fmt: skip
     if long:
-        return table
+        return _versus_best(data, table, confidence)
     if table.empty:
         return pd.DataFrame(columns=["task", "model", "macro", "micro"])
     wide = table.pivot(index=["task", "model"], columns="language", values="accuracy")
@@ -650,3 +710,200 @@ def by_language(
     micro = data[data["score"].notna()].groupby(["task", "model"])["score"].mean()
     wide["micro"] = micro.reindex(wide.index)
     return wide.reset_index()
+
+
+def _versus_best(data: pd.DataFrame, table: pd.DataFrame, confidence: float) -> pd.DataFrame:
+    versus, p_values = [], []
+    groups = {key: group for key, group in data.groupby(["task", "language"], sort=False)}
+    best = table.sort_values("accuracy", ascending=False, kind="stable").drop_duplicates(["task", "language"])
+    leader = {(r.task, r.language): r.model for r in best.itertuples()}
+    for r in table.itertuples():
+        top = leader[(r.task, r.language)]
+        if top == r.model or math.isnan(r.accuracy):
+            versus.append(None)
+            p_values.append(math.nan)
+            continue
+        versus.append(top)
+        p_values.append(
+            compare_models(groups[(r.task, r.language)], top, r.model, confidence=confidence).p_value
+        )
+    return table.assign(vs_best=versus, p_vs_best=p_values, p_vs_best_holm=holm(p_values))
+
+
+# --- planning: how many samples (and rubles) to tell two models apart --------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Paired samples needed to detect a difference `delta` between A and B with the test
+    `compare_models` runs, and what running them costs in ₽ per model."""
+
+    model_a: str
+    model_b: str
+    delta: float
+    power: float
+    alpha: float
+    discordance: float
+    design_effect: float
+    cluster_size: float
+    n_independent: int
+    n_samples: int
+    rub_per_sample: dict[str, float]
+    source: str
+    task: str | None = None
+
+    @property
+    def intraclass_correlation(self) -> float:
+        """The within-cluster correlation of the paired difference implied by the design effect:
+        deff = 1 + (m − 1)·ρ for clusters of m samples (0 without clusters)."""
+        if self.cluster_size <= 1:
+            return 0.0
+        return (self.design_effect - 1) / (self.cluster_size - 1)
+
+    @property
+    def cost_rub(self) -> dict[str, float]:
+        """₽ for `n_samples` of each model (NaN where no price is known)."""
+        return {model: self.n_samples * rub for model, rub in self.rub_per_sample.items()}
+
+    @property
+    def total_rub(self) -> float:
+        return float(sum(self.cost_rub.values()))
+
+    def sentence(self) -> str:
+        """'to tell A from B at a 5.0 pp difference you need 620 samples ≈ 12.40 ₽ (...)'."""
+        clusters = f", design effect {self.design_effect:.2f}" if self.design_effect > 1 else ""
+        terms = f"power {self.power:.0%}, α {self.alpha:g}, paired{clusters}"
+        head = (
+            f"to tell {self.model_a} from {self.model_b} at a {100 * self.delta:.1f} pp difference you need "
+            f"{self.n_samples} samples"
+        )
+        if all(math.isnan(rub) for rub in self.rub_per_sample.values()):
+            return f"{head} ({terms}; no prices without a pilot run)"
+        money = " + ".join(f"{_rub(rub)} ₽ {model}" for model, rub in self.cost_rub.items())
+        return f"{head} ≈ {_rub(self.total_rub)} ₽ ({money}; {terms})"
+
+    def __str__(self) -> str:
+        return self.sentence()
+
+
+def _rub(value: float) -> str:
+    if math.isnan(value):
+        return "?"
+    return f"{value:,.0f}".replace(",", " ") if value >= 100 else f"{value:.2f}"
+
+
+def paired_sample_size(delta: float, discordance: float, *, power: float = 0.8, alpha: float = 0.05) -> float:
+    """Independent pairs for McNemar's test to detect p(A) − p(B) = delta with this power, where
+    `discordance` is P(A and B disagree) (Connor 1987): n = (z_α/2·√ψ + z_β·√(ψ − δ²))² / δ²."""
+    if not 0 < abs(delta) <= discordance <= 1:
+        raise ConfigError(
+            f"needs 0 < |delta| <= discordance <= 1 (got delta={delta:g}, discordance={discordance:g}): "
+            "two models can differ by at most the share of samples where they disagree",
+            where="plan",
+        )
+    if not 0 < power < 1 or not 0 < alpha < 1:
+        raise ConfigError(f"power and alpha must lie in (0, 1) (got {power:g}, {alpha:g})", where="plan")
+    za, zb = _z(1 - alpha), float(sps.norm.ppf(power))
+    return (za * math.sqrt(discordance) + zb * math.sqrt(discordance - delta**2)) ** 2 / delta**2
+
+
+def plan(
+    df: pd.DataFrame | None = None,
+    model_a: str | None = None,
+    model_b: str | None = None,
+    *,
+    task: str | None = None,
+    delta: float | None = None,
+    power: float = 0.8,
+    alpha: float = 0.05,
+    accuracy_a: float | None = None,
+    accuracy_b: float | None = None,
+    correlation: float = 0.0,
+    design_effect: float = 1.0,
+    cluster_size: float = 1.0,
+    catalog: object | None = None,
+    rub_per_sample: dict[str, float] | None = None,
+) -> Plan:
+    """How many samples it takes to tell A from B, and what that costs in ₽.
+
+    From a pilot (`df` with both models): the discordance, the design effect of the paired difference
+    over the task's clusters and each model's ₽ per sample are measured there; `delta` defaults to the
+    difference the pilot saw. ₽ come from the price cards in `catalog` applied to the pilot's real token
+    counts, else from what the pilot was billed. Without a pilot, give `accuracy_a`, `accuracy_b` (and
+    the `correlation` of their right/wrong answers, 0 by default; a `design_effect` if samples cluster).
+
+    The count is rounded up; with clusters it is n_independent × design effect (the pilot's cluster
+    sizes are assumed to hold in the full run).
+    """
+    if df is not None:
+        if model_a is None or model_b is None:
+            raise ConfigError("plan from a pilot needs model_a and model_b", where="plan")
+        return _plan_from_pilot(df, model_a, model_b, task, delta, power, alpha, catalog)
+    if accuracy_a is None or accuracy_b is None:
+        raise ConfigError("plan needs a pilot DataFrame or both accuracy_a and accuracy_b", where="plan")
+    for name, value in (("accuracy_a", accuracy_a), ("accuracy_b", accuracy_b)):
+        if not 0 <= value <= 1:
+            raise ConfigError(f"{name} is a fraction in [0, 1], got {value:g}", where="plan")
+    both = accuracy_a * accuracy_b + correlation * math.sqrt(
+        accuracy_a * (1 - accuracy_a) * accuracy_b * (1 - accuracy_b)
+    )
+    discordance = accuracy_a + accuracy_b - 2 * both
+    delta = accuracy_a - accuracy_b if delta is None else delta
+    names = (model_a or "A", model_b or "B")
+    prices = rub_per_sample or dict.fromkeys(names, math.nan)
+    return _make_plan(names, task, delta, power, alpha, discordance, max(1.0, design_effect), cluster_size,
+                      prices, "stated accuracies")  # fmt: skip
+
+
+def _make_plan(names, task, delta, power, alpha, discordance, deff, cluster_size, prices, source) -> Plan:
+    n_independent = paired_sample_size(delta, discordance, power=power, alpha=alpha)
+    n_samples = n_independent * deff
+    if cluster_size > 1:  # whole clusters: a paragraph's questions come together
+        n_samples = math.ceil(n_samples / cluster_size - 1e-9) * cluster_size
+    return Plan(model_a=names[0], model_b=names[1], task=task, delta=abs(delta), power=power, alpha=alpha,
+                discordance=discordance, design_effect=deff, cluster_size=cluster_size,
+                n_independent=math.ceil(n_independent - 1e-9), n_samples=math.ceil(n_samples - 1e-9),
+                rub_per_sample=prices, source=source)  # fmt: skip
+
+
+def _plan_from_pilot(df, model_a, model_b, task, delta, power, alpha, catalog) -> Plan:
+    _check_present(df, model_a, model_b, task)
+    pairs, _ = paired_scores(df, model_a, model_b, task)
+    if len(pairs) < 2:
+        raise ConfigError(f"the pilot has {len(pairs)} scored pairs of {model_a} and {model_b}", where="plan")
+    diff = (pairs["score_a"] - pairs["score_b"]).to_numpy(float)
+    if not is_binary(np.concatenate([pairs["score_a"], pairs["score_b"]])):
+        raise ConfigError("plan needs 0/1 scores (accuracy); this task scores on a scale", where="plan")
+    clusters = pairs["cluster"].to_numpy(object)
+    deff = design_effect(diff, clusters)
+    cluster_size = len(pairs) / len(pd.unique(clusters))
+    observed = float(diff.mean())
+    if delta is None:
+        if observed == 0:
+            raise ConfigError("the pilot shows no difference; give the delta to detect", where="plan")
+        delta = observed
+    data = df if task is None else df[df["task"] == task]
+    prices = {
+        model: _rub_per_sample(data[data["model"] == model], model, catalog) for model in (model_a, model_b)
+    }
+    carded = [m for m in (model_a, model_b) if catalog is not None and catalog.get(m) is not None]  # type: ignore[attr-defined]
+    source = "pilot; ₽ from price cards × the pilot's tokens" if len(carded) == 2 else (
+        "pilot; ₽ as the pilot was billed" + (f" ({', '.join(carded)} from its price card)" if carded else "")
+    )  # fmt: skip
+    return _make_plan((model_a, model_b), task, delta, power, alpha, float(np.mean(diff != 0)), deff,
+                      cluster_size, prices, source)  # fmt: skip
+
+
+def _rub_per_sample(rows: pd.DataFrame, model: str, catalog: object | None) -> float:
+    """Mean ₽ of one call: the price card applied to the pilot's mean token and image counts, or
+    (no catalog, or the model missing from it) the mean the pilot was billed."""
+    info = catalog.get(model) if catalog is not None else None  # type: ignore[attr-defined]
+    if info is None:
+        return float(effective_cost(rows)[0].mean()) if len(rows) else math.nan
+    prompt = float(_numeric(rows, "prompt_tokens").mean())
+    completion = float(_numeric(rows, "completion_tokens").mean())
+    images = float(_numeric(rows, "images").fillna(0).mean())
+    if math.isnan(prompt) or math.isnan(completion):
+        return float(effective_cost(rows)[0].mean())
+    card = info.pricing
+    return prompt * card.prompt + completion * card.completion + images * card.image

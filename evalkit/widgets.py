@@ -112,7 +112,7 @@ def describe_html(snapshot: ProgressSnapshot) -> str:
     """One line: done / total, accuracy, ₽ spent, errors, concurrency, rate and time left."""
     parts = [f"<b>{snapshot.done}</b> / {snapshot.total} samples"]
     if snapshot.accuracy is not None:
-        parts.append(f"accuracy <b>{snapshot.accuracy:.3f}</b> (n={snapshot.scored})")
+        parts.append(f"accuracy <b>{100 * snapshot.accuracy:.1f}%</b> (n={snapshot.scored})")
     parts.append(f"<b>₽{snapshot.spent_rub:.4f}</b> spent")
     if snapshot.errors:
         rate = snapshot.errors / snapshot.done if snapshot.done else 0.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -83,9 +84,14 @@ def test_quickstart_runs(sandbox: Path) -> None:
 @pytest.mark.slow
 def test_quality_per_ruble_runs_and_concludes(sandbox: Path) -> None:
     book = _execute(REPO / "notebooks" / "02_quality_per_ruble.ipynb", sandbox)
+    verdict = "\n".join(_texts(nbformat.v4.new_notebook(cells=book.cells[-3:-2])))
+    assert "the best model per ruble for this task is " in verdict
+    assert "significantly better than " in verdict and " pairs):" in verdict
     last = "\n".join(_texts(nbformat.v4.new_notebook(cells=book.cells[-1:])))
-    assert "the best model per ruble for this task is " in last
-    assert "significantly better than " in last and " pairs):" in last
+    assert "₽ from price cards × the pilot's tokens" in last
+    assert re.search(
+        r"To tell \S+ from \S+ at a \d+\.\d pp difference you need \d+ samples ≈ [\d .]+ ₽", last
+    ), last
     assert "image/png" in _kinds(book)
     pngs = sum("image/png" in out.get("data", {}) for cell in book.cells for out in cell.get("outputs", []))
     assert pngs == 3  # cost, latency, languages

@@ -122,3 +122,27 @@ def test_report_renders_in_headless_chromium(written: Path, tmp_path: Path) -> N
     subprocess.run([*common, "--hide-scrollbars", "--window-size=1400,2000", f"--screenshot={shot}",
                     probe.as_uri()], capture_output=True, timeout=120, cwd=tmp_path)  # fmt: skip
     assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 50_000
+
+
+def test_comparisons_are_holm_adjusted_and_languages_marked() -> None:
+    models = {"a/best": {"accuracy": 0.95, "cost": 0.1, "latency": 1},
+              "b/worse": {"accuracy": 0.4, "cost": 0.1, "latency": 1},
+              "c/close": {"accuracy": 0.93, "cost": 0.1, "latency": 1}}  # fmt: skip
+    df = make_results(models, tasks=("qa", "mgsm"), n=60, languages=("en", "ru"), seed=5)
+    text = report.render_report(df)
+    section = text[text.index('<section id="paired-comparisons">') :].split("</section>")[0]
+    assert section.count("<li>") == 4 and section.count("Holm-adjusted over 4 comparisons: p_adj") == 4
+    languages = text[text.index('<section id="accuracy-by-language">') :].split("</section>")[0]
+    assert "*</td>" in languages and "after Holm" in languages
+    long = report.stats.by_language(df, long=True)
+    worse = long[long["model"] == "b/worse"]
+    assert (worse["p_vs_best_holm"] < 0.05).all() and (worse["p_vs_best_holm"] >= worse["p_vs_best"]).all()
+
+
+def test_manifest_nulls_and_variable_names_are_shown_as_they_are() -> None:
+    manifest = {"run_id": "r", "api_key_env": None, "endpoint": {"api_key_env": "ROUTERAI_API_KEY",
+                "api_key": "sk-live-xyz"}, "routes": {"m": {"api_key_env": "sk-live-xyz"}}}  # fmt: skip
+    text = report.render_report(make_results(n=4), manifests=[manifest])
+    assert "&quot;api_key_env&quot;: null" in text
+    assert "&quot;api_key_env&quot;: &quot;ROUTERAI_API_KEY&quot;" in text
+    assert "sk-live-xyz" not in text and text.count("[redacted]") == 2

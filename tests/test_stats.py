@@ -179,18 +179,82 @@ def _paired_frame(
     return pd.DataFrame(rows)
 
 
-def test_compare_models_mcnemar_exact_and_newcombe_interval() -> None:
-    # Altman et al. (2000) thallium example: 14 both, 5 A only, 0 B only, 22 neither -> [0.011, 0.226].
+def test_compare_models_mcnemar_and_tango_interval() -> None:
+    # Altman et al. (2000) thallium example: 14 both, 5 A only, 0 B only, 22 neither.
     a = [1] * 14 + [1] * 5 + [0] * 22
     b = [1] * 14 + [0] * 5 + [0] * 22
     result = stats.compare_models(_paired_frame(a, b), "A", "B")
-    assert result.method == "mcnemar-exact" and result.n_pairs == 41
+    assert result.method == "mcnemar-score" and result.n_pairs == 41
     assert (result.a_only, result.b_only) == (5, 0)
-    assert result.p_value == pytest.approx(sps.binomtest(5, 5, 0.5).pvalue)
+    # McNemar without continuity correction: z = 5 / √5.
+    assert result.p_value == pytest.approx(2 * sps.norm.sf(5 / math.sqrt(5)))
     assert result.difference == pytest.approx(5 / 41)
-    assert (result.low, result.high) == pytest.approx((0.0115, 0.2265), abs=5e-4)
-    # 5 discordant pairs all one way: exact p = 2 / 2^5 = 0.0625, not significant at 5%.
-    assert result.p_value == pytest.approx(0.0625) and not result.significant
+    # The interval is where Tango's score statistic stays within ±1.96 (checked against a brute-force
+    # constrained maximum likelihood below), and it excludes 0 exactly as p < 0.05 says.
+    assert result.significant and result.low > 0
+    for bound, z in ((result.low, 1.959964), (result.high, -1.959964)):
+        assert _brute_force_score(5, 0, 41, bound) == pytest.approx(z, abs=1e-4)
+
+
+def _brute_force_score(b: int, c: int, n: int, delta: float) -> float:
+    """Tango's score statistic with the constrained MLE of P(B only) found numerically."""
+    from scipy.optimize import minimize_scalar
+
+    a = n - b - c
+
+    def nll(p01: float) -> float:
+        p10, rest = p01 + delta, 1 - 2 * p01 - delta
+        terms = [(b, p10), (c, p01), (a, rest)]
+        return -sum(k * math.log(p) for k, p in terms if k)
+
+    low, high = max(0.0, -delta) + 1e-12, (1 - delta) / 2 - 1e-12
+    p01 = minimize_scalar(nll, bounds=(low, high), method="bounded", options={"xatol": 1e-13}).x
+    return (b - c - n * delta) / math.sqrt(n * (2 * p01 + delta * (1 - delta)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 60), st.integers(0, 60), st.integers(0, 200), st.sampled_from([0.8, 0.9, 0.95, 0.99]))
+def test_interval_excludes_zero_exactly_when_p_is_below_alpha(
+    b: int, c: int, agree: int, level: float
+) -> None:
+    """Any paired table: 'the CI excludes 0' and 'p < α' never disagree."""
+    n = b + c + agree
+    if n == 0:
+        return
+    a_scores = [1] * b + [0] * c + [1] * (agree // 2) + [0] * (agree - agree // 2)
+    b_scores = [0] * b + [1] * c + [1] * (agree // 2) + [0] * (agree - agree // 2)
+    result = stats.compare_models(_paired_frame(a_scores, b_scores), "A", "B", confidence=level)
+    excludes_zero = result.low > 0 or result.high < 0
+    assert excludes_zero == result.significant, result
+    assert result.low <= result.difference <= result.high
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 1), st.integers(0, 1)), min_size=2, max_size=60),
+       st.integers(1, 4), st.booleans())  # fmt: skip
+def test_clustered_and_continuous_comparisons_agree_with_their_interval(pairs, size, continuous) -> None:
+    a = [x + (0.25 * (i % 3) if continuous else 0) for i, (x, _) in enumerate(pairs)]
+    b = [y for _, y in pairs]
+    a = [min(v, 1.0) for v in a]
+    clusters = [f"q{i // size}" for i in range(len(pairs))]
+    result = stats.compare_models(_paired_frame(a, b, clusters), "A", "B")
+    if math.isnan(result.p_value):
+        return
+    assert (result.low > 0 or result.high < 0) == result.significant, result
+
+
+def test_holm_adjusts_a_family_and_the_sentence_says_so() -> None:
+    assert stats.holm([0.01, 0.04, 0.03, math.nan, 0.5]) == pytest.approx([0.04, 0.09, 0.09, math.nan, 0.5],
+                                                                          nan_ok=True)  # fmt: skip
+    a = [1.0] * 30 + [0.0] * 5
+    b = [1.0] * 22 + [0.0] * 13
+    single = stats.compare_models(_paired_frame(a, b), "A", "B")
+    family = stats.adjust([single] * 20)
+    assert family[0].family == 20 and family[0].p_adjusted == pytest.approx(min(1.0, 20 * single.p_value))
+    assert single.significant and not family[0].significant_adjusted
+    assert "Holm-adjusted over 20 comparisons: p_adj = " in family[0].sentence()
+    assert family[0].sentence().endswith("not significant")
+    assert "Holm" not in single.sentence()
 
 
 def test_compare_models_drops_failed_pairs_and_writes_a_sentence() -> None:
@@ -198,7 +262,11 @@ def test_compare_models_drops_failed_pairs_and_writes_a_sentence() -> None:
     b = [1.0] * 20 + [0.0] * 15 + [1.0] * 3
     result = stats.compare_models(_paired_frame(a, b), "A", "B")
     assert result.n_pairs == 35 and result.dropped_errors == 3
-    assert result.p_value == pytest.approx(sps.binomtest(10, 10, 0.5).pvalue)
+    assert (
+        result.p_value
+        == pytest.approx(stats.mcnemar_p(10, 0))
+        == pytest.approx(2 * sps.norm.sf(math.sqrt(10)))
+    )
     sentence = result.sentence()
     assert sentence.startswith("A is 28.6 pp more accurate than B (95% CI ")
     assert "p = 0.002, n = 35 pairs): significant" in sentence
@@ -221,15 +289,18 @@ def test_compare_models_not_significant_and_no_overlap() -> None:
     assert "no successfully scored samples" in all_failed.sentence()
 
 
-def test_compare_models_paired_bootstrap_for_continuous_scores() -> None:
+def test_compare_models_paired_z_for_continuous_scores() -> None:
     rng = np.random.default_rng(1)
     b = rng.uniform(0.2, 0.8, 80)
     a = np.clip(b + 0.1 + rng.normal(0, 0.05, 80), 0, 1)
     result = stats.compare_models(_paired_frame(list(a), list(b)), "A", "B", seed=5)
-    assert result.method == "paired-bootstrap"
-    assert result.low < result.difference < result.high and result.low > 0
-    assert result.p_value < 0.01
-    assert result == stats.compare_models(_paired_frame(list(a), list(b)), "A", "B", seed=5)
+    assert result.method == "paired-z"
+    diff = a - b
+    se = diff.std(ddof=1) / math.sqrt(len(diff))
+    assert (result.low, result.high) == pytest.approx(
+        (diff.mean() - 1.959964 * se, diff.mean() + 1.959964 * se)
+    )
+    assert result.p_value == pytest.approx(2 * sps.norm.sf(diff.mean() / se))
 
 
 def test_compare_models_uses_clusters_when_samples_share_them() -> None:
@@ -241,12 +312,10 @@ def test_compare_models_uses_clusters_when_samples_share_them() -> None:
     diff = np.array(a, float) - np.array(b, float)
     se = stats.clustered_se(diff, clusters)
     assert se > stats.clustered_se(diff)  # clusters agree, so the design effect exceeds 1
-    deff = (se / stats.clustered_se(diff)) ** 2
     assert result.p_value == pytest.approx(2 * sps.norm.sf(diff.mean() / se))
+    assert result.high - result.difference == pytest.approx(1.959964 * se)
     plain = stats.compare_models(_paired_frame(a, b), "A", "B")  # the same pairs, no clusters
-    assert plain.method == "mcnemar-exact"
-    widened = math.sqrt(deff) * (plain.high - plain.difference)
-    assert result.high - result.difference == pytest.approx(widened)
+    assert plain.method == "mcnemar-score" and plain.high - plain.low < result.high - result.low
 
 
 def test_clustered_comparison_never_degenerates() -> None:
@@ -254,7 +323,7 @@ def test_clustered_comparison_never_degenerates() -> None:
     same = [1, 0, 1, 0, 1, 0]
     clusters = ["a", "a", "b", "b", "c", "c"]
     result = stats.compare_models(_paired_frame(same, same, clusters), "A", "B")
-    assert result.method == "mcnemar-exact" and result.p_value == 1.0
+    assert result.method == "mcnemar-score" and result.p_value == 1.0
     assert result.low < 0 < result.high
     # Large differences stay within ±100 pp.
     wide = stats.compare_models(_paired_frame([1, 1, 1, 1, 0, 0], [0, 0, 0, 0, 0, 0], clusters), "A", "B")

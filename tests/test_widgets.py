@@ -27,7 +27,7 @@ def test_run_monitor_shows_progress_money_errors_and_backoff() -> None:
                                     elapsed_s=10.0, in_flight=7, concurrency=8))  # fmt: skip
     assert (monitor.bar.value, monitor.bar.max) == (50, 200)
     text = monitor.stats.value
-    assert "<b>50</b> / 200 samples" in text and "accuracy <b>0.750</b>" in text
+    assert "<b>50</b> / 200 samples" in text and "accuracy <b>75.0%</b>" in text
     assert "₽1.2346" in text and "2 errors (4.0%)" in text and "concurrency 8 (7 in flight)" in text
     assert "~30 s left" in text
     assert monitor.notice.value == ""

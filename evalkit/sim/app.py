@@ -17,6 +17,7 @@ from typing import IO, Any
 
 from aiohttp import web
 
+from evalkit.dialect import PROCESSING_COMMENT
 from evalkit.sim import wire
 from evalkit.sim.faults import FaultDraw, Faults, draw_fault
 from evalkit.sim.generation import Plan, RequestError, plan
@@ -29,6 +30,7 @@ KEEPALIVE_S = 1.0
 MAX_CHUNKS = 48
 MAX_GENERATIONS_KEPT = 200_000
 _JSON_HEADERS = {"Content-Type": "application/json", **wire.SIMULATED_HEADER}
+_PROCESSING = f"{PROCESSING_COMMENT}\n\n".encode()
 _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **wire.SIMULATED_HEADER}
 
 
@@ -333,12 +335,12 @@ class SimApp:
     ) -> web.StreamResponse:
         response = web.StreamResponse(headers=_SSE_HEADERS)
         await response.prepare(request)
-        await response.write(b": PROCESSING\n\n")
+        await response.write(_PROCESSING)
         loop = asyncio.get_running_loop()
         first_token = started + planned.ttft_s
         while first_token - loop.time() > KEEPALIVE_S:
             await asyncio.sleep(KEEPALIVE_S)
-            await response.write(b": PROCESSING\n\n")
+            await response.write(_PROCESSING)
         await _sleep_until(first_token)
         pieces = split_text(planned.text)
         gen_id, created = exchange.generation_id or "", int(time.time())
