@@ -33,6 +33,7 @@ from pydantic import (
 )
 
 from evalkit.errors import TaskError
+from evalkit.yaml_load import YamlLimitError, load_yaml
 
 Family = Literal["qa", "vision", "code", "other"]
 
@@ -423,7 +424,9 @@ def load_task(path: str | Path) -> Task:
     path = Path(path)
     where = str(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path.read_text(encoding="utf-8"))
+    except YamlLimitError as exc:
+        raise TaskError(str(exc), where=where) from None
     except FileNotFoundError:
         raise TaskError("no such task file", where=where) from None
     except UnicodeDecodeError as exc:
