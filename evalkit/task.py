@@ -510,8 +510,10 @@ def _describe_validation(exc: ValidationError) -> str:
 
 
 def tasks_dir() -> Path:
-    """The `tasks/` folder of this checkout (task names resolve there)."""
-    return Path(__file__).resolve().parent.parent / "tasks"
+    """Where bare task names resolve: the checkout's `tasks/`, else the copy a wheel ships in the package."""
+    package = Path(__file__).resolve().parent
+    checkout = package.parent / "tasks"
+    return checkout if checkout.is_dir() else package / "tasks"
 
 
 _PY_TASK = re.compile(r"^(?P<file>.+\.py):(?P<name>[A-Za-z_][A-Za-z0-9_]*)$")
