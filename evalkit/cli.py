@@ -50,13 +50,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_run(parser: argparse.ArgumentParser) -> None:
+    from evalkit.run_config import DEFAULT_CONCURRENCY
+
     parser.add_argument("tasks", nargs="*", help="task names (see `evalkit list`) or YAML paths")
     parser.add_argument(
         "--model", "-m", action="append", dest="models", default=[], help="model id (repeatable)"
     )
     _add_selection(parser)
     parser.add_argument("--epochs", type=int, help="repeat each sample K times (pass@k, variance)")
-    parser.add_argument("--concurrency", "-c", type=int, help="most requests in flight (default 32)")
+    parser.add_argument(
+        "--concurrency", "-c", type=int, help=f"most requests in flight (default {DEFAULT_CONCURRENCY})"
+    )
     parser.add_argument("--budget-rub", type=float, help="never spend more than this many ₽ in this run")
     _add_endpoint(parser)
     parser.add_argument("--resume", metavar="RUN_ID", help="finish the missing samples of a run")

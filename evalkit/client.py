@@ -28,7 +28,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 from evalkit.clock import SYSTEM_CLOCK, Clock
 from evalkit.dialect import (  # re-exported (noqa) names stay importable from here
@@ -53,6 +52,7 @@ from evalkit.error_classes import (
     severity,  # noqa: F401
 )
 from evalkit.errors import ConfigError
+from evalkit.redact import url_without_credentials
 from evalkit.text import join_pairs
 
 if TYPE_CHECKING:
@@ -120,11 +120,7 @@ class Endpoint:
 
     def safe_url(self) -> str:
         """`base_url` without userinfo, query or fragment: safe to write to manifests and logs."""
-        parts = urlsplit(self.base_url)
-        host = parts.hostname or ""
-        if parts.port is not None:
-            host = f"{host}:{parts.port}"
-        return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+        return url_without_credentials(self.base_url)
 
 
 # --------------------------------------------------------------------------------------------

@@ -5,16 +5,17 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import UTC, datetime
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from evalkit.clock import SYSTEM_CLOCK
 from evalkit.errors import ConfigError
+from evalkit.redact import url_without_credentials
 
 DEFAULT_CONCURRENCY = 32
-# a run id names one folder directly inside --out: no separators, no "..", no hidden or absolute names
+Transport = Literal["aiohttp", "httpx"]
+# a run id names one folder directly inside the results folder: no separators, no "..", no hidden or absolute names
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 # an environment variable's name; anything else given as one may be the key itself, so it is never shown
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
@@ -49,7 +50,7 @@ def check_run_id(value: str | None) -> str | None:
     if value is not None and (not RUN_ID.fullmatch(value) or ".." in value):
         raise ValueError(
             f"run id {value[:80]!r} is not allowed: use 1-128 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit (it names a folder inside --out)"
+            "starting with a letter or digit (it names a folder inside the results folder)"
         )
     return value
 
@@ -96,7 +97,7 @@ class RunConfig(BaseModel):
     api_key_env: str | None = None
     model_routes: dict[str, ModelRoute] = Field(default_factory=dict)
     stream: bool = True
-    transport: str = "aiohttp"
+    transport: Transport = "aiohttp"
     deadline_s: float = Field(default=300.0, gt=0)
     max_attempts: int = Field(default=6, ge=1)
     retry_max_total_s: float = Field(default=900.0, gt=0)
@@ -153,6 +154,20 @@ class RunConfig(BaseModel):
             )
             raise ConfigError(f"invalid run options: {problems}") from None
 
+    def resumed_from(self, saved: RunConfig) -> RunConfig:
+        """The saved run's options, with what may change between sessions taken from `self`.
+
+        What decides the samples and requests (tasks, models, limits, seed, generation) stays as saved;
+        where results go, how fast, how much more may be spent and where the router lives may change,
+        but only when given now (`model_fields_set`: `build` drops options left as None).
+        """
+        given = self.model_fields_set
+        always = {"resume", "retry_errors", "progress", "clock", "force", "out"}
+        if_given = {"budget_rub", "concurrency", "api_key_env", "base_url"}
+        update = {name: getattr(self, name) for name in always | (if_given & given)}
+        update["run_id"] = self.resume
+        return saved.model_copy(update=update)
+
     def recorded(self) -> dict[str, Any]:
         """The options as written into the manifest (no secrets, no live objects)."""
         data = self.model_dump(mode="json")
@@ -163,11 +178,4 @@ class RunConfig(BaseModel):
 
 
 def _without_credentials(url: str | None) -> str | None:
-    """A URL without userinfo, query or fragment: a key put there must not reach the manifest."""
-    if not url:
-        return url
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    return url_without_credentials(url) if url else url

@@ -11,7 +11,6 @@ the run on a private thread; `await arun(...)` runs on the notebook's own loop).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import functools
 import sys
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evalkit.budget import Budget, BudgetExhausted, Reservation
+from evalkit.endpoints import model_endpoint, open_endpoint
 from evalkit.errors import ConfigError, EvalkitError, StorageError
 from evalkit.journal import Journal, JournalState, Key
 from evalkit.progress import NullProgress, ProgressSink, ProgressSnapshot, TqdmProgress
@@ -148,7 +148,7 @@ async def arun(
         task_objects = [resolve_task(t) for t in task_list]
     if not task_objects or not config.models:
         raise ConfigError("a run needs at least one task and one model")
-    with _endpoint(config, task_objects) as endpoint:
+    with open_endpoint(config, task_objects) as endpoint:
         runner = Runner(config, task_objects, endpoint)
         return await runner.execute()
 
@@ -218,48 +218,15 @@ def _resume_config(config: RunConfig, given: list[Any]) -> tuple[RunConfig, list
     if changed and not config.force:
         raise ConfigError(
             f"the definition of task(s) {', '.join(changed)} changed since run {config.resume} started, "
-            "so old and new samples would not be comparable; start a new run, or pass --force to resume anyway"
+            "so old and new samples would not be comparable; start a new run, or resume with force to continue anyway"
         )
-    merged = saved.model_copy(
-        update={
-            "resume": config.resume,
-            "run_id": config.resume,
-            "retry_errors": config.retry_errors,
-            "budget_rub": config.budget_rub if config.budget_rub is not None else saved.budget_rub,
-            "concurrency": config.concurrency
-            if "concurrency" in config.model_fields_set
-            else saved.concurrency,
-            "progress": config.progress,
-            "clock": config.clock,
-            "force": config.force,
-            "out": config.out,
-            "api_key_env": config.api_key_env or saved.api_key_env,
-            "base_url": config.base_url or saved.base_url,  # e.g. the router moved, or a new local port
-        }
-    )
+    merged = config.resumed_from(saved)
     return merged, tasks
 
 
 def _changed_tasks(manifest: dict[str, Any], tasks: list[Task]) -> list[str]:
     saved = {t["name"]: t["fingerprint"] for t in manifest.get("tasks", [])}
     return [t.name for t in tasks if t.name in saved and saved[t.name] != t.fingerprint()]
-
-
-@contextlib.contextmanager
-def _endpoint(config: RunConfig, tasks: list[Task]) -> Iterator[Endpoint]:
-    from evalkit.client import Endpoint
-
-    if not config.sim:
-        yield Endpoint.from_env(base_url=config.base_url, api_key_env=config.api_key_env)
-        return
-    from evalkit import sim
-
-    with sim.serve(
-        tasks=tasks, seed=config.sim_seed, latency_scale=config.sim_latency_scale, faults=config.sim_faults
-    ) as server:
-        # its answers depend on its seed, so cached responses of another seed must not be reused
-        identity = f"evalkit-sim/seed={config.sim_seed}"
-        yield Endpoint(base_url=server.base_url, api_key="sim", simulated=True, identity=identity)
 
 
 class Runner:
@@ -269,7 +236,7 @@ class Runner:
         self.config = config
         self.tasks = tasks
         self.endpoint = endpoint
-        self.endpoints = {model: self._route(model) for model in config.models}
+        self.endpoints = {model: model_endpoint(config, model, endpoint) for model in config.models}
         self.run_id = config.run_id or new_run_id()
         self.directory = Path(config.out) / self.run_id
         self.stop: StopRun | None = None
@@ -372,18 +339,6 @@ class Runner:
             limit_per_language=self.config.limit_per_language,
             seed=self.config.seed,
             languages=self.config.languages,
-        )
-
-    def _route(self, model: str) -> Endpoint:
-        """The model's own endpoint when the run routes it elsewhere, else the run's."""
-        from evalkit.client import Endpoint
-
-        route = self.config.model_routes.get(model)
-        if route is None or self.config.sim:
-            return self.endpoint
-        return Endpoint.from_env(
-            base_url=route.base_url or self.config.base_url,
-            api_key_env=route.api_key_env or self.config.api_key_env,
         )
 
     async def _catalogs(self) -> dict[str, Catalog]:
@@ -507,9 +462,7 @@ class Runner:
             except StopRun as stop:
                 self.stop = self.stop or stop
             except BudgetExhausted as exc:
-                self.stop = self.stop or StopRun(
-                    "budget_exhausted", f"{exc}; resume with a larger --budget-rub"
-                )
+                self.stop = self.stop or StopRun("budget_exhausted", f"{exc}; resume with a larger budget")
 
     async def _process(self, unit: Unit) -> None:
         key = unit.key
@@ -630,7 +583,7 @@ class Runner:
         if price is None:
             if self.config.budget_rub is not None:
                 raise ConfigError(
-                    f"no price card for model {unit.model!r}, so --budget-rub cannot be enforced"
+                    f"no price card for model {unit.model!r}, so the ₽ budget cannot be enforced"
                 )
             return 0.0
         prompt_bound = _prompt_token_bound(rendered.messages)

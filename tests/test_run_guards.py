@@ -357,3 +357,55 @@ def test_a_response_cache_that_cannot_be_opened_is_one_clear_error_before_anythi
     assert len(request_log(router[2])) == 0
     assert _manifest(out / "r1")["status"] == "failed"
     assert _cli(capsys, *_run_args(router, out, "r2", "--no-cache"))[0] == 0
+
+
+def test_an_unknown_transport_is_refused_before_anything_is_written(tmp_path) -> None:
+    from evalkit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="transport"):
+        evalkit.run(["builtin_qa"], ["m"], sim=True, transport="requests", out=str(tmp_path), progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_resume_keeps_the_saved_options_and_takes_only_what_is_given_now() -> None:
+    from evalkit.run_config import RunConfig
+
+    saved = RunConfig.build(models=["m"], concurrency=4, budget_rub=2.0, base_url="http://a/v1", seed=7)
+    quiet = RunConfig.build(models=["other"], resume="r1", out="elsewhere").resumed_from(saved)
+    assert (quiet.models, quiet.seed, quiet.concurrency, quiet.budget_rub) == (["m"], 7, 4, 2.0)
+    assert (quiet.base_url, quiet.out, quiet.run_id) == ("http://a/v1", "elsewhere", "r1")
+    loud = RunConfig.build(models=["m"], resume="r1", concurrency=32, budget_rub=5.0, base_url="http://b/v1")
+    merged = loud.resumed_from(saved)
+    assert (merged.concurrency, merged.budget_rub, merged.base_url) == (32, 5.0, "http://b/v1")
+
+
+def test_no_message_a_python_user_sees_names_a_cli_flag() -> None:
+    import re
+
+    import evalkit.endpoints
+    import evalkit.run_config
+    import evalkit.runner
+
+    for module in (evalkit.runner, evalkit.run_config, evalkit.endpoints):
+        source = Path(module.__file__).read_text(encoding="utf-8")
+        messages = re.findall(r'(?:Error|_error|message)\([^)]*?"([^"]*--[a-z][^"]*)"', source)
+        assert not [m for m in messages if "evalkit run" not in m], (module.__name__, messages)
+
+
+def test_the_runner_does_not_import_the_simulator() -> None:
+    import ast
+
+    import evalkit.runner
+
+    tree = ast.parse(Path(evalkit.runner.__file__).read_text(encoding="utf-8"))
+    imported = {
+        *(node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module),
+        *(
+            f"{node.module}.{a.name}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom)
+            for a in node.names
+        ),
+        *(a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names),
+    }
+    assert not {name for name in imported if name.startswith("evalkit.sim")}, imported
