@@ -436,9 +436,12 @@ class Number(NamedTuple):
         return (self.value,) if self.alternative is None else (self.value, self.alternative)
 
 
-def find_numbers(text: str, language: str | None) -> list[Number]:
-    """Every number in text, read with the language's number style; LaTeX \\frac{a}{b} becomes a/b."""
-    return [n for n in map(_number, *_matches(text, language)) if n is not None]
+def find_numbers(text: str, language: str | None, *, space_groups: bool = False) -> list[Number]:
+    """Every number in text, read with the language's number style; LaTeX \\frac{a}{b} becomes a/b.
+
+    space_groups: read "12 500" as one number in every language (an answer line holds one number,
+    so a plain space between digit groups is grouping there even in English)."""
+    return [n for n in map(_number, *_matches(text, language, space_groups=space_groups)) if n is not None]
 
 
 def last_number(text: str, language: str | None) -> Number | None:
@@ -451,11 +454,13 @@ def last_number(text: str, language: str | None) -> Number | None:
     return None
 
 
-def _matches(text: str, language: str | None) -> tuple[list[re.Match[str]], list[NumberStyle]]:
+def _matches(
+    text: str, language: str | None, *, space_groups: bool = False
+) -> tuple[list[re.Match[str]], list[NumberStyle]]:
     if "\\" in text or "{," in text:
         text = _LATEX.sub(_latex_repl, text)
     style = number_style(language)
-    pattern = _NUMBER_RE_SPACE if style.space_groups else _NUMBER_RE
+    pattern = _NUMBER_RE_SPACE if style.space_groups or space_groups else _NUMBER_RE
     matches = list(pattern.finditer(text))
     return matches, [style] * len(matches)
 

@@ -148,8 +148,8 @@ def _pick(segment: str, language: str | None) -> Number | None:
     """In an answer line, the result of the last "=" if any ("9 × 2 = 18"), else the first number."""
     equals = [m.end() for m in _EQUALS.finditer(segment)]
     if equals:
-        after = find_numbers(segment[equals[-1] :], language)
+        after = find_numbers(segment[equals[-1] :], language, space_groups=True)
         if after:
             return after[0]
-    numbers = find_numbers(segment, language)
+    numbers = find_numbers(segment, language, space_groups=True)
     return numbers[0] if numbers else None
