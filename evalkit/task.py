@@ -151,7 +151,7 @@ class FieldMap(BaseModel):
     target_separator: str | None = Field(default=None, min_length=1)
     target_json_lists: bool = True
     choices: str | list[str] | None = None
-    choice_target: Literal["auto", "index", "letter", "text"] = "auto"
+    choice_target: Literal["auto", "index", "letter", "cyrillic", "text"] = "auto"
     index_base: Literal[0, 1] = 0
     language: str | None = "language"
     images: str | None = None

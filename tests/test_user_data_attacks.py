@@ -22,7 +22,9 @@ CITIES = ["Берлин", "Париж", "Рим", "Мадрид"]
 
 
 @pytest.mark.parametrize("language", ["en", None, "sw", "yo", "mn", "hy", "ja", "xx-private"])
-@pytest.mark.parametrize(("written", "value"), [("12 500", "12500"), ("1 000 000", "1000000"), ("1 200 ₽", "1200")])
+@pytest.mark.parametrize(
+    ("written", "value"), [("12 500", "12500"), ("1 000 000", "1000000"), ("1 200 ₽", "1200")]
+)
 def test_an_answer_line_grouped_by_plain_spaces_is_one_number_in_every_language(
     language: str | None, written: str, value: str
 ) -> None:
@@ -36,3 +38,79 @@ def test_an_answer_line_grouped_by_plain_spaces_is_one_number_in_every_language(
 def test_plain_spaces_outside_the_answer_line_do_not_merge_numbers_in_english() -> None:
     # "5 100-dollar bills": only an answer line is read with space grouping in English.
     assert NUMERIC("He has 5 100", Sample(id="x", target="100", language="en")).value == 1.0
+
+
+# --- numbers: JSON floats as targets --------------------------------------------------------------
+
+
+def test_json_float_targets_written_in_exponent_form_are_read(tmp_path: Path, capsys) -> None:
+    rows = [{"id": i, "question": f"q{i}", "answer": a} for i, a in enumerate([1e-05, 2.5, 3.0, -7, 1.5e-7])]
+    (tmp_path / "num.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    spec = {
+        "name": "floats",
+        "source": {"path": "num.jsonl"},
+        "fields": {"id": "id", "target": "answer"},
+        "prompt": {"user": "{question}"},
+        "scorer": "numeric",
+    }
+    targets = [s.target for s in task_at(tmp_path, spec).load_samples()]
+    assert targets == [["0.00001"], ["2.5"], ["3"], ["-7"], ["0.00000015"]]
+    code, out, _ = cli(["validate", str(write_task(tmp_path, spec))], capsys)
+    assert code == 0 and "5/5 gold answers score 1" in out, out
+
+
+# --- multiple choice: Russian lettering А Б В Г ---------------------------------------------------
+
+
+def _excel_mc(folder: Path, labels: list[str], **fields: str) -> dict:
+    lines = ["id;вопрос;A;B;C;D;ответ"]
+    lines += [f"{i};Вопрос {i}?;{';'.join(CITIES)};{label}" for i, label in enumerate(labels)]
+    (folder / "mc.csv").write_bytes(("\r\n".join(lines) + "\r\n").encode("cp1251"))
+    return {
+        "name": "excel_mc",
+        "source": {"path": "mc.csv", "options": {"delimiter": ";", "encoding": "cp1251"}},
+        "fields": {"id": "id", "target": "ответ", "choices": ["A", "B", "C", "D"], **fields},
+        "prompt": {"user": "{вопрос}\n{choices}"},
+        "scorer": "choice",
+    }
+
+
+def test_cyrillic_letter_labels_without_a_latin_look_alike_are_read_in_russian_order(tmp_path: Path) -> None:
+    task = task_at(tmp_path, _excel_mc(tmp_path, ["А", "Б", "Г", "б"]))
+    assert [s.target for s in task.load_samples()] == [["A"], ["B"], ["D"], ["B"]]
+
+
+def test_a_cyrillic_v_label_is_refused_until_the_lettering_is_declared(tmp_path: Path, capsys) -> None:
+    spec = _excel_mc(tmp_path, ["Б", "В", "Г", "Е"])
+    code, _, err = cli(["validate", str(write_task(tmp_path, spec))], capsys)
+    assert code == 2
+    assert "row 1: label 'В' is ambiguous" in err and "option C" in err and "option B" in err
+    assert "choice_target" in err and "Traceback" not in err
+    spec["fields"]["choice_target"] = "cyrillic"
+    with pytest.raises(TaskError, match="row 3: label 'Е' is not a Cyrillic option letter"):
+        task_at(tmp_path, spec).load_samples()  # Е is the sixth letter: no such option
+    spec = _excel_mc(tmp_path, ["Б", "В", "Г"], choice_target="cyrillic")
+    assert [s.target for s in task_at(tmp_path, spec).load_samples()] == [["B"], ["C"], ["D"]]
+    spec = _excel_mc(tmp_path, ["B", "В", "D"], choice_target="letter")  # Latin, with a layout slip
+    assert [s.target for s in task_at(tmp_path, spec).load_samples()] == [["B"], ["B"], ["D"]]
+
+
+def test_a_label_that_is_the_text_of_two_options_says_so(tmp_path: Path) -> None:
+    rows = [
+        {
+            "id": "a",
+            "question": "Capital of France?",
+            "choices": ["Paris", "Berlin", "Paris"],
+            "label": "Paris",
+        }
+    ]
+    (tmp_path / "mc.jsonl").write_text(json.dumps(rows[0]) + "\n", encoding="utf-8")
+    spec = {
+        "name": "same_text",
+        "source": {"path": "mc.jsonl"},
+        "fields": {"id": "id", "target": "label", "choices": "choices"},
+        "prompt": {"user": "{question}\n{choices}"},
+        "scorer": "choice",
+    }
+    with pytest.raises(TaskError, match="row 0: label 'Paris' is the text of 2 options; name the option"):
+        task_at(tmp_path, spec).load_samples()

@@ -17,10 +17,15 @@ import math
 import string
 import unicodedata
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any, Literal
 
-ChoiceReading = Literal["auto", "index", "letter", "text"]
+ChoiceReading = Literal["auto", "index", "letter", "cyrillic", "text"]
 _LETTERS = string.ascii_uppercase
+# Russian and Ukrainian tests letter their options А Б В Г Д Е Ж З И К. В and Е look like the Latin
+# letters B and E (a keyboard-layout slip) but are options C and F here, so `auto` refuses them.
+_CYRILLIC = "АБВГДЕЖЗИК"
+_LOOKALIKES = {"А": "A", "В": "B", "Е": "E", "К": "K"}
 
 
 class TargetProblem(ValueError):
@@ -39,6 +44,8 @@ def cell_text(value: Any) -> str:
     """A scalar as an answer text: integral floats lose their `.0` (pandas reads 12 as 12.0)."""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
+    if isinstance(value, float) and math.isfinite(value):
+        return format(Decimal(repr(value)), "f")  # 1e-05 (how JSON writes 0.00001) stays readable
     return str(value).strip()
 
 
@@ -85,22 +92,35 @@ def choice_letter(
         for name, letter in (
             ("index", _by_index(value, choices, base)),
             ("letter", _by_letter(value, choices)),
+            ("cyrillic", _by_cyrillic(value, choices)),
+            ("lookalike", _by_lookalike(value, choices)),
             ("text", _by_text(value, choices)),
         )
-        if letter is not None and reading in ("auto", name)
+        if letter is not None and reading in ("auto", name, "letter" if name == "lookalike" else name)
     }
     letters = set(readings.values())
     if len(letters) == 1:
         return letters.pop()
     shown = f"{value!r}"
+    if not letters and reading in ("auto", "text") and _text_hits(value, choices) > 1:
+        raise TargetProblem(
+            f"label {shown} is the text of {_text_hits(value, choices)} options; name the option by index or letter"
+        )
     if not letters:
-        what = {"auto": "an option index, letter or text", "index": f"an index ({base}-based)"}
+        what = {
+            "auto": "an option index, letter or text",
+            "index": f"an index ({base}-based)",
+            "cyrillic": "a Cyrillic option letter (А Б В Г Д Е)",
+        }
         raise TargetProblem(
             f"label {shown} is not {what.get(reading, f'an option {reading}')} of the {len(choices)} options"
         )
-    described = ", ".join(f"as {name}: option {letter}" for name, letter in sorted(readings.items()))
+    names = {"cyrillic": "a Cyrillic letter А Б В Г", "lookalike": "a look-alike of a Latin letter"}
+    described = ", ".join(
+        f"as {names.get(name, name)}: option {letter}" for name, letter in sorted(readings.items())
+    )
     raise TargetProblem(
-        f"label {shown} is ambiguous ({described}); set fields.choice_target to index, letter or text"
+        f"label {shown} is ambiguous ({described}); set fields.choice_target to index, letter, cyrillic or text"
     )
 
 
@@ -124,6 +144,28 @@ def _by_letter(value: Any, choices: Sequence[str]) -> str | None:
     if len(text) == 1 and text in _LETTERS and _LETTERS.index(text) < len(choices):
         return text
     return None
+
+
+def _by_cyrillic(value: Any, choices: Sequence[str]) -> str | None:
+    if not isinstance(value, str):
+        return None
+    text = unicodedata.normalize("NFKC", value).strip().strip("()[]. *").upper()
+    if len(text) == 1 and text in _CYRILLIC and _CYRILLIC.index(text) < min(len(choices), 26):
+        return _LETTERS[_CYRILLIC.index(text)]
+    return None
+
+
+def _by_lookalike(value: Any, choices: Sequence[str]) -> str | None:
+    """A Cyrillic letter typed for the Latin one it looks like (В for B)."""
+    if not isinstance(value, str):
+        return None
+    text = unicodedata.normalize("NFKC", value).strip().strip("()[]. *").upper()
+    return _by_letter(_LOOKALIKES[text], choices) if text in _LOOKALIKES else None
+
+
+def _text_hits(value: Any, choices: Sequence[str]) -> int:
+    wanted = _squash(cell_text(value))
+    return sum(_squash(str(choice)) == wanted for choice in choices[:26])
 
 
 def _by_text(value: Any, choices: Sequence[str]) -> str | None:
