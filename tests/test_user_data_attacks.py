@@ -114,3 +114,40 @@ def test_a_label_that_is_the_text_of_two_options_says_so(tmp_path: Path) -> None
     }
     with pytest.raises(TaskError, match="row 0: label 'Paris' is the text of 2 options; name the option"):
         task_at(tmp_path, spec).load_samples()
+
+
+# --- multiple choice: what models write --------------------------------------------------------------
+
+
+def _choice(output: str, target: str, *, question: str = "Столица?", choices: list[str] = CITIES) -> float:
+    sample = Sample(id="x", input=question, target=target, choices=choices, language="ru")
+    return CHOICE(output, sample).value
+
+
+@pytest.mark.parametrize(
+    ("output", "target"), [("Ответ: Б", "B"), ("Ответ: Г", "D"), ("Б", "B"), ("**Г**", "D")]
+)
+def test_cyrillic_letters_without_a_latin_look_alike_are_read(output: str, target: str) -> None:
+    assert _choice(output, target) == 1.0
+    assert _choice(output, "A") == 0.0
+
+
+def test_a_question_lettered_in_russian_order_reads_v_as_the_third_option() -> None:
+    lettered = "Столица Италии?\nА) Берлин\nБ) Париж\nВ) Рим\nГ) Мадрид"
+    for output in ("Ответ: В", "В", "Ответ: В) Рим", "Ответ: Рим"):
+        assert _choice(output, "C", question=lettered) == 1.0, output
+        assert _choice(output, "B", question=lettered) == 0.0, output
+    assert _choice("Ответ: В", "C", question=lettered.replace("Б)", "B)")) == 0.0  # Latin-lettered: В is B
+
+
+def test_a_letter_in_a_code_block_is_read() -> None:
+    assert _choice("```\nB\n```", "B") == 1.0
+    assert _choice("```\nA\n```", "B") == 0.0
+
+
+def test_an_answer_matching_two_same_text_options_names_no_option() -> None:
+    options = ["Paris", "Berlin", "Paris", "Rome"]
+    for target in ("A", "C"):
+        score = CHOICE("Answer: Paris", Sample(id="x", target=target, choices=options, language="en"))
+        assert (score.value, score.extracted) == (0.0, None)
+    assert _choice("Answer: C", "C", choices=options) == 1.0
