@@ -151,3 +151,40 @@ def test_an_answer_matching_two_same_text_options_names_no_option() -> None:
         score = CHOICE("Answer: Paris", Sample(id="x", target=target, choices=options, language="en"))
         assert (score.value, score.extracted) == (0.0, None)
     assert _choice("Answer: C", "C", choices=options) == 1.0
+
+
+# --- everyday files: Notepad's BOM, Excel's trailing separator ------------------------------------
+
+
+def _numeric_task(path: str, **options: str) -> dict:
+    source = {"path": path, **({"options": options} if options else {})}
+    return {
+        "name": "plain",
+        "source": source,
+        "fields": {"id": "id", "target": "answer"},
+        "prompt": {"user": "{question}"},
+        "scorer": "numeric",
+    }
+
+
+def test_a_jsonl_file_saved_with_a_bom_is_read(tmp_path: Path) -> None:
+    rows = [{"id": "1", "question": "2+3?", "answer": "5"}, {"id": "2", "question": "2+2?", "answer": "4"}]
+    text = "".join(json.dumps(r) + "\n" for r in rows)
+    (tmp_path / "bom.jsonl").write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    samples = task_at(tmp_path, _numeric_task("bom.jsonl")).load_samples()
+    assert [(s.id, s.target) for s in samples] == [("1", ["5"]), ("2", ["4"])]
+
+
+def test_excels_trailing_separator_is_an_empty_column_not_an_error(tmp_path: Path, capsys) -> None:
+    text = "id;question;answer;\r\n1;Сколько?;12 500;\r\n2;А тут?;7;\r\n"
+    (tmp_path / "excel.csv").write_bytes(text.encode("cp1251"))
+    spec = _numeric_task("excel.csv", delimiter=";", encoding="cp1251")
+    samples = task_at(tmp_path, spec).load_samples()
+    assert [(s.id, s.target, sorted(s.fields)) for s in samples][0] == (
+        "1",
+        ["12 500"],
+        ["answer", "id", "question"],
+    )
+    (tmp_path / "excel.csv").write_bytes((text + "3;q;8;lost\r\n").encode("cp1251"))
+    code, _, err = cli(["validate", str(write_task(tmp_path, spec))], capsys)
+    assert code == 2 and "line 4: a value 'lost' in column 4, which has no name in the header" in err
