@@ -188,3 +188,18 @@ def test_excels_trailing_separator_is_an_empty_column_not_an_error(tmp_path: Pat
     (tmp_path / "excel.csv").write_bytes((text + "3;q;8;lost\r\n").encode("cp1251"))
     code, _, err = cli(["validate", str(write_task(tmp_path, spec))], capsys)
     assert code == 2 and "line 4: a value 'lost' in column 4, which has no name in the header" in err
+
+
+@pytest.mark.parametrize(
+    ("output", "target"),
+    [
+        ("答案：１，２００", "1200"),
+        ("答案：－５", "-5"),
+        ("答案：１，２００", "１，２００"),
+        ("Answer: １．５", "1.5"),
+    ],
+)
+def test_full_width_separators_and_signs_are_read(output: str, target: str) -> None:
+    score = NUMERIC(output, Sample(id="x", target=target, language="zh"))
+    assert score.value == 1.0, score
+    assert NUMERIC(output, Sample(id="x", target="1", language="zh")).value == 0.0

@@ -348,6 +348,9 @@ _NUMBER_RE = re.compile(rf"{_SIGN}(?<![\d/])(?P<body>{_BODY}){_NUMBER_TAIL}")
 _NUMBER_RE_SPACE = re.compile(rf"{_SIGN}(?<![\d/])(?P<body>{_BODY_SPACE}){_NUMBER_TAIL}")
 _GROUP_SPACES = str.maketrans("", "", " \u00a0\u202f\u2009\u066c")
 _LATEX = re.compile(r"\\[dt]?frac\{\s*([-−]?\d+)\s*\}\{\s*(\d+)\s*\}|\{,\}|\\[,;!: ]")
+# Full-width separators and signs (Chinese and Japanese text: "１，２００"); one character each, so
+# positions in the text stay valid.
+_FULL_WIDTH = str.maketrans("，．－／", ",.-/")
 _INDIAN_OR_THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+|\d{1,2}(?:,\d\d)*,\d{3}")
 
 
@@ -457,6 +460,8 @@ def last_number(text: str, language: str | None) -> Number | None:
 def _matches(
     text: str, language: str | None, *, space_groups: bool = False
 ) -> tuple[list[re.Match[str]], list[NumberStyle]]:
+    if not text.isascii():
+        text = text.translate(_FULL_WIDTH)
     if "\\" in text or "{," in text:
         text = _LATEX.sub(_latex_repl, text)
     style = number_style(language)
@@ -512,6 +517,7 @@ def read_target_number(text: str) -> Number | None:
     2125, with 2.125 as the other reading) with thousands grouped by any space ("12 500", NBSP,
     narrow NBSP, thin space) accepted, because data files are written in every locale."""
     text = _LATEX.sub(_latex_repl, text) if "\\" in text or "{," in text else text
+    text = text.translate(_FULL_WIDTH)
     numbers = [n for n in map(_number, _NUMBER_RE_SPACE.finditer(text), _repeat(_TARGET_STYLE)) if n]
     return numbers[0] if len(numbers) == 1 else None
 
