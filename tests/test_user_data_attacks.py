@@ -203,3 +203,28 @@ def test_full_width_separators_and_signs_are_read(output: str, target: str) -> N
     score = NUMERIC(output, Sample(id="x", target=target, language="zh"))
     assert score.value == 1.0, score
     assert NUMERIC(output, Sample(id="x", target="1", language="zh")).value == 0.0
+
+
+# --- languages as users spell them -------------------------------------------------------------------
+
+
+def test_language_codes_in_any_case_or_with_a_region_get_their_languages_prompt(
+    tmp_path: Path, capsys
+) -> None:
+    rows = [
+        {"id": str(i), "question": "2+2?", "answer": "4", "language": lang}
+        for i, lang in enumerate(["ru", "RU", " ru ", "ru-RU", "PT-BR", ""])
+    ]
+    (tmp_path / "langs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    spec = _numeric_task("langs.jsonl") | {
+        "prompt": {"user": "{question}", "languages": {"ru": {"user": "Реши: {question}"}}}
+    }
+    task = task_at(tmp_path, spec)
+    samples = task.load_samples()
+    assert [s.language for s in samples] == ["ru", "ru", "ru", "ru-RU", "pt-BR", None]
+    assert [task.prompt.for_language(s.language)[1] for s in samples[:5]] == ["Реши: {question}"] * 4 + [
+        "{question}"
+    ]
+    assert [s.id for s in task.load_samples(languages=["ru"])] == ["0", "1", "2"]
+    code, out, _ = cli(["validate", str(write_task(tmp_path, spec))], capsys)
+    assert code == 0 and "languages: ru (3), ru-RU (1), pt-BR (1), - (1)" in out, out
