@@ -228,3 +228,48 @@ def test_language_codes_in_any_case_or_with_a_region_get_their_languages_prompt(
     assert [s.id for s in task.load_samples(languages=["ru"])] == ["0", "1", "2"]
     code, out, _ = cli(["validate", str(write_task(tmp_path, spec))], capsys)
     assert code == 0 and "languages: ru (3), ru-RU (1), pt-BR (1), - (1)" in out, out
+
+
+# --- lists written into a CSV by pandas ---------------------------------------------------------------
+
+
+def test_list_columns_written_by_pandas_to_csv_are_alternatives_and_options(tmp_path: Path, capsys) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {
+            "id": [1, 2],
+            "question": ["Столица России?", "Capital of France?"],
+            "answer": [["Москва", "Moscow"], ["Paris", "Париж"]],
+            "choices": [["Berlin", "Москва"], ["Paris", "Rome"]],
+            "label": [1, 0],
+        }
+    )
+    frame.to_csv(tmp_path / "frame.csv", index=False)  # cells like "['Москва', 'Moscow']"
+    spec = _numeric_task("frame.csv") | {"scorer": "exact"}
+    samples = task_at(tmp_path, spec).load_samples()
+    assert [s.target for s in samples] == [["Москва", "Moscow"], ["Paris", "Париж"]]
+    exact = get_scorer("exact")
+    assert exact("Answer: Moscow", samples[0]).value == 1.0
+    mc = spec | {"fields": {"id": "id", "target": "label", "choices": "choices"}, "scorer": "choice"}
+    assert [(s.choices, s.target) for s in task_at(tmp_path, mc).load_samples()] == [
+        (["Berlin", "Москва"], ["B"]),
+        (["Paris", "Rome"], ["A"]),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("cell", "items"),
+    [
+        ("['Москва' 'Moscow']", ["Москва", "Moscow"]),  # numpy's array repr: no commas, never 'МоскваMoscow'
+        ("['Москва'\n 'Moscow']", ["Москва", "Moscow"]),
+        ("[\"don't\", 'x']", ["don't", "x"]),
+        ("['a', ['b']]", None),  # nested: not a list of answers
+        ("[__import__('os')]", None),  # never evaluated
+        ("[1 2]", None),
+    ],
+)
+def test_python_and_numpy_list_texts_are_decoded_item_by_item(cell: str, items: list[str] | None) -> None:
+    from evalkit.sources.targets import decode_list
+
+    assert decode_list(cell) == items

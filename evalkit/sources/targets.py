@@ -1,8 +1,8 @@
 """How a data cell becomes the accepted answers of a sample (and a choice label becomes a letter).
 
 - A list cell (Parquet, JSONL, a `save_to_disk` folder) is a list of alternatives.
-- A text cell holding a JSON list (`["Москва", "Moscow"]`, the usual way to write a list into a CSV)
-  is decoded into alternatives unless `fields.target_json_lists: false`.
+- A text cell holding a JSON list (`["Москва", "Moscow"]`, the usual way to write a list into a CSV),
+  or a Python list (`['Москва', 'Moscow']`, what pandas `to_csv` writes), is decoded into alternatives unless `fields.target_json_lists: false`.
 - `fields.target_separator: "|"` splits a text cell (`Москва|Moscow`).
 - A null, NaN or empty cell is no answer: an error naming the row, never the text "None".
 - With `choices`, a label may be an integer index (0-based, or 1-based with `fields.index_base: 1`),
@@ -12,9 +12,12 @@
 
 from __future__ import annotations
 
+import ast
+import io
 import json
 import math
 import string
+import tokenize
 import unicodedata
 from collections.abc import Sequence
 from decimal import Decimal
@@ -56,8 +59,8 @@ def alternatives(value: Any, *, separator: str | None = None, json_lists: bool =
         raise TargetProblem("the target is empty (null)")
     if isinstance(value, (list, tuple)):
         items = list(value)
-    elif isinstance(value, str) and json_lists and looks_like_list(value):
-        items = json.loads(value)
+    elif isinstance(value, str) and json_lists and (decoded := decode_list(value)) is not None:
+        items = decoded
     elif isinstance(value, str) and separator:
         items = value.split(separator)
     else:
@@ -73,14 +76,41 @@ def alternatives(value: Any, *, separator: str | None = None, json_lists: bool =
 
 
 def looks_like_list(text: str) -> bool:
+    return decode_list(text) is not None
+
+
+def decode_list(text: str) -> list[Any] | None:
+    """The items of a text cell holding a list of texts or numbers, or None. Read: a JSON list
+    (`["a", "b"]`), a Python list (`['a', 'b']`, what pandas `to_csv` writes for a list column) and
+    numpy's array repr (`['a' 'b']`)."""
     text = text.strip()
     if not (text.startswith("[") and text.endswith("]")):
-        return False
+        return None
+    for parse in (json.loads, _python_list):
+        try:
+            decoded = parse(text)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            continue
+        if isinstance(decoded, list) and all(
+            isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in decoded
+        ):
+            return decoded
+    return None
+
+
+def _python_list(text: str) -> Any:
+    """A Python list literal. Texts are taken one literal each, so numpy's `['a' 'b']` (no commas) is
+    two items, never Python's implicit concatenation `'ab'`."""
     try:
-        decoded = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
-        return False
-    return isinstance(decoded, list) and all(isinstance(v, (str, int, float)) for v in decoded)
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return ast.literal_eval(text)  # raises the parse error the caller expects
+    layout = {tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER, tokenize.INDENT, tokenize.DEDENT}
+    strings = [t.string for t in tokens if t.type == tokenize.STRING]
+    others = [t.string for t in tokens if t.type not in layout and t.type != tokenize.STRING]
+    if strings and set(others) <= {"[", "]", ","} and others.count("[") == 1:
+        return ast.literal_eval("[" + ", ".join(strings) + "]")
+    return ast.literal_eval(text)
 
 
 def choice_letter(
