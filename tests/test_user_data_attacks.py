@@ -273,3 +273,20 @@ def test_python_and_numpy_list_texts_are_decoded_item_by_item(cell: str, items: 
     from evalkit.sources.targets import decode_list
 
     assert decode_list(cell) == items
+
+
+def test_date_columns_of_a_parquet_file_are_answers_as_written(tmp_path: Path) -> None:
+    import datetime
+
+    from tests.userdata import write_parquet
+
+    write_parquet(
+        tmp_path / "dates.parquet",
+        [
+            {"id": "a", "question": "When?", "answer": datetime.datetime(2024, 1, 5)},
+            {"id": "b", "question": "When?", "answer": datetime.datetime(2024, 1, 5, 13, 30)},
+        ],
+    )
+    samples = task_at(tmp_path, _numeric_task("dates.parquet") | {"scorer": "exact"}).load_samples()
+    assert [s.target for s in samples] == [["2024-01-05"], ["2024-01-05 13:30:00"]]
+    assert get_scorer("exact")("Answer: 2024-01-05", samples[0]).value == 1.0

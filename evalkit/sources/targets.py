@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import ast
+import datetime
 import io
 import json
 import math
@@ -49,6 +50,8 @@ def cell_text(value: Any) -> str:
         return str(int(value))
     if isinstance(value, float) and math.isfinite(value):
         return format(Decimal(repr(value)), "f")  # 1e-05 (how JSON writes 0.00001) stays readable
+    if isinstance(value, datetime.datetime) and value.time() == datetime.time() and value.tzinfo is None:
+        return value.date().isoformat()  # a Parquet date column read as midnight: "2024-01-05"
     return str(value).strip()
 
 
