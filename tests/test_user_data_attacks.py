@@ -290,3 +290,20 @@ def test_date_columns_of_a_parquet_file_are_answers_as_written(tmp_path: Path) -
     samples = task_at(tmp_path, _numeric_task("dates.parquet") | {"scorer": "exact"}).load_samples()
     assert [s.target for s in samples] == [["2024-01-05"], ["2024-01-05 13:30:00"]]
     assert get_scorer("exact")("Answer: 2024-01-05", samples[0]).value == 1.0
+
+
+@pytest.mark.parametrize(
+    "output",
+    ["Answer: A or B", "Answer: A, C", "Answer: **A** and **B**", "Answer: (A) or (B)", "Ответ: А или Б"],
+)
+def test_an_answer_line_naming_two_options_is_a_hedge_not_the_first_option(output: str) -> None:
+    for target in ("A", "B", "C"):
+        score = CHOICE(output, Sample(id="x", target=target, choices=CITIES, language="ru"))
+        assert (score.value, score.extracted) == (0.0, None), (output, target, score)
+
+
+@pytest.mark.parametrize(
+    ("output", "target"), [("Answer: A, because B is wrong", "A"), ("Answer: A or B\nAnswer: B", "B")]
+)
+def test_an_answer_that_commits_to_one_option_is_still_read(output: str, target: str) -> None:
+    assert CHOICE(output, Sample(id="x", target=target, choices=CITIES, language="en")).value == 1.0

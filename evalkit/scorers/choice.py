@@ -7,6 +7,7 @@ Where the choice is looked for, in order:
 3. a first or last line that is only a letter ("B", "**B**", "(B)", "B)", "B. Paris");
 4. the last marked letter anywhere ("option B", "(B)", "**B**");
 5. the whole output, or its last line, equal to one option's text.
+An answer line that is only two different letters ("A or B", "A, C") is a hedge and names no option.
 
 Letters: Latin A-Z (any case when alone), full-width forms, Arabic أ ب ج د هـ, Greek Α-Ε, Thai ก ข ค ง จ
 the Cyrillic look-alikes А В С Е (a Russian keyboard's "В" is meant as B), and Б Г Д, which
@@ -55,6 +56,11 @@ _MARKED = re.compile(
     rf"(?:(?<![^\W_])(?i:{_OPTION_WORDS})\s*[(\[]?\s*(?:{_LETTER}|{_LOWER})"
     rf"|[(\[]{_LETTER.replace('letter', 'letter2')}[)\]]|\*\*{_LETTER.replace('letter', 'letter3')}\*\*)"
 )
+# A second letter joined to the first ("A or B", "A, C", "A и B"): a hedge names no one option.
+_HEDGE = re.compile(
+    rf"^[*_)\].:]*\s*(?:,|;|/|&|\+|(?i:or|and|или|и|oder|und|ou|et|o|y|或|和|または))\s*"
+    rf"[(\[*_]*(?:{_LETTER}|{_LOWER})[)\]*_.]*\s*$"
+)
 _BARE_LINE = re.compile(
     rf"^[\s*_#>]*[(\[]?{_LETTER}[)\]]?[*_]*[.:)]?[\s*_]*$"
     rf"|^[\s*_#>]*[(\[]?{_LETTER.replace('letter', 'letter2')}[.)\]:][*_]*\s+\S"
@@ -90,6 +96,8 @@ class MultipleChoice:
         if found is None:
             return Score(0.0, None, "no choice found")
         letter, where = found
+        if not letter:
+            return Score(0.0, None, where)
         if ord(letter) - ord("A") >= count:
             return Score(0.0, letter, f"{letter} {where} is not one of the {count} options")
         if not targets:
@@ -125,6 +133,8 @@ def extract_choice(
     text = unicodedata.normalize("NFKC", text)
     table = _CYRILLIC_ORDER if cyrillic else _LETTERS
     for found in answer_phrases(text, language, phrases=phrases):
+        if _hedged(found.text, table):
+            return "", f"several options after {found.phrase!r}: {found.text.strip()[:40]!r}"
         letter = _from_segment(found.text, choices, table)
         if letter:
             return letter, f"after {found.phrase!r}"
@@ -152,6 +162,16 @@ def extract_choice(
         if letter:
             return letter, where
     return None
+
+
+def _hedged(segment: str, table: dict[str, str]) -> bool:
+    """True for an answer line that is two different letters ("A or B", "A, C"), nothing more."""
+    line = segment.strip().splitlines()[0] if segment.strip() else ""
+    head = _HEAD.match(line)
+    if not head:
+        return False
+    rest = _HEDGE.match(line[head.end() :])
+    return rest is not None and _letter(rest, table) != _letter(head, table)
 
 
 def _from_segment(segment: str, choices: list[str], table: dict[str, str]) -> str | None:
