@@ -307,3 +307,30 @@ def test_an_answer_line_naming_two_options_is_a_hedge_not_the_first_option(outpu
 )
 def test_an_answer_that_commits_to_one_option_is_still_read(output: str, target: str) -> None:
     assert CHOICE(output, Sample(id="x", target=target, choices=CITIES, language="en")).value == 1.0
+
+
+@pytest.mark.parametrize(
+    ("output", "language"),
+    [
+        ("Answer: 5 or 6", "en"),
+        ("Ответ: 5 или 6", "ru"),
+        ("Answer: **5** or **6**", "en"),
+        ("Answer: $5 or $6.", "en"),
+        ("Answer: 5 apples or 6 pears", "en"),
+        ("Answer: 12 500 or 13 000", "en"),
+        ("Respuesta: 5 o 6", "es"),
+    ],
+)
+def test_a_numeric_answer_line_hedging_between_two_numbers_scores_0(output: str, language: str) -> None:
+    for target in ("5", "6", "12500", "13000"):
+        score = NUMERIC(output, Sample(id="x", target=target, language=language))
+        assert (score.value, score.extracted) == (0.0, None), (output, target, score)
+    assert "several answers" in NUMERIC(output, Sample(id="x", target="5", language=language)).explanation
+
+
+@pytest.mark.parametrize(
+    ("output", "target"),
+    [("Answer: 5 (or 6 if we count him)", "5"), ("Answer: 5 or 5", "5"), ("Answer: 1 000 or more", "1000")],
+)
+def test_a_numeric_answer_line_with_one_answer_is_still_read(output: str, target: str) -> None:
+    assert NUMERIC(output, Sample(id="x", target=target, language="en")).value == 1.0
