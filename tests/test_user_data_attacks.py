@@ -334,3 +334,18 @@ def test_a_numeric_answer_line_hedging_between_two_numbers_scores_0(output: str,
 )
 def test_a_numeric_answer_line_with_one_answer_is_still_read(output: str, target: str) -> None:
     assert NUMERIC(output, Sample(id="x", target=target, language="en")).value == 1.0
+
+
+def test_answer_types_are_matched_without_case_or_spaces() -> None:
+    scorer = get_scorer("by_type", {"scorers": {"number": "numeric", "Name": "exact"}, "default": "choice"})
+    for kind in ("Number", " number ", "NUMBER"):
+        sample = Sample(id="x", target="12 500", metadata={"answer_type": kind}, language="ru")
+        assert scorer("Ответ: 12500", sample).value == 1.0, kind
+    assert (
+        scorer("Answer: Paris", Sample(id="y", target="Paris", metadata={"answer_type": "name"})).value == 1.0
+    )
+
+
+def test_exact_reads_yes_no_types_in_any_case() -> None:
+    sample = Sample(id="x", target="Да", metadata={"answer_type": "Yes_No"}, language="ru")
+    assert get_scorer("exact")("Answer: yes", sample).value == 1.0

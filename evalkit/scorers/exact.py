@@ -68,7 +68,7 @@ class ExactMatch:
         )
 
     def __call__(self, output: str, sample: Sample) -> Score:
-        kind = str(sample.metadata.get("answer_type") or "")
+        kind = str(sample.metadata.get("answer_type") or "").strip().casefold()
         candidates = [(output, "whole output")]
         if self.extract:
             found = after_answer_phrase(output, sample.language, phrases=self.phrases)
