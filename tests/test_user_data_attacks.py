@@ -349,3 +349,21 @@ def test_answer_types_are_matched_without_case_or_spaces() -> None:
 def test_exact_reads_yes_no_types_in_any_case() -> None:
     sample = Sample(id="x", target="Да", metadata={"answer_type": "Yes_No"}, language="ru")
     assert get_scorer("exact")("Answer: yes", sample).value == 1.0
+
+
+@pytest.mark.parametrize("scorer", ["numeric", "exact", "choice"])
+def test_an_empty_answer_list_fails_validate_unless_the_scorer_reads_no_answer(
+    tmp_path: Path, capsys, scorer: str
+) -> None:
+    from tests.userdata import write_parquet
+
+    write_parquet(
+        tmp_path / "d.parquet",
+        [{"id": "a", "question": "q", "answer": ["5"]}, {"id": "b", "question": "q", "answer": []}],
+    )
+    spec = _numeric_task("d.parquet") | {"scorer": scorer}
+    code, out, _ = cli(["validate", str(write_task(tmp_path, spec))], capsys)
+    assert code == 2 and "sample 'b': no accepted answer (an empty list)" in out, out
+    spec["scorer"] = "extractive"
+    code, out, _ = cli(["validate", str(write_task(tmp_path, spec))], capsys)
+    assert code == 0, out
