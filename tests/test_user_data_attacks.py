@@ -367,3 +367,26 @@ def test_an_empty_answer_list_fails_validate_unless_the_scorer_reads_no_answer(
     spec["scorer"] = "extractive"
     code, out, _ = cli(["validate", str(write_task(tmp_path, spec))], capsys)
     assert code == 0, out
+
+
+def test_integer_labels_written_as_floats_by_pandas_are_indices(tmp_path: Path) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {
+            "id": ["a", "b", "c"],
+            "question": ["q"] * 3,
+            "label": [1, None, 2],
+            "choices": [["x", "y", "z"]] * 3,
+        }
+    )
+    frame.to_csv(tmp_path / "gaps.csv", index=False)  # label: 1.0, "", 2.0
+    spec = _numeric_task("gaps.csv") | {
+        "fields": {"id": "id", "target": "label", "choices": "choices"},
+        "scorer": "choice",
+    }
+    with pytest.raises(TaskError, match="row 1: the target is empty") as error:
+        task_at(tmp_path, spec).load_samples()
+    assert "row 0" not in str(error.value) and "row 2" not in str(error.value)
+    frame.dropna().to_csv(tmp_path / "gaps.csv", index=False)
+    assert [s.target for s in task_at(tmp_path, spec).load_samples()] == [["B"], ["C"]]

@@ -162,8 +162,11 @@ def _by_index(value: Any, choices: Sequence[str], base: int) -> str | None:
         return None
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit() and value.strip().isascii():
-        value = int(value.strip())
+    if isinstance(value, str) and value.strip().isascii():
+        text = value.strip()
+        text = text[:-2] if text.endswith(".0") else text  # pandas writes an int column with gaps as 2.0
+        if text.lstrip("-").isdigit():
+            value = int(text)
     if not isinstance(value, int):
         return None
     position = value - base
