@@ -390,3 +390,32 @@ def test_integer_labels_written_as_floats_by_pandas_are_indices(tmp_path: Path) 
     assert "row 0" not in str(error.value) and "row 2" not in str(error.value)
     frame.dropna().to_csv(tmp_path / "gaps.csv", index=False)
     assert [s.target for s in task_at(tmp_path, spec).load_samples()] == [["B"], ["C"]]
+
+
+# --- exact: dropping punctuation must not change what an answer says --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("output", "target", "expected"),
+    [
+        ("Answer: 3.14", "314", 0.0),
+        ("Answer: 3.14", "3.14", 1.0),
+        ("Answer: -5", "5", 0.0),
+        ("Answer: −5", "-5", 1.0),
+        ("Answer: C#", "C++", 0.0),
+        ("Answer: C", "C++", 0.0),
+        ("Answer: C++", "C++", 1.0),
+        ("Answer: 12:30", "1230", 0.0),
+        ("Answer: 1,5", "15", 0.0),
+        ("Answer: 1,000", "1000", 1.0),  # a comma before three digits groups
+        ("Answer: Москва.", "Москва", 1.0),
+        ("Answer: U.S.A.", "USA", 1.0),
+        ("Answer: **«Paris»**!", "Paris", 1.0),
+        ("<", "<", 1.0),  # a symbol-only answer is compared as written
+        (">", "<", 0.0),
+    ],
+)
+def test_exact_keeps_signs_decimal_marks_and_symbols_that_change_the_answer(
+    output: str, target: str, expected: float
+) -> None:
+    assert get_scorer("exact")(output, Sample(id="x", target=target, language="en")).value == expected
