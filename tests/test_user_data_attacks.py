@@ -419,3 +419,23 @@ def test_exact_keeps_signs_decimal_marks_and_symbols_that_change_the_answer(
     output: str, target: str, expected: float
 ) -> None:
     assert get_scorer("exact")(output, Sample(id="x", target=target, language="en")).value == expected
+
+
+@pytest.mark.parametrize(
+    ("choices", "output", "target"),
+    [
+        (["-5", "5", "10", "-10"], "Answer: -5", "A"),
+        (["-5", "5", "10", "-10"], "Answer: 5", "B"),
+        (["-5", "5", "10", "-10"], "Answer: −10", "D"),
+        (["C++", "C#", "Java"], "Answer: C#", "B"),
+    ],
+)
+def test_option_texts_differing_only_in_a_sign_or_symbol_are_different_options(
+    choices: list[str], output: str, target: str
+) -> None:
+    for letter in "ABCD"[: len(choices)]:
+        expected = 1.0 if letter == target else 0.0
+        assert CHOICE(output, Sample(id="x", target=letter, choices=choices)).value == expected, (
+            output,
+            letter,
+        )

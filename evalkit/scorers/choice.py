@@ -23,7 +23,7 @@ import unicodedata
 from typing import TYPE_CHECKING
 
 from evalkit.scorers.base import Score
-from evalkit.scorers.normalize import Phrases, answer_phrases, last_boxed, phrase_table, squash
+from evalkit.scorers.normalize import Phrases, answer_phrases, fold, last_boxed, phrase_table, squash_answer
 
 if TYPE_CHECKING:
     from evalkit.task import Sample
@@ -188,20 +188,25 @@ def _from_segment(segment: str, choices: list[str], table: dict[str, str]) -> st
 
 
 def _by_text(text: str, choices: list[str]) -> str | None:
-    wanted = squash(text)
+    wanted = _squash(text)
     if not wanted:
         return None
-    hits = [i for i, choice in enumerate(choices) if squash(choice) == wanted]
+    hits = [i for i, choice in enumerate(choices) if _squash(choice) == wanted]
     return string.ascii_uppercase[hits[0]] if len(hits) == 1 and hits[0] < 26 else None
 
 
 def _by_prefix(text: str, choices: list[str]) -> str | None:
     """The option whose text starts the segment ("Paris, because ..."), the longest if several."""
-    wanted = squash(text)
-    options = [squash(choice) for choice in choices[:26]]
+    wanted = _squash(text)
+    options = [_squash(choice) for choice in choices[:26]]
     starts = [i for i, option in enumerate(options) if option and (wanted + " ").startswith(option + " ")]
     if not starts:
         return None
     longest = max(len(options[i]) for i in starts)
     best = [i for i in starts if len(options[i]) == longest]
     return string.ascii_uppercase[best[0]] if len(best) == 1 else None
+
+
+def _squash(text: str) -> str:
+    """An option's text as compared: "-5" is not "5" and "C++" is not "C#" (see `squash_answer`)."""
+    return squash_answer(fold(text))

@@ -23,7 +23,7 @@ from evalkit.scorers.normalize import (
     language_key,
     phrase_table,
     squash,
-    strip_punctuation,
+    squash_answer,
 )
 
 if TYPE_CHECKING:
@@ -96,25 +96,7 @@ class ExactMatch:
         if not self.normalize:
             text = text.strip()
             return text.casefold() if self.ignore_case else text
-        return _squash_keeping_meaning(
-            fold(text) if self.ignore_case else unicodedata.normalize("NFKC", text)
-        )
-
-
-# Marks that change what an answer says, kept when punctuation is dropped: a separator between digits
-# (3.14 is not 314, 12:30 is not 1230; a comma before three digits groups them, 1,000 is 1000), a sign before a number (-5 is not 5), and + or # after a
-# letter (C++ and C# are not C).
-_MEANINGFUL = re.compile(r"(?<=\d)(?:[.:/]|,(?!\d{3}(?!\d)))(?=\d)|(?:^|(?<=\s))[-−+](?=\d)|(?<=\w)[+#]+")
-
-
-def _squash_keeping_meaning(text: str) -> str:
-    parts, last = [], 0
-    for match in _MEANINGFUL.finditer(text):
-        parts += [strip_punctuation(text[last : match.start()]), match.group(0).replace("−", "-")]
-        last = match.end()
-    parts.append(strip_punctuation(text[last:]))
-    squashed = " ".join("".join(parts).split())
-    return squashed or " ".join(text.split())  # a symbol-only answer ("<", "✓") is compared as written
+        return squash_answer(fold(text) if self.ignore_case else unicodedata.normalize("NFKC", text))
 
 
 _SENTENCE_HEAD = re.compile(

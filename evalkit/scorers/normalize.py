@@ -43,8 +43,26 @@ def strip_punctuation(text: str) -> str:
 
 
 def squash(text: str) -> str:
-    """fold + strip_punctuation + single spaces: the form compared by normalised exact match."""
+    """fold + strip_punctuation + single spaces (the SQuAD-style form; see `squash_answer`)."""
     return " ".join(strip_punctuation(fold(text)).split())
+
+
+# Marks that change what an answer says, kept when punctuation is dropped: a separator between digits
+# (3.14 is not 314, 12:30 is not 1230; a comma before three digits groups them, 1,000 is 1000), a sign before a number (-5 is not 5), and + or # after a
+# letter (C++ and C# are not C).
+_MEANINGFUL = re.compile(r"(?<=\d)(?:[.:/]|,(?!\d{3}(?!\d)))(?=\d)|(?:^|(?<=\s))[-−+](?=\d)|(?<=\w)[+#]+")
+
+
+def squash_answer(text: str) -> str:
+    """Punctuation and symbols removed and spaces collapsed (after `fold` or NFKC), keeping the marks
+    that change an answer (see `_MEANINGFUL`)."""
+    parts, last = [], 0
+    for match in _MEANINGFUL.finditer(text):
+        parts += [strip_punctuation(text[last : match.start()]), match.group(0).replace("−", "-")]
+        last = match.end()
+    parts.append(strip_punctuation(text[last:]))
+    squashed = " ".join("".join(parts).split())
+    return squashed or " ".join(text.split())  # a symbol-only answer ("<", "✓") is compared as written
 
 
 # --- script-aware tokens ------------------------------------------------------------------------
