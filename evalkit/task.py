@@ -437,12 +437,26 @@ def _limit(samples: list[Sample], limit: int | None, per_language: int | None) -
     return samples[:limit] if limit is not None else samples
 
 
+class _TaskLoader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true/false. In YAML 1.1 `no` (Norwegian), `yes`, `on` and `off` are
+    booleans, so `languages: {no: ...}` would silently become `False`."""
+
+
+_TaskLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_TaskLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
 def load_task(path: str | Path) -> Task:
     """Read and validate a task YAML file; errors name the file and the field."""
     path = Path(path)
     where = str(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_TaskLoader)  # a SafeLoader
     except FileNotFoundError:
         raise TaskError("no such task file", where=where) from None
     except UnicodeDecodeError as exc:

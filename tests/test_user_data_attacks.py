@@ -439,3 +439,27 @@ def test_option_texts_differing_only_in_a_sign_or_symbol_are_different_options(
             output,
             letter,
         )
+
+
+def test_norwegian_and_yes_no_words_in_task_yaml_stay_text(tmp_path: Path) -> None:
+    from evalkit.task import load_task
+
+    (tmp_path / "task.yaml").write_text(
+        "name: nb\nsource: {path: d.jsonl, languages: [en, no]}\nfields: {target: answer}\n"
+        'prompt: {user: "{question}", languages: {no: {user: "Hva er {question}"}}}\n'
+        "scorer: exact\n",
+        encoding="utf-8",
+    )
+    task = load_task(tmp_path / "task.yaml")
+    assert task.source is not None and task.source.languages == ["en", "no"]
+    assert task.prompt.for_language("no")[1] == "Hva er {question}"
+    inline = tmp_path / "inline.yaml"
+    inline.write_text(
+        "name: yn\nsamples: [{id: a, input: q, target: yes}, {id: b, input: q, target: on}]\nscorer: exact\n"
+    )
+    assert [s.target for s in load_task(inline).load_samples()] == [["yes"], ["on"]]
+    flags = tmp_path / "flags.yaml"
+    flags.write_text(
+        "name: f\nsamples: [{id: a, input: q, target: x}]\nfields: {target_json_lists: false}\nscorer: exact\n"
+    )
+    assert load_task(flags).fields.target_json_lists is False
