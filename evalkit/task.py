@@ -438,17 +438,25 @@ def _limit(samples: list[Sample], limit: int | None, per_language: int | None) -
 
 
 class _TaskLoader(yaml.SafeLoader):
-    """YAML 1.2 booleans: only true/false. In YAML 1.1 `no` (Norwegian), `yes`, `on` and `off` are
-    booleans, so `languages: {no: ...}` would silently become `False`."""
+    """YAML 1.2 scalars. YAML 1.1 reads `no` (Norwegian), `yes`, `on` as booleans, `1:30` (a time) as
+    90 and `010` as 8, which would silently change a language or an inline answer."""
 
 
+_YAML12 = {
+    "tag:yaml.org,2002:bool": (r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    "tag:yaml.org,2002:int": (r"^(?:[-+]?(?:0|[1-9][0-9]*)|0x[0-9a-fA-F]+)$", "-+0123456789"),
+    "tag:yaml.org,2002:float": (
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)(?:[eE][-+]?[0-9]+)?|[-+]?[0-9]+[eE][-+]?[0-9]+"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        "-+0123456789.",
+    ),
+}
 _TaskLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _YAML12]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-_TaskLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
+for _tag, (_pattern, _first) in _YAML12.items():
+    _TaskLoader.add_implicit_resolver(_tag, re.compile(_pattern), list(_first))
 
 
 def load_task(path: str | Path) -> Task:

@@ -463,3 +463,21 @@ def test_norwegian_and_yes_no_words_in_task_yaml_stay_text(tmp_path: Path) -> No
         "name: f\nsamples: [{id: a, input: q, target: x}]\nfields: {target_json_lists: false}\nscorer: exact\n"
     )
     assert load_task(flags).fields.target_json_lists is False
+
+
+def test_inline_answers_that_yaml_1_1_would_turn_into_other_numbers_stay_as_written(tmp_path: Path) -> None:
+    from evalkit.task import load_task
+
+    path = tmp_path / "inline.yaml"
+    path.write_text(
+        "name: times\nsamples:\n"
+        "  - {id: a, input: q, target: 1:30}\n"  # YAML 1.1: 90
+        "  - {id: b, input: q, target: 010}\n"  # YAML 1.1: 8
+        "  - {id: c, input: q, target: 12.50}\n"
+        "  - {id: d, input: q, target: 42}\n"
+        "generation: {temperature: 0.5, max_tokens: 64}\nscorer: exact\n",
+        encoding="utf-8",
+    )
+    task = load_task(path)
+    assert [s.target for s in task.load_samples()] == [["1:30"], ["010"], ["12.5"], ["42"]]
+    assert (task.generation.temperature, task.generation.max_tokens) == (0.5, 64)
