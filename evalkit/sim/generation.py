@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
 
-from evalkit.sim.answers import Item, compose, generic_reply
+from evalkit.sim.answers import Item, cheating_program, compose, generic_reply
 from evalkit.sim.faults import unit
 from evalkit.sim.index import SampleIndex
 from evalkit.sim.profiles import SimModel
@@ -104,6 +104,8 @@ def _reply(
     key = (seed, model.id, item.task.name, item.sample.id, request_seed)
     correct = correctness_draw(seed, item, key) < model.accuracy(item.family, item.sample.language)
     rng = random.Random(int(unit(*key, "answer") * 2**53))
+    if model.code_answers == "cheats" and (item.scorer == "code" or item.family == "code"):
+        return cheating_program(item, rng), False
     return compose(item, correct, rng, model.verbosity), correct
 
 
