@@ -86,6 +86,18 @@ class Sample(BaseModel):
             raise ValueError("a sample needs an id")
         return str(value)
 
+    @field_validator("language", mode="before")
+    @classmethod
+    def _language_code(cls, value: Any) -> str | None:
+        """ " RU " is "ru" and "PT-BR" is "pt-BR": one language, one prompt variant, one group in reports."""
+        if value is None or (isinstance(value, float) and value != value):
+            return None
+        text = str(value).strip()
+        if not text:
+            return None
+        head = re.match(r"[A-Za-z]+", text)
+        return head.group(0).lower() + text[head.end() :] if head else text
+
     @field_validator("target", mode="before")
     @classmethod
     def _target_as_list(cls, value: Any) -> list[str]:
@@ -152,7 +164,7 @@ class FieldMap(BaseModel):
     target_separator: str | None = Field(default=None, min_length=1)
     target_json_lists: bool = True
     choices: str | list[str] | None = None
-    choice_target: Literal["auto", "index", "letter", "text"] = "auto"
+    choice_target: Literal["auto", "index", "letter", "cyrillic", "text"] = "auto"
     index_base: Literal[0, 1] = 0
     language: str | None = "language"
     images: str | None = None
@@ -189,8 +201,15 @@ class Prompt(BaseModel):
     few_shot: list[FewShot] = Field(default_factory=list)
     languages: dict[str, PromptVariant] = Field(default_factory=dict)
 
+    def variant(self, language: str | None) -> PromptVariant | None:
+        """The variant for a language: its own (`pt-BR`), else its base language's (`pt`)."""
+        from evalkit.scorers.normalize import language_key
+
+        found = self.languages.get(language or "")
+        return found if found is not None else self.languages.get(language_key(language))
+
     def for_language(self, language: str | None) -> tuple[str | None, str, dict[str, str]]:
-        variant = self.languages.get(language or "")
+        variant = self.variant(language)
         if variant is None:
             return self.system, self.user, dict(self.vars)
         return (
@@ -200,7 +219,7 @@ class Prompt(BaseModel):
         )
 
     def few_shot_for(self, language: str | None) -> list[FewShot]:
-        variant = self.languages.get(language or "")
+        variant = self.variant(language)
         if variant is not None and variant.few_shot is not None:
             return variant.few_shot
         return self.few_shot

@@ -1,4 +1,5 @@
-"""YAML for task files, with bounds: a hostile file gets one error naming its line, never a blow-up.
+"""YAML for task files: YAML 1.2 scalars, and bounds so that a hostile file gets one error naming its
+line, never a blow-up.
 
 PyYAML's `safe_load` builds nesting by recursion (10,000 `[` give a RecursionError thousands of lines
 long) and shares aliased nodes, so a "billion laughs" file loads small and then explodes as soon as
@@ -9,6 +10,7 @@ any Python object is built. A recursive alias (`&a [*a]`) is refused.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -28,6 +30,10 @@ class YamlLimitError(ValueError):
 
 
 class _BoundedLoader(yaml.SafeLoader):
+    """A SafeLoader with YAML 1.2 scalars and bounded nesting. YAML 1.1 reads `no` (Norwegian), `yes`,
+    `on` as booleans, `1:30` (a time) as 90 and `010` as 8, which would silently change a language or
+    an inline answer."""
+
     def __init__(self, stream: Any) -> None:
         super().__init__(stream)
         self._depth = 0
@@ -41,6 +47,23 @@ class _BoundedLoader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+
+_YAML12 = {
+    "tag:yaml.org,2002:bool": (r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    "tag:yaml.org,2002:int": (r"^(?:[-+]?(?:0|[1-9][0-9]*)|0x[0-9a-fA-F]+)$", "-+0123456789"),
+    "tag:yaml.org,2002:float": (
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)(?:[eE][-+]?[0-9]+)?|[-+]?[0-9]+[eE][-+]?[0-9]+"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        "-+0123456789.",
+    ),
+}
+_BoundedLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _YAML12]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+for _tag, (_pattern, _first) in _YAML12.items():
+    _BoundedLoader.add_implicit_resolver(_tag, re.compile(_pattern), list(_first))
 
 
 def load_yaml(text: str) -> Any:
