@@ -7,6 +7,7 @@ Public API (imported lazily so that `import evalkit` stays fast):
     evalkit.load_results(runs) -> pandas.DataFrame
     evalkit.summarize(df) -> pandas.DataFrame
     evalkit.Task, evalkit.Sample, evalkit.load_task
+    evalkit.Scorer, evalkit.Score, @evalkit.scorer("name"), @evalkit.reader("format")   (plugins)
     evalkit.plots, evalkit.stats, evalkit.sim
 """
 
@@ -28,6 +29,9 @@ _EXPORTS: dict[str, str] = {
     "Sample": "evalkit.task:Sample",
     "load_task": "evalkit.task:load_task",
     "Score": "evalkit.scorers.base:Score",
+    "Scorer": "evalkit.scorers.base:Scorer",
+    "scorer": "evalkit.scorers:scorer",
+    "reader": "evalkit.sources:reader",
     "EvalkitError": "evalkit.errors:EvalkitError",
     "plots": "evalkit.plots",
     "stats": "evalkit.stats",
@@ -44,7 +48,9 @@ if TYPE_CHECKING:  # names for type checkers and IDEs; runtime goes through __ge
     from evalkit.rescore import rescore  # noqa: F401
     from evalkit.results import load_results, summarize  # noqa: F401
     from evalkit.runner import RunResult, arun, run  # noqa: F401
-    from evalkit.scorers.base import Score  # noqa: F401
+    from evalkit.scorers import scorer  # noqa: F401
+    from evalkit.scorers.base import Score, Scorer  # noqa: F401
+    from evalkit.sources import reader  # noqa: F401
     from evalkit.task import Sample, Task, load_task  # noqa: F401
 
 

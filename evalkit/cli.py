@@ -23,7 +23,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args) or 0
     except EvalkitError as exc:
-        print(f"evalkit: error: {redact(str(exc))}", file=sys.stderr)
+        print(f"evalkit: error: {redact(_with_flag(str(exc), exc.option))}", file=sys.stderr)
         return 2
     except OSError as exc:  # a file the command was pointed at (a folder for a file, a full disk, ...)
         where = f"{exc.filename}: " if exc.filename else ""
@@ -143,6 +143,14 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if result.status in ("completed", "completed_with_errors") else 3
 
 
+_FIXED_BY = {"budget_exhausted": "budget_rub"}  # a run status and the option that lets a resume go on
+
+
+def _with_flag(message: str, option: str | None) -> str:
+    """A message that names a run option, with the flag that sets it on the command line."""
+    return f"{message} (--{option.replace('_', '-')})" if option else message
+
+
 def _print_outcome(result: Any, fmt: str = "table") -> None:
     from evalkit import display
 
@@ -150,7 +158,8 @@ def _print_outcome(result: Any, fmt: str = "table") -> None:
         print(display.summary(result.summary(), fmt) if len(result.df) else "")
         return
     print(
-        f"run {result.run_id}: {result.status}" + (f" — {redact(result.message)}" if result.message else "")
+        f"run {result.run_id}: {result.status}"
+        + (f" — {redact(_with_flag(result.message, _FIXED_BY.get(result.status)))}" if result.message else "")
     )
     print(f"results: {result.path}")
     if len(result.df):

@@ -9,6 +9,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evalkit.identity import identity
+
 if TYPE_CHECKING:
     from evalkit.models import Catalog
     from evalkit.runner import Runner
@@ -59,7 +61,7 @@ def _task_entry(task: Task, n_samples: int) -> dict[str, Any]:
         "fingerprint": task.fingerprint(),
         "samples": n_samples,
         "source": task.source.model_dump(mode="json") if task.source else "inline",
-        "scorer": task.scorer.model_dump() if hasattr(task.scorer, "model_dump") else repr(task.scorer),
+        "scorer": task.scorer.model_dump() if hasattr(task.scorer, "model_dump") else identity(task.scorer),
         "generation": task.generation.model_dump(mode="json"),
         "images": task.images.model_dump(mode="json") if task.family == "vision" else None,
         "git_commit": _git_commit(task.file),

@@ -26,6 +26,7 @@ from evalkit.errors import ConfigError, EvalkitError, StorageError
 from evalkit.journal import Journal, JournalState, Key
 from evalkit.progress import NullProgress, ProgressSink, ProgressSnapshot, TqdmProgress
 from evalkit.run_config import RunConfig, new_run_id
+from evalkit.scorers.base import close_scorer, is_blocking
 from evalkit.task import Sample, Task, resolve_task
 from evalkit.text import encodable
 from evalkit.validate import check_samples
@@ -218,7 +219,8 @@ def _resume_config(config: RunConfig, given: list[Any]) -> tuple[RunConfig, list
     if changed and not config.force:
         raise ConfigError(
             f"the definition of task(s) {', '.join(changed)} changed since run {config.resume} started, "
-            "so old and new samples would not be comparable; start a new run, or resume with force to continue anyway"
+            "so old and new samples would not be comparable; start a new run, or resume with force=True",
+            option="force",
         )
     merged = config.resumed_from(saved)
     return merged, tasks
@@ -408,10 +410,8 @@ class Runner:
             await client.close()
         if self.cache is not None:
             self.cache.close()
-        for scorer in self.scorers.values():
-            close = getattr(scorer, "close", None)
-            if callable(close):  # e.g. the code sandbox's warm workers
-                await asyncio.to_thread(close)
+        for scorer in self.scorers.values():  # e.g. the code sandbox's warm workers
+            await asyncio.to_thread(close_scorer, scorer)
 
     def _final_status(self) -> str:
         """Honest: a model that answered nothing fails the run; any error at all is said."""
@@ -462,7 +462,9 @@ class Runner:
             except StopRun as stop:
                 self.stop = self.stop or stop
             except BudgetExhausted as exc:
-                self.stop = self.stop or StopRun("budget_exhausted", f"{exc}; resume with a larger budget")
+                self.stop = self.stop or StopRun(
+                    "budget_exhausted", f"{exc}; resume with a larger budget_rub"
+                )
 
     async def _process(self, unit: Unit) -> None:
         key = unit.key
@@ -518,7 +520,7 @@ class Runner:
             return None, False
         # its sample line follows at once unless scoring is slow (code), and that line's fsync covers
         # this one too: only a slow scorer makes a separate fsync worth waiting for
-        slow_scorer = getattr(self.scorers[unit.task.name], "blocking", False)
+        slow_scorer = is_blocking(self.scorers[unit.task.name])
         await self.journal.append(
             {"kind": "response", "key": list(unit.key), "request": request, "call": record.to_dict()},
             sync=slow_scorer,
@@ -637,7 +639,7 @@ class Runner:
         scorer = self.scorers[unit.task.name]
         output = encodable(output)  # a lone surrogate cannot reach a file, a regex engine or the sandbox
         try:
-            if getattr(scorer, "blocking", False):
+            if is_blocking(scorer):
                 return await asyncio.to_thread(scorer, output, unit.sample), None
             return scorer(output, unit.sample), None
         except Exception as exc:  # any scorer bug must not end the run or pass for a wrong answer

@@ -33,6 +33,8 @@ from pydantic import (
 )
 
 from evalkit.errors import TaskError
+from evalkit.identity import identity as callable_identity
+from evalkit.identity import stable as _stable
 from evalkit.yaml_load import YamlLimitError, load_yaml
 
 Family = Literal["qa", "vision", "code", "other"]
@@ -385,45 +387,6 @@ class Task(BaseModel):
 def _is_null(value: Any) -> bool:
     """None or NaN (an empty text is a legitimate value, e.g. an empty options block)."""
     return value is None or (isinstance(value, float) and value != value)
-
-
-def callable_identity(func: Any) -> str:
-    """Who a Python scorer is, the same in every process: its qualified name and a hash of its source
-    (or bytecode), plus the attributes of a scorer object."""
-    target = func if inspect.isfunction(func) or inspect.ismethod(func) else type(func)
-    name = f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', type(target).__name__)}"
-    try:
-        body = inspect.getsource(target)
-    except (OSError, TypeError):
-        code = getattr(target, "__code__", None)
-        body = code.co_code.hex() if code is not None else ""
-    state = (
-        ""
-        if target is func
-        else json.dumps(
-            _stable(vars(func)) if hasattr(func, "__dict__") else "", sort_keys=True, default=_stable
-        )
-    )
-    digest = hashlib.sha256(f"{body}\0{state}".encode()).hexdigest()[:16]
-    return f"{name}@{digest}"
-
-
-def _stable(value: Any) -> Any:
-    """A JSON-able form of a value without memory addresses (images and bytes become hashes)."""
-    if isinstance(value, dict):
-        return {str(k): _stable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_stable(v) for v in value]
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    if isinstance(value, (bytes, bytearray)):
-        return "sha256:" + hashlib.sha256(value).hexdigest()
-    tobytes = getattr(value, "tobytes", None)
-    if callable(tobytes):  # PIL images, numpy arrays
-        return f"{type(value).__name__}:sha256:" + hashlib.sha256(tobytes()).hexdigest()
-    if callable(value):
-        return callable_identity(value)
-    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
 
 
 def _limit(samples: list[Sample], limit: int | None, per_language: int | None) -> list[Sample]:

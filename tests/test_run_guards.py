@@ -303,8 +303,9 @@ def test_any_error_makes_the_run_completed_with_errors(router, tmp_path):
 
 def test_manifest_totals_cover_every_invocation_with_a_history_beside_them(router, tmp_path, capsys):
     out = tmp_path / "results"
-    code, _, _ = _cli(capsys, *_run_args(router, out, "parts", "--budget-rub", "0.002", "-c", "1"))
+    code, shown, _ = _cli(capsys, *_run_args(router, out, "parts", "--budget-rub", "0.002", "-c", "1"))
     assert code == 3 and _manifest(out / "parts")["status"] == "budget_exhausted"
+    assert "larger budget_rub (--budget-rub)" in shown  # the CLI names its flag; Python users see the option
     first = _manifest(out / "parts")["totals"]["done"]
     assert 0 < first < N
     assert _cli(capsys, *_resume_args(router, out, "parts", "--budget-rub", "100"))[0] == 0

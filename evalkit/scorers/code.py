@@ -23,7 +23,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Literal
 
 from evalkit.sandbox import Job, Limits, RunResult, Sandbox
-from evalkit.scorers.base import Score
+from evalkit.scorers.base import Score, Scorer
 from evalkit.scorers.code_extract import extract_code
 from evalkit.text import encodable
 
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 _SHOWN_CHARS = 4000
 
 
-class CodeExecution:
+class CodeExecution(Scorer):
     """Score 1.0 when the extracted program passes the sample's tests in the sandbox, else 0.0.
 
     explanation: "pass", "fail: AssertionError ...", "timeout: ..." or "crash: ...";
