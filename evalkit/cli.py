@@ -524,9 +524,18 @@ def _plan_details(result: Any) -> str:
     ])  # fmt: skip
 
 
+class _DeprecatedOut(argparse.Action):
+    """`report --out FILE`, from before --out meant a folder in every command: still works, says so."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: Any = None) -> None:
+        print("evalkit: warning: `report --out` is deprecated; use --html FILE", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
 def _add_report(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="+")
-    parser.add_argument("--out", dest="report", default="report.html", help="HTML file to write")
+    parser.add_argument("--html", dest="report", default="report.html", help="HTML file to write")
+    parser.add_argument("--out", dest="report", action=_DeprecatedOut, help=argparse.SUPPRESS)
     parser.add_argument("--results", default=None, help="results folder")
     parser.add_argument("--png-dir", help="also save every plot as PNG and SVG here")
 

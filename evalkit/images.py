@@ -123,11 +123,6 @@ class ImageCache:
 _DEFAULT_CACHE = ImageCache()
 
 
-def default_cache() -> ImageCache:
-    """The cache `prepare_image` uses when none is given."""
-    return _DEFAULT_CACHE
-
-
 def prepare_image(
     ref: Any, options: ImageOptions, *, where: str, cache: ImageCache | None = None
 ) -> PreparedImage:

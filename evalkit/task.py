@@ -226,14 +226,6 @@ class Prompt(BaseModel):
             return variant.few_shot
         return self.few_shot
 
-    def template_names(self) -> set[str]:
-        texts = [self.system, self.user, *(v.system for v in self.languages.values())]
-        texts += [v.user for v in self.languages.values()]
-        names: set[str] = set()
-        for text in filter(None, texts):
-            names |= {name for _, name, _, _ in string.Formatter().parse(text) if name}
-        return names
-
 
 class ScorerSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")

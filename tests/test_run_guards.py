@@ -107,7 +107,8 @@ def test_a_second_writer_is_refused_naming_the_holder_and_readers_are_not_blocke
         assert _cli(capsys, "show", "r1", "--out", str(out))[0] == 0
         assert len(evalkit.load_results(["r1"], out)) == 4
         report = tmp_path / "report.html"
-        assert _cli(capsys, "report", "r1", "--results", str(out), "--out", str(report))[0] == 0
+        code, _, err = _cli(capsys, "report", "r1", "--results", str(out), "--out", str(report))
+        assert code == 0 and report.is_file() and "`report --out` is deprecated; use --html" in err
     finally:
         holder.communicate("\n", timeout=30)
     assert _cli(capsys, *_resume_args(router, out, "r1"))[0] == 0  # the lock went with its holder
@@ -262,7 +263,7 @@ def test_a_read_only_results_folder_is_one_clear_error(router, tmp_path, capsys,
 def test_report_out_pointing_at_a_folder_is_one_clear_error(router, tmp_path, capsys):
     out = tmp_path / "results"
     assert _cli(capsys, *_run_args(router, out, "r1", "--limit", "2"))[0] == 0
-    code, _, err = _cli(capsys, "report", "r1", "--results", str(out), "--out", str(tmp_path))
+    code, _, err = _cli(capsys, "report", "r1", "--results", str(out), "--html", str(tmp_path))
     assert code == 2
     _assert_one_error_line(err, str(tmp_path), "is a folder")
 

@@ -22,7 +22,7 @@ import math
 import threading
 from typing import TYPE_CHECKING, Any, Literal
 
-from evalkit.sandbox import Job, Limits, RunResult, Sandbox
+from evalkit.sandbox import Job, Limits, ProgramResult, Sandbox
 from evalkit.scorers.base import Score, Scorer
 from evalkit.scorers.code_extract import extract_code
 from evalkit.text import encodable
@@ -112,7 +112,7 @@ class CodeExecution(Scorer):
         return self.score_result(self.sandbox.run(job), code)
 
     @staticmethod
-    def score_result(result: RunResult, code: str) -> Score:
+    def score_result(result: ProgramResult, code: str) -> Score:
         """The Score of a finished sandbox run (also used by batch scoring)."""
         return _score(
             result.passed, _shorten(code), result.detail, status=result.status, forgeable=result.forgeable

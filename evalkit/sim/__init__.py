@@ -16,6 +16,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+KEY_ENV = "EVALKIT_SIM_API_KEY"  # the only key a simulator process accepts, when set
+
 _EXPORTS = {
     "FAULT_KINDS": "evalkit.sim.faults",
     "Faults": "evalkit.sim.faults",
@@ -26,7 +28,7 @@ _EXPORTS = {
     "serve": "evalkit.sim.server",
 }
 
-__all__ = ["DEMO_MODELS", *sorted(_EXPORTS)]
+__all__ = ["DEMO_MODELS", "KEY_ENV", *sorted(_EXPORTS)]
 
 
 def __getattr__(name: str) -> Any:

@@ -21,8 +21,8 @@ from aiohttp import web
 
 from evalkit.errors import ConfigError
 from evalkit.identity import identity
+from evalkit.sim import KEY_ENV
 from evalkit.sim.app import API, SimApp, SimConfig
-from evalkit.sim.command import KEY_ENV
 from evalkit.sim.faults import Faults
 from evalkit.sim.index import SampleIndex, TaskSpec
 from evalkit.sim.profiles import SimModel, resolve_models
