@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import TaskError
+from evalkit.messages import text_parts
 
 if TYPE_CHECKING:
     from evalkit.images import PreparedImage
@@ -67,10 +68,7 @@ def text_key(messages: list[dict[str, Any]]) -> str:
     digest = hashlib.sha256()
     for message in messages:
         digest.update(str(message.get("role", "")).encode())
-        content = message.get("content")
-        parts = content if isinstance(content, list) else [{"type": "text", "text": content or ""}]
-        for part in parts:
-            if isinstance(part, dict) and part.get("type") == "text":
-                digest.update(b"\x00" + str(part.get("text", "")).encode())
+        for text in text_parts(message) or [""]:
+            digest.update(b"\x00" + text.encode())
         digest.update(b"\x01")
     return digest.hexdigest()

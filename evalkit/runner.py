@@ -741,12 +741,9 @@ def _params(task: Task, epoch: int) -> dict[str, Any]:
 
 def _prompt_token_bound(messages: list[dict[str, Any]]) -> int:
     """An upper bound on prompt tokens: byte-level BPE never makes more tokens than UTF-8 bytes."""
-    total = 0
-    for message in messages:
-        content = message.get("content")
-        parts = content if isinstance(content, list) else [{"type": "text", "text": content or ""}]
-        total += 8 + sum(len(str(p.get("text", "")).encode()) for p in parts if p.get("type") == "text")
-    return total
+    from evalkit.messages import text_parts
+
+    return sum(8 + sum(len(text.encode()) for text in text_parts(message)) for message in messages)
 
 
 def _price(catalog: Catalog, model: str) -> Any:
