@@ -13,7 +13,6 @@ Public API (imported lazily so that `import evalkit` stays fast):
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -58,9 +57,9 @@ def __getattr__(name: str) -> Any:
     target = _EXPORTS.get(name)
     if target is None:
         raise AttributeError(f"module 'evalkit' has no attribute {name!r}")
-    module_name, _, attr = target.partition(":")
-    module = importlib.import_module(module_name)
-    value = getattr(module, attr) if attr else module
+    from evalkit.lazy import load
+
+    value = load(target)
     globals()[name] = value
     return value
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from evalkit.errors import TaskError
+from evalkit.lazy import load
 from evalkit.scorers.base import Score, Scorer
 
 T = TypeVar("T")
@@ -72,10 +73,8 @@ def scorer_names() -> list[str]:
 def _factory(name: str) -> Callable[..., Any] | None:
     if name in _REGISTERED:
         return _REGISTERED[name]
-    target = _REGISTRY.get(name)
-    if target is not None:
-        module_name, class_name = target.split(":")
-        return getattr(importlib.import_module(module_name), class_name)
+    if name in _REGISTRY:
+        return load(_REGISTRY[name])
     if name.isidentifier() and name not in _NOT_SCORERS and importlib.util.find_spec(f"{__name__}.{name}"):
         importlib.import_module(f"{__name__}.{name}")  # its decorator registers it
     return _REGISTERED.get(name)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import TaskError
+from evalkit.lazy import load
 from evalkit.sources import tables
 from evalkit.sources.targets import (
     TargetProblem,
@@ -65,8 +66,7 @@ def _find_reader(fmt: str | None) -> Reader | None:
     if fmt is None or fmt in tables.FORMATS:
         return None
     if fmt in _READERS:
-        module_name, func = _READERS[fmt].split(":")
-        return getattr(importlib.import_module(module_name), func)
+        return load(_READERS[fmt])
     if fmt not in _REGISTERED and fmt.isidentifier() and importlib.util.find_spec(f"{__name__}.{fmt}"):
         importlib.import_module(f"{__name__}.{fmt}")  # its decorator registers it
     return _REGISTERED.get(fmt)
