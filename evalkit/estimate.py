@@ -42,12 +42,15 @@ def estimate_run(
             info = catalog.get(model)
             if info is not None:
                 check_modalities(info, task.name, task.family)
+    from evalkit.images import ImageCache
+
     rows = []
+    images_seen = ImageCache()  # samples that share an image prepare it once
     for task in tasks:
         samples = task.load_samples(**selection)  # type: ignore[arg-type]
         prompt_tokens = images = 0
         for sample in samples:
-            rendered = render(task, sample)
+            rendered = render(task, sample, images=images_seen)
             prompt_tokens += estimate_message_tokens(rendered.messages)
             images += len(rendered.images)
         calls = len(samples) * epochs

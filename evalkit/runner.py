@@ -269,7 +269,7 @@ class Runner:
         for task in self.tasks:  # a sample that would be scored wrong stops the run before any request
             check_samples(task, samples[task.name])
         catalogs = await self._catalogs()
-        self._check_models(catalogs)
+        self._check_models(catalogs, samples)
         self.prices = {model: _price(catalogs[model], model) for model in self.config.models}
         self.simulated = any(
             self.endpoints[m].simulated or getattr(catalogs[m].get(m), "simulated", False)
@@ -350,7 +350,7 @@ class Runner:
         by_endpoint = {endpoint: await load_catalog(endpoint) for endpoint in set(self.endpoints.values())}
         return {model: by_endpoint[endpoint] for model, endpoint in self.endpoints.items()}
 
-    def _check_models(self, catalogs: dict[str, Catalog]) -> None:
+    def _check_models(self, catalogs: dict[str, Catalog], samples: dict[str, list[Sample]]) -> None:
         from evalkit.models import supports_images
 
         for model in self.config.models:
@@ -363,7 +363,8 @@ class Runner:
                     )
                 continue
             for task in self.tasks:
-                if task.family == "vision" and not supports_images(info):
+                # from the samples, not the family: a "qa" task may send images too
+                if any(s.images for s in samples[task.name]) and not supports_images(info):
                     raise ConfigError(
                         f"model {model!r} does not take image input (its catalog entry lists "
                         f"{', '.join(info.input_modalities)}), but task {task.name!r} sends images"
@@ -372,9 +373,11 @@ class Runner:
     async def _drive(self, samples: dict[str, list[Sample]], total: int) -> tuple[str, str]:
         from evalkit.cache import ResponseCache
         from evalkit.client import Client, RetryPolicy
+        from evalkit.images import ImageCache
         from evalkit.limiter import AdaptiveLimiter
 
         self.scorers = {task.name: task.build_scorer() for task in self.tasks}
+        self.image_cache = ImageCache()  # this run's: freed with it, never shared between runs
         self.limiter = AdaptiveLimiter(self.config.concurrency, clock=self.config.clock)
         self.cache = ResponseCache(Path(self.config.out) / "cache.sqlite") if self.config.cache else None
         retry = RetryPolicy(
@@ -474,7 +477,10 @@ class Runner:
         from evalkit.cache import request_key
         from evalkit.prompt import render
 
-        rendered = render(unit.task, unit.sample)
+        if unit.sample.images:  # reading, decoding and encoding images blocks: never on the event loop
+            rendered = await asyncio.to_thread(render, unit.task, unit.sample, images=self.image_cache)
+        else:
+            rendered = render(unit.task, unit.sample)
         params = _params(unit.task, unit.epoch)
         request = request_key(
             self.endpoints[unit.model].cache_id, unit.model, rendered.messages, params, unit.epoch
