@@ -51,7 +51,7 @@ def main() -> None:
             concurrency=args.concurrency, progress=False, cache=False,
         )  # fmt: skip
         wall = time.perf_counter() - start
-    df = result.df
+        df = result.df  # read before the folder goes
     ttft, latency = df.ttft_s.dropna() * 1000, df.latency_s.dropna() * 1000
     print(
         f"| {Path(evalkit.__file__).parent.parent.name} | {args.n} | {args.concurrency} | "
