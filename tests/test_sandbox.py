@@ -325,6 +325,32 @@ def test_each_run_gets_fresh_private_temp_dirs_and_leaves_nothing(box: Sandbox):
     assert set(scratch.glob(f"evalkit-sbx-{os.getpid()}-*/job-*")) == before == set()
 
 
+@pytest.mark.skipif(not ROOT, reason="a private IPC namespace needs root")
+def test_shared_memory_and_message_queues_do_not_outlive_the_sample(box: Sandbox):
+    key = 0x13000000 + os.getpid() % 0x10000
+    leave = textwrap.dedent(f"""
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.shmat.restype = ctypes.c_void_p
+        segment = libc.shmget({key}, 8 << 20, 0o1666)
+        assert segment >= 0, ctypes.get_errno()
+        address = libc.shmat(segment, None, 0)
+        ctypes.memset(address, 65, 8 << 20)
+        queue = libc.mq_open(b"/left-behind", 0o100 | 0o2, 0o666, None)
+        assert queue >= 0 and libc.mq_send(queue, b"secret", 6, 0) == 0, ctypes.get_errno()
+        """)
+    find = textwrap.dedent(f"""
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        assert libc.shmget({key}, 0, 0) == -1, "the first sample's segment is here"
+        assert libc.mq_open(b"/left-behind", 0) == -1, "the first sample's queue is here"
+        """)
+    assert box.run(leave).status == "pass"
+    assert box.run(find).status == "pass", "a second sample found the first one's IPC objects"
+    with open("/proc/sysvipc/shm") as f:
+        assert not any(line.split()[0] == str(key) for line in f.readlines()[1:]), "left on the host"
+
+
 def test_private_temp_dirs_are_capped(box: Sandbox):
     code = (  # files of 15 MB each: RLIMIT_FSIZE (16 MB) is not what stops them
         "for i in range(100):\n    open(f'/dev/shm/big{i}', 'wb').write(b'x' * 15 * 1024 * 1024)\n"
