@@ -21,8 +21,8 @@ _OPERATIONS = {
     "iter": iter,
     "next": next,
     "len": len,
+    "bool": bool,
     "getitem": lambda obj, key: obj[key],
-    "contains": lambda obj, item: item in obj,
 }
 
 
