@@ -399,6 +399,27 @@ def test_new_namespaces_are_refused_from_inside(box: Sandbox):
     assert result.status == "pass", result
 
 
+def test_the_kernel_keyring_is_refused_from_inside(box: Sandbox):
+    # keys are not namespaced: one left in a per-uid keyring outlives the sample, and another
+    # sample (or a later run whose uids repeat) could read it by serial, listed in /proc/keys
+    if not sandbox_module._probe().isolated:
+        pytest.skip("needs root: the filter is installed with the per-sample uid")
+    numbers = {"x86_64": (248, 249, 250), "aarch64": (217, 218, 219)}.get(os.uname().machine)
+    if numbers is None:
+        pytest.skip("no filter on this machine")
+    add_key, request_key, keyctl = numbers
+    code = textwrap.dedent(f"""
+        import ctypes, errno
+        libc = ctypes.CDLL(None, use_errno=True)
+        assert libc.syscall({add_key}, b"user", b"left", b"x", 1, -4) == -1, "add_key worked"
+        assert ctypes.get_errno() == errno.EPERM
+        assert libc.syscall({request_key}, b"user", b"left", None, 0) == -1
+        assert libc.syscall({keyctl}, 0, -4, 0) == -1 and ctypes.get_errno() == errno.EPERM
+        """)
+    result = box.run(code)
+    assert result.status == "pass", result
+
+
 def test_results_cache_and_task_data_are_not_readable(box: Sandbox, tmp_path: Path):
     results = tmp_path / "results" / "run-1" / "samples.jsonl"  # world-readable, as a run writes it
     results.parent.mkdir(parents=True)

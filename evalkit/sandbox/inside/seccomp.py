@@ -1,9 +1,12 @@
-"""A seccomp filter that refuses new namespaces and mount changes from inside the sandbox.
+"""A seccomp filter that refuses new namespaces, mount changes and the kernel keyring from inside
+the sandbox.
 
 Why seccomp: it is per process and inherited by every child, needs no privilege once
 `no_new_privs` is set, and cannot be undone; the alternative, `user.max_user_namespaces = 0`, is a
 machine-wide setting that would also break the host's own containers. Refused (EPERM): `unshare`,
-`setns`, `mount`, `umount2`, `pivot_root`, and `clone` with any CLONE_NEW* flag; `clone3` gets
+`setns`, `mount`, `umount2`, `pivot_root`, `add_key`, `request_key`, `keyctl` (the keyring is not
+namespaced: a key outlives its sample and another sample can read it by serial, as Docker's default
+profile also assumes), and `clone` with any CLONE_NEW* flag; `clone3` gets
 ENOSYS (its flags are in memory a filter cannot read; glibc then falls back to `clone`). Other
 architectures' system calls (e.g. i386 through `int 0x80`) kill the process.
 """
@@ -14,11 +17,13 @@ import ctypes
 import platform
 import struct
 
-# Syscall numbers per machine: unshare, setns, mount, umount2, pivot_root, clone, clone3.
+# Syscall numbers per machine: the refused ones, clone, clone3.
 _SYSCALLS = {
-    "x86_64": (0xC000003E, {"unshare": 272, "setns": 308, "mount": 165, "umount2": 166, "pivot_root": 155},
+    "x86_64": (0xC000003E, {"unshare": 272, "setns": 308, "mount": 165, "umount2": 166, "pivot_root": 155,
+                            "add_key": 248, "request_key": 249, "keyctl": 250},
                56, 435),
-    "aarch64": (0xC00000B7, {"unshare": 97, "setns": 268, "mount": 40, "umount2": 39, "pivot_root": 41},
+    "aarch64": (0xC00000B7, {"unshare": 97, "setns": 268, "mount": 40, "umount2": 39, "pivot_root": 41,
+                             "add_key": 217, "request_key": 218, "keyctl": 219},
                 220, 435),
 }  # fmt: skip
 CLONE_NEW_FLAGS = 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000 | 0x00020000
