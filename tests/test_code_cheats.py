@@ -223,12 +223,13 @@ SHAPED_CHEATS = {
         "def f(a, b):\n    return a + b\n",
         "assert f(2, 3) == 5\n",
     ),
-    "a raw reply that mutates an argument it was not given": (
-        "import json, os, struct\ndef f(a, b):\n"
-        "    body = json.dumps({'op': 'reply', 'value': 5, 'after': [[7, 1]]}).encode()\n"
+    "a raw reply that mutates what it was not given": (
+        "import json, os, struct\ndef f(xs):\n"
+        "    after = [[1, {'list': [0]}], [-2, {'list': [0]}], ['expected', {'list': [0]}]]\n"
+        "    body = json.dumps({'op': 'reply', 'value': 0, 'after': after}).encode()\n"
         "    os.write(3, struct.pack('>I', len(body)) + body)\n",
-        "def f(a, b):\n    return a + b\n",
-        "assert f(2, 3) == 5\n",
+        "def f(xs):\n    return sum(xs)\n",
+        "expected = [5]\nassert f([2, 3]) == expected[0]\n",
     ),
     "a string larger than a frame": (
         "def f(a, b):\n    return 'x' * (70 << 20)\n",
@@ -295,7 +296,8 @@ EDGE = {
     ),
     "in-place mutation": (
         "def sort_in_place(xs, d):\n    xs.sort()\n    d['k'] = 1\n",
-        "xs = [3, 1, 2]\nd = {}\nassert sort_in_place(xs, d) is None\nassert xs == [1, 2, 3] and d == {'k': 1}\n",
+        "xs = [3, 1, 2]\nd = {}\nassert sort_in_place(xs, d) is None\nassert xs == [1, 2, 3] and d == {'k': 1}\n"
+        "ys, e = [2, 1], {}\nsort_in_place(d=e, xs=ys)\nassert ys == [1, 2] and e == {'k': 1}\n",
         "sort_in_place",
     ),
     "generators": (

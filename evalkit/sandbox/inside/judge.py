@@ -181,8 +181,11 @@ class Judge:
             reply = self._request(request)
         else:
             self._show_output(reply)
-        for index, data in reply.get("after", []):
-            _update_in_place(args[int(index)], self.decode(data))
+        for key, data in reply.get("after", []):
+            if type(key) is int and -len(args) <= key < len(args):
+                _update_in_place(args[key], self.decode(data))
+            elif type(key) is str and key in kwargs:
+                _update_in_place(kwargs[key], self.decode(data))
         return self._result(reply, "call")
 
     def _call_request(
