@@ -420,6 +420,34 @@ def test_the_kernel_keyring_is_refused_from_inside(box: Sandbox):
     assert result.status == "pass", result
 
 
+def test_locks_and_watches_on_shared_files_are_refused_from_inside(box: Sandbox):
+    # every sample sees the same inodes under /usr and /etc: a lock or a watched open there is a
+    # channel between samples that run at the same time (probed: a second sample saw the lock)
+    if not sandbox_module._probe().isolated:
+        pytest.skip("needs root: the filter is installed with the per-sample uid")
+    code = textwrap.dedent("""
+        import ctypes, errno, fcntl, os, struct
+        libc = ctypes.CDLL(None, use_errno=True)
+        f = open("/etc/passwd")
+        def refused(call, *args):
+            try:
+                call(*args)
+            except OSError as exc:
+                assert exc.errno == errno.EPERM, exc
+            else:
+                raise AssertionError(f"{call.__name__}{args} worked")
+        refused(fcntl.flock, f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        refused(fcntl.lockf, f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        refused(fcntl.fcntl, f, fcntl.F_GETLK, struct.pack("hhqqi", fcntl.F_RDLCK, 0, 0, 0, 0))
+        refused(fcntl.fcntl, f, 37, bytes(32))  # F_OFD_SETLK
+        refused(fcntl.fcntl, os.open("/etc", os.O_RDONLY), 1026, 1)  # F_NOTIFY
+        assert libc.inotify_init1(0) == -1 and ctypes.get_errno() == errno.EPERM
+        assert fcntl.fcntl(f, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY  # other commands work
+        """)
+    result = box.run(code)
+    assert result.status == "pass", result
+
+
 def test_results_cache_and_task_data_are_not_readable(box: Sandbox, tmp_path: Path):
     results = tmp_path / "results" / "run-1" / "samples.jsonl"  # world-readable, as a run writes it
     results.parent.mkdir(parents=True)
