@@ -326,6 +326,13 @@ EDGE = {
         "s = Stack()\nassert not s and 1 not in s\ns.push(1)\nassert s and 1 in s and 2 not in s\n",
         "Stack",
     ),
+    "a call that prints a lot, many times (more than our output file may hold)": (
+        "def f(i):\n    print('x' * 1_000_000)\n    return i\n",
+        "for i in range(40):\n    assert f(i) == i\n"
+        "import contextlib, io\nbuf = io.StringIO()\nwith contextlib.redirect_stdout(buf):\n    f(0)\n"
+        "assert len(buf.getvalue()) == 1_000_001\n",
+        "f",
+    ),
     "standard containers, exact floats, big ints, bytes, sets": (
         "import collections\ndef f():\n    return (collections.Counter('aab'), 0.1 + 0.2, 2**200, b'\\x00', {1}, "
         "frozenset(), None, 1j, collections.OrderedDict(a=1))\n",

@@ -24,6 +24,7 @@ from . import plain, prefetch
 from .channel import Channel, Lost
 
 _CPU_SIGNALS = {signal.SIGXCPU}
+_MAX_SHOWN = 4 << 20
 
 
 class ProgramLost(BaseException):
@@ -129,6 +130,7 @@ class Judge:
         self.remotes: dict[int, Remote] = {}
         self.callbacks: dict[int, Any] = {}
         self.not_plain: list[str] = []  # types of non-plain values the program returned
+        self.shown = 0  # characters of the program's output written to our own stdout
         # a batch of planned calls (see prefetch.py): what each call should look like, the
         # replies already read, and whether the program process may still send more of them
         self.planned: collections.deque[str] = collections.deque()
@@ -220,11 +222,16 @@ class Judge:
         self._show_output(reply)
         return reply
 
-    @staticmethod
-    def _show_output(reply: dict[str, Any]) -> None:
+    def _show_output(self, reply: dict[str, Any]) -> None:
         out = reply.get("out")
-        if type(out) is str and out:
-            sys.stdout.write(out)  # what the call printed: a test that captures stdout sees it
+        if type(out) is not str or not out:
+            return
+        if sys.stdout is sys.__stdout__:
+            # our output file (RLIMIT_FSIZE): beyond a cap it would fail the test with EFBIG, and
+            # only its tail is kept anyway
+            out = out[: max(0, _MAX_SHOWN - self.shown)]
+            self.shown += len(out)
+        sys.stdout.write(out)  # what the call printed: a test that captures stdout sees it all
 
     def _result(self, reply: dict[str, Any], op: str) -> Any:
         if "error" in reply:
