@@ -442,6 +442,7 @@ def test_locks_and_watches_on_shared_files_are_refused_from_inside(box: Sandbox)
         refused(fcntl.fcntl, f, 37, bytes(32))  # F_OFD_SETLK
         refused(fcntl.fcntl, os.open("/etc", os.O_RDONLY), 1026, 1)  # F_NOTIFY
         assert libc.inotify_init1(0) == -1 and ctypes.get_errno() == errno.EPERM
+        assert libc.fanotify_init(0x200, os.O_RDONLY) == -1 and ctypes.get_errno() == errno.EPERM
         assert fcntl.fcntl(f, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY  # other commands work
         """)
     result = box.run(code)

@@ -11,7 +11,8 @@ machine-wide setting that would also break the host's own containers. Refused (E
 - the kernel keyring (`add_key`, `request_key`, `keyctl`): it is not namespaced, so a key outlives
   its sample and another sample can read it by serial (Docker's default profile refuses it too);
 - file locks (`flock`; `fcntl` F_GETLK/F_SETLK/F_SETLKW and their OFD forms) and change
-  notifications (`inotify_init`, `inotify_init1`, `inotify_add_watch`; `fcntl` F_NOTIFY): the
+  notifications (`inotify_init`, `inotify_init1`, `inotify_add_watch`, `fanotify_init`, which an
+  unprivileged process may use on files it can read; `fcntl` F_NOTIFY): the
   system files every sample sees are the same inodes, so a lock or an open watched by one sample
   is seen by another running at the same time, a channel between them (and a lock on a system
   file would block the host).
@@ -26,16 +27,16 @@ import platform
 import struct
 
 _REFUSED = ("unshare", "setns", "mount", "umount2", "pivot_root", "add_key", "request_key", "keyctl",
-            "flock", "inotify_init", "inotify_init1", "inotify_add_watch")  # fmt: skip
+            "flock", "inotify_init", "inotify_init1", "inotify_add_watch", "fanotify_init")  # fmt: skip
 # audit architecture, system call numbers (absent: the machine has no such call)
 _SYSCALLS: dict[str, tuple[int, dict[str, int]]] = {
     "x86_64": (0xC000003E, {"unshare": 272, "setns": 308, "mount": 165, "umount2": 166, "pivot_root": 155,
                             "add_key": 248, "request_key": 249, "keyctl": 250, "flock": 73,
-                            "inotify_init": 253, "inotify_init1": 294, "inotify_add_watch": 254,
+                            "inotify_init": 253, "inotify_init1": 294, "inotify_add_watch": 254, "fanotify_init": 300,
                             "clone": 56, "clone3": 435, "fcntl": 72}),
     "aarch64": (0xC00000B7, {"unshare": 97, "setns": 268, "mount": 40, "umount2": 39, "pivot_root": 41,
                              "add_key": 217, "request_key": 218, "keyctl": 219, "flock": 32,
-                             "inotify_init1": 26, "inotify_add_watch": 27,
+                             "inotify_init1": 26, "inotify_add_watch": 27, "fanotify_init": 262,
                              "clone": 220, "clone3": 435, "fcntl": 25}),
 }  # fmt: skip
 CLONE_NEW_FLAGS = 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000 | 0x00020000
