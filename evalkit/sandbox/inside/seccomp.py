@@ -12,10 +12,10 @@ machine-wide setting that would also break the host's own containers. Refused (E
   its sample and another sample can read it by serial (Docker's default profile refuses it too);
 - file locks (`flock`; `fcntl` F_GETLK/F_SETLK/F_SETLKW and their OFD forms) and change
   notifications (`inotify_init`, `inotify_init1`, `inotify_add_watch`, `fanotify_init`, which an
-  unprivileged process may use on files it can read; `fcntl` F_NOTIFY): the
-  system files every sample sees are the same inodes, so a lock or an open watched by one sample
-  is seen by another running at the same time, a channel between them (and a lock on a system
-  file would block the host).
+  unprivileged process may use on any file it can read; `fcntl` F_NOTIFY): the system files every
+  sample sees are the same inodes, so a lock or an open watched by one sample is seen by another
+  running at the same time, a channel between them (and a lock on a system file would block the
+  host). The price: SQLite on a file, which locks it, fails ("access permission denied").
 
 Other architectures' system calls (e.g. i386 through `int 0x80`) kill the process.
 """
