@@ -46,12 +46,21 @@ def check_env_name(value: str | None) -> str | None:
 
 
 def check_run_id(value: str | None) -> str | None:
-    if value is not None and (not RUN_ID.fullmatch(value) or ".." in value):
+    if value is not None and (not RUN_ID.fullmatch(value) or ".." in value or _not_portable(value)):
         raise ValueError(
             f"run id {value[:80]!r} is not allowed: use 1-128 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit (it names a folder inside --out)"
+            "starting with a letter or digit and not ending with '.', and not a device name such as "
+            "CON or NUL (it names a folder inside --out)"
         )
     return value
+
+
+def _not_portable(run_id: str) -> bool:
+    """Names Windows (and SMB shares) cannot keep apart: `abc.` is the folder `abc`, `nul.x` a device."""
+    return run_id.endswith(".") or run_id.split(".")[0].upper() in _DEVICE_NAMES
+
+
+_DEVICE_NAMES = {"CON", "PRN", "AUX", "NUL"} | {f"{p}{i}" for p in ("COM", "LPT") for i in range(10)}
 
 
 _NOT_AN_ENV_NAME = (
