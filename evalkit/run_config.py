@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from evalkit.clock import SYSTEM_CLOCK
 from evalkit.errors import ConfigError
+from evalkit.redact import redact
 
 DEFAULT_CONCURRENCY = 32
 # a run id names one folder directly inside --out: no separators, no "..", no hidden or absolute names
@@ -165,18 +167,24 @@ class RunConfig(BaseModel):
     def recorded(self) -> dict[str, Any]:
         """The options as written into the manifest (no secrets, no live objects)."""
         data = self.model_dump(mode="json")
-        data["base_url"] = _without_credentials(data.get("base_url"))
-        for route in (data.get("model_routes") or {}).values():
-            route["base_url"] = _without_credentials(route.get("base_url"))
+        routes = (data.get("model_routes") or {}).values()
+        keys = [
+            os.environ.get(name or "", "")
+            for name in [data.get("api_key_env")] + [r.get("api_key_env") for r in routes]
+        ]
+        data["base_url"] = _without_credentials(data.get("base_url"), keys)
+        for route in routes:
+            route["base_url"] = _without_credentials(route.get("base_url"), keys)
         return data
 
 
-def _without_credentials(url: str | None) -> str | None:
-    """A URL without userinfo, query or fragment: a key put there must not reach the manifest."""
+def _without_credentials(url: str | None, keys: list[str]) -> str | None:
+    """A URL without userinfo, query or fragment, and with a key-shaped path segment masked: a key put
+    anywhere in it must not reach the manifest."""
     if not url:
         return url
     parts = urlsplit(url)
     host = parts.hostname or ""
     if parts.port is not None:
         host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    return urlunsplit((parts.scheme, host, redact(parts.path, *keys), "", ""))
