@@ -75,6 +75,14 @@ class Journal:
         if (directory / MANIFEST).exists():  # checked under the lock: two creators cannot both pass
             journal.release()
             raise ConfigError(f"run directory {directory} already exists; use --resume or another --run-id")
+        if journal.samples_path.exists() and journal.samples_path.stat().st_size:
+            # a run's manifest is written before its first line, so this one was removed by hand;
+            # appending here would pay again for every sample and record each twice
+            journal.release()
+            raise ConfigError(
+                f"{SAMPLES} holds results but {MANIFEST} is missing; restore it, or use another --run-id",
+                where=str(directory),
+            )
         return journal
 
     @classmethod

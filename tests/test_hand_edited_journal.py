@@ -79,3 +79,18 @@ def test_a_line_whose_key_is_malformed_is_refused_not_a_traceback(tmp_path: Path
     (directory / "samples.jsonl").write_bytes(json.dumps(broken).encode() + b"\n" + b"".join(lines[1:]))
     with pytest.raises(ConfigError, match="line 1 is not a complete record"):
         evalkit.run([], [], resume="edited", out=str(tmp_path), progress=False, cache=False)
+
+
+def test_a_new_run_on_a_folder_whose_manifest_was_removed_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = _first_run(tmp_path)
+    (directory / "manifest.json").unlink()
+    kept = (directory / "samples.jsonl").read_bytes()
+    code = main(["run", "builtin_qa", "-m", "sim/small-fast", "-n", "6", "--sim", "--out", str(tmp_path)]
+                + ["--run-id", "edited", "--quiet", "--no-cache"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "samples.jsonl holds results but manifest.json is missing" in err
+    assert (directory / "samples.jsonl").read_bytes() == kept  # nothing paid twice, nothing appended
+    assert not (directory / "manifest.json").exists()
