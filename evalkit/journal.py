@@ -289,11 +289,14 @@ def iter_records(directory: Path, kind: str = "sample") -> Iterator[dict[str, An
 
 def read_manifest(directory: Path) -> dict[str, Any]:
     try:
-        return json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+        manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"no run at {directory} (no {MANIFEST})") from None
     except ValueError as exc:
         raise ConfigError(f"corrupt manifest: {exc}", where=str(directory / MANIFEST)) from None
+    if not isinstance(manifest, dict):
+        raise ConfigError("corrupt manifest: not a JSON object", where=str(directory / MANIFEST))
+    return manifest
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:

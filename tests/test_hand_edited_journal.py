@@ -94,3 +94,36 @@ def test_a_new_run_on_a_folder_whose_manifest_was_removed_is_refused(
     assert "samples.jsonl holds results but manifest.json is missing" in err
     assert (directory / "samples.jsonl").read_bytes() == kept  # nothing paid twice, nothing appended
     assert not (directory / "manifest.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("edit", "said"),
+    [
+        (lambda m: m["config"].update(concurrency=-1), "config.concurrency: Input should be greater"),
+        (lambda m: m.pop("config"), "missing 'config'"),
+        (lambda m: m.pop("tasks"), "missing 'tasks'"),
+        (lambda m: m.update(invocations="x"), "invocations is not a list"),
+        (lambda m: m.update(tasks=[1]), "cannot be read back"),
+        (lambda m: m.clear() or m.update(x=1), "missing 'config'"),
+    ],
+)
+def test_a_damaged_manifest_is_one_clear_error_on_resume(
+    edit: Any, said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = _first_run(tmp_path)
+    manifest = _manifest(directory)
+    edit(manifest)
+    (directory / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    code = main(["run", "--resume", "edited", "--out", str(tmp_path), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert "manifest.json: " in err and said in err
+
+
+def test_a_manifest_that_is_not_an_object_is_one_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = _first_run(tmp_path)
+    (directory / "manifest.json").write_text("[1]", encoding="utf-8")
+    assert main(["run", "--resume", "edited", "--out", str(tmp_path), "--quiet"]) == 2
+    assert "corrupt manifest: not a JSON object" in capsys.readouterr().err
