@@ -119,8 +119,9 @@ class Endpoint:
         return "sim" if self.simulated else self.safe_url()
 
     def safe_url(self) -> str:
-        """`base_url` without userinfo, query or fragment: safe to write to manifests and logs."""
-        return url_without_credentials(self.base_url)
+        """`base_url` without userinfo, query or fragment, and with a key in its path masked: safe to
+        write to manifests and logs."""
+        return url_without_credentials(self.base_url, self.api_key)
 
 
 # --------------------------------------------------------------------------------------------

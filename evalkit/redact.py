@@ -29,10 +29,11 @@ def redact(text: str, *secrets: str) -> str:
     return _SHAPED.sub(MASK, text)
 
 
-def url_without_credentials(url: str) -> str:
-    """`url` without userinfo, query, fragment or trailing slash: a key put there never reaches a file."""
+def url_without_credentials(url: str, *keys: str) -> str:
+    """`url` without userinfo, query, fragment or trailing slash, and with a key (one of `keys`, or
+    anything shaped like one) in its path masked: a key put anywhere in it never reaches a file."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     if parts.port is not None:
         host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+    return urlunsplit((parts.scheme, host, redact(parts.path.rstrip("/"), *keys), "", ""))
