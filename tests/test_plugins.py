@@ -116,3 +116,15 @@ def test_a_run_with_python_plugins_resumes_in_a_new_process(tmp_path: Path) -> N
     df = evalkit.load_results(out / "p1")
     assert len(df) == 6 and df.error.isna().all() and df.score.between(0, 1).all()
     assert set(df.extracted.dropna()) <= {str(n) for n in range(1, 7)}  # scored by LastWord, not "exact"
+
+
+def test_the_manifest_records_the_sandbox_when_the_scorer_runs_code_whatever_the_family() -> None:
+    from evalkit.manifest import _runs_code
+
+    def task(scorer) -> Task:
+        return Task(name="t", family="qa", samples=[Sample(id="1", input="x", target="y")], scorer=scorer)
+
+    assert _runs_code(task("code")) and not _runs_code(task("exact"))
+    assert _runs_code(task({"name": "by_type", "params": {"scorers": {"program": "code"}}}))
+    assert _runs_code(task({"name": "by_type", "params": {"default": {"name": "code"}}}))
+    assert not _runs_code(task({"name": "by_type", "params": {"scorers": {"n": "numeric"}}}))
