@@ -387,7 +387,9 @@ class _Attempt:
         """(answer, thinking, time to first answer token, time to first thinking token)."""
         content = "".join(self.parts)
         split = split_thinking(content)
-        thinking = "".join(self.thoughts) + ("\n" if self.thoughts and split.thinking else "") + split.thinking
+        thinking = (
+            "".join(self.thoughts) + ("\n" if self.thoughts and split.thinking else "") + split.thinking
+        )
         first_thought = self.ttft_reasoning_s
         if split.thinking and self.part_times:
             first_thought = min(first_thought or self.part_times[0], self.part_times[0])

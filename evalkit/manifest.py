@@ -37,7 +37,8 @@ def build_manifest(
         "config": runner.config.recorded(),
         "tasks": [_task_entry(task, len(samples[task.name])) for task in runner.tasks],
         "models": {
-            model: _model_entry(catalogs[model], model) | {"endpoint": runner.endpoints[model].safe_url()}
+            model: _model_entry(catalogs[model], runner.variants[model].router_id)
+            | {"endpoint": runner.endpoints[model].safe_url()}
             for model in runner.config.models
         },
         "catalog_source": sorted({str(getattr(c, "source", None)) for c in catalogs.values()}),

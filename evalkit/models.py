@@ -31,12 +31,18 @@ CACHE_FORMAT = 1
 
 @dataclass(frozen=True)
 class CostEstimate:
-    """A price-card estimate of one call, split by what was billed (₽)."""
+    """A price-card estimate of one call, split by what was billed (₽).
+
+    `reasoning` is the thinking's share of `output` (not added to the total); `cache_saved` is what
+    the cached prompt tokens would have cost more at the full prompt price.
+    """
 
     total: float
     input: float
     output: float
     images: float
+    reasoning: float = 0.0
+    cache_saved: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -49,9 +55,15 @@ class PriceCard:
     input_cache_read: float | None = None
 
     def estimate(
-        self, prompt_tokens: int, completion_tokens: int, images: int = 0, cached_tokens: int = 0
+        self,
+        prompt_tokens: int,
+        completion_tokens: int,
+        images: int = 0,
+        cached_tokens: int = 0,
+        reasoning_tokens: int = 0,
     ) -> CostEstimate:
-        """Cost of a call; cached prompt tokens are billed at `input_cache_read` when the card has it."""
+        """Cost of a call; cached prompt tokens are billed at `input_cache_read` when the card has it,
+        and thinking tokens (counted in `completion_tokens`) as output."""
         cached = min(max(cached_tokens, 0), prompt_tokens)
         cache_price = self.prompt if self.input_cache_read is None else self.input_cache_read
         input_cost = (prompt_tokens - cached) * self.prompt + cached * cache_price
@@ -62,6 +74,8 @@ class PriceCard:
             input=input_cost,
             output=output_cost,
             images=image_cost,
+            reasoning=min(max(reasoning_tokens, 0), completion_tokens) * self.completion,
+            cache_saved=cached * (self.prompt - cache_price),
         )
 
     def per_million(self) -> dict[str, float | None]:

@@ -28,6 +28,7 @@ from evalkit.journal import Journal, JournalState, Key
 from evalkit.progress import NullProgress, ProgressSink, ProgressSnapshot, TqdmProgress
 from evalkit.run_config import RunConfig, new_run_id
 from evalkit.task import Sample, Task, resolve_task
+from evalkit.variants import parse_variant
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -267,6 +268,7 @@ class Runner:
         self.config = config
         self.tasks = tasks
         self.endpoint = endpoint
+        self.variants = {model: parse_variant(model) for model in config.models}
         self.endpoints = {model: self._route(model) for model in config.models}
         self.run_id = config.run_id or new_run_id()
         self.directory = Path(config.out) / self.run_id
@@ -287,9 +289,9 @@ class Runner:
         samples = {task.name: self._load(task) for task in self.tasks}
         catalogs = await self._catalogs()
         self._check_models(catalogs)
-        self.prices = {model: _price(catalogs[model], model) for model in self.config.models}
+        self.prices = {model: _price(catalogs[model], self._router_id(model)) for model in self.config.models}
         self.simulated = any(
-            self.endpoints[m].simulated or getattr(catalogs[m].get(m), "simulated", False)
+            self.endpoints[m].simulated or getattr(catalogs[m].get(self._router_id(m)), "simulated", False)
             for m in self.config.models
         )
         total = sum(len(s) for s in samples.values()) * len(self.config.models) * self.config.epochs
@@ -329,11 +331,15 @@ class Runner:
             languages=self.config.languages,
         )
 
+    def _router_id(self, model: str) -> str:
+        """The id the router knows a model (or a variant of it) by."""
+        return self.variants[model].router_id
+
     def _route(self, model: str) -> Endpoint:
         """The model's own endpoint when the run routes it elsewhere, else the run's."""
         from evalkit.client import Endpoint
 
-        route = self.config.model_routes.get(model)
+        route = self.config.model_routes.get(model) or self.config.model_routes.get(self._router_id(model))
         if route is None or self.config.sim:
             return self.endpoint
         return Endpoint.from_env(
@@ -353,11 +359,12 @@ class Runner:
 
         for model in self.config.models:
             catalog = catalogs[model]
-            info = catalog.get(model)
+            info = catalog.get(self._router_id(model))
             if info is None:
                 if catalog.authoritative:
                     raise ConfigError(
-                        f"unknown model id {model!r}: the router's catalog has no such model (see `evalkit models`)"
+                        f"unknown model id {self._router_id(model)!r}: the router's catalog has no such "
+                        "model (see `evalkit models`)"
                     )
                 continue
             for task in self.tasks:
@@ -452,7 +459,9 @@ class Runner:
         from evalkit.prompt import render
 
         rendered = render(unit.task, unit.sample)
-        params = _params(unit.task, unit.epoch)
+        params = _params(
+            unit.task, unit.epoch, self.variants[unit.model].reasoning(unit.task.generation.reasoning)
+        )
         request = request_key(
             self.endpoints[unit.model].cache_id, unit.model, rendered.messages, params, unit.epoch
         )
@@ -495,7 +504,7 @@ class Runner:
     async def _call(self, unit: Unit, rendered: Rendered, params: dict[str, Any]) -> CallRecord | None:
         from evalkit.client import CallHooks, is_model_fatal, is_run_fatal
 
-        worst = self._worst_case(unit, rendered)
+        worst = self._worst_case(unit, rendered, params)
         reservations: list[Reservation] = []
 
         async def before_attempt(attempt: int) -> None:
@@ -523,7 +532,7 @@ class Runner:
 
         try:
             record = await self.clients[self.endpoints[unit.model]].call(
-                unit.model,
+                self._router_id(unit.model),
                 rendered.messages,
                 params,
                 hooks=CallHooks(
@@ -543,7 +552,11 @@ class Runner:
             return None
         return record
 
-    def _worst_case(self, unit: Unit, rendered: Rendered) -> float:
+    def _worst_case(self, unit: Unit, rendered: Rendered, params: dict[str, Any]) -> float:
+        """The most this call can be billed: every prompt byte a token, and all the output the request
+        allows, thinking included (billed as output)."""
+        from evalkit.dialect.reasoning import worst_case_output_tokens
+
         price = self.prices.get(unit.model)
         if price is None:
             if self.config.budget_rub is not None:
@@ -552,9 +565,8 @@ class Runner:
                 )
             return 0.0
         prompt_bound = _prompt_token_bound(rendered.messages)
-        return price.estimate(
-            prompt_bound, unit.task.generation.max_tokens, images=len(rendered.images)
-        ).total
+        output_bound = worst_case_output_tokens(unit.task.generation.max_tokens, params.get("reasoning"))
+        return price.estimate(prompt_bound, output_bound, images=len(rendered.images)).total
 
     def _estimate(self, unit: Unit, rendered: Rendered, record: CallRecord) -> Any:
         price = self.prices.get(unit.model)
@@ -565,6 +577,7 @@ class Runner:
             record.completion_tokens or 0,
             images=len(rendered.images),
             cached_tokens=record.cached_tokens or 0,
+            reasoning_tokens=record.reasoning_tokens or 0,
         )
 
     async def _finish(
@@ -662,7 +675,7 @@ _RUN_FATAL_HINT = {
 }
 
 
-def _params(task: Task, epoch: int) -> dict[str, Any]:
+def _params(task: Task, epoch: int, reasoning: dict[str, Any] | None = None) -> dict[str, Any]:
     generation = task.generation
     params: dict[str, Any] = {"temperature": generation.temperature, "max_tokens": generation.max_tokens}
     if generation.stop:
@@ -671,6 +684,8 @@ def _params(task: Task, epoch: int) -> dict[str, Any]:
         params["seed"] = generation.seed + epoch
     if generation.top_p is not None:
         params["top_p"] = generation.top_p
+    if reasoning is not None:
+        params["reasoning"] = reasoning
     params.update(generation.extra)
     return params
 
