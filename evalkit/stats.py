@@ -626,7 +626,34 @@ def group_summary(
         "rub_per_correct": per_correct.value, "rub_per_correct_low": per_correct.low,
         "rub_per_correct_high": per_correct.high, "cost_estimated_calls": fallback,
         **cost_split(group, float(cost.sum())),
+        **thinking_and_caching(group),
         "simulated": _is_simulated(group),
+    }  # fmt: skip
+
+
+def thinking_and_caching(group: pd.DataFrame) -> dict[str, float]:
+    """truncated_rate (answers cut at max_tokens, of the answered calls), accuracy_untruncated (the
+    accuracy without them: a truncated answer is scored, so both are shown), reasoning_tokens_mean,
+    and rub_cache_saved (what cached prompt tokens cost less than at the full prompt price)."""
+    answered = group[group["error"].isna()] if "error" in group else group
+    truncated = answered["truncated"].fillna(False).astype(bool) if "truncated" in answered else None
+    scores = pd.to_numeric(answered["score"], errors="coerce") if "score" in answered else pd.Series()
+    kept = scores[~truncated] if truncated is not None else scores
+    thinking = (
+        pd.to_numeric(answered.get("reasoning_tokens"), errors="coerce")
+        if "reasoning_tokens" in answered
+        else None
+    )
+    saved = (
+        pd.to_numeric(group["cost_rub_cache_saved"], errors="coerce")
+        if "cost_rub_cache_saved" in group
+        else None
+    )
+    return {
+        "truncated_rate": float(truncated.mean()) if truncated is not None and len(truncated) else 0.0,
+        "accuracy_untruncated": float(kept.mean()) if kept.notna().any() else math.nan,
+        "reasoning_tokens_mean": float(thinking.mean()) if thinking is not None and thinking.notna().any() else math.nan,
+        "rub_cache_saved": float(saved.fillna(0).sum()) if saved is not None else 0.0,
     }  # fmt: skip
 
 
@@ -635,16 +662,22 @@ _COST_PARTS = {
     "rub_output": "cost_rub_output",
     "rub_images": "cost_rub_images",
 }
+_SHARES = {"rub_reasoning": "cost_rub_reasoning"}  # part of the output, so not in the sum
+
+
+def _column_sum(group: pd.DataFrame, column: str) -> float:
+    return float(pd.to_numeric(group[column], errors="coerce").fillna(0).sum()) if column in group else 0.0
 
 
 def cost_split(group: pd.DataFrame, total_rub: float) -> dict[str, float]:
-    """The billed total split into input tokens, output tokens and images. The router bills one number
-    per call, so the split follows the price card's proportions, scaled to what was really billed."""
-    parts = {name: float(pd.to_numeric(group[column], errors="coerce").fillna(0).sum()) if column in group else 0.0
-             for name, column in _COST_PARTS.items()}  # fmt: skip
+    """The billed total split into input tokens, output tokens and images, and the thinking's share of
+    the output (`rub_reasoning`). The router bills one number per call, so the split follows the price
+    card's proportions, scaled to what was really billed."""
+    parts = {name: _column_sum(group, column) for name, column in _COST_PARTS.items()}
     estimated = sum(parts.values())
     if estimated <= 0:
-        return dict.fromkeys(_COST_PARTS, math.nan)
+        return dict.fromkeys([*_COST_PARTS, *_SHARES], math.nan)
+    parts |= {name: _column_sum(group, column) for name, column in _SHARES.items()}
     return {name: total_rub * value / estimated for name, value in parts.items()}
 
 
