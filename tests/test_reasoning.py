@@ -241,3 +241,27 @@ def test_a_shared_prefix_is_cached_and_lowers_the_bill_exactly_as_priced(router,
     assert df.cost_rub_cache_saved.to_numpy() == pytest.approx((full - expected).to_numpy(), rel=1e-9)
     assert df.cost_rub.sum() == pytest.approx(billed, abs=1e-12)
     assert evalkit.summarize(df).loc[0, "rub_cache_saved"] == pytest.approx((full - expected).sum())
+
+
+def test_estimate_counts_on_caching_only_for_a_declared_shared_prefix_and_never_in_the_worst_case() -> None:
+    from evalkit.estimate import estimate_run, format_estimate
+    from evalkit.models import Catalog, ModelInfo, PriceCard
+    from evalkit.tokens import estimate_message_tokens
+
+    card = PriceCard(prompt=30e-6, completion=90e-6, input_cache_read=7.5e-6)
+    catalog = Catalog({"m/x": ModelInfo("m/x", "x", 10_000, ("text",), ("text",), card)}, source="bundled")
+    declared, silent = (
+        arithmetic(n=10, max_tokens=64, system=SYSTEM, shared_prefix=True),
+        arithmetic(n=10, max_tokens=64, system=SYSTEM),
+    )
+    (cached,) = estimate_run([declared], ["m/x"], catalog)
+    (plain,) = estimate_run([silent], ["m/x"], catalog)
+    prefix = estimate_message_tokens([{"role": "system", "content": SYSTEM}]) - 3
+    assert cached.cached_tokens == 9 * prefix and plain.cached_tokens == 0
+    saved = 9 * prefix * (card.prompt - card.input_cache_read)
+    assert plain.low_rub - cached.low_rub == pytest.approx(saved)
+    assert plain.expected_rub - cached.expected_rub == pytest.approx(saved)
+    assert cached.high_rub == plain.high_rub  # the worst case never counts on a cache
+    assert "cache price" in format_estimate([cached])
+    (budgeted,) = estimate_run([silent], ["m/x@reasoning_tokens=1000"], catalog)
+    assert budgeted.high_rub == pytest.approx(plain.high_rub + 10 * 1000 * card.completion)
