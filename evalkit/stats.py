@@ -916,7 +916,7 @@ def _plan_from_pilot(df, model_a, model_b, task, delta, power, alpha, catalog) -
     prices = {
         model: _rub_per_sample(data[data["model"] == model], model, catalog) for model in (model_a, model_b)
     }
-    carded = [m for m in (model_a, model_b) if catalog is not None and catalog.get(m) is not None]  # type: ignore[attr-defined]
+    carded = [m for m in (model_a, model_b) if catalog is not None and catalog.get(_router_id(m)) is not None]  # type: ignore[attr-defined]
     source = "pilot; ₽ from price cards × the pilot's tokens" if len(carded) == 2 else (
         "pilot; ₽ as the pilot was billed" + (f" ({', '.join(carded)} from its price card)" if carded else "")
     )  # fmt: skip
@@ -924,10 +924,15 @@ def _plan_from_pilot(df, model_a, model_b, task, delta, power, alpha, catalog) -
                       cluster_size, prices, source)  # fmt: skip
 
 
+def _router_id(model: str) -> str:
+    """The router's id of a model or of a variant of it (`id@effort=high`)."""
+    return model.partition("@")[0]
+
+
 def _rub_per_sample(rows: pd.DataFrame, model: str, catalog: object | None) -> float:
     """Mean ₽ of one call: the price card applied to the pilot's mean token and image counts, or
     (no catalog, or the model missing from it) the mean the pilot was billed."""
-    info = catalog.get(model) if catalog is not None else None  # type: ignore[attr-defined]
+    info = catalog.get(_router_id(model)) if catalog is not None else None  # type: ignore[attr-defined]
     if info is None:
         return float(effective_cost(rows)[0].mean()) if len(rows) else math.nan
     prompt = float(_numeric(rows, "prompt_tokens").mean())

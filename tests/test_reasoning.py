@@ -265,3 +265,24 @@ def test_estimate_counts_on_caching_only_for_a_declared_shared_prefix_and_never_
     assert "cache price" in format_estimate([cached])
     (budgeted,) = estimate_run([silent], ["m/x@reasoning_tokens=1000"], catalog)
     assert budgeted.high_rub == pytest.approx(plain.high_rub + 10 * 1000 * card.completion)
+
+
+def test_the_report_and_the_cli_summary_show_thinking_truncation_and_caching(router, tmp_path, capsys):
+    from evalkit.cli import main
+    from evalkit.report import render_report
+
+    task = arithmetic(n=12, max_tokens=400, system=SYSTEM, shared_prefix=True)
+    with router(task) as server:
+        result = evalkit.run([task], ["sim/thinker@effort=high", "sim/small-fast"], base_url=server.base_url,
+                             out=str(tmp_path / "o"), progress=False, concurrency=1, run_id="sweep")  # fmt: skip
+    manifest = json.loads((result.path / "manifest.json").read_text())
+    assert manifest["models"]["sim/thinker@effort=high"]["router_id"] == "sim/thinker"
+    assert manifest["models"]["sim/thinker@effort=high"]["variant"] == {"effort": "high"}
+    html = render_report(result.df)
+    assert "Thinking, truncation and caching" in html and "caching saved" in html.lower()
+    assert main(["show", "sweep", "--out", str(tmp_path / "o")]) == 0
+    shown = capsys.readouterr().out
+    assert "sim/thinker@effort=high:" in shown and "truncated at max_tokens" in shown
+    assert "thinking" in shown and "caching saved" in shown
+    plain = result.df[result.df.model == "sim/small-fast"]
+    assert "Thinking, truncation and caching" not in render_report(plain[plain.cached_tokens == 0].iloc[:1])
