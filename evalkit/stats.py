@@ -626,34 +626,33 @@ def group_summary(
         "rub_per_correct": per_correct.value, "rub_per_correct_low": per_correct.low,
         "rub_per_correct_high": per_correct.high, "cost_estimated_calls": fallback,
         **cost_split(group, float(cost.sum())),
-        **thinking_and_caching(group),
+        **thinking_and_caching(group, float(cost.sum())),
         "simulated": _is_simulated(group),
     }  # fmt: skip
 
 
-def thinking_and_caching(group: pd.DataFrame) -> dict[str, float]:
+def thinking_and_caching(group: pd.DataFrame, total_rub: float) -> dict[str, float]:
     """truncated_rate (answers cut at max_tokens, of the answered calls), accuracy_untruncated (the
     accuracy without them: a truncated answer is scored, so both are shown), reasoning_tokens_mean,
-    and rub_cache_saved (what cached prompt tokens cost less than at the full prompt price)."""
+    rub_reasoning (the thinking's share of the billed ₽, in the price card's proportions, as in
+    `cost_split`) and rub_cache_saved (what cached prompt tokens cost less than at the full price)."""
     answered = group[group["error"].isna()] if "error" in group else group
     truncated = answered["truncated"].fillna(False).astype(bool) if "truncated" in answered else None
     scores = pd.to_numeric(answered["score"], errors="coerce") if "score" in answered else pd.Series()
     kept = scores[~truncated] if truncated is not None else scores
     thinking = (
-        pd.to_numeric(answered.get("reasoning_tokens"), errors="coerce")
+        pd.to_numeric(answered["reasoning_tokens"], errors="coerce")
         if "reasoning_tokens" in answered
         else None
     )
-    saved = (
-        pd.to_numeric(group["cost_rub_cache_saved"], errors="coerce")
-        if "cost_rub_cache_saved" in group
-        else None
-    )
+    estimated = sum(_column_sum(group, column) for column in _COST_PARTS.values())
+    share = _column_sum(group, "cost_rub_reasoning") / estimated if estimated > 0 else math.nan
     return {
         "truncated_rate": float(truncated.mean()) if truncated is not None and len(truncated) else 0.0,
         "accuracy_untruncated": float(kept.mean()) if kept.notna().any() else math.nan,
         "reasoning_tokens_mean": float(thinking.mean()) if thinking is not None and thinking.notna().any() else math.nan,
-        "rub_cache_saved": float(saved.fillna(0).sum()) if saved is not None else 0.0,
+        "rub_reasoning": total_rub * share,
+        "rub_cache_saved": _column_sum(group, "cost_rub_cache_saved"),
     }  # fmt: skip
 
 
@@ -662,7 +661,6 @@ _COST_PARTS = {
     "rub_output": "cost_rub_output",
     "rub_images": "cost_rub_images",
 }
-_SHARES = {"rub_reasoning": "cost_rub_reasoning"}  # part of the output, so not in the sum
 
 
 def _column_sum(group: pd.DataFrame, column: str) -> float:
@@ -670,14 +668,12 @@ def _column_sum(group: pd.DataFrame, column: str) -> float:
 
 
 def cost_split(group: pd.DataFrame, total_rub: float) -> dict[str, float]:
-    """The billed total split into input tokens, output tokens and images, and the thinking's share of
-    the output (`rub_reasoning`). The router bills one number per call, so the split follows the price
-    card's proportions, scaled to what was really billed."""
+    """The billed total split into input tokens, output tokens and images. The router bills one number
+    per call, so the split follows the price card's proportions, scaled to what was really billed."""
     parts = {name: _column_sum(group, column) for name, column in _COST_PARTS.items()}
     estimated = sum(parts.values())
     if estimated <= 0:
-        return dict.fromkeys([*_COST_PARTS, *_SHARES], math.nan)
-    parts |= {name: _column_sum(group, column) for name, column in _SHARES.items()}
+        return dict.fromkeys(_COST_PARTS, math.nan)
     return {name: total_rub * value / estimated for name, value in parts.items()}
 
 
