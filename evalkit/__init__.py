@@ -3,6 +3,7 @@
 Public API (imported lazily so that `import evalkit` stays fast):
 
     evalkit.run(tasks, models, ...) / await evalkit.arun(...)   -> RunResult
+    evalkit.rescore(run_id, scorer=None) -> RunResult   (score recorded answers again; no requests)
     evalkit.load_results(runs) -> pandas.DataFrame
     evalkit.summarize(df) -> pandas.DataFrame
     evalkit.Task, evalkit.Sample, evalkit.load_task
@@ -20,6 +21,7 @@ _EXPORTS: dict[str, str] = {
     "run": "evalkit.runner:run",
     "arun": "evalkit.runner:arun",
     "RunResult": "evalkit.runner:RunResult",
+    "rescore": "evalkit.rescore:rescore",
     "load_results": "evalkit.results:load_results",
     "summarize": "evalkit.results:summarize",
     "Task": "evalkit.task:Task",
@@ -39,6 +41,7 @@ __all__ = sorted(_EXPORTS)
 if TYPE_CHECKING:  # names for type checkers and IDEs; runtime goes through __getattr__
     from evalkit import plots, report, sim, stats, widgets  # noqa: F401
     from evalkit.errors import EvalkitError  # noqa: F401
+    from evalkit.rescore import rescore  # noqa: F401
     from evalkit.results import load_results, summarize  # noqa: F401
     from evalkit.runner import RunResult, arun, run  # noqa: F401
     from evalkit.scorers.base import Score  # noqa: F401

@@ -184,25 +184,52 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _add_validate(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="+", help="task YAML files or names")
-    parser.add_argument("--limit", type=int, default=50, help="samples to load and render for the check")
+    parser.add_argument("files", nargs="+", help="task YAML files, FILE.py:NAME, or names")
+    parser.add_argument(
+        "--limit", type=int, default=None, help="check only the first N samples (default all)"
+    )
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from evalkit.prompt import render
     from evalkit.task import resolve_task
+    from evalkit.validate import check_task
 
+    failed = False
     for name in args.files:
-        task = resolve_task(name)
-        samples = task.load_samples(args.limit)
-        for sample in samples:
-            render(task, sample)
-        print(f"ok: {task.name} ({task.where}): {len(samples)} samples checked, scorer {_scorer_name(task)}")
-    return 0
+        report = check_task(resolve_task(name), args.limit)
+        print("\n".join(report.lines()))
+        failed = failed or bool(report.problems)
+    return 2 if failed else 0
 
 
 def _scorer_name(task: Any) -> str:
     return getattr(task.scorer, "name", repr(task.scorer))
+
+
+def _add_rescore(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", help="the run id (or run directory) whose recorded answers to score again")
+    parser.add_argument(
+        "--scorer", help='a scorer name, or JSON {"name": ..., "params": {...}}, for every task'
+    )
+    parser.add_argument("--out", default=None, help="results folder (default results/)")
+    parser.add_argument("--run-id", help="the new run's id")
+
+
+def _rescore(args: argparse.Namespace) -> int:
+    import json
+
+    from evalkit.rescore import rescore
+
+    scorer = args.scorer
+    if scorer and scorer.lstrip().startswith("{"):
+        try:
+            scorer = json.loads(scorer)
+        except ValueError as exc:
+            raise EvalkitError(f"--scorer: not valid JSON: {exc}") from None
+    result = rescore(args.run, out=args.out, scorer=scorer, run_id=args.run_id)
+    _print_outcome(result)
+    print("0 requests sent")
+    return 0
 
 
 def _add_list(parser: argparse.ArgumentParser) -> None:
@@ -587,6 +614,12 @@ _COMMANDS: list[_Command] = [
         _demo,
     ),
     ("validate", "check task files without calling any model", _add_validate, _validate),
+    (
+        "rescore",
+        "score a run's recorded answers again with the current scorers (no requests)",
+        _add_rescore,
+        _rescore,
+    ),
     ("list", "list the tasks in tasks/", _add_list, _list),
     ("models", "the router's models with context, modalities and ₽ prices", _add_models, _models),
     ("estimate", "the expected cost of a run, before spending anything", _add_estimate, _estimate),

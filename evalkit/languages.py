@@ -31,6 +31,19 @@ NAMES: dict[str, str] = {
     "tr": "Turkish",
     "vi": "Vietnamese",
     "zh": "Chinese",
+    "az": "Azerbaijani",
+    "be": "Belarusian",
+    "fa": "Persian",
+    "he": "Hebrew",
+    "hy": "Armenian",
+    "ka": "Georgian",
+    "kk": "Kazakh",
+    "ko": "Korean",
+    "ky": "Kyrgyz",
+    "pl": "Polish",
+    "tg": "Tajik",
+    "uk": "Ukrainian",
+    "uz": "Uzbek",
 }
 
 ANSWER_WORDS: dict[str, str] = {
@@ -55,6 +68,19 @@ ANSWER_WORDS: dict[str, str] = {
     "tr": "Cevap",
     "vi": "Câu trả lời",
     "zh": "答案",
+    "az": "Cavab",
+    "be": "Адказ",
+    "fa": "پاسخ",
+    "he": "תשובה",
+    "hy": "Պատասխան",
+    "ka": "პასუხი",
+    "kk": "Жауабы",
+    "ko": "답",
+    "ky": "Жооп",
+    "pl": "Odpowiedź",
+    "tg": "Ҷавоб",
+    "uk": "Відповідь",
+    "uz": "Javob",
 }
 
 
@@ -89,6 +115,27 @@ ANSWER_LABELS: dict[str, tuple[str, ...]] = {
     "tr": ("nihai cevap", "doğru cevap", "cevap", "yanıt"),
     "vi": ("đáp án cuối cùng", "câu trả lời cuối cùng", "câu trả lời", "đáp án", "trả lời"),
     "zh": ("最终答案", "正确答案", "答案", "答"),
+    "az": ("son cavab", "yekun cavab", "düzgün cavab", "cavab"),
+    "be": ("канчатковы адказ", "правільны адказ", "адказ"),
+    "he": ("התשובה הסופית", "תשובה סופית", "התשובה הנכונה", "התשובה", "תשובה"),
+    "hy": ("վերջնական պատասխան", "ճիշտ պատասխան", "պատասխանը", "պատասխան"),
+    "ka": ("საბოლოო პასუხი", "სწორი პასუხი", "პასუხი"),
+    "kk": ("соңғы жауап", "дұрыс жауап", "жауабы", "жауап"),
+    "ko": ("최종 답변", "최종 답", "정답", "답변", "답"),
+    "ky": ("акыркы жооп", "туура жооп", "жообу", "жооп"),
+    "pl": ("ostateczna odpowiedź", "prawidłowa odpowiedź", "poprawna odpowiedź", "odpowiedź", "odpowiedz"),
+    "tg": ("ҷавоби ниҳоӣ", "ҷавоби дуруст", "ҷавоб", "посух"),
+    "uk": ("остаточна відповідь", "правильна відповідь", "відповідь"),
+    # Uzbek is written in Latin and in Cyrillic script.
+    "uz": (
+        "yakuniy javob",
+        "to‘g‘ri javob",
+        "to'g'ri javob",
+        "javob",
+        "якуний жавоб",
+        "тўғри жавоб",
+        "жавоб",
+    ),
 }
 
 ANSWER_STATEMENTS: dict[str, tuple[str, ...]] = {
@@ -217,6 +264,12 @@ DECIMAL_COMMA: frozenset[str] = frozenset(
         "hr",
         "sl",
         "sr",
+        "az",
+        "hy",
+        "ka",
+        "ky",
+        "tg",
+        "uz",
     }
 )
 DOT_GROUPING: frozenset[str] = frozenset(
@@ -243,5 +296,11 @@ SPACE_GROUPING: frozenset[str] = frozenset(
         "hu",
         "kk",
         "be",
+        "az",
+        "hy",
+        "ka",
+        "ky",
+        "tg",
+        "uz",
     }
 )

@@ -28,6 +28,7 @@ from evalkit.journal import Journal, JournalState, Key
 from evalkit.progress import NullProgress, ProgressSink, ProgressSnapshot, TqdmProgress
 from evalkit.run_config import RunConfig, new_run_id
 from evalkit.task import Sample, Task, resolve_task
+from evalkit.validate import check_samples
 from evalkit.variants import parse_variant
 
 if TYPE_CHECKING:
@@ -287,6 +288,8 @@ class Runner:
         )
         state = journal.read_state() if self.config.resume else JournalState()
         samples = {task.name: self._load(task) for task in self.tasks}
+        for task in self.tasks:  # a sample that would be scored wrong stops the run before any request
+            check_samples(task, samples[task.name])
         catalogs = await self._catalogs()
         self._check_models(catalogs)
         self.prices = {model: _price(catalogs[model], self._router_id(model)) for model in self.config.models}

@@ -11,8 +11,10 @@ file and field of any problem.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import random
+import re
 import string
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -20,7 +22,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from evalkit.errors import TaskError
 
@@ -49,19 +59,43 @@ class Sample(BaseModel):
     images: list[Any] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _integer_labels(cls, data: Any) -> Any:
+        """`Sample(target=1, choices=[...])` means option B (a 0-based index), as in hub datasets."""
+        if isinstance(data, dict) and data.get("choices") and data.get("target") is not None:
+            from evalkit.sources.targets import choice_letter
+
+            target = data["target"]
+            items = target if isinstance(target, (list, tuple)) else [target]
+            if any(isinstance(t, int) and not isinstance(t, bool) for t in items):
+                data = {
+                    **data,
+                    "target": [
+                        choice_letter(t, data["choices"], reading="index") if isinstance(t, int) else t
+                        for t in items
+                    ],
+                }
+        return data
+
     @field_validator("id", mode="before")
     @classmethod
     def _id_as_str(cls, value: Any) -> str:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            raise ValueError("a sample needs an id")
         return str(value)
 
     @field_validator("target", mode="before")
     @classmethod
     def _target_as_list(cls, value: Any) -> list[str]:
+        from evalkit.sources.targets import cell_text
+
         if value is None:
             return []
-        if isinstance(value, (list, tuple)):
-            return [str(v) for v in value]
-        return [str(value)]
+        values = list(value) if isinstance(value, (list, tuple)) else [value]
+        if any(v is None or v != v for v in values):  # None or NaN must never become the text "None"
+            raise ValueError(f"a target is null: {value!r} (use target=None for no target)")
+        return [cell_text(v) for v in values]
 
     @model_validator(mode="after")
     def _input_in_fields(self) -> Sample:
@@ -114,7 +148,11 @@ class FieldMap(BaseModel):
     id: str | None = None
     input: str | None = None
     target: str | list[str] | None = "target"
-    choices: str | None = None
+    target_separator: str | None = Field(default=None, min_length=1)
+    target_json_lists: bool = True
+    choices: str | list[str] | None = None
+    choice_target: Literal["auto", "index", "letter", "text"] = "auto"
+    index_base: Literal[0, 1] = 0
     language: str | None = "language"
     images: str | None = None
     metadata: list[str] = Field(default_factory=list)
@@ -254,6 +292,7 @@ class Task(BaseModel):
     limit_per_language: int | None = Field(default=None, gt=0)
     shuffle_seed: int | None = None
     file: str | None = Field(default=None, description="the YAML file this task came from")
+    _loaded: tuple[tuple[Any, ...], list[Sample]] | None = PrivateAttr(default=None)
 
     @field_validator("scorer", mode="before")
     @classmethod
@@ -287,12 +326,7 @@ class Task(BaseModel):
     ) -> list[Sample]:
         """The task's samples, optionally filtered by language, shuffled with `seed`, then limited
         (per language first, then overall). Checks that every template variable exists."""
-        if self.samples is not None:
-            samples = list(self.samples)
-        else:
-            from evalkit.sources import load_samples
-
-            samples = load_samples(self)
+        samples = self.all_samples()
         if languages:
             samples = [s for s in samples if s.language in set(languages)]
         seed = self.shuffle_seed if seed is None else seed
@@ -304,22 +338,48 @@ class Task(BaseModel):
         self.check_templates(samples)
         return samples
 
+    def all_samples(self) -> list[Sample]:
+        """Every sample of the task, in source order; ids are unique. Read again when a local data file
+        changed since the last read (a notebook that edits its CSV between runs gets the new rows)."""
+        from evalkit.sources import check_unique_ids, load_samples, source_signature
+
+        signature = source_signature(self)
+        if self._loaded is None or self._loaded[0] != signature:
+            if self.samples is not None:
+                loaded = list(self.samples)
+                check_unique_ids(loaded, self.where)
+            else:
+                loaded = load_samples(self)
+            self._loaded = (signature, loaded)
+        return list(self._loaded[1])
+
     def check_templates(self, samples: Sequence[Sample]) -> None:
-        """Raise a TaskError naming the variable and the sample when a template variable is missing."""
+        """Raise one TaskError naming the samples whose template variable is missing or null."""
+        from evalkit.sources import RowProblems
+
+        problems = RowProblems(f"{self.where}: prompt", "sample(s) cannot be rendered")
         for sample in samples:
             system, user, variables = self.prompt.for_language(sample.language)
-            available = sample.template_vars().keys() | variables.keys()
+            values = {**sample.template_vars(), **variables}
             for text in filter(None, (system, user)):
                 for _, name, _, _ in string.Formatter().parse(text):
-                    if name and name.split(".")[0].split("[")[0] not in available:
-                        raise TaskError(
+                    root = name.split(".")[0].split("[")[0] if name else ""
+                    if not root:
+                        continue
+                    if root not in values:
+                        problems.add(
+                            f"sample {sample.id!r}",
                             f"template variable {{{name}}} is not in the data "
-                            f"(sample {sample.id!r} has: {', '.join(sorted(available))})",
-                            where=f"{self.where}: prompt",
+                            f"(it has: {', '.join(sorted(values))})",
                         )
+                    elif _is_null(values[root]):
+                        problems.add(f"sample {sample.id!r}", f"template variable {{{name}}} is null")
+        problems.raise_if_any()
 
     def fingerprint(self) -> str:
-        """A hash of everything that changes what is sent or how it is scored (for resume checks)."""
+        """A hash of everything that changes what is sent or how it is scored (for resume checks): the
+        definition, the identity of a Python scorer, and every loaded sample (so an edited data file
+        changes it). Stable across processes: nothing hashed holds a memory address."""
         spec = self.model_dump(mode="json", exclude={"samples", "file", "scorer"})
         # options added later are left out at their defaults, so older runs still resume
         if spec["generation"].get("reasoning") is None:
@@ -327,12 +387,57 @@ class Task(BaseModel):
         if not spec["prompt"].get("shared_prefix"):
             spec["prompt"].pop("shared_prefix", None)
         spec["scorer"] = (
-            self.scorer.model_dump() if isinstance(self.scorer, ScorerSpec) else repr(self.scorer)
+            self.scorer.model_dump()
+            if isinstance(self.scorer, ScorerSpec)
+            else callable_identity(self.scorer)
         )
-        if self.samples is not None:
-            spec["samples"] = [s.model_dump(mode="json", exclude={"images"}) for s in self.samples]
-        text = json.dumps(spec, sort_keys=True, ensure_ascii=False, default=str)
+        spec["samples"] = [_stable(s.model_dump(mode="python")) for s in self.all_samples()]
+        text = json.dumps(spec, sort_keys=True, ensure_ascii=False, default=_stable)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _is_null(value: Any) -> bool:
+    """None or NaN (an empty text is a legitimate value, e.g. an empty options block)."""
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def callable_identity(func: Any) -> str:
+    """Who a Python scorer is, the same in every process: its qualified name and a hash of its source
+    (or bytecode), plus the attributes of a scorer object."""
+    target = func if inspect.isfunction(func) or inspect.ismethod(func) else type(func)
+    name = f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', type(target).__name__)}"
+    try:
+        body = inspect.getsource(target)
+    except (OSError, TypeError):
+        code = getattr(target, "__code__", None)
+        body = code.co_code.hex() if code is not None else ""
+    state = (
+        ""
+        if target is func
+        else json.dumps(
+            _stable(vars(func)) if hasattr(func, "__dict__") else "", sort_keys=True, default=_stable
+        )
+    )
+    digest = hashlib.sha256(f"{body}\0{state}".encode()).hexdigest()[:16]
+    return f"{name}@{digest}"
+
+
+def _stable(value: Any) -> Any:
+    """A JSON-able form of a value without memory addresses (images and bytes become hashes)."""
+    if isinstance(value, dict):
+        return {str(k): _stable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_stable(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        return "sha256:" + hashlib.sha256(value).hexdigest()
+    tobytes = getattr(value, "tobytes", None)
+    if callable(tobytes):  # PIL images, numpy arrays
+        return f"{type(value).__name__}:sha256:" + hashlib.sha256(tobytes()).hexdigest()
+    if callable(value):
+        return callable_identity(value)
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
 
 
 def _limit(samples: list[Sample], limit: int | None, per_language: int | None) -> list[Sample]:
@@ -375,6 +480,58 @@ def load_task(path: str | Path) -> Task:
     return task
 
 
+def load_python_task(path: Path, name: str) -> Task:
+    """`NAME` from the Python file `path`: a Task, or a function without arguments that returns one.
+    The task's `file` becomes `path:NAME`, so that a run can be resumed from its manifest."""
+    import importlib.util
+
+    where = f"{path}:{name}"
+    if not path.is_file():
+        raise TaskError("no such Python task file", where=str(path))
+    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+    spec = importlib.util.spec_from_file_location(f"evalkit_task_{path.stem}_{digest}", path)
+    if spec is None or spec.loader is None:
+        raise TaskError("cannot import this file", where=str(path))
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except TaskError:
+        raise
+    except Exception as exc:  # the user's own file: report its error in one line, naming it
+        line = getattr(exc, "lineno", None) or _error_line(exc, path)
+        at = f" (line {line})" if line else ""
+        raise TaskError(f"importing it failed{at}: {type(exc).__name__}: {exc}", where=str(path)) from None
+    if not hasattr(module, name):
+        found = sorted(
+            k
+            for k, v in vars(module).items()
+            if isinstance(v, Task) or (inspect.isfunction(v) and v.__module__ == module.__name__)
+        )
+        raise TaskError(
+            f"the file defines no {name!r} (it has: {', '.join(found) or 'nothing'})", where=str(path)
+        )
+    value = getattr(module, name)
+    if inspect.isfunction(value):
+        try:
+            value = value()
+        except TaskError:
+            raise
+        except Exception as exc:
+            raise TaskError(f"calling {name}() failed: {type(exc).__name__}: {exc}", where=where) from None
+    if not isinstance(value, Task):
+        raise TaskError(f"{name} is a {type(value).__name__}, not an evalkit Task", where=where)
+    if value.file is None:
+        value = value.model_copy(update={"file": str(path.resolve()) + f":{name}"})
+    return value
+
+
+def _error_line(exc: BaseException, path: Path) -> int | None:
+    import traceback
+
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(path)]
+    return frames[-1].lineno if frames else None
+
+
 def _describe_validation(exc: ValidationError) -> str:
     problems = []
     for error in exc.errors():
@@ -388,10 +545,16 @@ def tasks_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "tasks"
 
 
+_PY_TASK = re.compile(r"^(?P<file>.+\.py):(?P<name>[A-Za-z_][A-Za-z0-9_]*)$")
+
+
 def resolve_task(name_or_path: str | Path | Task) -> Task:
-    """A Task from an object, a YAML path, or a bare name looked up in `tasks/`."""
+    """A Task from an object, a YAML path, `FILE.py:NAME`, or a bare name looked up in `tasks/`."""
     if isinstance(name_or_path, Task):
         return name_or_path
+    python = _PY_TASK.match(str(name_or_path))
+    if python:
+        return load_python_task(Path(python["file"]), python["name"])
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
         return load_task(path)

@@ -20,7 +20,7 @@ import unicodedata
 from typing import TYPE_CHECKING
 
 from evalkit.scorers.base import Score
-from evalkit.scorers.normalize import answer_phrases, last_boxed, squash
+from evalkit.scorers.normalize import Phrases, answer_phrases, last_boxed, phrase_table, squash
 
 if TYPE_CHECKING:
     from evalkit.task import Sample
@@ -69,13 +69,16 @@ class MultipleChoice:
 
     blocking = False
 
+    def __init__(self, answer_phrases: dict[str, list[str]] | None = None) -> None:
+        self.phrases = phrase_table(answer_phrases, scorer="choice")
+
     def __repr__(self) -> str:
-        return "MultipleChoice()"
+        return f"MultipleChoice(answer_phrases={self.phrases})" if self.phrases else "MultipleChoice()"
 
     def __call__(self, output: str, sample: Sample) -> Score:
         choices = list(sample.choices or [])
         count = len(choices) if choices else 26
-        found = extract_choice(output, sample.language, choices)
+        found = extract_choice(output, sample.language, choices, phrases=self.phrases)
         targets = {t for t in (target_letter(t, choices) for t in sample.target) if t}
         if found is None:
             return Score(0.0, None, "no choice found")
@@ -97,10 +100,12 @@ def target_letter(target: str, choices: list[str]) -> str | None:
     return _by_text(target, choices)
 
 
-def extract_choice(text: str, language: str | None, choices: list[str]) -> tuple[str, str] | None:
+def extract_choice(
+    text: str, language: str | None, choices: list[str], *, phrases: Phrases | None = None
+) -> tuple[str, str] | None:
     """The chosen letter and where it was found, or None."""
     text = unicodedata.normalize("NFKC", text)
-    for found in answer_phrases(text, language):
+    for found in answer_phrases(text, language, phrases=phrases):
         letter = _from_segment(found.text, choices)
         if letter:
             return letter, f"after {found.phrase!r}"

@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING
 
 from evalkit import languages as L
 from evalkit.scorers.base import Score
-from evalkit.scorers.normalize import after_answer_phrase, fold, language_key, squash, strip_punctuation
+from evalkit.scorers.normalize import (
+    after_answer_phrase,
+    fold,
+    language_key,
+    phrase_table,
+    squash,
+    strip_punctuation,
+)
 
 if TYPE_CHECKING:
     from evalkit.task import Sample
@@ -42,21 +49,29 @@ class ExactMatch:
 
     blocking = False
 
-    def __init__(self, normalize: bool = True, ignore_case: bool = True, extract: bool = True) -> None:
+    def __init__(
+        self,
+        normalize: bool = True,
+        ignore_case: bool = True,
+        extract: bool = True,
+        answer_phrases: dict[str, list[str]] | None = None,
+    ) -> None:
+        self.phrases = phrase_table(answer_phrases, scorer="exact")
         self.normalize = bool(normalize)
         self.ignore_case = bool(ignore_case)
         self.extract = bool(extract)
 
     def __repr__(self) -> str:
         return (
-            f"ExactMatch(normalize={self.normalize}, ignore_case={self.ignore_case}, extract={self.extract})"
+            f"ExactMatch(normalize={self.normalize}, ignore_case={self.ignore_case}, extract={self.extract}"
+            + (f", answer_phrases={self.phrases})" if self.phrases else ")")
         )
 
     def __call__(self, output: str, sample: Sample) -> Score:
         kind = str(sample.metadata.get("answer_type") or "")
         candidates = [(output, "whole output")]
         if self.extract:
-            found = after_answer_phrase(output, sample.language)
+            found = after_answer_phrase(output, sample.language, phrases=self.phrases)
             if found is not None and found.text:
                 candidates.insert(0, (found.text, f"after {found.phrase!r}"))
         targets = {self._form(t, kind, sample.language) for t in sample.target}

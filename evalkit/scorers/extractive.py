@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING
 from evalkit import languages as L
 from evalkit.errors import TaskError
 from evalkit.scorers.base import Score
-from evalkit.scorers.normalize import after_answer_phrase, language_key, qa_tokens, squad_tokens, squash
+from evalkit.scorers.normalize import (
+    after_answer_phrase,
+    language_key,
+    phrase_table,
+    qa_tokens,
+    squad_tokens,
+    squash,
+)
 
 if TYPE_CHECKING:
     from evalkit.task import Sample
@@ -59,7 +66,9 @@ class ExtractiveQA:
         arabic_clitic: bool = False,
         extract: bool = True,
         punctuation: str = "unicode",
+        answer_phrases: dict[str, list[str]] | None = None,
     ) -> None:
+        self.phrases = phrase_table(answer_phrases, scorer="extractive")
         if metric not in _METRICS:
             raise TaskError(f"metric must be one of {_METRICS}, got {metric!r}", where="scorer extractive")
         if punctuation not in _PUNCTUATION:
@@ -100,7 +109,7 @@ class ExtractiveQA:
     def prediction(self, output: str, language: str | None) -> str:
         """The answer text scored: what follows an answer phrase if any, else the whole output."""
         if self.extract:
-            found = after_answer_phrase(output, language)
+            found = after_answer_phrase(output, language, phrases=self.phrases)
             if found is not None and found.text:
                 return found.text.strip()
         return output.strip()

@@ -5,9 +5,10 @@ Everything here is pure and precompiled at import; nothing raises on any input s
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
@@ -165,8 +166,9 @@ class _AnswerFinder:
     """Finds the last answer phrase fast: rfind of anchor words (every phrase contains a label
     that holds no shorter label), then the full pattern only in a small window around it."""
 
-    def __init__(self, langs: list[str]) -> None:
+    def __init__(self, langs: list[str], extra: tuple[str, ...] = ()) -> None:
         labels = [p.lower() for p in _phrases(L.ANSWER_LABELS, langs)]
+        labels = sorted({*labels, *(p.lower().strip().rstrip(":：") for p in extra)}, key=len, reverse=True)
         statements = [p.lower() for p in _phrases(L.ANSWER_STATEMENTS, langs)]
         label = "(?:" + "|".join(map(_phrase, labels)) + r")[ \t]*[*_]*[ \t]*(?:[:：]|[-–—](?=[ \t]))"
         statement = "(?:" + "|".join(_phrase(p, whole_word=True) for p in statements) + r")[ \t]*[:：]?"
@@ -222,8 +224,42 @@ class Found(NamedTuple):
     start: int = 0
 
 
-def _finder(language: str | None) -> _AnswerFinder:
-    return _FINDERS.get(language_key(language), _FINDER_ANY)
+Phrases = Mapping[str, Sequence[str]]
+
+
+def _finder(language: str | None, phrases: Phrases | None = None) -> _AnswerFinder:
+    key = language_key(language)
+    extra = tuple(phrases.get(key) or phrases.get(language or "") or ()) if phrases else ()
+    if extra:
+        return _custom_finder(key, extra)
+    return _FINDERS.get(key, _FINDER_ANY)
+
+
+@functools.lru_cache(maxsize=64)
+def _custom_finder(lang: str, extra: tuple[str, ...]) -> _AnswerFinder:
+    return _AnswerFinder(sorted({lang, "en"} & set(_ALL_LANGS)) or ["en"], extra)
+
+
+def phrase_table(value: object, *, scorer: str) -> dict[str, tuple[str, ...]] | None:
+    """A scorer's `answer_phrases` parameter checked: {language: [label, ...]}."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str)
+        and isinstance(v, (list, tuple))
+        and v
+        and all(isinstance(p, str) and p.strip() for p in v)
+        for k, v in value.items()
+    ):
+        raise TypeError(
+            f"{scorer}: answer_phrases must map a language code to a list of labels, got {value!r}"
+        )
+    return {language_key(k) or k: tuple(v) for k, v in value.items()}
+
+
+def known_language(language: str | None) -> bool:
+    """True when the answer-phrase table has the language."""
+    return language_key(language) in _FINDERS
 
 
 def answer_regex(language: str | None) -> re.Pattern[str]:
@@ -231,12 +267,34 @@ def answer_regex(language: str | None) -> re.Pattern[str]:
     return _finder(language).any_case
 
 
-def after_answer_phrase(text: str, language: str | None, before: int | None = None) -> Found | None:
+# The generic rule for languages outside the table: a final line "Label: answer", where the label is
+# one to three words without digits (so "Step 3: ..." or "12:30" are not labels).
+_FINAL_LABEL = re.compile(
+    r"^[\s*_#>]*((?:[^\W\d_][^\W\d_'’.-]*\s?){1,3}?)[*_]*\s*[:：]\s*[*_]*(\S.*?)[\s*_`]*$"
+)
+
+
+def _final_label_line(text: str) -> Found | None:
+    lines = [line for line in text.rstrip().splitlines() if line.strip()]
+    if not lines:
+        return None
+    match = _FINAL_LABEL.match(lines[-1])
+    if match is None:
+        return None
+    return Found(match.group(2), match.group(1).strip() + ":", 0)
+
+
+def after_answer_phrase(
+    text: str, language: str | None, before: int | None = None, *, phrases: Phrases | None = None
+) -> Found | None:
     """The line after the last answer phrase ("Answer:", "Ответ:", "答案：", "The answer is", bold
     forms); the next non-empty line when the phrase ends its line. None when there is no phrase.
-    With `before`, the last phrase that starts before that position."""
-    last = _finder(language).last(text, before)
+    With `before`, the last phrase that starts before that position. `phrases` adds a task's own
+    labels per language. For a language outside the table, a final `Label: answer` line counts."""
+    last = _finder(language, phrases).last(text, before)
     if last is None:
+        if before is None and not known_language(language):
+            return _final_label_line(text)
         return None
     rest = _LEAD.sub("", text[last.end() :])
     # Skip lines without a word character ("$$", "\\[", "```") to reach the answer itself.
@@ -244,14 +302,20 @@ def after_answer_phrase(text: str, language: str | None, before: int | None = No
     return Found(_TRAIL.sub("", line), " ".join(last.group(0).split()), last.start())
 
 
-def answer_phrases(text: str, language: str | None, limit: int = 4) -> Iterator[Found]:
+def answer_phrases(
+    text: str, language: str | None, limit: int = 4, *, phrases: Phrases | None = None
+) -> Iterator[Found]:
     """The answers after the last `limit` answer phrases, last first ("Answer: B. I hope the
     answer is clear." yields "clear." and then "B. I hope ...")."""
-    found = after_answer_phrase(text, language)
+    found = after_answer_phrase(text, language, phrases=phrases)
     while found is not None and limit > 0:
         yield found
         limit -= 1
-        found = after_answer_phrase(text, language, before=found.start) if found.start > 0 else None
+        found = (
+            after_answer_phrase(text, language, before=found.start, phrases=phrases)
+            if found.start > 0
+            else None
+        )
 
 
 def last_boxed(text: str) -> str | None:
@@ -360,11 +424,16 @@ def interpret(body: str, style: NumberStyle) -> Decimal | None:
 
 
 class Number(NamedTuple):
-    """A number found in text: its value and where it was."""
+    """A number found in text: its value, where it was, and the other reading when a lone separator
+    before exactly three digits may group thousands or mark decimals ("2,125", "1.234")."""
 
     value: Decimal
     start: int
     end: int
+    alternative: Decimal | None = None
+
+    def readings(self) -> tuple[Decimal, ...]:
+        return (self.value,) if self.alternative is None else (self.value, self.alternative)
 
 
 def find_numbers(text: str, language: str | None) -> list[Number]:
@@ -391,18 +460,36 @@ def _matches(text: str, language: str | None) -> tuple[list[re.Match[str]], list
     return matches, [style] * len(matches)
 
 
+_LONE_MARK = re.compile(r"\d+([.,])(\d{3})")
+
+
+def ambiguous_reading(body: str, value: Decimal) -> Decimal | None:
+    """The other value of a body such as "2,125" or "1.234" (one mark, exactly three digits after it):
+    grouping if `value` read it as decimals, and decimals if it read it as grouping."""
+    plain = _ascii_digits(body).translate(_GROUP_SPACES)
+    match = _LONE_MARK.fullmatch(plain)
+    if match is None:
+        return None
+    grouped = Decimal(plain.replace(match.group(1), ""))
+    decimal = Decimal(plain.replace(match.group(1), "."))
+    return decimal if value == grouped else grouped
+
+
 def _number(match: re.Match[str], style: NumberStyle) -> Number | None:
     value = interpret(match["body"], style)
     if value is None:
         return None
+    other = ambiguous_reading(match["body"], value)
     if match["den"] is not None:
         den = _decimal(_ascii_digits(match["den"]))
         if not den:
             return None
         value = value / den
+        other = None
     if match["sign"]:
         value = value.copy_negate()  # exact; unary minus would round to 28 digits
-    return Number(value, match.start(), match.end())
+        other = other.copy_negate() if other is not None else None
+    return Number(value, match.start(), match.end(), other)
 
 
 def _latex_repl(match: re.Match[str]) -> str:
@@ -412,10 +499,27 @@ def _latex_repl(match: re.Match[str]) -> str:
     return "," if token == "{,}" else "\u202f" if token == "\\," else " "
 
 
+_TARGET_STYLE = NumberStyle(".", False, True)
+
+
+def read_target_number(text: str) -> Number | None:
+    """A target as a number, or None unless it holds exactly one. Read in English format ("2,125" is
+    2125, with 2.125 as the other reading) with thousands grouped by any space ("12 500", NBSP,
+    narrow NBSP, thin space) accepted, because data files are written in every locale."""
+    text = _LATEX.sub(_latex_repl, text) if "\\" in text or "{," in text else text
+    numbers = [n for n in map(_number, _NUMBER_RE_SPACE.finditer(text), _repeat(_TARGET_STYLE)) if n]
+    return numbers[0] if len(numbers) == 1 else None
+
+
+def _repeat(style: NumberStyle) -> Iterator[NumberStyle]:
+    while True:
+        yield style
+
+
 def parse_target_number(text: str) -> Decimal | None:
-    """A target read as an English-format number ("2,125" is 2125 in every language's data)."""
-    numbers = find_numbers(text, "en")
-    return numbers[0].value if len(numbers) == 1 else None
+    """The value of a target read by `read_target_number` (its first reading)."""
+    number = read_target_number(text)
+    return number.value if number is not None else None
 
 
 def format_number(value: Decimal) -> str:

@@ -20,12 +20,15 @@ from typing import TYPE_CHECKING
 from evalkit.errors import TaskError
 from evalkit.scorers.base import Score
 from evalkit.scorers.normalize import (
+    Number,
+    Phrases,
     answer_phrases,
     find_numbers,
     format_number,
     last_boxed,
     last_number,
-    parse_target_number,
+    phrase_table,
+    read_target_number,
 )
 
 if TYPE_CHECKING:
@@ -45,7 +48,14 @@ class NumericMatch:
 
     blocking = False
 
-    def __init__(self, tolerance: float = 0.0, relative: bool = False, strict: bool = False) -> None:
+    def __init__(
+        self,
+        tolerance: float = 0.0,
+        relative: bool = False,
+        strict: bool = False,
+        answer_phrases: dict[str, list[str]] | None = None,
+    ) -> None:
+        self.phrases = phrase_table(answer_phrases, scorer="numeric")
         try:
             self.tolerance = Decimal(str(tolerance))
         except (InvalidOperation, ValueError):
@@ -58,20 +68,28 @@ class NumericMatch:
         self.strict = bool(strict)
 
     def __repr__(self) -> str:
-        return f"NumericMatch(tolerance={self.tolerance}, relative={self.relative}, strict={self.strict})"
+        phrases = f", answer_phrases={self.phrases}" if self.phrases else ""
+        return f"NumericMatch(tolerance={self.tolerance}, relative={self.relative}, strict={self.strict}{phrases})"
 
     def __call__(self, output: str, sample: Sample) -> Score:
-        found = extract_number(output, sample.language, strict=self.strict)
+        found = extract_answer_number(output, sample.language, strict=self.strict, phrases=self.phrases)
         if found is None:
             return Score(0.0, None, "no number found")
-        value, where = found
-        targets = [t for t in map(parse_target_number, sample.target) if t is not None]
-        extracted = format_number(value)
+        number, where = found
+        targets = [t for t in map(read_target_number, sample.target) if t is not None]
+        extracted = format_number(number.value)
         if not targets:
             return Score(0.0, extracted, f"{where}; no numeric target in {sample.target!r}")
-        hit = any(self._close(value, target) for target in targets)
-        shown = format_number(targets[0])
-        return Score(1.0 if hit else 0.0, extracted, f"{extracted} {where}; target {shown}")
+        shown = format_number(targets[0].value)
+        if any(self._close(number.value, target.value) for target in targets):
+            return Score(1.0, extracted, f"{extracted} {where}; target {shown}")
+        for target in targets:
+            for reading in target.readings():
+                value = next((v for v in number.readings() if self._close(v, reading)), None)
+                if value is not None:
+                    note = _ambiguity(number, target)
+                    return Score(1.0, format_number(value), f"{extracted} {where}; target {shown}; {note}")
+        return Score(0.0, extracted, f"{extracted} {where}; target {shown}")
 
     def _close(self, value: Decimal, target: Decimal) -> bool:
         if value == target:
@@ -83,9 +101,27 @@ class NumericMatch:
         return exact.subtract(value, target).copy_abs() <= allowed
 
 
+def _ambiguity(number: Number, target: Number) -> str:
+    """Records that a match needed the other reading of "2,125"-like text (grouping vs decimals)."""
+    parts = [
+        f"{label} read as {' or '.join(map(format_number, n.readings()))}"
+        for label, n in (("answer", number), ("target", target))
+        if n.alternative is not None
+    ]
+    return "ambiguous separator: " + ", ".join(parts)
+
+
 def extract_number(text: str, language: str | None, *, strict: bool = False) -> tuple[Decimal, str] | None:
     """The final numeric answer in text and where it was found, or None."""
-    for found in answer_phrases(text, language):
+    found = extract_answer_number(text, language, strict=strict)
+    return (found[0].value, found[1]) if found is not None else None
+
+
+def extract_answer_number(
+    text: str, language: str | None, *, strict: bool = False, phrases: Phrases | None = None
+) -> tuple[Number, str] | None:
+    """The final numeric answer in text (with its other reading, if ambiguous) and where it was found."""
+    for found in answer_phrases(text, language, phrases=phrases):
         if not found.phrase.endswith(_LABEL_ENDS) and not _LEADING_NUMBER.match(found.text):
             continue  # "the answer is clear, 2 times": a statement must be followed by its number
         value = _pick(found.text, language)
@@ -99,7 +135,7 @@ def extract_number(text: str, language: str | None, *, strict: bool = False) -> 
     if strict:
         return None
     number = last_number(text, language)
-    return (number.value, "last number") if number is not None else None
+    return (number, "last number") if number is not None else None
 
 
 def _exact_context(*values: Decimal) -> Context:
@@ -108,12 +144,12 @@ def _exact_context(*values: Decimal) -> Context:
     return Context(prec=max(28, digits + 2), traps=[])
 
 
-def _pick(segment: str, language: str | None) -> Decimal | None:
+def _pick(segment: str, language: str | None) -> Number | None:
     """In an answer line, the result of the last "=" if any ("9 × 2 = 18"), else the first number."""
     equals = [m.end() for m in _EQUALS.finditer(segment)]
     if equals:
         after = find_numbers(segment[equals[-1] :], language)
         if after:
-            return after[0].value
+            return after[0]
     numbers = find_numbers(segment, language)
-    return numbers[0].value if numbers else None
+    return numbers[0] if numbers else None

@@ -1,7 +1,7 @@
 """Loaders: a task's `source` -> rows (dicts) -> Samples.
 
-Generic files (jsonl, json, csv, tsv, parquet) and hub ids go through the `datasets` library. Real
-benchmark layouts that are not plain tables have one reader each (`format:` in the task's source),
+Plain tables (jsonl, json, csv, tsv, parquet, a `save_to_disk` folder) are read by `tables`; hub ids go
+through the `datasets` library. Real benchmark layouts that are not plain tables have one reader each (`format:` in the task's source),
 registered below; a reader is `read(path: Path, **options) -> Iterable[dict]`.
 """
 
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import inspect
+import json
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -16,6 +18,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import TaskError
+from evalkit.sources import tables
+from evalkit.sources.targets import (
+    TargetProblem,
+    alternatives,
+    cell_text,
+    choice_letter,
+    is_missing,
+    looks_like_list,
+)
 
 if TYPE_CHECKING:
     from evalkit.task import Sample, Source, Task
@@ -32,7 +43,6 @@ _READERS: dict[str, str] = {
     "visual_suite": "evalkit.sources.visual_suite:read",
 }
 _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_GENERIC = {".jsonl": "json", ".json": "json", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet"}
 
 
 def load_samples(task: Task) -> list[Sample]:
@@ -44,15 +54,51 @@ def load_samples(task: Task) -> list[Sample]:
     for language in languages:
         rows = _rows(source, language, base=_base_dir(task), where=task.where)
         samples.extend(_to_samples(task, rows, language, _data_dir(task, language)))
+    check_unique_ids(samples, f"{task.where}: {source.path}" if source.path else task.where)
     return samples
+
+
+def source_signature(task: Task) -> tuple[Any, ...]:
+    """What identifies the current content of a task's local data files (path, size, mtime), so that
+    samples read once can be reused until a file changes."""
+    if task.source is None:
+        return ()
+    signature = []
+    for language in task.source.languages or [None]:
+        path = _expand_env(_expand(task.source.path, language), where=f"{task.where}: source.path")
+        local = (_base_dir(task) / path) if path else None
+        if local is not None and local.exists():
+            files = sorted(p for p in local.rglob("*") if p.is_file()) if local.is_dir() else [local]
+            signature += [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+    return tuple(signature)
+
+
+def check_unique_ids(samples: list[Sample], where: str) -> None:
+    """Two samples with one id would overwrite each other's results: refuse, naming them."""
+    seen: dict[str, int] = {}
+    problems = RowProblems(
+        where, "repeated id(s); ids must be unique (name a unique column in fields.id, or leave it unset)"
+    )
+    for index, sample in enumerate(samples):
+        if sample.id in seen:
+            problems.add(f"sample {index}", f"id {sample.id!r} repeats sample {seen[sample.id]}")
+        else:
+            seen[sample.id] = index
+    problems.raise_if_any()
 
 
 def _data_dir(task: Task, language: str | None) -> Path | None:
     """The folder of the local data file, against which relative image paths in its rows resolve."""
+    local = _local_file(task, language)
+    return local.parent if local is not None else None
+
+
+def _local_file(task: Task, language: str | None) -> Path | None:
+    """The local data file (or folder) this language reads, when it exists."""
     assert task.source is not None
     path = _expand_env(_expand(task.source.path, language), where=f"{task.where}: source.path")
     local = (_base_dir(task) / path).resolve() if path else None
-    return local.parent if local is not None and local.exists() else None
+    return local if local is not None and local.exists() else None
 
 
 def _base_dir(task: Task) -> Path:
@@ -101,11 +147,16 @@ def _read_local(path: Path, source: Source, *, where: str) -> Iterator[dict[str,
     fmt = source.format
     try:
         if fmt in _READERS:
-            module_name, func = _READERS[fmt].split(":")
-            reader: Reader = getattr(importlib.import_module(module_name), func)
+            reader = _reader(fmt)
+            _check_reader_options(reader, fmt, source.options, where=where)
             yield from reader(path, **source.options)
             return
-        yield from _read_generic(path, fmt)
+        if fmt is not None and fmt not in tables.FORMATS:
+            known = ", ".join(sorted({*tables.FORMATS, *_READERS}))
+            raise TaskError(
+                f"unknown data format {fmt!r}; use one of {known}", where=f"{where}: source.format"
+            )
+        yield from tables.read_table(path, tables.table_format(path, fmt), source.options, where=where)
     except TaskError:
         raise
     except UnicodeDecodeError as exc:
@@ -114,28 +165,29 @@ def _read_local(path: Path, source: Source, *, where: str) -> Iterator[dict[str,
         raise TaskError(f"cannot read data: {type(exc).__name__}: {exc}", where=where) from None
 
 
-def _read_generic(path: Path, fmt: str | None) -> Iterator[dict[str, Any]]:
-    suffixes = "".join(path.suffixes[-2:]).replace(".gz", "") or path.suffix
-    builder = _GENERIC.get(fmt and f".{fmt}" or Path(f"x{suffixes}").suffix)  # Path(".jsonl").suffix is ""
-    if builder is None:
-        raise TaskError(
-            f"unknown data format {fmt or path.suffix!r}; use one of "
-            f"{', '.join(sorted({*(_GENERIC), *_READERS}))}",
-            where=str(path),
-        )
-    _check_utf8(path)
-    if path.suffix != ".parquet" and not path.read_bytes().strip():
-        return  # `datasets` fails on an empty file with a bare StopIteration; "empty" is reported by Task
-    import datasets
+def _reader(fmt: str) -> Reader:
+    module_name, func = _READERS[fmt].split(":")
+    return getattr(importlib.import_module(module_name), func)
 
-    kwargs: dict[str, Any] = {"delimiter": "\t"} if path.suffix == ".tsv" else {}
-    with _quiet_datasets(datasets):
-        dataset = datasets.load_dataset(builder, data_files=str(path), split="train", **kwargs)
-    yield from dataset
+
+def _check_reader_options(reader: Reader, fmt: str, options: dict[str, Any], *, where: str) -> None:
+    """A benchmark reader takes only its own keyword options; name an unknown one before calling it."""
+    parameters = inspect.signature(reader).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return
+    allowed = [
+        name for name, p in list(parameters.items())[1:] if p.kind is not inspect.Parameter.VAR_POSITIONAL
+    ]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise TaskError(
+            f"unknown option(s) {', '.join(unknown)} for format {fmt!r} (allowed: {', '.join(allowed) or 'none'})",
+            where=f"{where}: source.options",
+        )
 
 
 @contextlib.contextmanager
-def _quiet_datasets(datasets: Any) -> Iterator[None]:
+def quiet_datasets(datasets: Any) -> Iterator[None]:
     """A local file loads in milliseconds; its "Generating train split" bars only clutter the output."""
     was_enabled = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()
@@ -146,21 +198,13 @@ def _quiet_datasets(datasets: Any) -> Iterator[None]:
             datasets.enable_progress_bars()
 
 
-def _check_utf8(path: Path) -> None:
-    """datasets reports bad bytes from deep inside pyarrow; check first to name the file and offset."""
-    if path.suffix in (".gz", ".parquet"):
-        return
-    data = path.read_bytes()
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise TaskError(
-            f"not valid UTF-8 at line {line} (byte offset {exc.start})", where=str(path)
-        ) from None
-
-
 def _read_hub(source: Source, language: str | None, *, where: str) -> Iterator[dict[str, Any]]:
+    if source.options and source.format not in _READERS:
+        raise TaskError(
+            f"option(s) {', '.join(sorted(source.options))} apply to a local file, but the data comes from "
+            "the hub (which takes config, split and revision)",
+            where=f"{where}: source.options",
+        )
     import datasets
 
     try:
@@ -189,52 +233,140 @@ def _adapt_hub(
 def _to_samples(
     task: Task, rows: Iterable[dict[str, Any]], language: str | None, data_dir: Path | None = None
 ) -> Iterator[Sample]:
+    """Rows -> Samples. Every row that cannot become a sample is collected, and all are reported at once
+    (a missing id, an unreadable or null target, a choice label that names no option)."""
     from evalkit.task import Sample
 
     fields = task.fields
+    local = _local_file(task, language)
+    problems = RowProblems(f"{task.where}: {local}" if local is not None else task.where)
+    samples = []
+    seen: set[str] = set()
     for index, row in enumerate(rows):
-        where = f"{task.where}: row {index}"
+        where = f"row {index}"
         row = dict(row)
         if language is not None:
             row.setdefault("language", language)
-        sample_id = _get(row, fields.id, where) if fields.id else index
-        if language is not None and not str(sample_id).startswith(f"{language}/"):
-            sample_id = f"{language}/{sample_id}"  # parallel sets share ids across languages
-        yield Sample(
-            id=str(sample_id),
-            fields=row,
-            target=_target(row, fields.target, where),
-            choices=_get(row, fields.choices, where) if fields.choices else None,
-            language=row.get(fields.language) if fields.language else language,
-            images=_images(row, fields.images, where, data_dir),
-            metadata={name: _get(row, name, where) for name in fields.metadata},
+        try:
+            sample_id = _sample_id(row, fields.id, index, where)
+            if language is not None and not sample_id.startswith(f"{language}/"):
+                sample_id = f"{language}/{sample_id}"  # parallel sets share ids across languages
+            choices = _choices(row, fields.choices, where)
+            samples.append(
+                Sample(
+                    id=sample_id,
+                    fields=row,
+                    target=_target(row, fields, choices, where),
+                    choices=choices,
+                    language=row.get(fields.language) if fields.language else language,
+                    images=_images(row, fields.images, where, data_dir),
+                    metadata={name: row.get(name) for name in fields.metadata},
+                )
+            )
+        except TargetProblem as exc:
+            problems.add(where, str(exc))
+        seen |= row.keys()
+    problems.raise_if_any()
+    _check_optional_columns(fields, seen, task.where)
+    return iter(samples)
+
+
+def _check_optional_columns(fields: Any, seen: set[str], where: str) -> None:
+    """Choices, images and metadata may be absent from some rows, but a column no row has is a typo."""
+    named = [*fields.metadata, *([fields.images] if fields.images else [])]
+    named += [fields.choices] if isinstance(fields.choices, str) else []
+    missing = [column for column in named if column not in seen]
+    if seen and missing:
+        raise TaskError(
+            f"column(s) {', '.join(map(repr, missing))} are in no row of the data "
+            f"(columns: {', '.join(sorted(seen))})",
+            where=f"{where}: fields",
         )
+
+
+class RowProblems:
+    """Problems of many rows, reported as one TaskError that names them (the first few in full)."""
+
+    SHOWN = 8
+
+    def __init__(self, where: str, headline: str = "row(s) cannot be used") -> None:
+        self.where = where
+        self.headline = headline
+        self.items: list[str] = []
+
+    def add(self, row: str, problem: str) -> None:
+        self.items.append(f"{row}: {problem}")
+
+    def raise_if_any(self) -> None:
+        if not self.items:
+            return
+        shown = "; ".join(self.items[: self.SHOWN])
+        more = f"; and {len(self.items) - self.SHOWN} more" if len(self.items) > self.SHOWN else ""
+        raise TaskError(f"{len(self.items)} {self.headline}: {shown}{more}", where=self.where)
 
 
 def _get(row: dict[str, Any], column: str, where: str) -> Any:
     if column not in row:
-        raise TaskError(f"column {column!r} is not in the data (columns: {', '.join(row)})", where=where)
+        raise TargetProblem(f"column {column!r} is not in the data (columns: {', '.join(row)})")
     return row[column]
 
 
-def _target(row: dict[str, Any], columns: str | list[str] | None, where: str) -> list[str]:
+def _sample_id(row: dict[str, Any], column: str | None, index: int, where: str) -> str:
+    """The id column's value, or the row number (0-based) when the task names no id column."""
+    if column is None:
+        return str(index)
+    value = _get(row, column, where)
+    if is_missing(value):
+        raise TargetProblem(f"the id column {column!r} is empty")
+    return cell_text(value)
+
+
+def _choices(row: dict[str, Any], columns: str | list[str] | None, where: str) -> list[str] | None:
+    """The options: a list column, a text cell holding a JSON list, or one column per option."""
+    if columns is None:
+        return None
+    if isinstance(columns, list):
+        return [cell_text(_get(row, c, where)) for c in columns if not is_missing(_get(row, c, where))]
+    value = row.get(columns)
+    if is_missing(value):
+        return None
+    if isinstance(value, str):
+        if not looks_like_list(value):
+            raise TargetProblem(f"choices {value!r} is one text, not a list (write a JSON list in the cell)")
+        value = json.loads(value)
+    if not isinstance(value, (list, tuple)):
+        raise TargetProblem(f"choices must be a list, got {type(value).__name__}")
+    return [cell_text(v) for v in value]
+
+
+def _target(row: dict[str, Any], fields: Any, choices: list[str] | None, where: str) -> list[str]:
+    columns = fields.target
     if columns is None:
         return []
-    if isinstance(columns, str):
-        columns = [columns]
-    values: list[str] = []
-    for column in columns:
+    values: list[Any] = []
+    for column in [columns] if isinstance(columns, str) else columns:
         value = _get(row, column, where)
-        values.extend(str(v) for v in value) if isinstance(value, (list, tuple)) else values.append(
-            str(value)
+        if isinstance(columns, list) and is_missing(value):
+            continue  # several columns: an empty one is just an absent alias
+        values.extend(
+            alternatives(value, separator=fields.target_separator, json_lists=fields.target_json_lists)
         )
-    return values
+    if not values and isinstance(columns, list):
+        raise TargetProblem(f"every target column ({', '.join(columns)}) is empty")
+    if choices:
+        return list(
+            dict.fromkeys(
+                choice_letter(v, choices, base=fields.index_base, reading=fields.choice_target)
+                for v in values
+            )
+        )
+    return [cell_text(v) for v in values]
 
 
 def _images(row: dict[str, Any], column: str | None, where: str, data_dir: Path | None) -> list[Any]:
     if column is None:
         return []
-    value = _get(row, column, where)
+    value = row.get(column)
     if value is None:
         return []
     refs = list(value) if isinstance(value, (list, tuple)) else [value]

@@ -29,11 +29,16 @@ INSTRUCTIONS = {
 }
 
 
-def read(path: Path, image_root: str | None = None, **_: Any) -> Iterator[dict[str, Any]]:
+def read(path: Path, image_root: str | None = None, **unknown: Any) -> Iterator[dict[str, Any]]:
     """Rows of a MATH-Vision jsonl file (or of the dataset folder that holds `data/testmini.jsonl`).
 
     image_root: the folder the `image` paths are relative to (default: the folder holding `data/`).
     """
+    if unknown:
+        raise TaskError(
+            f"unknown option(s) {', '.join(sorted(unknown))} for format 'math_vision' (allowed: image_root)",
+            where=str(path),
+        )
     path = Path(path)
     file = path / DEFAULT_FILE if path.is_dir() else path
     root = Path(image_root) if image_root else (path if path.is_dir() else _guess_root(file))
