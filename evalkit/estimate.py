@@ -112,12 +112,14 @@ def format_estimate(rows: Sequence[CostRange]) -> str:
     def rub(value: float | None) -> str:
         return "no price" if value is None else f"{value:.4f} ₽"
 
+    tw = max([16, *(len(r.task) for r in rows)])
+    mw = max([32, *(len(r.model) for r in rows)])
     lines = [
-        f"{'task':<16} {'model':<32} {'calls':>6} {'prompt tok':>10} {'images':>6}  low / expected / worst case"
+        f"{'task':<{tw}} {'model':<{mw}} {'calls':>6} {'prompt tok':>10} {'images':>6}  low / expected / worst case"
     ]
     for r in rows:
         lines.append(
-            f"{r.task:<16} {r.model:<32} {r.calls:>6} {r.prompt_tokens:>10} {r.images:>6}  "
+            f"{r.task:<{tw}} {r.model:<{mw}} {r.calls:>6} {r.prompt_tokens:>10} {r.images:>6}  "
             f"{rub(r.low_rub)} / {rub(r.expected_rub)} / {rub(r.high_rub)}"
         )
     cached = sum(r.cached_tokens for r in rows)
