@@ -26,6 +26,10 @@ SAMPLE_DIFFICULTY_SHARE = 0.5
 (so that models agree on hard items, as real ones do); the rest is model- and seed-specific."""
 
 
+NESTED_THOUGHTS = 0.25
+"""The share of `<think>` replies whose thought holds a nested `<think>` block."""
+
+
 class RequestError(Exception):
     """A request the router rejects before generating (bad body, context too long, images unsupported)."""
 
@@ -100,6 +104,9 @@ def plan(
     if effort is not None:
         thought = thinking(item, bool(correct), rng, _thinking_tokens(model, body, effort, rng))
     if model.thinking == "think" and thought:  # the thought is part of the content
+        if rng.random() < NESTED_THOUGHTS:  # some models open a block inside a block
+            middle = len(thought) // 2
+            thought = f"{thought[:middle]}\n<think>{thought[middle:]}</think>"
         opened = f"<think>\n{thought}\n</think>\n\n"
         text, _, finish_reason = _limit(opened + text, body, model)
         reasoning_tokens = estimate_tokens(text[: len(opened)])
