@@ -581,6 +581,7 @@ class Runner:
             images=len(rendered.images),
             cached_tokens=record.cached_tokens or 0,
             reasoning_tokens=record.reasoning_tokens or 0,
+            cache_write_tokens=record.cache_write_tokens or 0,
         )
 
     async def _finish(

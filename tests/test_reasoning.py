@@ -286,3 +286,18 @@ def test_the_report_and_the_cli_summary_show_thinking_truncation_and_caching(rou
     assert "thinking" in shown and "caching saved" in shown
     plain = result.df[result.df.model == "sim/small-fast"]
     assert "Thinking, truncation and caching" not in render_report(plain[plain.cached_tokens == 0].iloc[:1])
+
+
+def test_cache_reads_and_writes_are_priced_from_the_card_and_savings_are_net_of_writes() -> None:
+    from evalkit.models import PriceCard
+
+    card = PriceCard.from_api({"prompt": "3e-6", "completion": 1.5e-5, "input_cache_read": 3e-7,
+                               "input_cache_write": "3.75e-6"})  # fmt: skip
+    est = card.estimate(1000, 100, cached_tokens=600, cache_write_tokens=300)
+    assert est.input == pytest.approx(100 * 3e-6 + 600 * 3e-7 + 300 * 3.75e-6)
+    assert est.cache_saved == pytest.approx(600 * (3e-6 - 3e-7) - 300 * (3.75e-6 - 3e-6))
+    assert est.total == pytest.approx(est.input + 100 * 1.5e-5)
+    # more cached and written tokens than the prompt had cannot make a negative or doubled count
+    odd = card.estimate(100, 0, cached_tokens=80, cache_write_tokens=80)
+    assert odd.input == pytest.approx(80 * 3e-7 + 20 * 3.75e-6)
+    assert card.to_api()["input_cache_write"] == 3.75e-6
