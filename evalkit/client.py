@@ -591,7 +591,7 @@ class Client:
 
     def _succeeded(self, state: _Attempt) -> CallRecord:
         record = self._base_record(state)
-        if not record.output and not record.completion_tokens:
+        if not record.output and not record.reasoning and not record.completion_tokens:
             failure = _CallFailed(
                 ErrorClass.EMPTY_RESPONSE, "the response had no content and no completion tokens"
             )
