@@ -688,8 +688,9 @@ def summary_table(
     """One row per group (default: task and model): n (every call), n_scored (calls with an answer),
     errors, error_rate, accuracy with its interval (and the method), latency and TTFT p50/p95 (s), total
     ₽, ₽ per 1000 samples with interval, ₽ per correct answer with interval, how many calls used the
-    price-card estimate, the total split into input / output / images (`cost_split`), and whether any
-    row is simulated."""
+    price-card estimate, the total split into input / output / images (`cost_split`), thinking and
+    caching (`thinking_and_caching`: truncated_rate, accuracy_untruncated, reasoning_tokens_mean,
+    rub_reasoning, rub_cache_saved), and whether any row is simulated."""
     keys = list(by)
     rows = []
     for values, group in df.groupby(keys, sort=True, dropna=False):
