@@ -301,3 +301,22 @@ def test_cache_reads_and_writes_are_priced_from_the_card_and_savings_are_net_of_
     odd = card.estimate(100, 0, cached_tokens=80, cache_write_tokens=80)
     assert odd.input == pytest.approx(80 * 3e-7 + 20 * 3.75e-6)
     assert card.to_api()["input_cache_write"] == 3.75e-6
+
+
+def test_excluded_thinking_is_billed_and_counted_but_not_returned(router, tmp_path):
+    from evalkit.runner import _params
+
+    task = arithmetic(n=6, max_tokens=2000).model_copy(
+        update={"generation": Generation(max_tokens=2000, reasoning={"effort": "low", "exclude": True})}
+    )
+    assert _params(task, 0, parse_variant("sim/reasoner").reasoning(task.generation.reasoning))[
+        "reasoning"
+    ] == {
+        "effort": "low",
+        "exclude": True,
+    }
+    with router(task) as server:
+        df = evalkit.run([task], ["sim/reasoner"], base_url=server.base_url, out=str(tmp_path / "o"),
+                         progress=False).df  # fmt: skip
+    assert df.reasoning.isna().all() and (df.reasoning_tokens > 0).all()
+    assert (df.cost_rub_reasoning > 0).all() and df.error.isna().all()
