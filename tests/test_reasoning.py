@@ -320,3 +320,21 @@ def test_excluded_thinking_is_billed_and_counted_but_not_returned(router, tmp_pa
                          progress=False).df  # fmt: skip
     assert df.reasoning.isna().all() and (df.reasoning_tokens > 0).all()
     assert (df.cost_rub_reasoning > 0).all() and df.error.isna().all()
+
+
+def test_the_cost_breakdown_splits_output_into_answer_and_thinking() -> None:
+    from evalkit import plots
+
+    df = pd.DataFrame({
+        "task": "t", "model": ["m/think"] * 2 + ["m/plain"] * 2, "sample_id": ["a", "b"] * 2, "epoch": 0,
+        "score": 1.0, "error": None, "cost_rub": [0.02, 0.02, 0.01, 0.01], "cost_rub_estimated": [0.02, 0.02, 0.01, 0.01],
+        "cost_rub_input": [0.002, 0.002, 0.002, 0.002], "cost_rub_output": [0.018, 0.018, 0.008, 0.008],
+        "cost_rub_images": 0.0, "cost_rub_reasoning": [0.015, 0.015, None, None], "simulated": False,
+    })  # fmt: skip
+    ax = plots.cost_breakdown(df).axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "thinking tokens (price card)" in labels and "answer tokens (price card)" in labels
+    bars = {c.get_label(): [p.get_height() for p in c.patches] for c in ax.containers}
+    # models sorted: m/plain, m/think
+    assert bars["thinking tokens (price card)"] == pytest.approx([0, 15])
+    assert bars["answer tokens (price card)"] == pytest.approx([8, 3])
