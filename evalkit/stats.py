@@ -923,7 +923,9 @@ def _plan_from_pilot(df, model_a, model_b, task, delta, power, alpha, catalog) -
 
 def _router_id(model: str) -> str:
     """The router's id of a model or of a variant of it (`id@effort=high`)."""
-    return model.partition("@")[0]
+    from evalkit.variants import parse_variant
+
+    return parse_variant(model).router_id
 
 
 def _rub_per_sample(rows: pd.DataFrame, model: str, catalog: object | None) -> float:
