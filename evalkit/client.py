@@ -363,7 +363,6 @@ class _Attempt:
     part_times: list[float] = field(default_factory=list)
     thoughts: list[str] = field(default_factory=list)
     ttft_reasoning_s: float | None = None
-    ttft_s: float | None = None
     finish_reason: str | None = None
     generation_id: str | None = None
     usage: Any = None
