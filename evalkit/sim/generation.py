@@ -135,13 +135,14 @@ def _effort(model: SimModel, body: dict[str, Any]) -> str | None:
 
 
 def _thinking_tokens(model: SimModel, body: dict[str, Any], effort: str, rng: random.Random) -> int:
+    """Lognormal around the effort's mean; a budget the request gives (`reasoning.max_tokens`) caps it.
+    An effort alone caps nothing here: `max_tokens` bounds thought and answer together (`_limit`)."""
     mean = model.thinking_tokens.get(effort, 200)
     tokens = max(1, round(mean * math.exp(0.5 * _NORMAL.inv_cdf(min(0.999, max(0.001, rng.random()))))))
-    requested = body.get("max_completion_tokens") or body.get("max_tokens") or model.max_completion_tokens
-    budget = reasoning_budget(body.get("reasoning"), int(requested))
     asked = body.get("reasoning")
-    if budget is not None and isinstance(asked, dict) and "max_tokens" in asked:
-        tokens = min(tokens, budget)
+    if isinstance(asked, dict) and isinstance(asked.get("max_tokens"), int):
+        requested = body.get("max_completion_tokens") or body.get("max_tokens") or model.max_completion_tokens
+        tokens = min(tokens, reasoning_budget(asked, int(requested)) or tokens)
     return tokens
 
 
@@ -159,7 +160,8 @@ def _reply(
     key = (seed, model.id, item.task.name, item.sample.id, request_seed)
     accuracy = model.accuracy(item.family, item.sample.language, effort)
     correct = correctness_draw(seed, item, key) < accuracy
-    rng = random.Random(int(unit(*key, "answer", effort) * 2**53))
+    # the effort joins the key only for thinking models, so the others answer as they always did
+    rng = random.Random(int(unit(*key, "answer", *([effort] if effort else [])) * 2**53))
     return compose(item, correct, rng, model.verbosity), correct, rng
 
 
