@@ -338,3 +338,29 @@ def test_the_cost_breakdown_splits_output_into_answer_and_thinking() -> None:
     # models sorted: m/plain, m/think
     assert bars["thinking tokens (price card)"] == pytest.approx([0, 15])
     assert bars["answer tokens (price card)"] == pytest.approx([8, 3])
+
+
+def test_the_cli_runs_effort_variants_from_yaml_and_refuses_a_bad_one(tmp_path, capsys):
+    from evalkit.cli import main
+
+    data = tmp_path / "sums.jsonl"
+    data.write_text("".join(json.dumps({"id": i, "q": f"What is {i} + 1? End with 'Answer: <n>'.",
+                                        "a": str(i + 1)}) + "\n" for i in range(6)))  # fmt: skip
+    task = tmp_path / "sums.yaml"
+    task.write_text(
+        "name: sums\nfamily: qa\nsource: {path: sums.jsonl}\nfields: {id: id, target: a}\n"
+        'prompt: {user: "{q}"}\nscorer: numeric\n'
+        "generation: {max_tokens: 3000, reasoning: {effort: low, exclude: false}}\n"
+    )
+    out = str(tmp_path / "out")
+    code = main(["run", str(task), "-m", "sim/reasoner@effort=minimal,low", "--sim", "--out", out, "-q",
+                 "--run-id", "cli-sweep"])  # fmt: skip
+    shown = capsys.readouterr().out
+    assert code == 0 and "sim/reasoner@effort=minimal" in shown and "sim/reasoner@effort=low" in shown
+    df = evalkit.load_results(["cli-sweep"], out=out)
+    means = df.groupby("model").reasoning_tokens.mean()
+    assert means["sim/reasoner@effort=low"] > means["sim/reasoner@effort=minimal"]
+    code = main(["run", str(task), "-m", "sim/reasoner@effort=ultra", "--sim", "--out", out])
+    captured = capsys.readouterr()
+    assert code == 2 and "effort 'ultra' is not one of minimal, low, medium, high" in captured.err
+    assert "Traceback" not in captured.err
