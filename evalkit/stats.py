@@ -695,7 +695,10 @@ def summary_table(
     rows = []
     for values, group in df.groupby(keys, sort=True, dropna=False):
         identity = dict(zip(keys, values if isinstance(values, tuple) else (values,), strict=True))
-        rows.append(identity | group_summary(group, confidence=confidence, seed=seed, n_boot=n_boot))
+        row = identity | group_summary(group, confidence=confidence, seed=seed, n_boot=n_boot)
+        if "score_forgeable" in group:  # code samples whose verdict the program could have decided
+            row["n_forgeable"] = int(group["score_forgeable"].fillna(0).sum())
+        rows.append(row)
     columns = [*keys, *group_summary(df.iloc[:0]).keys()] if not rows else None
     return pd.DataFrame(rows, columns=columns)
 

@@ -139,8 +139,8 @@ def test_humaneval_wrong_solutions_fail(shared_data: Path, scorer: CodeExecution
 
 
 def test_mbpp_reference_solutions_pass(shared_data: Path, scorer: CodeExecution):
-    rows = list(mbpp.read(shared_data / "mbpp" / "mbpp.jsonl", challenge_tests=True))
-    assert [r["task_id"] for r in rows] == list(range(11, 511))
+    rows = list(mbpp.read(shared_data / "mbpp" / "mbpp.jsonl", split="all", challenge_tests=True))
+    assert [r["task_id"] for r in rows] == list(range(1, 975))
     samples = [Sample(id=r["id"], fields=r) for r in rows]
     failures = _failures(scorer, samples, [s.fields["solution"] for s in samples])
     assert set(failures) == set(MBPP_KNOWN_BROKEN), failures

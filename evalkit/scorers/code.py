@@ -9,18 +9,20 @@ Sample fields (the code loaders normalise every dataset to these; see docs/sandb
 - `entry_point`: the function under test;
 - `solution`: a full reference program that passes (what the simulator answers).
 
-The program is `setup + (prompt if the answer is a body) + code + test`. When the answer repeats the
-signature, the prompt is still put first (a function whose body is its docstring is valid Python), so
-the prompt's imports and helpers stay defined and the model's function replaces the stub.
+The program is `setup + prompt + code`. When the answer repeats the signature, the prompt is still
+put first (a function whose body is its docstring is valid Python), so the prompt's imports and
+helpers stay defined and the model's function replaces the stub. The tests never join the program:
+they run in the sandbox's judge process after `setup + prompt` (trusted, so the prompt's helpers the
+tests use are the dataset's own), where `entry_point` calls the model's function through plain data.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from evalkit.sandbox import Limits, RunResult, Sandbox
+from evalkit.sandbox import Job, Limits, RunResult, Sandbox
 from evalkit.scorers.base import Score
 from evalkit.scorers.code_extract import extract_code
 
@@ -34,7 +36,8 @@ class CodeExecution:
     """Score 1.0 when the extracted program passes the sample's tests in the sandbox, else 0.0.
 
     explanation: "pass", "fail: AssertionError ...", "timeout: ..." or "crash: ...";
-    metrics: {"pass": 0/1, "timeout": 0/1, "crash": 0/1}.
+    metrics: {"pass": 0/1, "timeout": 0/1, "crash": 0/1, "forgeable": 0/1} (1: the program
+    could have decided its own verdict, because this machine cannot run the judge apart).
     Infrastructure failures raise `evalkit.sandbox.SandboxError` (never scored as the model's fault).
     """
 
@@ -50,9 +53,11 @@ class CodeExecution:
         test_field: str = "test",
         setup_field: str = "setup",
         entry_point_field: str = "entry_point",
+        launcher: Literal["auto", "zygote", "exec"] = "auto",
     ) -> None:
         self.limits = Limits(timeout_s=timeout_s, memory_mb=memory_mb, max_processes=max_processes)
         self.workers = workers
+        self.launcher = launcher
         self.fields = {
             "prompt": prompt_field,
             "test": test_field,
@@ -70,7 +75,7 @@ class CodeExecution:
         """The scorer's process pool, started on first use."""
         with self._lock:
             if self._sandbox is None:
-                self._sandbox = Sandbox(self.limits, workers=self.workers)
+                self._sandbox = Sandbox(self.limits, workers=self.workers, launcher=self.launcher)
             return self._sandbox
 
     def close(self) -> None:
@@ -80,29 +85,36 @@ class CodeExecution:
         if sandbox is not None:
             sandbox.close()
 
-    def program(self, output: str, sample: Sample) -> tuple[str, str]:
-        """(code extracted from the output, the full program to run)."""
+    def program(self, output: str, sample: Sample) -> tuple[str, Job]:
+        """(code extracted from the output, the sandbox job: the program and its tests)."""
         get = _getter(sample)
         prompt, entry_point = get(self.fields["prompt"]), get(self.fields["entry_point"]) or None
         extracted = extract_code(output, entry_point=entry_point, prompt=prompt or None)
-        parts = [get(self.fields["setup"])]
+        prelude = get(self.fields["setup"])
         if prompt:
-            parts.append(prompt if extracted.mode == "completion" else prompt.rstrip() + "\n\n")
-        parts += [extracted.code, "\n\n", get(self.fields["test"]), "\n"]
-        return extracted.code, "".join(parts)
+            prelude += prompt if extracted.mode == "completion" else prompt.rstrip() + "\n\n"
+        job = Job(
+            code=prelude + extracted.code + "\n",
+            tests=get(self.fields["test"]) + "\n",
+            prelude=get(self.fields["setup"]) + prompt,
+            entry_point=entry_point,
+        )
+        return extracted.code, job
 
     def __call__(self, output: str, sample: Sample) -> Score:
         if not (output or "").strip():
             return _score(False, None, "fail: the output is empty")
-        code, program = self.program(output, sample)
+        code, job = self.program(output, sample)
         if not code.strip():
             return _score(False, None, "fail: no code in the output")
-        return self.score_result(self.sandbox.run(program), code)
+        return self.score_result(self.sandbox.run(job), code)
 
     @staticmethod
     def score_result(result: RunResult, code: str) -> Score:
         """The Score of a finished sandbox run (also used by batch scoring)."""
-        return _score(result.passed, _shorten(code), result.detail, status=result.status)
+        return _score(
+            result.passed, _shorten(code), result.detail, status=result.status, forgeable=result.forgeable
+        )
 
 
 def _getter(sample: Sample) -> Any:
@@ -113,11 +125,14 @@ def _getter(sample: Sample) -> Any:
     return get
 
 
-def _score(passed: bool, extracted: str | None, explanation: str, *, status: str = "fail") -> Score:
+def _score(
+    passed: bool, extracted: str | None, explanation: str, *, status: str = "fail", forgeable: bool = False
+) -> Score:
     metrics = {
         "pass": 1.0 if passed else 0.0,
         "timeout": 1.0 if status == "timeout" else 0.0,
         "crash": 1.0 if status == "crash" else 0.0,
+        "forgeable": 1.0 if forgeable else 0.0,
     }
     return Score(1.0 if passed else 0.0, extracted, explanation, metrics)
 

@@ -12,6 +12,7 @@ import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 from evalkit.languages import answer_word
 from evalkit.task import Sample, ScorerSpec, Task
@@ -285,6 +286,37 @@ def _code(item: Item, correct: bool, rng: random.Random) -> str:
     if not correct:
         solution = break_code(solution, rng)
     return f"Here is the implementation:\n\n```python\n{solution.rstrip()}\n```"
+
+
+# Wrong programs that try to make their tests pass anyway (docs/sandbox.md lists the classes).
+_CHEATS: tuple[str, ...] = (
+    "import sys\ndef {f}(*args, **kwargs):\n    return 0\nframe = sys._getframe()\nwhile frame is not None:\n"
+    "    for name in ('report', 'finish'):\n        if callable(frame.f_globals.get(name)):\n"
+    "            frame.f_globals[name]('ok')\n    frame = frame.f_back\n",
+    "import gc, os\ndef {f}(*args, **kwargs):\n    return 0\nfor fd in range(3, 32):\n    try:\n"
+    "        os.write(fd, b'ok')\n    except OSError:\n        pass\nos._exit(0)\n",
+    "import os, sys\ndef {f}(*args, **kwargs):\n    return 0\nos._exit = lambda code: None\n"
+    "sys.exit = lambda *a: None\n",
+    "import os, sys\ndef {f}(*args, **kwargs):\n    return 0\ndef tracer(frame, event, arg):\n"
+    "    if event == 'exception':\n        os._exit(0)\n    return tracer\nsys.settrace(tracer)\n",
+    "class Anything(str):\n    def __eq__(self, other):\n        return True\n    __hash__ = str.__hash__\n"
+    "def {f}(*args, **kwargs):\n    return Anything()\n",
+    "import re\ndef {f}(*args, **kwargs):\n    return ANSWERS.get(repr(args))\nANSWERS = {{}}\n"
+    "for path in ('program.py', 'test.py', 'judge.json'):\n    try:\n"
+    "        for call, value in re.findall(r'{f}\\((.*?)\\) == (.*)', open(path).read()):\n"
+    "            ANSWERS[repr(eval('(' + call + ',)'))] = eval(value)\n    except Exception:\n        pass\n",
+    "import glob, json\ndef {f}(*args, **kwargs):\n    return 0\n"
+    "for path in glob.glob('{data}/*.jsonl'):\n    for line in open(path):\n"
+    "        row = json.loads(line)\n        if row.get('entry_point') == '{f}':\n"
+    "            exec(row['solution'], globals())\n",
+)
+
+
+def cheating_program(item: Item, rng: random.Random) -> str:
+    """A wrong answer that tries to forge a pass (one of the cheat classes, chosen by `rng`)."""
+    entry_point = str(item.sample.fields.get("entry_point") or "solution")
+    data = Path(__file__).resolve().parents[2] / "tasks" / "data"  # this project's task files
+    return f"```python\n{rng.choice(_CHEATS).format(f=entry_point, data=data)}```"
 
 
 def _solution(sample: Sample) -> str | None:

@@ -13,7 +13,7 @@ from statistics import NormalDist
 from typing import Any
 
 from evalkit.dialect.reasoning import EFFORT_RATIO, reasoning_budget
-from evalkit.sim.answers import Item, compose, generic_reply, thinking
+from evalkit.sim.answers import Item, cheating_program, compose, generic_reply, thinking
 from evalkit.sim.faults import unit
 from evalkit.sim.index import SampleIndex
 from evalkit.sim.profiles import SimModel
@@ -162,6 +162,8 @@ def _reply(
     correct = correctness_draw(seed, item, key) < accuracy
     # the effort joins the key only for thinking models, so the others answer as they always did
     rng = random.Random(int(unit(*key, "answer", *([effort] if effort else [])) * 2**53))
+    if model.code_answers == "cheats" and (item.scorer == "code" or item.family == "code"):
+        return cheating_program(item, rng), False, rng
     return compose(item, correct, rng, model.verbosity), correct, rng
 
 

@@ -67,6 +67,9 @@ class SimModel(BaseModel):
     language_factor: dict[str, float] = Field(default_factory=dict)
     other_languages: float = Field(1.0, ge=0)
     verbosity: int = Field(2, ge=0, le=6)
+    code_answers: Literal["solutions", "cheats"] = (
+        "solutions"  # "cheats": wrong programs that try to forge a pass
+    )
     latency: Latency = Field(default_factory=Latency)
     thinking: Literal["none", "field", "think"] = "none"
     thinking_tokens: dict[str, int] = Field(default_factory=dict)
@@ -157,6 +160,17 @@ RU_TUNED = SimModel(
     other_languages=0.85,
     verbosity=2,
     latency=Latency(ttft_s=0.3, per_prompt_token_s=0.00003, tokens_per_s=80, jitter=0.2),
+)
+
+CHEATER = SimModel(
+    id="sim/cheater",
+    name="Simulated: answers code tasks with programs that try to forge their verdict",
+    context_length=32768,
+    prompt_price=4 * PER_MILLION,
+    completion_price=12 * PER_MILLION,
+    quality={"qa": 0.5, "code": 0.0, "other": 0.45},
+    verbosity=1,
+    code_answers="cheats",
 )
 
 _THINKING_TOKENS = {"minimal": 40, "low": 150, "medium": 400, "high": 1000}

@@ -1,0 +1,14 @@
+"""The code sandbox: model-written code runs in separate, contained processes, and its verdict
+comes from a judge process it cannot touch (docs/sandbox.md)."""
+
+from evalkit.sandbox.host import (
+    Job,
+    Limits,
+    RunResult,
+    Sandbox,
+    SandboxError,
+    Status,
+    sandbox_capabilities,
+)
+
+__all__ = ["Job", "Limits", "RunResult", "Sandbox", "SandboxError", "Status", "sandbox_capabilities"]

@@ -1,0 +1,144 @@
+"""What a sandboxed process does to itself, as root, before it runs anything it did not write:
+a private filesystem view, rlimits, its own uid, `no_new_privs`, the seccomp filter.
+
+The filesystem view (built once per zygote, then per sample only /proc and the tmpfs mounts): a
+mount namespace whose root is a small read-only tmpfs holding only the system directories (`/usr`, `/bin`, `/lib*`, `/etc`, read-only), a minimal `/dev`, its own
+`/proc` (other uids' processes hidden), and fresh size-capped tmpfs mounts on `/tmp`, `/var/tmp`
+and `/dev/shm`. The project, the run's results and cache, the task data files, home directories,
+other samples' files and the host's Unix sockets (`/tmp/.X11-unix`, `/run/dbus`) are simply not
+there. The tmpfs mounts die with the namespace, so nothing is left behind."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import signal
+import sys
+
+from . import seccomp
+
+LIBC = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWNS, CLONE_NEWPID = 0x00020000, 0x20000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE, MS_RELATIME = 32, 4096, 16384, 1 << 18, 1 << 21
+MNT_DETACH = 2
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 1, 4, 38
+SYSTEM_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc")
+DEVICES = ("null", "zero", "full", "random", "urandom")
+LIMITS = (("RLIMIT_AS", "mem"), ("RLIMIT_CPU", "cpu"), ("RLIMIT_NPROC", "nproc"),
+          ("RLIMIT_FSIZE", "fsize"), ("RLIMIT_NOFILE", "nofile"), ("RLIMIT_CORE", "core"))  # fmt: skip
+_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
+
+
+def check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, what + ": " + os.strerror(err))
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    def encode(s):
+        return None if s is None else s.encode()
+
+    check(LIBC.mount(encode(source), encode(target), encode(fstype), flags, encode(data)), f"mount {target}")
+
+
+JOBS = "/.jobs"  # where the zygote sees the host's job directories
+
+
+def enter_zygote_root(jobs_dir: str) -> None:
+    """Once per zygote: a new mount namespace whose `/` is a read-only tmpfs in `jobs_dir/.root`
+    with the system directories, a minimal /dev, mount points for the per-sample /proc and tmpfs,
+    and `jobs_dir` at JOBS (root-only; each sample's processes unmount it before running code)."""
+    root = jobs_dir + "/.root"
+    check(LIBC.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
+    mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
+    for name in SYSTEM_DIRS:
+        _bind_system(f"/{name}", root)
+    for prefix in {sys.base_prefix, sys.base_exec_prefix}:  # an interpreter outside /usr
+        if not any(prefix == f"/{d}" or prefix.startswith(f"/{d}/") for d in SYSTEM_DIRS):
+            _bind_system(prefix, root)
+    os.makedirs(root + "/dev")
+    mount("tmpfs", root + "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=0755")
+    for name in DEVICES:
+        open(f"{root}/dev/{name}", "w").close()
+        mount(f"/dev/{name}", f"{root}/dev/{name}", None, MS_BIND)
+    os.symlink("/proc/self/fd", root + "/dev/fd")
+    for number, name in enumerate(("stdin", "stdout", "stderr")):
+        os.symlink(f"/proc/self/fd/{number}", f"{root}/dev/{name}")
+    for path in ("/dev/shm", "/tmp", "/var/tmp", "/proc", JOBS):
+        os.makedirs(root + path, exist_ok=True)
+    mount(jobs_dir, root + JOBS, None, MS_BIND)
+    os.chdir(root)
+    number = _PIVOT_ROOT.get(os.uname().machine)
+    if number is None:
+        raise OSError(0, "pivot_root: unknown machine " + os.uname().machine)
+    check(LIBC.syscall(number, b".", b"."), "pivot_root")  # the old root is stacked under the new
+    check(LIBC.umount2(b".", MNT_DETACH), "umount the old root")
+    os.chdir("/")
+    mount(None, "/dev", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC)
+    mount(None, "/", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def enter_sample_proc() -> None:
+    """In a sample's PID namespace: its own mount namespace and a /proc of that namespace, where
+    other uids' processes are invisible."""
+    check(LIBC.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+    try:
+        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=invisible")
+    except OSError:
+        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2")
+
+
+TMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
+
+
+def enter_private_tmp(tmp_mb: int, paths: tuple[str, ...] = TMP_DIRS) -> None:
+    """This process's own mount namespace without the job directories and with fresh, capped
+    temporary directories (`paths`), which disappear with it."""
+    check(LIBC.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+    check(LIBC.umount2(JOBS.encode(), MNT_DETACH), "umount " + JOBS)
+    for path in paths:
+        mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_mb}m,mode=1777")
+
+
+def _bind_system(source: str, root: str) -> None:
+    target = root + source
+    if os.path.islink(source):
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.symlink(os.readlink(source), target)
+        return
+    if not os.path.isdir(source):
+        return
+    os.makedirs(target, exist_ok=True)
+    mount(source, target, None, MS_BIND | MS_REC)
+    flags = os.statvfs(source).f_flag
+    kept = flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC | 1024 | 2048) | (MS_RELATIME if flags & 4096 else 0)
+    mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | kept)
+
+
+def set_limits(limits: dict[str, int]) -> None:
+    for name, key in LIMITS:
+        value = limits[key]
+        if value >= 0:
+            hard = value + 1 if name == "RLIMIT_CPU" else value
+            resource.setrlimit(getattr(resource, name), (value, hard))
+
+
+def become(uid: int | None, env: dict[str, str], cwd: str) -> None:
+    """Drop to `uid` (no groups, no capabilities), no new privileges, killed with its parent."""
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
+    sys.argv[:] = ["program.py"]
+    if uid is not None:
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+    check(LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "PR_SET_NO_NEW_PRIVS")
+    check(LIBC.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), "PR_SET_DUMPABLE")  # /proc/self as after an exec
+    check(LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "PR_SET_PDEATHSIG")  # setuid clears it
+    if uid is not None and seccomp.supported():
+        seccomp.install()

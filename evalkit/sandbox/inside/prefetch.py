@@ -1,0 +1,128 @@
+"""Which calls of the function under test a HumanEval-style test will make, known before it runs.
+
+A test of the form `def check(candidate): assert candidate(<literals>) == …` followed by
+`check(<entry point>)` makes its calls in an order fixed by its text. The judge sends them to the
+program process in one batch; the program process runs them in that order, one after another, and
+streams each result back; the judge still evaluates every assert itself, in order, and stops at the
+first failure, which ends the sample there (later results are never looked at, and a later call
+that loops does not turn the failure into a timeout). This saves one round trip between the two
+processes per call.
+
+Only tests where this cannot change what the program sees are batched: every statement of `check`
+is an `assert`, every call of the parameter has literal arguments and sits where it is always
+evaluated, exactly once, in left-to-right order (no `and`/`or`, conditional expressions, chained
+comparisons, comprehensions, lambdas, dict or set displays, f-strings), and nothing else in the
+test or the prompt can reach the program. Anything else runs call by call.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+from typing import Any
+
+# expression nodes whose children Python evaluates exactly once, in field order
+_STRAIGHT = (
+    ast.Call, ast.BinOp, ast.UnaryOp, ast.Compare, ast.Constant, ast.Name, ast.Attribute,
+    ast.Subscript, ast.Tuple, ast.List, ast.Slice, ast.keyword, ast.Load,
+    ast.operator, ast.unaryop, ast.cmpop,
+)  # fmt: skip
+
+
+def planned_calls(test: str, prelude: str, entry_point: str, local: dict[str, Any]) -> list[Any] | None:
+    """The literal (args, kwargs) of each call in evaluation order, or None when not batchable.
+    `local` is the judge's namespace: names the assertions use must be the judge's own."""
+    try:
+        tree, prompt = ast.parse(test), ast.parse(prelude)
+    except SyntaxError:
+        return None
+    if any(isinstance(n, ast.Name) and n.id == entry_point for n in ast.walk(prompt)):
+        return None  # a prompt helper would call the program
+    *before, check, last = tree.body if len(tree.body) >= 2 else (None, None, None)
+    if not (_is_check(check) and _calls_check(last, check, entry_point)):
+        return None
+    if any(not _inert(stmt) for stmt in before):
+        return None
+    param = check.args.args[0].arg
+    calls: list[Any] = []
+    for stmt in check.body:
+        if isinstance(stmt, ast.Pass) or (
+            isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)
+        ):
+            continue
+        if not isinstance(stmt, ast.Assert) or not _collect(stmt.test, param, local, calls):
+            return None
+        if stmt.msg is not None and any(isinstance(n, ast.Call) for n in ast.walk(stmt.msg)):
+            return None
+    return calls or None
+
+
+def _is_check(node: Any) -> bool:
+    return (
+        isinstance(node, ast.FunctionDef)
+        and not node.decorator_list
+        and len(node.args.args) == 1
+        and not (node.args.vararg or node.args.kwarg or node.args.kwonlyargs or node.args.posonlyargs)
+        and not node.args.defaults
+    )
+
+
+def _calls_check(node: Any, check: Any, entry_point: str) -> bool:
+    return (
+        isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Call)
+        and isinstance(node.value.func, ast.Name)
+        and node.value.func.id == check.name
+        and len(node.value.args) == 1
+        and not node.value.keywords
+        and isinstance(node.value.args[0], ast.Name)
+        and node.value.args[0].id == entry_point
+    )
+
+
+def _inert(stmt: ast.stmt) -> bool:
+    """A top-level statement that cannot call anything (e.g. HumanEval's `METADATA = {...}`)."""
+    if isinstance(stmt, (ast.Import, ast.ImportFrom, ast.Pass)):
+        return True
+    if isinstance(stmt, (ast.Assign, ast.Expr)):
+        return all(not isinstance(n, (ast.Call, ast.Name, ast.Attribute, ast.Subscript)) or
+                   (isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)) for n in ast.walk(stmt))  # fmt: skip
+    return False
+
+
+def _collect(node: ast.AST, param: str, local: dict[str, Any], calls: list[Any]) -> bool:
+    """Post-order, field order: the evaluation order for the node types in _STRAIGHT."""
+    if not isinstance(node, _STRAIGHT):
+        return False
+    if isinstance(node, ast.Compare) and len(node.comparators) != 1:
+        return False  # `a < b < c` evaluates c only if a < b
+    if isinstance(node, ast.Name) and (node.id == param or not _judge_owns(node.id, local)):
+        return False  # the parameter only as the function of a call: never passed on
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == param:
+        literal = _literal_arguments(node)
+        if literal is None:
+            return False
+        calls.append(literal)
+        return True
+    if isinstance(node, ast.Call) and not isinstance(node.func, (ast.Name, ast.Attribute)):
+        return False
+    return all(_collect(child, param, local, calls) for child in ast.iter_child_nodes(node))
+
+
+def _judge_owns(name: str, local: dict[str, Any]) -> bool:
+    from .judge import Remote  # the judge imports us
+
+    if name in local:
+        return not isinstance(local[name], Remote)
+    return hasattr(builtins, name)
+
+
+def _literal_arguments(call: ast.Call) -> Any:
+    try:
+        args = [ast.literal_eval(a) for a in call.args if not isinstance(a, ast.Starred)]
+        kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords if k.arg is not None}
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None
+    if len(args) != len(call.args) or len(kwargs) != len(call.keywords):
+        return None
+    return args, kwargs
