@@ -6,11 +6,15 @@ hashes, generation params and epoch. SQLite in WAL mode: one file, safe against 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
 from pathlib import Path
 from typing import Any
+
+from evalkit.errors import StorageError
+from evalkit.text import json_line
 
 
 def request_key(
@@ -24,7 +28,7 @@ def request_key(
         "epoch": epoch,
     }
     text = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _without_image_bytes(message: dict[str, Any]) -> dict[str, Any]:
@@ -42,21 +46,32 @@ def _without_image_bytes(message: dict[str, Any]) -> dict[str, Any]:
 
 class ResponseCache:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, record TEXT NOT NULL)")
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, record TEXT NOT NULL)"
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise StorageError(
+                f"cannot open the response cache: {exc} (or run with --no-cache)", where=str(path)
+            ) from None
 
     def get(self, key: str) -> dict[str, Any] | None:
         row = self._db.execute("SELECT record FROM responses WHERE key = ?", (key,)).fetchone()
         return json.loads(row[0]) if row else None
 
     def put(self, key: str, record: dict[str, Any]) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO responses (key, record) VALUES (?, ?)",
-            (key, json.dumps(record, ensure_ascii=False, default=str)),
-        )
+        """Store a record. A cache that cannot be written (disk full) is skipped: the run's journal, not
+        the cache, is what keeps a paid response from being paid again."""
+        with contextlib.suppress(sqlite3.Error):
+            self._db.execute(
+                "INSERT OR REPLACE INTO responses (key, record) VALUES (?, ?)",
+                (key, json_line(record)),
+            )
 
     def close(self) -> None:
         self._db.close()

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import EvalkitError
+from evalkit.redact import redact
 
 DEMO_LIMIT = 26
 
@@ -22,7 +23,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args) or 0
     except EvalkitError as exc:
-        print(f"evalkit: error: {exc}", file=sys.stderr)
+        print(f"evalkit: error: {redact(str(exc))}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a file the command was pointed at (a folder for a file, a full disk, ...)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"evalkit: error: {redact(where + (exc.strerror or str(exc)))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("evalkit: interrupted", file=sys.stderr)
@@ -140,7 +145,9 @@ def _print_outcome(result: Any, fmt: str = "table") -> None:
     if fmt in ("csv", "json"):  # machine output: the table alone
         print(display.summary(result.summary(), fmt) if len(result.df) else "")
         return
-    print(f"run {result.run_id}: {result.status}" + (f" — {result.message}" if result.message else ""))
+    print(
+        f"run {result.run_id}: {result.status}" + (f" — {redact(result.message)}" if result.message else "")
+    )
     print(f"results: {result.path}")
     if len(result.df):
         print(display.summary(result.summary(), fmt))

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from evalkit.clock import SYSTEM_CLOCK, Clock
 from evalkit.dialect import (  # re-exported (noqa) names stay importable from here
     ERROR_FINISH_REASON,
     STREAM_OPTIONS,
@@ -62,6 +63,7 @@ from evalkit.error_classes import (
     severity,  # noqa: F401
 )
 from evalkit.errors import ConfigError
+from evalkit.text import join_pairs
 
 if TYPE_CHECKING:
     import openai
@@ -99,6 +101,12 @@ class Endpoint:
         With `required=False` a missing key gives an Endpoint with an empty key (enough for a
         public `GET /models`); otherwise it is a ConfigError.
         """
+        from evalkit.run_config import check_env_name
+
+        try:
+            check_env_name(api_key_env)
+        except ValueError as exc:
+            raise ConfigError(str(exc), where="--api-key-env") from None
         url = base_url or os.environ.get("EVALKIT_BASE_URL") or DEFAULT_BASE_URL
         names = (api_key_env,) if api_key_env else KEY_ENV_VARS
         key = next((os.environ[n] for n in names if os.environ.get(n)), None)
@@ -359,6 +367,7 @@ class _Attempt:
     """Mutable state of one attempt while its response streams in."""
 
     started: float
+    clock: Clock = SYSTEM_CLOCK
     parts: list[str] = field(default_factory=list)
     part_times: list[float] = field(default_factory=list)
     thoughts: list[str] = field(default_factory=list)
@@ -373,20 +382,20 @@ class _Attempt:
 
     def content(self, text: str | None) -> None:
         if text:
-            self.part_times.append(time.monotonic() - self.started)
+            self.part_times.append(self.clock.monotonic() - self.started)
             self.parts.append(text)
 
     def reasoning(self, text: str) -> None:
         if text:
             if self.ttft_reasoning_s is None:
-                self.ttft_reasoning_s = time.monotonic() - self.started
+                self.ttft_reasoning_s = self.clock.monotonic() - self.started
             self.thoughts.append(text)
 
     def answer(self) -> tuple[str | None, str | None, float | None, float | None]:
         """(answer, thinking, time to first answer token, time to first thinking token)."""
         content = "".join(self.parts)
         split = split_thinking(content)
-        thinking = (
+        thinking = join_pairs(
             "".join(self.thoughts) + ("\n" if self.thoughts and split.thinking else "") + split.thinking
         )
         first_thought = self.ttft_reasoning_s
@@ -399,7 +408,7 @@ class _Attempt:
             if offset > split.answer_start:
                 first_answer = at
                 break
-        output = split.answer if self.parts or self.finish_reason else None
+        output = join_pairs(split.answer) if self.parts or self.finish_reason else None
         return output, thinking or None, first_answer, first_thought
 
 
@@ -420,6 +429,7 @@ class Client:
         connect_timeout_s: float = 10.0,
         retry: RetryPolicy | None = None,
         seed: int | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         import openai
 
@@ -430,6 +440,7 @@ class Client:
         self.transport = transport
         self.deadline_s = deadline_s
         self.retry = retry or RetryPolicy()
+        self.clock = clock  # backoff waits, deadlines and timings (a ManualClock in tests)
         self._rng = random.Random(seed)
         http_client = openai.DefaultAioHttpClient() if transport == "aiohttp" else None
         self._client = openai.AsyncOpenAI(
@@ -479,17 +490,17 @@ class Client:
             attempt = len(history) + 1
             if hooks.before_attempt:
                 await hooks.before_attempt(attempt)
-            attempt_started = time.monotonic()
+            attempt_started = self.clock.monotonic()
             deadline = max(0.001, min(self.deadline_s, self.retry.max_total_s - spent))
             record = await self._guarded_attempt(model, messages, params or {}, deadline, hooks, attempt)
-            spent += time.monotonic() - attempt_started
+            spent += self.clock.monotonic() - attempt_started
             history.append(record)
             delay = self._next_delay(record, attempt, spent)
             if delay is None:
                 return _combine(history, spent)
             if hooks.on_backoff:
                 await hooks.on_backoff(delay, record)
-            await asyncio.sleep(delay)
+            await self.clock.sleep(delay)
             spent += delay
 
     async def _guarded_attempt(
@@ -524,9 +535,9 @@ class Client:
     async def _attempt(
         self, model: str, messages: list[dict[str, Any]], params: dict[str, Any], deadline_s: float
     ) -> CallRecord:
-        state = _Attempt(started=time.monotonic())
+        state = _Attempt(started=self.clock.monotonic(), clock=self.clock)
         try:
-            async with asyncio.timeout(deadline_s):
+            async with self.clock.timeout(deadline_s):
                 if self.stream:
                     await self._streamed(model, messages, params, state)
                 else:
@@ -610,7 +621,7 @@ class Client:
         return record
 
     def _base_record(self, state: _Attempt) -> CallRecord:
-        latency = time.monotonic() - state.started
+        latency = self.clock.monotonic() - state.started
         usage = _usage_fields(state.usage)
         output, thinking, first_answer, first_thought = state.answer()
         record = CallRecord(

@@ -30,3 +30,11 @@ class BudgetError(EvalkitError):
 
 class ImageError(TaskError):
     """An image is missing, unreadable, of an unsupported format or over the configured limits."""
+
+
+class StorageError(EvalkitError):
+    """The results folder cannot be written (disk full, permissions, a file where a folder should be)."""
+
+
+class RunLocked(ConfigError):
+    """Another process is writing the same run."""

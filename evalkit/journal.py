@@ -13,6 +13,9 @@ the awaiting samples are released after the next fsync (safe from power loss).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
+import fcntl
 import json
 import os
 from collections.abc import Iterator
@@ -20,10 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalkit.errors import ConfigError
+from evalkit.errors import ConfigError, RunLocked, StorageError
+from evalkit.text import json_document, json_line
 
 MANIFEST = "manifest.json"
 SAMPLES = "samples.jsonl"
+LOCK = "writer.lock"  # flock'ed by the one process writing the run; readers never take it
 
 Key = tuple[str, str, str, int]  # (task, model, sample_id, epoch)
 
@@ -40,33 +45,70 @@ class JournalState:
     done: set[Key] = field(default_factory=set)
     failed: set[Key] = field(default_factory=set)
     responses: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    scores: dict[Key, float | None] = field(default_factory=dict)  # of the done samples
+    errors: dict[Key, str] = field(default_factory=dict)  # of the failed ones: "class: message"
     spent_rub: float = 0.0
     dropped_partial_line: bool = False
 
 
 class Journal:
-    """Single writer of one run directory."""
+    """The single writer of one run directory: holds its lock from `create`/`open_existing` to `release`."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.samples_path = directory / SAMPLES
         self._file: Any = None
+        self._lock_fd: int | None = None
         self._written = 0
         self._synced = 0
         self._sync_lock = asyncio.Lock()
 
     @classmethod
     def create(cls, directory: Path) -> Journal:
-        if (directory / MANIFEST).exists():
+        if directory.parent.exists() and not directory.parent.is_dir():
+            raise StorageError("--out is a file, not a folder", where=str(directory.parent))
+        with storage(directory):
+            directory.mkdir(parents=True, exist_ok=True)
+        journal = cls(directory)
+        journal.lock()
+        if (directory / MANIFEST).exists():  # checked under the lock: two creators cannot both pass
+            journal.release()
             raise ConfigError(f"run directory {directory} already exists; use --resume or another --run-id")
-        directory.mkdir(parents=True, exist_ok=True)
-        return cls(directory)
+        return journal
 
     @classmethod
     def open_existing(cls, directory: Path) -> Journal:
         if not (directory / MANIFEST).exists():
             raise ConfigError(f"no run to resume at {directory} (no {MANIFEST})")
-        return cls(directory)
+        journal = cls(directory)
+        journal.lock()
+        return journal
+
+    def lock(self) -> None:
+        """Become the run's only writer, or fail at once naming the process that is."""
+        path = self.directory / LOCK
+        with storage(path):
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise StorageError(f"cannot lock the run: {exc.strerror}", where=str(path)) from None
+            raise RunLocked(
+                f"run {self.directory.name} is being written by another evalkit process (pid {holder}); "
+                "wait for it to finish or stop it, then resume",
+                where=str(self.directory),
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock_fd = fd
+
+    def release(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor drops the flock
+            self._lock_fd = None
 
     def read_state(self) -> JournalState:
         """Read what is recorded and cut off a trailing partial line, so appends start clean."""
@@ -81,34 +123,53 @@ class Journal:
         return state
 
     def open(self) -> None:
-        self._file = open(self.samples_path, "a", encoding="utf-8")  # noqa: SIM115 - held for the run
+        with storage(self.samples_path):
+            self._file = open_append(self.samples_path)
 
     async def append(self, record: dict[str, Any], *, sync: bool = True) -> None:
         """Write one record and flush it (safe from a process kill at once); with `sync`, return once it
         is fsynced too (safe from power loss; one fsync serves all concurrent appends). A later synced
         append covers every earlier line of the file."""
-        self._file.write(json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str) + "\n")
-        self._file.flush()
+        self.write(record)
+        if sync:
+            await self.sync()
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Write one record and flush it, without waiting: once this returns, the line is in the file
+        (a cancellation can only come later, while `sync` waits)."""
+        with storage(self.samples_path):
+            self._file.write(json_line(record) + "\n")
+            self._file.flush()
         self._written += 1
-        if not sync:
-            return
+
+    async def sync(self) -> None:
+        """Return once every line written so far is fsynced."""
         target = self._written
         async with self._sync_lock:
             if self._synced >= target:
                 return
             covered = self._written
-            await asyncio.to_thread(os.fsync, self._file.fileno())
+            with storage(self.samples_path):
+                await asyncio.to_thread(os.fsync, self._file.fileno())
             self._synced = covered
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
-            self._file = None
+        if self._file is None:
+            return
+        file, self._file = self._file, None
+        try:
+            with storage(self.samples_path):
+                file.flush()
+                os.fsync(file.fileno())
+        finally:
+            with contextlib.suppress(
+                OSError
+            ):  # what could not be flushed is a partial line: dropped on resume
+                file.close()
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
-        write_json_atomic(self.directory / MANIFEST, manifest)
+        with storage(self.directory / MANIFEST):
+            write_json_atomic(self.directory / MANIFEST, manifest)
 
     def read_manifest(self) -> dict[str, Any]:
         return read_manifest(self.directory)
@@ -148,9 +209,29 @@ def _absorb(record: dict[str, Any], state: JournalState) -> None:
     if record.get("error"):
         state.failed.add(key)
         state.done.discard(key)
+        state.scores.pop(key, None)
+        state.errors[key] = f"{record['error']}: {record.get('error_message') or ''}".rstrip(": ")
     else:
         state.done.add(key)
         state.failed.discard(key)
+        state.errors.pop(key, None)
+        state.scores[key] = record.get("score")
+
+
+def open_append(path: Path) -> Any:
+    """The journal's file, opened for appending (a seam where tests put a disk that fills up)."""
+    return open(path, "a", encoding="utf-8")  # noqa: SIM115 - held for the run
+
+
+@contextlib.contextmanager
+def storage(path: Path) -> Iterator[None]:
+    """Turn a failed write into one line naming the file and the system's reason (disk full, ...)."""
+    try:
+        yield
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        code = f"{errno.errorcode.get(exc.errno, exc.errno)}: " if exc.errno else ""
+        raise StorageError(f"cannot write: {code}{reason}", where=str(path)) from exc
 
 
 def iter_records(directory: Path, kind: str = "sample") -> Iterator[dict[str, Any]]:
@@ -176,8 +257,12 @@ def read_manifest(directory: Path) -> dict[str, Any]:
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as file:
-        json.dump(data, file, ensure_ascii=False, indent=2, default=str)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as file:
+            file.write(json_document(data))
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a failed write (disk full) leaves no half file behind
+        raise

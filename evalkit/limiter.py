@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
+
+from evalkit.clock import SYSTEM_CLOCK, Clock
 
 
 class AdaptiveLimiter:
@@ -14,14 +15,15 @@ class AdaptiveLimiter:
     flight counts as one signal; after that, each `limit` successes add one slot.
     """
 
-    def __init__(self, maximum: int, cooldown_s: float = 1.0) -> None:
+    def __init__(self, maximum: int, cooldown_s: float = 1.0, clock: Clock = SYSTEM_CLOCK) -> None:
         if maximum < 1:
             raise ValueError(f"concurrency must be at least 1, got {maximum}")
         self.maximum = maximum
         self.limit = maximum
         self.in_flight = 0
         self._cooldown_s = cooldown_s
-        self._last_decrease = 0.0
+        self._clock = clock
+        self._last_decrease = float("-inf")
         self._successes = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
 
@@ -53,7 +55,7 @@ class AdaptiveLimiter:
 
     def on_rate_limited(self) -> bool:
         """Halve the limit (at most once per cooldown). True when it changed."""
-        now = time.monotonic()
+        now = self._clock.monotonic()
         if now - self._last_decrease < self._cooldown_s or self.limit == 1:
             return False
         self._last_decrease = now

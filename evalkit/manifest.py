@@ -34,6 +34,7 @@ def build_manifest(
         "created_at": previous["created_at"] if previous else now,
         "started_at": now,
         "resumed": (previous.get("resumed", 0) + 1) if previous else 0,
+        "invocations": list(previous.get("invocations") or []) if previous else [],
         "config": runner.config.recorded(),
         "tasks": [_task_entry(task, len(samples[task.name])) for task in runner.tasks],
         "models": {

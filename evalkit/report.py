@@ -25,6 +25,8 @@ from matplotlib.figure import Figure
 
 from evalkit import plots, stats
 from evalkit.display import format_rub
+from evalkit.errors import ConfigError
+from evalkit.text import encodable
 
 OUTPUT_CHARS = 600
 WORST_PER_TASK = 15
@@ -71,8 +73,14 @@ def write_report(
     """Write one self-contained HTML report (tables, embedded plots, per-language accuracy, pass@k,
     paired comparisons, the worst failures and wrong answers, the run manifests) and return its path."""
     path = Path(out_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(df, manifests, title), encoding="utf-8")
+    if path.is_dir():
+        raise ConfigError("is a folder; give the HTML file to write, e.g. report.html", where=str(path))
+    html = encodable(render_report(df, manifests, title))  # a lone surrogate in an output cannot be UTF-8
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(html, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write the report: {exc.strerror or exc}", where=str(path)) from None
     return path
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import ConfigError
 from evalkit.journal import MANIFEST, iter_records, key_of, read_manifest
+from evalkit.text import encodable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -125,12 +126,22 @@ def _latest_rows(directory: Path) -> Iterable[dict[str, Any]]:
 
 
 def _flatten(record: dict[str, Any]) -> dict[str, Any]:
-    row = {k: v for k, v in record.items() if k not in _DROP}
+    row = {k: _utf8(v) for k, v in record.items() if k not in _DROP}
     for name, value in (record.get("metrics") or {}).items():
         row[f"score_{name}"] = value
     for name, value in (record.get("metadata") or {}).items():
-        row[f"meta_{name}"] = value
+        row[f"meta_{name}"] = _utf8(value)
     return row
+
+
+def _utf8(value: Any) -> Any:
+    """Strings as pandas' Arrow-backed columns can hold them: a lone surrogate in an output shows as
+    U+FFFD here, while samples.jsonl keeps the exact text (`evalkit.journal.iter_records`)."""
+    if isinstance(value, str):
+        return encodable(value)
+    if isinstance(value, list):
+        return [_utf8(item) for item in value]
+    return value
 
 
 def load_manifests(runs: Sequence[str | Path], out: str | Path | None = None) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import UTC, datetime
 from typing import Any
@@ -9,9 +10,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from evalkit.clock import SYSTEM_CLOCK
 from evalkit.errors import ConfigError
 
 DEFAULT_CONCURRENCY = 32
+# a run id names one folder directly inside --out: no separators, no "..", no hidden or absolute names
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+# an environment variable's name; anything else given as one may be the key itself, so it is never shown
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
 
 def new_run_id() -> str:
@@ -25,7 +31,33 @@ class ModelRoute(BaseModel):
 
     base_url: str | None = None
     api_key_env: str | None = None
-    model_routes: dict[str, ModelRoute] = Field(default_factory=dict)
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        return check_env_name(value)
+
+
+def check_env_name(value: str | None) -> str | None:
+    """`value` when it can name an environment variable; the error never repeats it (it may be a key)."""
+    if value is not None and not ENV_NAME.fullmatch(value):
+        raise ValueError(_NOT_AN_ENV_NAME)
+    return value
+
+
+def check_run_id(value: str | None) -> str | None:
+    if value is not None and (not RUN_ID.fullmatch(value) or ".." in value):
+        raise ValueError(
+            f"run id {value[:80]!r} is not allowed: use 1-128 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit (it names a folder inside --out)"
+        )
+    return value
+
+
+_NOT_AN_ENV_NAME = (
+    "expected the NAME of an environment variable holding the key (letters, digits and _); "
+    "the value given is not shown, in case it is the key itself"
+)
 
 
 class RunConfig(BaseModel):
@@ -42,6 +74,7 @@ class RunConfig(BaseModel):
     base_url / api_key_env / model_routes: the default endpoint, and per-model overrides of it.
     out / run_id / resume / retry_errors / force: where results go and how to continue a run.
     cache: reuse recorded responses of identical requests (no request is paid twice).
+    clock: the time that retries, backoff, the limiter and deadlines read (virtual in tests).
     """
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
@@ -75,6 +108,7 @@ class RunConfig(BaseModel):
     force: bool = False
     cache: bool = True
     progress: Any = Field(default=True, exclude=True)
+    clock: Any = Field(default=SYSTEM_CLOCK, exclude=True)  # evalkit.clock.ManualClock in tests
 
     @field_validator("models")
     @classmethod
@@ -85,6 +119,16 @@ class RunConfig(BaseModel):
 
         return expand_models(value)  # `id@effort=low,high`: one model per setting
 
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        return check_env_name(value)
+
+    @field_validator("run_id", "resume")
+    @classmethod
+    def _run_id(cls, value: str | None) -> str | None:
+        return check_run_id(value)
+
     @field_validator("model_routes", mode="before")
     @classmethod
     def _routes_from_text(cls, value: Any) -> Any:
@@ -92,10 +136,10 @@ class RunConfig(BaseModel):
         if not isinstance(value, (list, tuple)):
             return value
         routes: dict[str, dict[str, str | None]] = {}
-        for item in value:
+        for number, item in enumerate(value, 1):
             model, sep, rest = str(item).partition("=")
-            if not sep or not model or not rest:
-                raise ValueError(f"expected MODEL=BASE_URL[,KEY_ENV], got {item!r}")
+            if not sep or not model or not rest:  # not echoed: a key pasted here must not be printed
+                raise ValueError(f"route {number}: expected MODEL=BASE_URL[,KEY_ENV]")
             url, _, key_env = rest.partition(",")
             routes[model] = {"base_url": url or None, "api_key_env": key_env or None}
         return routes

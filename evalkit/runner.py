@@ -16,18 +16,18 @@ import dataclasses
 import functools
 import sys
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evalkit.budget import Budget, BudgetExhausted, Reservation
-from evalkit.errors import ConfigError, EvalkitError
+from evalkit.errors import ConfigError, EvalkitError, StorageError
 from evalkit.journal import Journal, JournalState, Key
 from evalkit.progress import NullProgress, ProgressSink, ProgressSnapshot, TqdmProgress
 from evalkit.run_config import RunConfig, new_run_id
 from evalkit.task import Sample, Task, resolve_task
+from evalkit.text import encodable
 from evalkit.validate import check_samples
 from evalkit.variants import parse_variant
 
@@ -128,7 +128,7 @@ async def arun(
     stream: stream responses (needed for time to first token). progress: a tqdm bar (True), nothing
         (False), or a sink such as `evalkit.widgets.RunMonitor()`.
     advanced: deadline_s, max_attempts, retry_max_total_s, retry_base_delay_s, transport, sim_seed,
-        sim_latency_scale, sim_faults (see `RunConfig`).
+        sim_latency_scale, sim_faults, clock (see `RunConfig`).
 
     Awaitable, for code that already runs an event loop (`await evalkit.arun(...)` in Jupyter).
     """
@@ -231,6 +231,7 @@ def _resume_config(config: RunConfig, given: list[Any]) -> tuple[RunConfig, list
             if "concurrency" in config.model_fields_set
             else saved.concurrency,
             "progress": config.progress,
+            "clock": config.clock,
             "force": config.force,
             "out": config.out,
             "api_key_env": config.api_key_env or saved.api_key_env,
@@ -275,17 +276,27 @@ class Runner:
         self.directory = Path(config.out) / self.run_id
         self.stop: StopRun | None = None
         self.dead_models: dict[str, str] = {}
-        self.counts = {"done": 0, "errors": 0, "scored": 0, "score_sum": 0.0, "sent": 0, "from_cache": 0}
+        # the whole run's samples (earlier invocations included), and what this invocation did
+        self.counts = {"done": 0, "errors": 0, "scored": 0, "score_sum": 0.0}
+        self.invocation = {"done": 0, "errors": 0, "sent": 0, "from_cache": 0}
+        self.tally = {model: {"ok": 0, "errors": 0} for model in config.models}
+        self.last_error: dict[str, str] = {}
         self.backing_off: str | None = None  # why the last call backed off
         self.waiting_retry: set[Key] = set()  # calls sleeping before their next attempt
-        self._started = time.monotonic()
+        self._started = config.clock.monotonic()
 
     async def execute(self) -> RunResult:
-        from evalkit.manifest import build_manifest
-
         journal = (
             Journal.open_existing(self.directory) if self.config.resume else Journal.create(self.directory)
         )
+        try:  # the run's lock is held until its final manifest is written
+            return await self._execute(journal)
+        finally:
+            journal.release()
+
+    async def _execute(self, journal: Journal) -> RunResult:
+        from evalkit.manifest import build_manifest
+
         state = journal.read_state() if self.config.resume else JournalState()
         samples = {task.name: self._load(task) for task in self.tasks}
         for task in self.tasks:  # a sample that would be scored wrong stops the run before any request
@@ -301,13 +312,18 @@ class Runner:
         manifest = build_manifest(
             self, samples, catalogs, previous=journal.read_manifest() if self.config.resume else None
         )
+        self.started_at = manifest["started_at"]
+        self.history = [_settled(entry) for entry in manifest.get("invocations") or []]
+        # on disk from the start, so an invocation that is killed still shows in the history
+        manifest["invocations"] = [*self.history, {"started_at": self.started_at, "status": "running"}]
         journal.write_manifest(manifest)
         self.budget = Budget(self.config.budget_rub, spent_rub=state.spent_rub)
         self.journal, self.state = journal, state
-        journal.open()
-        status, message = "completed", ""
+        status, message, finished = "completed", "", False
         try:
+            journal.open()
             status, message = await self._drive(samples, total)
+            finished = True
         except asyncio.CancelledError:
             status = "interrupted"
             message = (
@@ -321,10 +337,36 @@ class Runner:
             status, message = "failed", str(exc) if isinstance(exc, EvalkitError) else repr(exc)
             raise
         finally:
-            journal.close()
-            manifest.update(self._closing(status, message, total))
-            journal.write_manifest(manifest)
+            self._close_out(journal, manifest, status, message, total, failing=not finished)
         return RunResult(self.run_id, self.directory, status, message, dict(self.counts, total=total))
+
+    def _close_out(
+        self,
+        journal: Journal,
+        manifest: dict[str, Any],
+        status: str,
+        message: str,
+        total: int,
+        *,
+        failing: bool,
+    ) -> None:
+        """Flush the journal and record how the run ended. When the run is already failing (say the disk
+        is full), a second failure here must not hide the first: the manifest then keeps its last
+        consistent state, which a resume handles like any stopped run."""
+        flush_error: StorageError | None = None
+        try:
+            journal.close()
+        except StorageError as exc:
+            if not failing:
+                status, message, flush_error = "failed", str(exc), exc
+        manifest.update(self._closing(status, message, total))
+        try:
+            journal.write_manifest(manifest)
+        except StorageError:
+            if not failing and flush_error is None:
+                raise
+        if flush_error is not None:
+            raise flush_error
 
     def _load(self, task: Task) -> list[Sample]:
         return task.load_samples(
@@ -383,7 +425,7 @@ class Runner:
         from evalkit.limiter import AdaptiveLimiter
 
         self.scorers = {task.name: task.build_scorer() for task in self.tasks}
-        self.limiter = AdaptiveLimiter(self.config.concurrency)
+        self.limiter = AdaptiveLimiter(self.config.concurrency, clock=self.config.clock)
         self.cache = ResponseCache(Path(self.config.out) / "cache.sqlite") if self.config.cache else None
         retry = RetryPolicy(
             max_attempts=self.config.max_attempts,
@@ -392,7 +434,7 @@ class Runner:
         )
         self.clients = {
             endpoint: Client(endpoint, stream=self.config.stream, transport=self.config.transport,
-                             deadline_s=self.config.deadline_s, retry=retry)
+                             deadline_s=self.config.deadline_s, retry=retry, clock=self.config.clock)
             for endpoint in set(self.endpoints.values())
         }  # fmt: skip
         sink = self._sink(total)
@@ -424,12 +466,35 @@ class Runner:
                 await asyncio.to_thread(close)
 
     def _final_status(self) -> str:
+        """Honest: a model that answered nothing fails the run; any error at all is said."""
         if self.stop is not None:
             return self.stop.status
-        return "completed_with_errors" if self.dead_models else "completed"
+        if self._models_without_an_answer():
+            return "failed"
+        return "completed_with_errors" if self.dead_models or self.counts["errors"] else "completed"
+
+    def _models_without_an_answer(self) -> list[str]:
+        return [
+            model
+            for model in self.config.models
+            if self.tally[model]["ok"] == 0 and (self.tally[model]["errors"] or model in self.dead_models)
+        ]
 
     def _dead_model_message(self) -> str:
-        return "; ".join(f"{model}: {why}" for model, why in self.dead_models.items())
+        """Why the run did not simply complete: the models that answered nothing, then any errors."""
+        parts = []
+        for model in self._models_without_an_answer():
+            why = self.dead_models.get(model) or self.last_error.get(model, "")
+            parts.append(f"every call to {model} failed ({self.tally[model]['errors']} recorded; {why})")
+        parts += [
+            f"{m}: {why}" for m, why in self.dead_models.items() if m not in self._models_without_an_answer()
+        ]
+        if self.counts["errors"] and not parts:
+            parts.append(
+                f"{self.counts['errors']} of {self.counts['done']} samples are errors, not scored "
+                "(`evalkit run --resume ID --retry-errors` retries them)"
+            )
+        return "; ".join(parts)
 
     def _units(self, samples: dict[str, list[Sample]]) -> Iterator[Unit]:
         for task in self.tasks:
@@ -474,9 +539,23 @@ class Runner:
         await self._finish(unit, rendered, record, request, from_cache)
 
     def _count_existing(self, key: Key) -> None:
-        self.counts["done"] += 1
+        """Samples recorded by earlier invocations count in the run's totals too."""
         if key in self.state.failed:
+            self._count(key[1], None, self.state.errors.get(key, "error"))
+        else:
+            self._count(key[1], self.state.scores.get(key), None)
+
+    def _count(self, model: str, score: float | None, error: str | None) -> None:
+        self.counts["done"] += 1
+        if error is not None:
             self.counts["errors"] += 1
+            self.tally[model]["errors"] += 1
+            self.last_error[model] = error
+            return
+        self.tally[model]["ok"] += 1
+        if score is not None:
+            self.counts["scored"] += 1
+            self.counts["score_sum"] += score
 
     async def _response(
         self, unit: Unit, rendered: Rendered, params: dict[str, Any], request: str
@@ -488,7 +567,7 @@ class Runner:
         if previous is not None and not (previous["call"].get("error") and self.config.retry_errors):
             return CallRecord.from_dict(previous["call"]), bool(previous.get("from_cache"))
         if self.cache is not None and (hit := self.cache.get(request)) is not None:
-            self.counts["from_cache"] += 1
+            self.invocation["from_cache"] += 1
             return CallRecord.from_dict(hit), True
         record = await self._call(unit, rendered, params)
         if record is None:
@@ -516,7 +595,7 @@ class Runner:
                 raise StopRun(self.stop.status, self.stop.message)
             reservations.append(await self.budget.reserve(worst))
             await self.limiter.acquire()
-            self.counts["sent"] += 1
+            self.invocation["sent"] += 1
 
         async def after_attempt(record: CallRecord, attempt: int) -> None:
             self.limiter.release()
@@ -605,17 +684,19 @@ class Runner:
             from_cache=from_cache,
             simulated=self.simulated,
         )
-        await self.journal.append(row)
-        self.counts["done"] += 1
-        if record.error:
-            self.counts["errors"] += 1
-        elif score is not None:
-            self.counts["scored"] += 1
-            self.counts["score_sum"] += score.value
+        self.journal.write(row)
+        # counted as soon as the line is in the file, so a cancellation during the fsync below (Ctrl-C)
+        # cannot leave the manifest's totals one short of the journal
+        self.invocation["done"] += 1
+        error = f"{record.error}: {record.error_message or ''}".rstrip(": ") if record.error else None
+        self.invocation["errors"] += error is not None
+        self._count(unit.model, score.value if score is not None else None, error)
+        await self.journal.sync()
 
     async def _score(self, unit: Unit, output: str) -> tuple[Score | None, str | None]:
         """Score one output; a scorer that breaks (e.g. the sandbox itself failed) is an error, not a 0."""
         scorer = self.scorers[unit.task.name]
+        output = encodable(output)  # a lone surrogate cannot reach a file, a regex engine or the sandbox
         try:
             if getattr(scorer, "blocking", False):
                 return await asyncio.to_thread(scorer, output, unit.sample), None
@@ -653,7 +734,7 @@ class Runner:
             score_sum=self.counts["score_sum"],
             scored=self.counts["scored"],
             spent_rub=self.budget.spent_rub,
-            elapsed_s=time.monotonic() - self._started,
+            elapsed_s=self.config.clock.monotonic() - self._started,
             in_flight=self.limiter.in_flight,
             concurrency=self.limiter.limit,
             backing_off=backing_off,
@@ -663,11 +744,28 @@ class Runner:
     def _closing(self, status: str, message: str, total: int) -> dict[str, Any]:
         from datetime import UTC, datetime
 
+        ended = datetime.now(UTC).isoformat()
+        this = {
+            "started_at": self.started_at,
+            "ended_at": ended,
+            "status": status,
+            **self.invocation,
+            "spent_rub": self.budget.spent_rub - self.state.spent_rub,
+        }
+        history = [*self.history, this]
         return {
             "status": status,
             "message": message,
-            "ended_at": datetime.now(UTC).isoformat(),
-            "totals": {**self.counts, "total": total, "spent_rub": self.budget.spent_rub},
+            "ended_at": ended,
+            # the whole run, all invocations; `invocations` says what each one did
+            "totals": {
+                **self.counts,
+                "total": total,
+                "spent_rub": self.budget.spent_rub,
+                "sent": sum(i.get("sent", 0) for i in history),
+                "from_cache": sum(i.get("from_cache", 0) for i in history),
+            },
+            "invocations": history,
             "dead_models": self.dead_models,
         }
 
@@ -677,6 +775,14 @@ _RUN_FATAL_HINT = {
     "auth": " (the router rejected the API key: check ROUTERAI_API_KEY, or the variable named by --api-key-env)",
     "out_of_credit": " (top up the account, then finish with: evalkit run --resume {run_id})",
 }
+
+
+def _settled(invocation: dict[str, Any]) -> dict[str, Any]:
+    """An earlier invocation as the history keeps it: one still `running` ended without recording its
+    outcome (killed, power lost, a disk too full for the manifest); its samples are in the totals."""
+    if invocation.get("status") != "running":
+        return invocation
+    return invocation | {"status": "unrecorded", "note": "ended without recording its outcome (killed?)"}
 
 
 def _params(task: Task, epoch: int, reasoning: dict[str, Any] | None = None) -> dict[str, Any]:

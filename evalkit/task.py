@@ -33,6 +33,7 @@ from pydantic import (
 )
 
 from evalkit.errors import TaskError
+from evalkit.yaml_load import YamlLimitError, load_yaml
 
 Family = Literal["qa", "vision", "code", "other"]
 
@@ -84,6 +85,18 @@ class Sample(BaseModel):
         if value is None or (isinstance(value, str) and not value.strip()):
             raise ValueError("a sample needs an id")
         return str(value)
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _language_code(cls, value: Any) -> str | None:
+        """ " RU " is "ru" and "PT-BR" is "pt-BR": one language, one prompt variant, one group in reports."""
+        if value is None or (isinstance(value, float) and value != value):
+            return None
+        text = str(value).strip()
+        if not text:
+            return None
+        head = re.match(r"[A-Za-z]+", text)
+        return head.group(0).lower() + text[head.end() :] if head else text
 
     @field_validator("target", mode="before")
     @classmethod
@@ -151,7 +164,7 @@ class FieldMap(BaseModel):
     target_separator: str | None = Field(default=None, min_length=1)
     target_json_lists: bool = True
     choices: str | list[str] | None = None
-    choice_target: Literal["auto", "index", "letter", "text"] = "auto"
+    choice_target: Literal["auto", "index", "letter", "cyrillic", "text"] = "auto"
     index_base: Literal[0, 1] = 0
     language: str | None = "language"
     images: str | None = None
@@ -193,8 +206,15 @@ class Prompt(BaseModel):
         "language), so the router can cache them; only then does `estimate` count on caching",
     )
 
+    def variant(self, language: str | None) -> PromptVariant | None:
+        """The variant for a language: its own (`pt-BR`), else its base language's (`pt`)."""
+        from evalkit.scorers.normalize import language_key
+
+        found = self.languages.get(language or "")
+        return found if found is not None else self.languages.get(language_key(language))
+
     def for_language(self, language: str | None) -> tuple[str | None, str, dict[str, str]]:
-        variant = self.languages.get(language or "")
+        variant = self.variant(language)
         if variant is None:
             return self.system, self.user, dict(self.vars)
         return (
@@ -204,7 +224,7 @@ class Prompt(BaseModel):
         )
 
     def few_shot_for(self, language: str | None) -> list[FewShot]:
-        variant = self.languages.get(language or "")
+        variant = self.variant(language)
         if variant is not None and variant.few_shot is not None:
             return variant.few_shot
         return self.few_shot
@@ -457,7 +477,9 @@ def load_task(path: str | Path) -> Task:
     path = Path(path)
     where = str(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path.read_text(encoding="utf-8"))
+    except YamlLimitError as exc:
+        raise TaskError(str(exc), where=where) from None
     except FileNotFoundError:
         raise TaskError("no such task file", where=where) from None
     except UnicodeDecodeError as exc:

@@ -121,6 +121,8 @@ def _problem(scorer: Any, sample: Sample) -> str | None:
             keys = ", ".join(sorted(sample.fields))
             return f"no test in field {scorer.fields['test']!r} (a code sample without a test cannot pass; fields: {keys})"
         return None
+    if not sample.target and kind in _NEED_AN_ANSWER:
+        return "no accepted answer (an empty list); only the extractive scorer reads that as 'no answer', so every output would score 0"
     if kind == "RegexMatch" or not sample.target:
         return None  # a pattern is not an answer; an empty target means "no answer" (extractive)
     for target in sample.target:
@@ -132,6 +134,10 @@ def _problem(scorer: Any, sample: Sample) -> str | None:
         if score.value < 1.0 and not _custom_accepts(scorer, sample, target):
             return f"gold answer {output!r} scores {score.value:g} ({score.explanation})"
     return None
+
+
+# Built-in scorers for which an empty target cannot be matched by any output.
+_NEED_AN_ANSWER = frozenset({"NumericMatch", "ExactMatch", "MultipleChoice", "RelaxedAccuracy", "ANLS"})
 
 
 def _custom_accepts(scorer: Any, sample: Sample, target: str) -> bool:

@@ -21,6 +21,7 @@ import ipywidgets as w
 import pandas as pd
 
 from evalkit.progress import ProgressSnapshot
+from evalkit.text import encodable
 
 MIN_INTERVAL_S = 0.2  # at most 5 redraws a second: each one is a message to the browser
 _DONE_STATUSES = {"done", "completed", "complete", "finished", "ok"}
@@ -36,7 +37,8 @@ def _in_notebook() -> bool:
 
 
 def _e(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+    # the notebook's wire is UTF-8 JSON: a lone surrogate in an output would break the widget
+    return html.escape(encodable("" if value is None else str(value)), quote=True)
 
 
 def _missing(value: Any) -> bool:

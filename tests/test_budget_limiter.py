@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from evalkit.budget import Budget, BudgetExhausted
+from evalkit.clock import ManualClock
 from evalkit.errors import BudgetError
 from evalkit.limiter import AdaptiveLimiter
 
@@ -48,7 +49,8 @@ def test_a_reservation_waits_for_calls_in_flight_to_settle():
             events.append("second reserved")
 
         waiter = asyncio.create_task(second())
-        await asyncio.sleep(0.01)
+        for _ in range(3):  # let it run up to its wait: a few loop turns, not a span of wall time
+            await asyncio.sleep(0)
         events.append("first settles")
         await budget.settle(first, 0.05, 0.8)
         await waiter
@@ -63,11 +65,17 @@ def test_negative_budget_is_refused():
 
 
 def test_limiter_halves_on_rate_limit_once_per_cooldown_and_recovers():
-    limiter = AdaptiveLimiter(16, cooldown_s=60)
+    clock = ManualClock()
+    limiter = AdaptiveLimiter(16, cooldown_s=60, clock=clock)
     assert limiter.on_rate_limited()
     assert limiter.limit == 8
+    clock.advance(59.9)
     assert not limiter.on_rate_limited()  # the same burst
-    for _ in range(8 + 9 + 10 + 11 + 12 + 13 + 14 + 15):
+    clock.advance(0.1)
+    assert limiter.on_rate_limited() and limiter.limit == 4  # a new signal after the cooldown
+    clock.advance(60)
+    assert limiter.on_rate_limited() and limiter.limit == 2
+    for _ in range(sum(range(2, 16))):
         limiter.on_success()
     assert limiter.limit == 16
     assert not limiter.backing_off
@@ -82,7 +90,7 @@ def test_limiter_bounds_concurrency():
             nonlocal peak
             await limiter.acquire()
             peak = max(peak, limiter.in_flight)
-            await asyncio.sleep(0.001)
+            await asyncio.sleep(0)  # yield, so that the others pile up behind the limit
             limiter.release()
 
         await asyncio.gather(*(job() for _ in range(20)))

@@ -34,6 +34,7 @@ from evalkit.client import (
     parse_retry_after,
     severity,
 )
+from evalkit.clock import ManualClock
 from evalkit.errors import ConfigError
 
 KEY = "sk-test-SECRET-0123456789abcdef"
@@ -293,10 +294,34 @@ async def fake_router():
         await runner.cleanup()
 
 
+def on_virtual_time(
+    model: str, clock: ManualClock, *, advance_s: float = 0.0, **options: Any
+) -> tuple[CallRecord, FakeRouter]:
+    """One `Client.call` on virtual time; with `advance_s`, time moves that far once the router holds
+    the request (so a deadline fires by the clock, never by how busy the machine is)."""
+    hooks = options.pop("hooks", None)
+
+    async def scenario() -> tuple[CallRecord, FakeRouter]:
+        async with (
+            fake_router() as router,
+            Client(Endpoint(router.base_url, KEY), clock=clock, **options) as client,
+        ):
+            task = asyncio.create_task(
+                client.call(model, [{"role": "user", "content": "Capital of France?"}], {}, hooks=hooks)
+            )
+            if advance_s:
+                while not router.hits[model]:  # wait for the request to arrive, however long it takes
+                    await asyncio.sleep(0.001)
+                clock.advance(advance_s)
+            return await task, router
+
+    return asyncio.run(scenario())
+
+
 def call(
     model: str, *, stream: bool = True, transport: str = "aiohttp", **options: Any
 ) -> tuple[CallRecord, FakeRouter, float]:
-    """One `Client.call` against a fresh fake router: (record, router, wall seconds)."""
+    """One `Client.call` against a fresh fake router: (record, router, wall seconds, never asserted on)."""
     hooks = options.pop("hooks", None)
     params = options.pop("params", {"temperature": 0, "max_tokens": 64})
     options.setdefault("retry", FAST)
@@ -422,10 +447,12 @@ def test_connection_refused_is_a_connection_error() -> None:
 
 def test_hard_deadline_covers_reading_the_stream() -> None:
     # the server keeps sending comments, so no idle timeout fires: only our deadline stops it
-    record, router, wall = call("t/hang", deadline_s=0.5, retry=RetryPolicy(max_attempts=1))
+    clock = ManualClock(autojump=False)
+    record, router = on_virtual_time(
+        "t/hang", clock, advance_s=0.5, deadline_s=0.5, retry=RetryPolicy(max_attempts=1)
+    )
     assert record.error == ErrorClass.TIMEOUT
-    assert record.latency_s is not None and record.latency_s >= 0.5
-    assert wall < 10
+    assert record.latency_s == 0.5 and clock.now == 0.5
 
 
 def test_empty_response_is_retried_and_recorded() -> None:
@@ -490,19 +517,21 @@ def test_retry_after_is_honoured(model: str, wait: float) -> None:
     async def on_backoff(delay: float, record: CallRecord) -> None:
         delays.append(delay)
 
-    record, router, wall = call(model, hooks=CallHooks(on_backoff=on_backoff))
+    clock = ManualClock()
+    record, router = on_virtual_time(model, clock, retry=FAST, hooks=CallHooks(on_backoff=on_backoff))
     assert record.error is None and record.attempts == 2
     assert len(delays) == 1 and delays[0] >= wait
-    assert wall >= wait
+    assert clock.slept == delays  # the wait really happened, on the clock
 
 
 def test_total_time_bound_stops_a_wait_that_would_overrun() -> None:
     policy = RetryPolicy(max_attempts=10, max_total_s=2.0, base_delay_s=0.01)
-    record, router, wall = call("t/429-long", retry=policy)
+    clock = ManualClock()
+    record, router = on_virtual_time("t/429-long", clock, retry=policy)
     assert record.error == ErrorClass.RATE_LIMIT
     assert record.retry_after_s == 60
     assert router.hits["t/429-long"] == 1
-    assert wall < 2.0
+    assert clock.slept == []  # the 60 s wait was never started
 
 
 # --------------------------------------------------------------------------------------------
@@ -653,22 +682,26 @@ def test_call_record_round_trips_and_ignores_unknown_keys() -> None:
 
 def test_an_attempt_never_outlives_the_total_bound() -> None:
     policy = RetryPolicy(max_attempts=5, max_total_s=0.6, base_delay_s=0.01)
-    record, router, wall = call("t/hang", deadline_s=30, retry=policy)
+    clock = ManualClock(autojump=False)
+    record, router = on_virtual_time("t/hang", clock, advance_s=0.6, deadline_s=30, retry=policy)
     assert record.error == ErrorClass.TIMEOUT
     assert router.hits["t/hang"] == 1
-    assert record.total_time_s is not None and 0.6 <= record.total_time_s < 5
-    assert wall < 10
+    assert record.total_time_s == 0.6
 
 
 def test_time_queued_in_before_attempt_is_not_charged_to_the_sample() -> None:
-    async def slow_slot(attempt: int) -> None:
-        await asyncio.sleep(0.5)  # the runner waiting for a concurrency slot
+    clock = ManualClock()
 
-    # three slots of 0.5 s each outlast the 1.2 s bound; the attempts themselves take about 0.4 s
+    async def slow_slot(attempt: int) -> None:
+        await clock.sleep(0.5)  # the runner waiting for a concurrency slot
+
+    # three slots of 0.5 s each outlast the 1.2 s bound; the attempts and waits take 0.04 s at most
     policy = RetryPolicy(max_attempts=5, max_total_s=1.2, base_delay_s=0.01, max_delay_s=0.02)
-    record, router, wall = call("t/503-twice", retry=policy, hooks=CallHooks(before_attempt=slow_slot))
+    record, router = on_virtual_time(
+        "t/503-twice", clock, retry=policy, hooks=CallHooks(before_attempt=slow_slot)
+    )
     assert record.error is None and record.attempts == 3
-    assert wall >= 1.5 and record.total_time_s is not None and record.total_time_s < 1.2
+    assert clock.now >= 1.5 and record.total_time_s is not None and record.total_time_s <= 0.04
 
 
 def test_cancelling_a_call_still_settles_the_attempt() -> None:
@@ -684,7 +717,8 @@ def test_cancelling_a_call_still_settles_the_attempt() -> None:
                     "t/hang", [{"role": "user", "content": "hi"}], {}, hooks=CallHooks(after_attempt=after)
                 )
             )
-            await asyncio.sleep(0.3)
+            while not router.hits["t/hang"]:  # cancel once the attempt is really in flight
+                await asyncio.sleep(0.001)
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task

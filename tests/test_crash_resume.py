@@ -86,12 +86,26 @@ def _reference(world: Any, seed: int, monkeypatch: pytest.MonkeyPatch, out: Path
     return comparable(result.df)
 
 
-def _kill_at_random(argv: list[str], run_dir: Path, delay_s: float, *, from_start: bool = False) -> int:
-    """Start the CLI in a child and SIGKILL it `delay_s` after its run directory appears (or after the
-    fork, with `from_start`); returns the exit code (-9 when killed)."""
+def _kill_at_random(
+    argv: list[str],
+    run_dir: Path,
+    delay_s: float = 0.0,
+    *,
+    from_start: bool = False,
+    after_lines: int | None = None,
+) -> int:
+    """Start the CLI in a child and SIGKILL it: once its journal holds `after_lines` complete lines (a
+    moment defined by the run's progress, so a busy machine moves it no more than a few lines), or
+    `delay_s` after the fork with `from_start`, or `delay_s` after its run directory appears. Returns
+    the exit code (-9 when killed)."""
     child = multiprocessing.get_context("fork").Process(target=_cli_child, args=(argv,))
     child.start()
     started = time.monotonic()
+    if after_lines is not None:
+        while child.is_alive() and len(journal_lines(run_dir)) < after_lines:
+            assert time.monotonic() - started < 120, "the run never got that far"
+            time.sleep(0.002)
+        delay_s = 0.0
     while not from_start and child.is_alive() and not (run_dir / "manifest.json").exists():
         assert time.monotonic() - started < 60, "the run never started"
         time.sleep(0.005)
@@ -133,8 +147,12 @@ def test_sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run(
         extra = ("--no-cache",) if cycle % 2 else ()  # odd cycles: the journal alone prevents re-sends
         log_start = len(request_log(world.log))
         argv = _cli_args(world, out, run_id, seed, *extra)
-        # every fifth kill may land in start-up; the others while the run sends and records
-        _kill_at_random(argv, out / run_id, rng.uniform(0, 0.8), from_start=cycle % 5 == 0)
+        # every fifth kill may land in start-up; the others after a seeded number of journal lines
+        # (of 2 per sample), while the run sends and records
+        if cycle % 5 == 0:
+            _kill_at_random(argv, out / run_id, rng.uniform(0, 0.8), from_start=True)
+        else:
+            _kill_at_random(argv, out / run_id, after_lines=rng.randrange(2, 3 * N_SAMPLES // 2))
         lines = journal_lines(out / run_id)
         scored = sum(1 for line in lines if line["kind"] == "sample")
         landed["mid-run" if 0 < scored < N_SAMPLES else "edge"] += 1

@@ -28,6 +28,7 @@ async def _write(journal: Journal, records: list[dict]) -> None:
     journal.open()
     await asyncio.gather(*(journal.append(r) for r in records))
     journal.close()
+    journal.release()
 
 
 def test_state_separates_done_failed_and_unscored_responses(tmp_path):
@@ -73,7 +74,9 @@ def test_a_retried_sample_supersedes_its_error(tmp_path):
 
 
 def test_creating_over_an_existing_run_and_resuming_a_missing_one_are_refused(tmp_path):
-    Journal.create(tmp_path / "run").write_manifest({"run_id": "run"})
+    first = Journal.create(tmp_path / "run")
+    first.write_manifest({"run_id": "run"})
+    first.release()
     with pytest.raises(ConfigError, match="already exists"):
         Journal.create(tmp_path / "run")
     with pytest.raises(ConfigError, match="no run to resume"):
@@ -92,7 +95,8 @@ def test_an_unsynced_append_is_already_in_the_file_for_a_resume_after_a_kill(tmp
     journal.write_manifest({"run_id": "run"})
     journal.open()
     asyncio.run(journal.append(_response("a"), sync=False))
-    # not closed, as after SIGKILL: a resumed process reads the flushed line
+    # not closed, as after SIGKILL (whose death drops the lock): a resumed process reads the flushed line
+    journal.release()
     state = Journal.open_existing(tmp_path / "run").read_state()
     assert set(state.responses) == {("t", "m", "a", 0)}
     journal.close()

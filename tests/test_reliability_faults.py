@@ -77,17 +77,19 @@ def test_two_thousand_samples_at_concurrency_64_under_mixed_faults(
     with sim.serve(
         tasks=[task], faults=MIXED_FAULTS, latency_scale=0.02, request_log=log, process=True
     ) as server:
-        started = time.monotonic()
+        # no wall-clock bound here: that depends on the machine's load. Every attempt has a 1 s
+        # deadline and at most 4 attempts (checked below), and pytest's per-test timeout catches a hang
         result = evalkit.run(
             [task], [MODEL], base_url=server.base_url, out=str(tmp_path), concurrency=64,
             max_attempts=max_attempts, retry_base_delay_s=0.05, deadline_s=1.0, budget_rub=budget,
             progress=False,
         )  # fmt: skip
-        elapsed = time.monotonic() - started
         stats = server.stats()
-    assert elapsed < 120, f"the run took {elapsed:.0f} s"
-    assert result.status == "completed", result.message
     df = result.df
+    # honest: a sample that failed after its attempts makes the run say so
+    assert result.status == ("completed_with_errors" if df.error.notna().any() else "completed"), (
+        result.message
+    )
     _exactly_once(result.path, 2000)
     failed, scored = df[df.error.notna()], df[df.error.isna()]
     assert scored.score.notna().all() and failed.score.isna().all()
@@ -124,7 +126,7 @@ def test_a_tight_budget_under_faults_is_never_exceeded_and_resumes(
             **options,
         )  # fmt: skip
         stats = server.stats()
-    assert resumed.status == "completed"
+    assert resumed.status == ("completed_with_errors" if resumed.df.error.notna().any() else "completed")
     _exactly_once(resumed.path, 400)
     _kept_costs_match_the_bill(resumed.df, request_log(log))
     assert resumed.df.cost_rub.sum() == pytest.approx(stats["billed_rub"], abs=1e-9)
@@ -266,20 +268,18 @@ def test_a_rejected_key_fails_fast_with_one_clear_message_and_no_retries(tmp_pat
     task = write_task(tmp_path / "task", 40)
     log = tmp_path / "requests.jsonl"
     with sim.serve(tasks=[str(task)], api_key=KEY, latency_scale=0, request_log=log, process=True) as server:
-        started = time.monotonic()
         result = run_cli(
             "run", str(task), "--model", MODEL, "--base-url", server.base_url, "--out", str(tmp_path / "out"),
             "--run-id", "badkey", "-c", "4", "-q", key="sk-wrong-0000000000000000",
         )  # fmt: skip
-        elapsed = time.monotonic() - started
         sent = server.stats()["outcomes"]
     assert result.returncode == 3
     assert "Traceback" not in result.stderr
     status_lines = [line for line in result.stdout.splitlines() if line.startswith("run badkey")]
     assert len(status_lines) == 1 and "auth_failed" in status_lines[0]
     assert "401" in status_lines[0] and "check ROUTERAI_API_KEY" in status_lines[0]
+    # fast by count, not by wall time: at most the 4 calls already in flight, none retried
     assert sent == {"unauthorized": sent.get("unauthorized", 0)} and sent["unauthorized"] <= 4
-    assert elapsed < 60
     assert "sk-wrong" not in result.stdout + result.stderr
     assert evalkit.load_results(tmp_path / "out" / "badkey").empty
     del log

@@ -319,8 +319,8 @@ def test_the_routers_unknown_model_400_stops_that_model_without_recording_wrong_
     task = arithmetic_task(10)
     result = evalkit.run([task], ["acme/typo-model"], base_url=base_url, out=str(tmp_path), progress=False,
                          concurrency=2)  # fmt: skip
-    assert result.status == "completed_with_errors"
-    assert "acme/typo-model" in result.message and "not found" in result.message
+    assert result.status == "failed"  # the run's only model answered nothing
+    assert "every call to acme/typo-model failed" in result.message and "not found" in result.message
     assert len(requests) <= 2  # at most the calls already in flight; none retried
     assert len(result.df) == 0  # nothing scored, nothing recorded as the model's answer
     manifest = json.loads((result.path / "manifest.json").read_text())

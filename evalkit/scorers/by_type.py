@@ -7,7 +7,8 @@
         default: exact
 
 Each sample is scored by the scorer of its `metadata.answer_type` (or the `answer_type` field when it
-is not in the metadata); an unlisted or missing type uses `default`. A scorer is named as a string
+is not in the metadata), compared without case or surrounding spaces (`Number` is `number`); an
+unlisted or missing type uses `default`. A scorer is named as a string
 or as `{name: ..., params: {...}}`, exactly like the task's own `scorer:`.
 """
 
@@ -39,17 +40,24 @@ class ByAnswerType:
         if scorers is not None and not isinstance(scorers, Mapping):
             raise TypeError("`scorers` must map an answer type to a scorer name or {name, params}")
         self.field = field
-        self.scorers: dict[str, Scorer] = {kind: _build(spec, kind) for kind, spec in (scorers or {}).items()}
+        self.scorers: dict[str, Scorer] = {
+            _kind(kind): _build(spec, kind) for kind, spec in (scorers or {}).items()
+        }
         self.default: Scorer = _build(default, "default")
         self.blocking = any(getattr(s, "blocking", False) for s in (*self.scorers.values(), self.default))
 
     def scorer_for(self, sample: Sample) -> Scorer:
         """The scorer that handles this sample's answer type."""
         kind = sample.metadata.get(self.field, sample.fields.get(self.field))
-        return self.scorers.get(str(kind), self.default) if kind is not None else self.default
+        return self.scorers.get(_kind(kind), self.default) if kind is not None else self.default
 
     def __call__(self, output: str, sample: Sample) -> Score:
         return self.scorer_for(sample)(output, sample)
+
+
+def _kind(kind: Any) -> str:
+    """A type as users' data spells it: "Number", " number" and "number" are one type."""
+    return str(kind).strip().casefold()
 
 
 def _build(spec: str | Mapping[str, Any], kind: str) -> Scorer:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from evalkit.sandbox import Job, Limits, RunResult, Sandbox
 from evalkit.scorers.base import Score
 from evalkit.scorers.code_extract import extract_code
+from evalkit.text import encodable
 
 if TYPE_CHECKING:
     from evalkit.task import Sample
@@ -102,7 +103,8 @@ class CodeExecution:
         return extracted.code, job
 
     def __call__(self, output: str, sample: Sample) -> Score:
-        if not (output or "").strip():
+        output = encodable(output or "")  # a lone surrogate cannot be written as a program's source
+        if not output.strip():
             return _score(False, None, "fail: the output is empty")
         code, job = self.program(output, sample)
         if not code.strip():

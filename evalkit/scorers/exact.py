@@ -23,7 +23,7 @@ from evalkit.scorers.normalize import (
     language_key,
     phrase_table,
     squash,
-    strip_punctuation,
+    squash_answer,
 )
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ class ExactMatch:
         )
 
     def __call__(self, output: str, sample: Sample) -> Score:
-        kind = str(sample.metadata.get("answer_type") or "")
+        kind = str(sample.metadata.get("answer_type") or "").strip().casefold()
         candidates = [(output, "whole output")]
         if self.extract:
             found = after_answer_phrase(output, sample.language, phrases=self.phrases)
@@ -96,10 +96,7 @@ class ExactMatch:
         if not self.normalize:
             text = text.strip()
             return text.casefold() if self.ignore_case else text
-        if self.ignore_case:
-            return squash(text)
-        text = unicodedata.normalize("NFKC", text)
-        return " ".join(strip_punctuation(text).split())
+        return squash_answer(fold(text) if self.ignore_case else unicodedata.normalize("NFKC", text))
 
 
 _SENTENCE_HEAD = re.compile(

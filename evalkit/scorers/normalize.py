@@ -43,8 +43,26 @@ def strip_punctuation(text: str) -> str:
 
 
 def squash(text: str) -> str:
-    """fold + strip_punctuation + single spaces: the form compared by normalised exact match."""
+    """fold + strip_punctuation + single spaces (the SQuAD-style form; see `squash_answer`)."""
     return " ".join(strip_punctuation(fold(text)).split())
+
+
+# Marks that change what an answer says, kept when punctuation is dropped: a separator between digits
+# (3.14 is not 314, 12:30 is not 1230; a comma before three digits groups them, 1,000 is 1000), a sign before a number (-5 is not 5), and + or # after a
+# letter (C++ and C# are not C).
+_MEANINGFUL = re.compile(r"(?<=\d)(?:[.:/]|,(?!\d{3}(?!\d)))(?=\d)|(?:^|(?<=\s))[-−+](?=\d)|(?<=\w)[+#]+")
+
+
+def squash_answer(text: str) -> str:
+    """Punctuation and symbols removed and spaces collapsed (after `fold` or NFKC), keeping the marks
+    that change an answer (see `_MEANINGFUL`)."""
+    parts, last = [], 0
+    for match in _MEANINGFUL.finditer(text):
+        parts += [strip_punctuation(text[last : match.start()]), match.group(0).replace("−", "-")]
+        last = match.end()
+    parts.append(strip_punctuation(text[last:]))
+    squashed = " ".join("".join(parts).split())
+    return squashed or " ".join(text.split())  # a symbol-only answer ("<", "✓") is compared as written
 
 
 # --- script-aware tokens ------------------------------------------------------------------------
@@ -348,6 +366,9 @@ _NUMBER_RE = re.compile(rf"{_SIGN}(?<![\d/])(?P<body>{_BODY}){_NUMBER_TAIL}")
 _NUMBER_RE_SPACE = re.compile(rf"{_SIGN}(?<![\d/])(?P<body>{_BODY_SPACE}){_NUMBER_TAIL}")
 _GROUP_SPACES = str.maketrans("", "", " \u00a0\u202f\u2009\u066c")
 _LATEX = re.compile(r"\\[dt]?frac\{\s*([-−]?\d+)\s*\}\{\s*(\d+)\s*\}|\{,\}|\\[,;!: ]")
+# Full-width separators and signs (Chinese and Japanese text: "１，２００"); one character each, so
+# positions in the text stay valid.
+_FULL_WIDTH = str.maketrans("，．－／", ",.-/")
 _INDIAN_OR_THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+|\d{1,2}(?:,\d\d)*,\d{3}")
 
 
@@ -436,9 +457,12 @@ class Number(NamedTuple):
         return (self.value,) if self.alternative is None else (self.value, self.alternative)
 
 
-def find_numbers(text: str, language: str | None) -> list[Number]:
-    """Every number in text, read with the language's number style; LaTeX \\frac{a}{b} becomes a/b."""
-    return [n for n in map(_number, *_matches(text, language)) if n is not None]
+def find_numbers(text: str, language: str | None, *, space_groups: bool = False) -> list[Number]:
+    """Every number in text, read with the language's number style; LaTeX \\frac{a}{b} becomes a/b.
+
+    space_groups: read "12 500" as one number in every language (an answer line holds one number,
+    so a plain space between digit groups is grouping there even in English)."""
+    return [n for n in map(_number, *_matches(text, language, space_groups=space_groups)) if n is not None]
 
 
 def last_number(text: str, language: str | None) -> Number | None:
@@ -451,11 +475,15 @@ def last_number(text: str, language: str | None) -> Number | None:
     return None
 
 
-def _matches(text: str, language: str | None) -> tuple[list[re.Match[str]], list[NumberStyle]]:
+def _matches(
+    text: str, language: str | None, *, space_groups: bool = False
+) -> tuple[list[re.Match[str]], list[NumberStyle]]:
+    if not text.isascii():
+        text = text.translate(_FULL_WIDTH)
     if "\\" in text or "{," in text:
         text = _LATEX.sub(_latex_repl, text)
     style = number_style(language)
-    pattern = _NUMBER_RE_SPACE if style.space_groups else _NUMBER_RE
+    pattern = _NUMBER_RE_SPACE if style.space_groups or space_groups else _NUMBER_RE
     matches = list(pattern.finditer(text))
     return matches, [style] * len(matches)
 
@@ -507,6 +535,7 @@ def read_target_number(text: str) -> Number | None:
     2125, with 2.125 as the other reading) with thousands grouped by any space ("12 500", NBSP,
     narrow NBSP, thin space) accepted, because data files are written in every locale."""
     text = _LATEX.sub(_latex_repl, text) if "\\" in text or "{," in text else text
+    text = text.translate(_FULL_WIDTH)
     numbers = [n for n in map(_number, _NUMBER_RE_SPACE.finditer(text), _repeat(_TARGET_STYLE)) if n]
     return numbers[0] if len(numbers) == 1 else None
 

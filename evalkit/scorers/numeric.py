@@ -76,6 +76,8 @@ class NumericMatch:
         if found is None:
             return Score(0.0, None, "no number found")
         number, where = found
+        if number is None:
+            return Score(0.0, None, where)
         targets = [t for t in map(read_target_number, sample.target) if t is not None]
         extracted = format_number(number.value)
         if not targets:
@@ -114,16 +116,19 @@ def _ambiguity(number: Number, target: Number) -> str:
 def extract_number(text: str, language: str | None, *, strict: bool = False) -> tuple[Decimal, str] | None:
     """The final numeric answer in text and where it was found, or None."""
     found = extract_answer_number(text, language, strict=strict)
-    return (found[0].value, found[1]) if found is not None else None
+    return (found[0].value, found[1]) if found is not None and found[0] is not None else None
 
 
 def extract_answer_number(
     text: str, language: str | None, *, strict: bool = False, phrases: Phrases | None = None
-) -> tuple[Number, str] | None:
-    """The final numeric answer in text (with its other reading, if ambiguous) and where it was found."""
+) -> tuple[Number | None, str] | None:
+    """The final numeric answer in text (with its other reading, if ambiguous) and where it was found;
+    (None, why) when the answer line hedges between two numbers ("5 or 6")."""
     for found in answer_phrases(text, language, phrases=phrases):
         if not found.phrase.endswith(_LABEL_ENDS) and not _LEADING_NUMBER.match(found.text):
             continue  # "the answer is clear, 2 times": a statement must be followed by its number
+        if _hedged(found.text, language):
+            return None, f"several answers after {found.phrase!r}: {found.text.strip()[:40]!r}"
         value = _pick(found.text, language)
         if value is not None:
             return value, f"after {found.phrase!r}"
@@ -138,6 +143,23 @@ def extract_answer_number(
     return (number, "last number") if number is not None else None
 
 
+# "5 or 6", "5 или 6": two numbers joined by a word for "or" and nothing else on the answer line.
+_OR = re.compile(
+    r"^[\s*_$€£¥₽]*(?P<a>.+?)[\s*_%]*\s(?:or|или|либо|oder|ou|o|ó|atau|hoặc|หรือ|або|yoki|veya)\s"
+    r"[\s*_$€£¥₽]*(?P<b>.+?)[\s*_%.]*$",
+    re.IGNORECASE,
+)
+
+
+def _hedged(segment: str, language: str | None) -> bool:
+    line = segment.strip().splitlines()[0] if segment.strip() else ""
+    match = _OR.match(line)
+    if match is None:
+        return False
+    first, second = (find_numbers(match[k], language, space_groups=True) for k in ("a", "b"))
+    return len(first) == 1 and len(second) == 1 and first[0].value != second[0].value
+
+
 def _exact_context(*values: Decimal) -> Context:
     """A context precise enough that subtracting and multiplying these values does not round."""
     digits = sum(len(v.as_tuple().digits) + abs(v.as_tuple().exponent) for v in values)  # type: ignore[arg-type]
@@ -148,8 +170,8 @@ def _pick(segment: str, language: str | None) -> Number | None:
     """In an answer line, the result of the last "=" if any ("9 × 2 = 18"), else the first number."""
     equals = [m.end() for m in _EQUALS.finditer(segment)]
     if equals:
-        after = find_numbers(segment[equals[-1] :], language)
+        after = find_numbers(segment[equals[-1] :], language, space_groups=True)
         if after:
             return after[0]
-    numbers = find_numbers(segment, language)
+    numbers = find_numbers(segment, language, space_groups=True)
     return numbers[0] if numbers else None

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import inspect
-import json
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -24,8 +23,8 @@ from evalkit.sources.targets import (
     alternatives,
     cell_text,
     choice_letter,
+    decode_list,
     is_missing,
-    looks_like_list,
 )
 
 if TYPE_CHECKING:
@@ -331,9 +330,10 @@ def _choices(row: dict[str, Any], columns: str | list[str] | None, where: str) -
     if is_missing(value):
         return None
     if isinstance(value, str):
-        if not looks_like_list(value):
+        decoded = decode_list(value)
+        if decoded is None:
             raise TargetProblem(f"choices {value!r} is one text, not a list (write a JSON list in the cell)")
-        value = json.loads(value)
+        value = decoded
     if not isinstance(value, (list, tuple)):
         raise TargetProblem(f"choices must be a list, got {type(value).__name__}")
     return [cell_text(v) for v in value]

@@ -52,6 +52,8 @@ def iter_jsonl(
             raise TaskError(
                 f"not valid {encoding.upper()} (byte {exc.start} of the line)", where=where
             ) from None
+        if number == 1:
+            line = line.removeprefix("\ufeff")  # Notepad's "UTF-8 with BOM"
         if not line.strip():
             continue
         try:

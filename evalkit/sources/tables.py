@@ -150,6 +150,7 @@ def _read_csv(
             return
         header = [name.strip() for name in header]
         _check_header(header, path, delimiter)
+        unnamed = [i for i, name in enumerate(header) if not name]
         for row in reader:
             if not any(cell.strip() for cell in row):
                 continue
@@ -160,17 +161,27 @@ def _read_csv(
                     f"(delimiter {delimiter!r}; set source.options.delimiter if the file uses another)",
                     where=where,
                 )
-            yield dict(zip(header, row, strict=True))
+            _check_unnamed(row, unnamed, where)
+            yield {name: cell for name, cell in zip(header, row, strict=True) if name}
     except csv.Error as exc:
         raise TaskError(f"malformed CSV: {exc}", where=f"{path}: line {reader.line_num}") from None
 
 
+def _check_unnamed(row: list[str], unnamed: list[int], where: str) -> None:
+    """A column without a name must be empty: Excel writes a trailing `;` on every line, but a value
+    under no name is data we could not address."""
+    for index in unnamed:
+        if row[index].strip():
+            raise TaskError(
+                f"a value {row[index].strip()[:40]!r} in column {index + 1}, which has no name in the header",
+                where=where,
+            )
+
+
 def _check_header(header: list[str], path: Path, delimiter: str) -> None:
-    if "" in header:
-        raise TaskError(
-            f"an empty column name in the header (column {header.index('') + 1})", where=f"{path}: line 1"
-        )
-    repeated = sorted({name for name in header if header.count(name) > 1})
+    if not any(header):
+        raise TaskError("the header names no column", where=f"{path}: line 1")
+    repeated = sorted({name for name in header if name and header.count(name) > 1})
     if repeated:
         raise TaskError(f"repeated column name(s) {', '.join(repeated)}", where=f"{path}: line 1")
     if len(header) == 1:
