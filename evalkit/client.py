@@ -63,6 +63,7 @@ from evalkit.error_classes import (
     severity,  # noqa: F401
 )
 from evalkit.errors import ConfigError
+from evalkit.redact import redact
 from evalkit.text import join_pairs
 
 if TYPE_CHECKING:
@@ -129,12 +130,14 @@ class Endpoint:
         return "sim" if self.simulated else self.safe_url()
 
     def safe_url(self) -> str:
-        """`base_url` without userinfo, query or fragment: safe to write to manifests and logs."""
+        """`base_url` without userinfo, query or fragment, and with a key in its path masked: safe to
+        write to manifests and logs."""
         parts = urlsplit(self.base_url)
         host = parts.hostname or ""
         if parts.port is not None:
             host = f"{host}:{parts.port}"
-        return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+        path = redact(parts.path.rstrip("/"), self.api_key)
+        return urlunsplit((parts.scheme, host, path, "", ""))
 
 
 # --------------------------------------------------------------------------------------------

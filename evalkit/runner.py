@@ -209,12 +209,8 @@ def _resume_config(config: RunConfig, given: list[Any]) -> tuple[RunConfig, list
 
     directory = Path(config.out) / config.resume
     manifest = read_manifest(directory)
-    saved = RunConfig.model_validate(manifest["config"])
-    tasks = (
-        [resolve_task(t) for t in given]
-        if given
-        else [resolve_task(t["file"] or t["name"]) for t in manifest["tasks"]]
-    )
+    saved, recorded_tasks = _read_back(manifest, directory)
+    tasks = [resolve_task(t) for t in given] if given else [resolve_task(t) for t in recorded_tasks]
     changed = _changed_tasks(manifest, tasks)
     if changed and not config.force:
         raise ConfigError(
@@ -239,6 +235,26 @@ def _resume_config(config: RunConfig, given: list[Any]) -> tuple[RunConfig, list
         }
     )
     return merged, tasks
+
+
+def _read_back(manifest: dict[str, Any], directory: Path) -> tuple[RunConfig, list[str]]:
+    """The options and tasks a run recorded; a manifest damaged or edited by hand is one clear error."""
+    try:
+        saved = RunConfig.model_validate(manifest["config"])
+        recorded_tasks = [t["file"] or t["name"] for t in manifest["tasks"]]
+        invocations = manifest.get("invocations") or []
+        if not isinstance(invocations, list) or not all(isinstance(i, dict) for i in invocations):
+            raise TypeError("invocations is not a list of objects")
+    except (KeyError, TypeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+        reason = f"missing {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0]
+        if errors := getattr(exc, "errors", None):  # pydantic: name the field
+            first = errors()[0]
+            reason = f"config.{'.'.join(map(str, first['loc']))}: {first['msg']}".rstrip(".: ")
+        raise ConfigError(
+            f"the manifest cannot be read back ({reason[:200]}); was it edited? Nothing was sent",
+            where=str(directory / "manifest.json"),
+        ) from None
+    return saved, recorded_tasks
 
 
 def _changed_tasks(manifest: dict[str, Any], tasks: list[Task]) -> list[str]:
