@@ -204,7 +204,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     out = results_dir(args.out)
     options = {"limit": args.limit, "sim": True, "out": str(out), "seed": 0, "progress": not args.quiet}
-    every_model = [model.id for model in DEFAULT_MODELS]
+    every_model = [model.id for model in DEFAULT_MODELS if model.thinking == "none"]
     seeing_models = [model.id for model in DEFAULT_MODELS if "image" in model.input_modalities]
     runs = [
         run(["builtin_qa", "builtin_code"], every_model, **options),

@@ -34,11 +34,14 @@ def open_endpoint(config: RunConfig, tasks: Iterable[Any]) -> Iterator[Endpoint]
         yield Endpoint(base_url=server.base_url, api_key="sim", simulated=True, identity=identity)
 
 
-def model_endpoint(config: RunConfig, model: str, default: Endpoint) -> Endpoint:
-    """The model's own endpoint when the run routes it elsewhere, else `default`."""
+def model_endpoint(
+    config: RunConfig, model: str, default: Endpoint, router_id: str | None = None
+) -> Endpoint:
+    """The model's own endpoint when the run routes it (or the router id of its variant) elsewhere,
+    else `default`."""
     from evalkit.client import Endpoint
 
-    route = config.model_routes.get(model)
+    route = config.model_routes.get(model) or (config.model_routes.get(router_id) if router_id else None)
     if route is None or config.sim:
         return default
     return Endpoint.from_env(

@@ -75,7 +75,7 @@ class RunConfig(BaseModel):
     """Everything that decides what a run sends. The key is not here: it stays in the Endpoint.
 
     tasks: task names (looked up in tasks/), YAML paths, or Task objects.
-    models: model ids as the router names them.
+    models: model ids as the router names them; `id@effort=low,high` runs one variant per effort.
     limit / limit_per_language / languages / seed: which samples (seed shuffles before limiting).
     epochs: repeats of every sample (pass@k, variance); each epoch sends `seed + epoch`.
     concurrency: most requests in flight; lowered automatically on sustained 429s.
@@ -126,7 +126,9 @@ class RunConfig(BaseModel):
     def _models_named(cls, value: list[str]) -> list[str]:
         if any(not m or not m.strip() for m in value):
             raise ValueError("model ids must not be empty")
-        return value
+        from evalkit.variants import expand_models
+
+        return expand_models(value)  # `id@effort=low,high`: one model per setting
 
     @field_validator("api_key_env")
     @classmethod

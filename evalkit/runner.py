@@ -30,6 +30,7 @@ from evalkit.scorers.base import close_scorer, is_blocking
 from evalkit.task import Sample, Task, resolve_task
 from evalkit.text import encodable
 from evalkit.validate import check_samples
+from evalkit.variants import parse_variant
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -254,7 +255,11 @@ class Runner:
         self.config = config
         self.tasks = tasks
         self.endpoint = endpoint
-        self.endpoints = {model: model_endpoint(config, model, endpoint) for model in config.models}
+        self.variants = {model: parse_variant(model) for model in config.models}
+        self.endpoints = {
+            model: model_endpoint(config, model, endpoint, self.variants[model].router_id)
+            for model in config.models
+        }
         self.run_id = config.run_id or new_run_id()
         self.directory = Path(config.out) / self.run_id
         self.stop: StopRun | None = None
@@ -286,9 +291,9 @@ class Runner:
             check_samples(task, samples[task.name])
         catalogs = await self._catalogs()
         self._check_models(catalogs, samples)
-        self.prices = {model: _price(catalogs[model], model) for model in self.config.models}
+        self.prices = {model: _price(catalogs[model], self._router_id(model)) for model in self.config.models}
         self.simulated = any(
-            self.endpoints[m].simulated or getattr(catalogs[m].get(m), "simulated", False)
+            self.endpoints[m].simulated or getattr(catalogs[m].get(self._router_id(m)), "simulated", False)
             for m in self.config.models
         )
         total = sum(len(s) for s in samples.values()) * len(self.config.models) * self.config.epochs
@@ -359,6 +364,10 @@ class Runner:
             languages=self.config.languages,
         )
 
+    def _router_id(self, model: str) -> str:
+        """The id the router knows a model (or a variant of it) by."""
+        return self.variants[model].router_id
+
     async def _catalogs(self) -> dict[str, Catalog]:
         """Each model's catalog, read once per distinct endpoint."""
         from evalkit.models import load_catalog
@@ -371,11 +380,12 @@ class Runner:
 
         for model in self.config.models:
             catalog = catalogs[model]
-            info = catalog.get(model)
+            info = catalog.get(self._router_id(model))
             if info is None:
                 if catalog.authoritative:
                     raise ConfigError(
-                        f"unknown model id {model!r}: the router's catalog has no such model (see `evalkit models`)"
+                        f"unknown model id {self._router_id(model)!r}: the router's catalog has no such "
+                        "model (see `evalkit models`)"
                     )
                 continue
             for task in self.tasks:
@@ -497,7 +507,9 @@ class Runner:
             rendered = await asyncio.to_thread(render, unit.task, unit.sample, images=self.image_cache)
         else:
             rendered = render(unit.task, unit.sample)
-        params = _params(unit.task, unit.epoch)
+        params = _params(
+            unit.task, unit.epoch, self.variants[unit.model].reasoning(unit.task.generation.reasoning)
+        )
         request = request_key(
             self.endpoints[unit.model].cache_id, unit.model, rendered.messages, params, unit.epoch
         )
@@ -554,7 +566,7 @@ class Runner:
     async def _call(self, unit: Unit, rendered: Rendered, params: dict[str, Any]) -> CallRecord | None:
         from evalkit.client import CallHooks, is_model_fatal, is_run_fatal
 
-        worst = self._worst_case(unit, rendered)
+        worst = self._worst_case(unit, rendered, params)
         reservations: list[Reservation] = []
 
         async def before_attempt(attempt: int) -> None:
@@ -582,7 +594,7 @@ class Runner:
 
         try:
             record = await self.clients[self.endpoints[unit.model]].call(
-                unit.model,
+                self._router_id(unit.model),
                 rendered.messages,
                 params,
                 hooks=CallHooks(
@@ -602,7 +614,11 @@ class Runner:
             return None
         return record
 
-    def _worst_case(self, unit: Unit, rendered: Rendered) -> float:
+    def _worst_case(self, unit: Unit, rendered: Rendered, params: dict[str, Any]) -> float:
+        """The most this call can be billed: every prompt byte a token, and all the output the request
+        allows, thinking included (billed as output)."""
+        from evalkit.dialect.reasoning import worst_case_output_tokens
+
         price = self.prices.get(unit.model)
         if price is None:
             if self.config.budget_rub is not None:
@@ -611,9 +627,8 @@ class Runner:
                 )
             return 0.0
         prompt_bound = _prompt_token_bound(rendered.messages)
-        return price.estimate(
-            prompt_bound, unit.task.generation.max_tokens, images=len(rendered.images)
-        ).total
+        output_bound = worst_case_output_tokens(unit.task.generation.max_tokens, params.get("reasoning"))
+        return price.estimate(prompt_bound, output_bound, images=len(rendered.images)).total
 
     def _estimate(self, unit: Unit, rendered: Rendered, record: CallRecord) -> Any:
         price = self.prices.get(unit.model)
@@ -624,6 +639,8 @@ class Runner:
             record.completion_tokens or 0,
             images=len(rendered.images),
             cached_tokens=record.cached_tokens or 0,
+            reasoning_tokens=record.reasoning_tokens or 0,
+            cache_write_tokens=record.cache_write_tokens or 0,
         )
 
     async def _finish(
@@ -748,7 +765,7 @@ def _settled(invocation: dict[str, Any]) -> dict[str, Any]:
     return invocation | {"status": "unrecorded", "note": "ended without recording its outcome (killed?)"}
 
 
-def _params(task: Task, epoch: int) -> dict[str, Any]:
+def _params(task: Task, epoch: int, reasoning: dict[str, Any] | None = None) -> dict[str, Any]:
     generation = task.generation
     params: dict[str, Any] = {"temperature": generation.temperature, "max_tokens": generation.max_tokens}
     if generation.stop:
@@ -757,6 +774,8 @@ def _params(task: Task, epoch: int) -> dict[str, Any]:
         params["seed"] = generation.seed + epoch
     if generation.top_p is not None:
         params["top_p"] = generation.top_p
+    if reasoning is not None:
+        params["reasoning"] = reasoning
     params.update(generation.extra)
     return params
 
