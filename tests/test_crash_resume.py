@@ -95,9 +95,9 @@ def _kill_at_random(
     after_lines: int | None = None,
 ) -> int:
     """Start the CLI in a child and SIGKILL it: once its journal holds `after_lines` complete lines (a
-    moment defined by the run's progress, so a busy machine moves it no more than a few lines), or
-    `delay_s` after the fork with `from_start`, or `delay_s` after its run directory appears. Returns
-    the exit code (-9 when killed)."""
+    moment defined by the run's progress; with the simulator's gate closed the run cannot finish
+    first), or `delay_s` after the fork with `from_start`, or `delay_s` after its run directory
+    appears. Returns the exit code (-9 when killed)."""
     child = multiprocessing.get_context("fork").Process(target=_cli_child, args=(argv,))
     child.start()
     started = time.monotonic()
@@ -152,7 +152,14 @@ def test_sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run(
         if cycle % 5 == 0:
             _kill_at_random(argv, out / run_id, rng.uniform(0, 0.8), from_start=True)
         else:
-            _kill_at_random(argv, out / run_id, after_lines=rng.randrange(2, 3 * N_SAMPLES // 2))
+            after_lines = rng.randrange(2, 3 * N_SAMPLES // 2)
+            # the gate lets through enough requests to write `after_lines` lines but never all 48:
+            # the run cannot finish before the kill, however slowly the poller gets to look
+            world.slow.hold_after(min(after_lines, N_SAMPLES - 1))
+            try:
+                _kill_at_random(argv, out / run_id, after_lines=after_lines)
+            finally:
+                world.slow.release()
         lines = journal_lines(out / run_id)
         scored = sum(1 for line in lines if line["kind"] == "sample")
         landed["mid-run" if 0 < scored < N_SAMPLES else "edge"] += 1
