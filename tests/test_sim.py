@@ -41,7 +41,7 @@ def server() -> Iterator[Any]:
 
 @pytest.fixture
 def client(server: Any) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.base_url, api_key=KEY, max_retries=0, timeout=10)
+    return openai.OpenAI(base_url=server.base_url, api_key=KEY, max_retries=0, timeout=60)
 
 
 def ask(text: str = "What is 3 + 3?") -> list[dict[str, Any]]:
@@ -54,7 +54,7 @@ def raw(server: Any, path: str, body: bytes | None = None, key: str | None = KEY
         headers["Authorization"] = f"Bearer {key}"
     request = urllib.request.Request(server.base_url + path, data=body, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=60) as response:
             return response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, dict(exc.headers), exc.read()
@@ -302,10 +302,10 @@ def test_cli_prints_the_url_first_and_stops_on_sigint() -> None:
     try:
         url = process.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:") and url.endswith("/api/v1")
-        with urllib.request.urlopen(url + "/models", timeout=10) as response:
+        with urllib.request.urlopen(url + "/models", timeout=60) as response:
             assert json.loads(response.read())["data"]
         process.send_signal(subprocess.signal.SIGINT)
-        assert process.wait(timeout=10) == 0
+        assert process.wait(timeout=60) == 0
     finally:
         process.kill()
         process.communicate()
