@@ -61,8 +61,20 @@ class ResponseCache:
             ) from None
 
     def get(self, key: str) -> dict[str, Any] | None:
-        row = self._db.execute("SELECT record FROM responses WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else None
+        """The recorded call, or None. A damaged database is one clear error (a hit read from it could be
+        wrong); a single unreadable record is a miss, and the request is simply sent."""
+        try:
+            row = self._db.execute("SELECT record FROM responses WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error as exc:
+            raise StorageError(
+                f"cannot read the response cache: {exc} (delete it, or run with --no-cache)",
+                where=str(self.path),
+            ) from None
+        try:
+            record = json.loads(row[0]) if row else None
+        except (ValueError, TypeError):
+            return None
+        return record if isinstance(record, dict) else None
 
     def put(self, key: str, record: dict[str, Any]) -> None:
         """Store a record. A cache that cannot be written (disk full) is skipped: the run's journal, not

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "handler"):
         parser.print_help()
         return 0
+    terminated = _stop_on_sigterm()
     try:
         return args.handler(args) or 0
     except EvalkitError as exc:
@@ -31,7 +34,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print("evalkit: interrupted", file=sys.stderr)
-        return 130
+        return 128 + signal.SIGTERM if terminated else 130
+
+
+def _stop_on_sigterm() -> list[bool]:
+    """SIGTERM (`timeout`, `docker stop`, a batch scheduler) stops the command as Ctrl-C does: the run
+    is cancelled, its journal flushed and its manifest says `interrupted` with the resume command.
+    Returns a flag that turns true once it arrived (the exit code is then 143, not 130)."""
+    arrived: list[bool] = []
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        arrived.append(True)
+        on_ctrl_c = signal.getsignal(signal.SIGINT)  # asyncio.run's while a run is going
+        if not callable(on_ctrl_c):  # SIGINT ignored (a background job): still stop
+            raise KeyboardInterrupt
+        on_ctrl_c(signal.SIGINT, frame)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_sigterm)
+    return arrived
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -170,7 +191,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     out = results_dir(args.out)
     options = {"limit": args.limit, "sim": True, "out": str(out), "seed": 0, "progress": not args.quiet}
-    every_model = [model.id for model in DEFAULT_MODELS]
+    every_model = [model.id for model in DEFAULT_MODELS if model.thinking == "none"]
     seeing_models = [model.id for model in DEFAULT_MODELS if "image" in model.input_modalities]
     runs = [
         run(["builtin_qa", "builtin_code"], every_model, **options),

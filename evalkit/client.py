@@ -8,9 +8,12 @@ HTTP 200 and streams, `usage.cost`, SSE comments) is read with the router dialec
 
 Timing and money semantics of a `CallRecord`:
 
-* `ttft_s` is measured at the first non-empty content delta of the stream (not at the response
-  headers: the router sends `: PROCESSING` comment lines long before the first token). With
-  `stream=False` there is no first token to observe, so `ttft_s` and `output_tokens_per_s` are None.
+* `ttft_s` is measured at the first non-empty answer delta of the stream (not at the response
+  headers: the router sends `: PROCESSING` comment lines long before the first token), and
+  `ttft_reasoning_s` at the first thinking delta (`delta.reasoning`, or content inside `<think>`).
+  With `stream=False` there is no first token to observe, so both and `output_tokens_per_s` are None.
+* `output` is the answer only: thinking (a `reasoning` field or `<think>` blocks in the content) is
+  kept in `reasoning` and never reaches a scorer (`evalkit/dialect/reasoning.py` draws the line).
 * token counts and timings describe the final attempt; `cost_rub` adds up every attempt whose
   cost the router reported, because that is what the sample cost you.
 """
@@ -44,6 +47,13 @@ from evalkit.dialect import (  # re-exported (noqa) names stay importable from h
     sse_event,
     usage_cost,
 )
+from evalkit.dialect.reasoning import (
+    cache_write_tokens,
+    cached_tokens,
+    reasoning_in,
+    reasoning_tokens,
+    split_thinking,
+)
 from evalkit.error_classes import (
     ErrorClass,
     Severity,  # noqa: F401
@@ -53,6 +63,7 @@ from evalkit.error_classes import (
     severity,  # noqa: F401
 )
 from evalkit.errors import ConfigError
+from evalkit.redact import redact
 from evalkit.text import join_pairs
 
 if TYPE_CHECKING:
@@ -119,12 +130,14 @@ class Endpoint:
         return "sim" if self.simulated else self.safe_url()
 
     def safe_url(self) -> str:
-        """`base_url` without userinfo, query or fragment: safe to write to manifests and logs."""
+        """`base_url` without userinfo, query or fragment, and with a key in its path masked: safe to
+        write to manifests and logs."""
         parts = urlsplit(self.base_url)
         host = parts.hostname or ""
         if parts.port is not None:
             host = f"{host}:{parts.port}"
-        return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+        path = redact(parts.path.rstrip("/"), self.api_key)
+        return urlunsplit((parts.scheme, host, path, "", ""))
 
 
 # --------------------------------------------------------------------------------------------
@@ -154,6 +167,9 @@ class CallRecord:
     http_status: int | None = None
     attempts: int = 1
     reasoning_tokens: int | None = None
+    reasoning: str | None = None
+    ttft_reasoning_s: float | None = None
+    cache_write_tokens: int | None = None
     provider: str | None = None
     retry_after_s: float | None = None
     attempt_errors: list[str] = field(default_factory=list)
@@ -163,6 +179,11 @@ class CallRecord:
     def ok(self) -> bool:
         """True when the call produced a usable response."""
         return self.error is None
+
+    @property
+    def truncated(self) -> bool:
+        """The reply stopped at `max_tokens` (`finish_reason=length`): still the model's answer."""
+        return self.error is None and self.finish_reason == "length"
 
     def to_dict(self) -> dict[str, Any]:
         # every field is a plain value or a list of str, so a shallow copy suffices; `asdict`'s
@@ -351,7 +372,9 @@ class _Attempt:
     started: float
     clock: Clock = SYSTEM_CLOCK
     parts: list[str] = field(default_factory=list)
-    ttft_s: float | None = None
+    part_times: list[float] = field(default_factory=list)
+    thoughts: list[str] = field(default_factory=list)
+    ttft_reasoning_s: float | None = None
     finish_reason: str | None = None
     generation_id: str | None = None
     usage: Any = None
@@ -362,9 +385,34 @@ class _Attempt:
 
     def content(self, text: str | None) -> None:
         if text:
-            if self.ttft_s is None:
-                self.ttft_s = self.clock.monotonic() - self.started
+            self.part_times.append(self.clock.monotonic() - self.started)
             self.parts.append(text)
+
+    def reasoning(self, text: str) -> None:
+        if text:
+            if self.ttft_reasoning_s is None:
+                self.ttft_reasoning_s = self.clock.monotonic() - self.started
+            self.thoughts.append(text)
+
+    def answer(self) -> tuple[str | None, str | None, float | None, float | None]:
+        """(answer, thinking, time to first answer token, time to first thinking token)."""
+        content = "".join(self.parts)
+        split = split_thinking(content)
+        thinking = join_pairs(
+            "".join(self.thoughts) + ("\n" if self.thoughts and split.thinking else "") + split.thinking
+        )
+        first_thought = self.ttft_reasoning_s
+        if split.thinking and self.part_times:
+            first_thought = min(first_thought or self.part_times[0], self.part_times[0])
+        first_answer = None
+        offset = 0
+        for text, at in zip(self.parts, self.part_times, strict=True):
+            offset += len(text)
+            if offset > split.answer_start:
+                first_answer = at
+                break
+        output = join_pairs(split.answer) if self.parts or self.finish_reason else None
+        return output, thinking or None, first_answer, first_thought
 
 
 class Client:
@@ -556,7 +604,7 @@ class Client:
 
     def _succeeded(self, state: _Attempt) -> CallRecord:
         record = self._base_record(state)
-        if not record.output and not record.completion_tokens:
+        if not record.output and not record.reasoning and not record.completion_tokens:
             failure = _CallFailed(
                 ErrorClass.EMPTY_RESPONSE, "the response had no content and no completion tokens"
             )
@@ -578,11 +626,14 @@ class Client:
     def _base_record(self, state: _Attempt) -> CallRecord:
         latency = self.clock.monotonic() - state.started
         usage = _usage_fields(state.usage)
+        output, thinking, first_answer, first_thought = state.answer()
         record = CallRecord(
-            output=join_pairs("".join(state.parts)) if state.parts or state.finish_reason else None,
+            output=output,
+            reasoning=thinking,
             finish_reason=state.finish_reason,
             generation_id=state.generation_id,
-            ttft_s=state.ttft_s if self.stream else None,
+            ttft_s=first_answer if self.stream else None,
+            ttft_reasoning_s=first_thought if self.stream else None,
             latency_s=latency,
             http_status=state.http_status,
             provider=state.provider,
@@ -624,6 +675,7 @@ def _read_chunk(chunk: dict[str, Any], state: _Attempt) -> None:
     state.provider = chunk.get("provider") or state.provider
     for choice in chunk.get("choices") or []:
         delta = (choice or {}).get("delta") or {}
+        state.reasoning(reasoning_in(delta))
         state.content(delta.get("content"))
         if choice.get("finish_reason"):
             state.finish_reason = choice["finish_reason"]
@@ -650,9 +702,11 @@ def _read_body(body: bytes, state: _Attempt) -> None:
     if choices:
         choice = choices[0] or {}
         message = choice.get("message") or {}
+        state.reasoning(reasoning_in(message))
         state.content(message.get("content"))
         if not state.parts and "content" in message:
             state.parts.append("")
+            state.part_times.append(0.0)
         state.finish_reason = choice.get("finish_reason")
         if (error := error_in_choice(choice)) is not None:
             raise _CallFailed(error.error_class, f"error in choice: {error.message}", status=error.code)
@@ -673,16 +727,18 @@ def _usage_fields(usage: Any) -> dict[str, Any]:
     return {
         "prompt_tokens": _get(usage, "prompt_tokens"),
         "completion_tokens": _get(usage, "completion_tokens"),
-        "cached_tokens": _get(_get(usage, "prompt_tokens_details"), "cached_tokens"),
-        "reasoning_tokens": _get(_get(usage, "completion_tokens_details"), "reasoning_tokens"),
+        "cached_tokens": cached_tokens(usage),
+        "cache_write_tokens": cache_write_tokens(usage),
+        "reasoning_tokens": reasoning_tokens(usage),
         "cost_rub": usage_cost(usage),
     }
 
 
 def _tokens_per_s(record: CallRecord) -> float | None:
-    if record.ttft_s is None or record.latency_s is None or not record.completion_tokens:
+    starts = [t for t in (record.ttft_reasoning_s, record.ttft_s) if t is not None]
+    if not starts or record.latency_s is None or not record.completion_tokens:
         return None
-    generating = record.latency_s - record.ttft_s
+    generating = record.latency_s - min(starts)  # thinking tokens are generated output too
     return record.completion_tokens / generating if generating > 0 else None
 
 

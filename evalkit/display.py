@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 Format = Literal["table", "wide", "csv", "json"]
 FORMATS: tuple[str, ...] = ("table", "wide", "csv", "json")
-WIDE_WIDTH = 400
+WIDE_WIDTH = 640
 
 COMPACT = {
     "model": "model",
@@ -137,9 +137,31 @@ def summary(frame: pd.DataFrame, fmt: Format = "table", *, width: int | None = N
     if "task" not in frame or frame.empty:
         return render(frame, fmt, columns=COMPACT, cells=SUMMARY_CELLS, width=width)
     return "\n\n".join(  # a table per task keeps model names whole within 100 columns
-        render(part, fmt, columns=COMPACT, cells=SUMMARY_CELLS, title=f"task: {task}", width=width)
+        "\n".join([render(part, fmt, columns=COMPACT, cells=SUMMARY_CELLS, title=f"task: {task}", width=width),
+                   *thinking_notes(part)])
         for task, part in frame.groupby("task", sort=True)
-    )
+    )  # fmt: skip
+
+
+def thinking_notes(part: pd.DataFrame) -> list[str]:
+    """Lines under a task's table, only for models that need them: answers cut at max_tokens (and the
+    accuracy without them), the thinking's share of the ₽, and what prompt caching saved."""
+    lines = []
+    for _, r in part.iterrows():
+        said = []
+        if r.get("truncated_rate", 0) > 0:
+            said.append(f"{pct(r['truncated_rate'])}% truncated at max_tokens (accuracy without them "
+                        f"{pct(r['accuracy_untruncated'])}%)")  # fmt: skip
+        thinking, total = r.get("rub_reasoning", math.nan), r.get("total_rub", math.nan)
+        if thinking == thinking and thinking > 0 and total > 0:
+            said.append(
+                f"thinking {100 * thinking / total:.0f}% of the ₽ ({r['reasoning_tokens_mean']:.0f} tokens a call)"
+            )
+        if r.get("rub_cache_saved", 0) > 0:
+            said.append(f"caching saved {rub(r['rub_cache_saved'])} ₽")
+        if said:
+            lines.append(f"  {r['model']}: " + "; ".join(said))
+    return lines
 
 
 def runs(frame: pd.DataFrame, fmt: Format = "table", *, width: int | None = None) -> str:

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import errno
 import fcntl
+import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -74,6 +75,14 @@ class Journal:
         if (directory / MANIFEST).exists():  # checked under the lock: two creators cannot both pass
             journal.release()
             raise ConfigError(f"run directory {directory} already exists; use --resume or another --run-id")
+        if journal.samples_path.exists() and journal.samples_path.stat().st_size:
+            # a run's manifest is written before its first line, so this one was removed by hand;
+            # appending here would pay again for every sample and record each twice
+            journal.release()
+            raise ConfigError(
+                f"{SAMPLES} holds results but {MANIFEST} is missing; restore it, or use another --run-id",
+                where=str(directory),
+            )
         return journal
 
     @classmethod
@@ -115,7 +124,8 @@ class Journal:
         state = JournalState()
         if not self.samples_path.exists():
             return state
-        good_bytes, partial = _scan(self.samples_path, state)
+        own = {self.directory.name, _manifest_run_id(self.directory)}
+        good_bytes, partial = _scan(self.samples_path, state, own)
         if partial:
             with open(self.samples_path, "r+b") as file:
                 file.truncate(good_bytes)
@@ -175,16 +185,43 @@ class Journal:
         return read_manifest(self.directory)
 
 
-def _scan(path: Path, state: JournalState) -> tuple[int, bool]:
+def _manifest_run_id(directory: Path) -> str | None:
+    try:
+        return read_manifest(directory).get("run_id")
+    except ConfigError:
+        return None
+
+
+def _scan(path: Path, state: JournalState, own_ids: set[str | None]) -> tuple[int, bool]:
+    """Absorb every record; only the last line may be cut short (a crash). A bad line with records after
+    it, or another run's sample, was put there by hand: refused, since truncating there would drop paid
+    responses and guessing would count a wrong number. An exact duplicate line counts once."""
     good_bytes = 0
+    seen: set[bytes] = set()
     with open(path, "rb") as file:
-        for raw in file:
+        for number, raw in enumerate(file, start=1):
             record = _parse(raw)
             if record is None:
+                if file.read(1):
+                    raise _hand_edited(path, number, "is not a complete record, yet records follow it")
                 return good_bytes, True
             good_bytes += len(raw)
+            digest = hashlib.sha256(raw).digest()
+            if digest in seen:
+                continue
+            seen.add(digest)
+            if record.get("kind") == "sample" and record.get("run_id", path.parent.name) not in own_ids:
+                raise _hand_edited(path, number, f"is a sample of another run ({record.get('run_id')!r})")
             _absorb(record, state)
     return good_bytes, False
+
+
+def _hand_edited(path: Path, number: int, what: str) -> ConfigError:
+    return ConfigError(
+        f"line {number} {what}; was the file edited? Nothing was sent: restore or remove that line, "
+        "then resume (a removed response is asked, and paid, again)",
+        where=str(path),
+    )
 
 
 def _parse(raw: bytes) -> dict[str, Any] | None:
@@ -194,7 +231,11 @@ def _parse(raw: bytes) -> dict[str, Any] | None:
         record = json.loads(raw)
     except ValueError:
         return None
-    return record if isinstance(record, dict) and "key" in record else None
+    if not isinstance(record, dict):
+        return None
+    key = record.get("key")
+    valid = isinstance(key, list) and len(key) == 4 and isinstance(key[3], int)
+    return record if valid else None
 
 
 def _absorb(record: dict[str, Any], state: JournalState) -> None:
@@ -248,11 +289,14 @@ def iter_records(directory: Path, kind: str = "sample") -> Iterator[dict[str, An
 
 def read_manifest(directory: Path) -> dict[str, Any]:
     try:
-        return json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+        manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"no run at {directory} (no {MANIFEST})") from None
     except ValueError as exc:
         raise ConfigError(f"corrupt manifest: {exc}", where=str(directory / MANIFEST)) from None
+    if not isinstance(manifest, dict):
+        raise ConfigError("corrupt manifest: not a JSON object", where=str(directory / MANIFEST))
+    return manifest
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:

@@ -38,7 +38,9 @@ def build_manifest(
         "config": runner.config.recorded(),
         "tasks": [_task_entry(task, len(samples[task.name])) for task in runner.tasks],
         "models": {
-            model: _model_entry(catalogs[model], model) | {"endpoint": runner.endpoints[model].safe_url()}
+            model: _model_entry(catalogs[model], runner.variants[model].router_id)
+            | {"endpoint": runner.endpoints[model].safe_url()}
+            | _variant_entry(runner.variants[model])
             for model in runner.config.models
         },
         "catalog_source": sorted({str(getattr(c, "source", None)) for c in catalogs.values()}),
@@ -64,6 +66,14 @@ def _task_entry(task: Task, n_samples: int) -> dict[str, Any]:
         "images": task.images.model_dump(mode="json") if task.family == "vision" else None,
         "git_commit": _git_commit(task.file),
     }
+
+
+def _variant_entry(variant: Any) -> dict[str, Any]:
+    """For a variant (`id@effort=high`): the router's id and the reasoning setting it overrides."""
+    if variant.router_id == variant.name:
+        return {}
+    setting = {"effort": variant.effort} if variant.effort else {"reasoning_tokens": variant.reasoning_tokens}
+    return {"router_id": variant.router_id, "variant": setting}
 
 
 def _model_entry(catalog: Catalog, model: str) -> dict[str, Any]:

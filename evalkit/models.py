@@ -31,30 +31,49 @@ CACHE_FORMAT = 1
 
 @dataclass(frozen=True)
 class CostEstimate:
-    """A price-card estimate of one call, split by what was billed (₽)."""
+    """A price-card estimate of one call, split by what was billed (₽).
+
+    `reasoning` is the thinking's share of `output` (not added to the total); `cache_saved` is what
+    the cached prompt tokens would have cost more at the full prompt price.
+    """
 
     total: float
     input: float
     output: float
     images: float
+    reasoning: float = 0.0
+    cache_saved: float = 0.0
 
 
 @dataclass(frozen=True)
 class PriceCard:
-    """Prices in ₽ per token (prompt, completion, cache read) and ₽ per input image."""
+    """Prices in ₽ per token (prompt, completion, cache read, cache write) and ₽ per input image."""
 
     prompt: float
     completion: float
     image: float = 0.0
     input_cache_read: float | None = None
+    input_cache_write: float | None = None
 
     def estimate(
-        self, prompt_tokens: int, completion_tokens: int, images: int = 0, cached_tokens: int = 0
+        self,
+        prompt_tokens: int,
+        completion_tokens: int,
+        images: int = 0,
+        cached_tokens: int = 0,
+        reasoning_tokens: int = 0,
+        cache_write_tokens: int = 0,
     ) -> CostEstimate:
-        """Cost of a call; cached prompt tokens are billed at `input_cache_read` when the card has it."""
+        """Cost of a call; prompt tokens read from the cache are billed at `input_cache_read` and those
+        written to it at `input_cache_write` when the card has them, and thinking tokens (counted in
+        `completion_tokens`) as output. `cache_saved` is net of what writing the cache cost extra."""
         cached = min(max(cached_tokens, 0), prompt_tokens)
+        written = min(max(cache_write_tokens, 0), prompt_tokens - cached)
         cache_price = self.prompt if self.input_cache_read is None else self.input_cache_read
-        input_cost = (prompt_tokens - cached) * self.prompt + cached * cache_price
+        write_price = self.prompt if self.input_cache_write is None else self.input_cache_write
+        input_cost = (
+            (prompt_tokens - cached - written) * self.prompt + cached * cache_price + written * write_price
+        )
         output_cost = completion_tokens * self.completion
         image_cost = images * self.image
         return CostEstimate(
@@ -62,6 +81,8 @@ class PriceCard:
             input=input_cost,
             output=output_cost,
             images=image_cost,
+            reasoning=min(max(reasoning_tokens, 0), completion_tokens) * self.completion,
+            cache_saved=cached * (self.prompt - cache_price) - written * (write_price - self.prompt),
         )
 
     def per_million(self) -> dict[str, float | None]:
@@ -78,11 +99,15 @@ class PriceCard:
         """From a `/models` entry's `pricing` (numbers or numeric strings, ₽ per unit)."""
         pricing = pricing or {}
         cache = pricing.get("input_cache_read")
+        write = pricing.get("input_cache_write")
         return cls(
             prompt=parse_price(pricing.get("prompt"), f"{where}.prompt"),
             completion=parse_price(pricing.get("completion"), f"{where}.completion"),
             image=parse_price(pricing.get("image"), f"{where}.image"),
             input_cache_read=None if cache in (None, "") else parse_price(cache, f"{where}.input_cache_read"),
+            input_cache_write=None
+            if write in (None, "")
+            else parse_price(write, f"{where}.input_cache_write"),
         )
 
     def to_dict(self) -> dict[str, float]:
@@ -93,6 +118,8 @@ class PriceCard:
         out = {"prompt": self.prompt, "completion": self.completion, "image": self.image}
         if self.input_cache_read is not None:
             out["input_cache_read"] = self.input_cache_read
+        if self.input_cache_write is not None:
+            out["input_cache_write"] = self.input_cache_write
         return out
 
 

@@ -319,8 +319,6 @@ def cost_breakdown(df: pd.DataFrame) -> Figure:
     """Per task (not every model runs every task, so tasks are never pooled): stacked bars per model of
     the price-card split (input, output, images) in ₽ per 1000 samples, with the router's billed ₽ per
     1000 samples (the truth) as a marker."""
-    parts = [("cost_rub_input", "input tokens"), ("cost_rub_output", "output tokens"),
-             ("cost_rub_images", "images")]  # fmt: skip
     tasks = _tasks(df, None)
     widest = max((df[df["task"] == t]["model"].nunique() for t in tasks), default=1)
     fig, axes = _figure(max(1, len(tasks)), width=max(5.5, 1.0 * widest + 2.5))
@@ -328,11 +326,7 @@ def cost_breakdown(df: pd.DataFrame) -> Figure:
         data = df[df["task"] == name]
         models = sorted(data["model"].unique())
         bottom = np.zeros(len(models))
-        for column, label in parts:
-            if column not in data:
-                continue
-            values = np.array([1000 * pd.to_numeric(data.loc[data["model"] == m, column], errors="coerce")
-                               .fillna(0).mean() for m in models])  # fmt: skip
+        for label, values in _cost_parts(data, models):
             ax.bar(range(len(models)), values, bottom=bottom, label=f"{label} (price card)")
             bottom += values
         billed = [1000 * stats.effective_cost(data[data["model"] == m])[0].mean() for m in models]
@@ -344,6 +338,25 @@ def cost_breakdown(df: pd.DataFrame) -> Figure:
         ax.set_ylim(0, 1.35 * max([*billed, *bottom, 1e-12]))  # headroom for the legend and markers
         ax.legend(fontsize=8, loc="upper left", ncols=2)
     return _finish(fig, df, f"Cost per 1000 samples by component ({_samples_phrase(df)} per model and task)")
+
+
+def _cost_parts(data: pd.DataFrame, models: list[str]) -> list[tuple[str, np.ndarray]]:
+    """₽ per 1000 samples per model of each price-card part; output is split into the answer and the
+    thinking when any model thought."""
+
+    def per_1000(column: str) -> np.ndarray:
+        return np.array([1000 * pd.to_numeric(data.loc[data["model"] == m, column], errors="coerce")
+                         .fillna(0).mean() for m in models])  # fmt: skip
+
+    parts = [(label, per_1000(column)) for column, label in
+             (("cost_rub_input", "input tokens"), ("cost_rub_output", "output tokens"), ("cost_rub_images", "images"))
+             if column in data]  # fmt: skip
+    thinking = per_1000("cost_rub_reasoning") if "cost_rub_reasoning" in data else np.zeros(len(models))
+    if thinking.any() and "cost_rub_output" in data:
+        at = [label for label, _ in parts].index("output tokens")
+        answer = parts[at][1] - thinking
+        parts[at : at + 1] = [("answer tokens", answer), ("thinking tokens", thinking)]
+    return parts
 
 
 def latency_distribution(df: pd.DataFrame, latency: Literal["total", "ttft"] = "total") -> Figure:

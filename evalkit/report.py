@@ -91,6 +91,7 @@ def render_report(df: pd.DataFrame, manifests: list[dict] | None = None, title: 
     sections = [
         _banner() if simulated else "",
         _section("Summary", _summary_html(df)),
+        _section("Thinking, truncation and caching", _thinking_html(df)),
         _section("Paired comparisons", _comparisons_html(df)),
         _section("Plots", _plots_html(df)),
         _section("Latency", _latency_html(df)),
@@ -186,6 +187,31 @@ def _summary_html(df: pd.DataFrame) -> str:
         )
     notes.append("Failed calls are excluded from accuracy and counted under errors; their cost is included.")
     return _table(header, rows, raw=True) + "".join(f'<p class="note">{_e(n)}</p>' for n in notes)
+
+
+def _thinking_html(df: pd.DataFrame) -> str:
+    """Only for runs that thought, were cut at max_tokens, or read a prompt cache (else no section)."""
+    table = stats.summary_table(df)
+    shown = table[
+        (table["truncated_rate"] > 0)
+        | (table["rub_reasoning"].fillna(0) > 0)
+        | (table["rub_cache_saved"] > 0)
+    ]
+    if shown.empty:
+        return ""
+    header = ["task", "model", "thinking tokens per call", "thinking, % of ₽", "truncated, %",
+              "accuracy, % (all / without truncated)", "caching saved ₽"]  # fmt: skip
+    rows = [[
+        _e(r.task), _e(r.model),
+        "–" if r.reasoning_tokens_mean != r.reasoning_tokens_mean else f"{r.reasoning_tokens_mean:.0f}",
+        _pct(r.rub_reasoning / r.total_rub) if r.total_rub else "–", _pct(r.truncated_rate),
+        f"{_pct(r.accuracy)} / {_pct(r.accuracy_untruncated)}", format_rub(r.rub_cache_saved),
+    ] for r in shown.itertuples()]  # fmt: skip
+    note = ("Thinking tokens are billed as output; their share is the price card's, scaled to what was billed. "
+            "A truncated answer (finish_reason=length) is the model's answer and is scored; accuracy is also "
+            "shown without those. Caching saved: cached prompt tokens at the full prompt price minus the "
+            "cache-read price.")  # fmt: skip
+    return _table(header, rows, raw=True) + f'<p class="note">{_e(note)}</p>'
 
 
 def _comparisons_html(df: pd.DataFrame) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from evalkit.clock import SYSTEM_CLOCK
 from evalkit.errors import ConfigError
+from evalkit.redact import redact
 
 DEFAULT_CONCURRENCY = 32
 # a run id names one folder directly inside --out: no separators, no "..", no hidden or absolute names
@@ -46,12 +48,21 @@ def check_env_name(value: str | None) -> str | None:
 
 
 def check_run_id(value: str | None) -> str | None:
-    if value is not None and (not RUN_ID.fullmatch(value) or ".." in value):
+    if value is not None and (not RUN_ID.fullmatch(value) or ".." in value or _not_portable(value)):
         raise ValueError(
             f"run id {value[:80]!r} is not allowed: use 1-128 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit (it names a folder inside --out)"
+            "starting with a letter or digit and not ending with '.', and not a device name such as "
+            "CON or NUL (it names a folder inside --out)"
         )
     return value
+
+
+def _not_portable(run_id: str) -> bool:
+    """Names Windows (and SMB shares) cannot keep apart: `abc.` is the folder `abc`, `nul.x` a device."""
+    return run_id.endswith(".") or run_id.split(".")[0].upper() in _DEVICE_NAMES
+
+
+_DEVICE_NAMES = {"CON", "PRN", "AUX", "NUL"} | {f"{p}{i}" for p in ("COM", "LPT") for i in range(10)}
 
 
 _NOT_AN_ENV_NAME = (
@@ -64,7 +75,7 @@ class RunConfig(BaseModel):
     """Everything that decides what a run sends. The key is not here: it stays in the Endpoint.
 
     tasks: task names (looked up in tasks/), YAML paths, or Task objects.
-    models: model ids as the router names them.
+    models: model ids as the router names them; `id@effort=low,high` runs one variant per effort.
     limit / limit_per_language / languages / seed: which samples (seed shuffles before limiting).
     epochs: repeats of every sample (pass@k, variance); each epoch sends `seed + epoch`.
     concurrency: most requests in flight; lowered automatically on sustained 429s.
@@ -115,7 +126,9 @@ class RunConfig(BaseModel):
     def _models_named(cls, value: list[str]) -> list[str]:
         if any(not m or not m.strip() for m in value):
             raise ValueError("model ids must not be empty")
-        return value
+        from evalkit.variants import expand_models
+
+        return expand_models(value)  # `id@effort=low,high`: one model per setting
 
     @field_validator("api_key_env")
     @classmethod
@@ -156,18 +169,24 @@ class RunConfig(BaseModel):
     def recorded(self) -> dict[str, Any]:
         """The options as written into the manifest (no secrets, no live objects)."""
         data = self.model_dump(mode="json")
-        data["base_url"] = _without_credentials(data.get("base_url"))
-        for route in (data.get("model_routes") or {}).values():
-            route["base_url"] = _without_credentials(route.get("base_url"))
+        routes = (data.get("model_routes") or {}).values()
+        keys = [
+            os.environ.get(name or "", "")
+            for name in [data.get("api_key_env")] + [r.get("api_key_env") for r in routes]
+        ]
+        data["base_url"] = _without_credentials(data.get("base_url"), keys)
+        for route in routes:
+            route["base_url"] = _without_credentials(route.get("base_url"), keys)
         return data
 
 
-def _without_credentials(url: str | None) -> str | None:
-    """A URL without userinfo, query or fragment: a key put there must not reach the manifest."""
+def _without_credentials(url: str | None, keys: list[str]) -> str | None:
+    """A URL without userinfo, query or fragment, and with a key-shaped path segment masked: a key put
+    anywhere in it must not reach the manifest."""
     if not url:
         return url
     parts = urlsplit(url)
     host = parts.hostname or ""
     if parts.port is not None:
         host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    return urlunsplit((parts.scheme, host, redact(parts.path, *keys), "", ""))

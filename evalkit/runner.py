@@ -29,6 +29,7 @@ from evalkit.run_config import RunConfig, new_run_id
 from evalkit.task import Sample, Task, resolve_task
 from evalkit.text import encodable
 from evalkit.validate import check_samples
+from evalkit.variants import parse_variant
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -208,12 +209,8 @@ def _resume_config(config: RunConfig, given: list[Any]) -> tuple[RunConfig, list
 
     directory = Path(config.out) / config.resume
     manifest = read_manifest(directory)
-    saved = RunConfig.model_validate(manifest["config"])
-    tasks = (
-        [resolve_task(t) for t in given]
-        if given
-        else [resolve_task(t["file"] or t["name"]) for t in manifest["tasks"]]
-    )
+    saved, recorded_tasks = _read_back(manifest, directory)
+    tasks = [resolve_task(t) for t in given] if given else [resolve_task(t) for t in recorded_tasks]
     changed = _changed_tasks(manifest, tasks)
     if changed and not config.force:
         raise ConfigError(
@@ -238,6 +235,26 @@ def _resume_config(config: RunConfig, given: list[Any]) -> tuple[RunConfig, list
         }
     )
     return merged, tasks
+
+
+def _read_back(manifest: dict[str, Any], directory: Path) -> tuple[RunConfig, list[str]]:
+    """The options and tasks a run recorded; a manifest damaged or edited by hand is one clear error."""
+    try:
+        saved = RunConfig.model_validate(manifest["config"])
+        recorded_tasks = [t["file"] or t["name"] for t in manifest["tasks"]]
+        invocations = manifest.get("invocations") or []
+        if not isinstance(invocations, list) or not all(isinstance(i, dict) for i in invocations):
+            raise TypeError("invocations is not a list of objects")
+    except (KeyError, TypeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+        reason = f"missing {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0]
+        if errors := getattr(exc, "errors", None):  # pydantic: name the field
+            first = errors()[0]
+            reason = f"config.{'.'.join(map(str, first['loc']))}: {first['msg']}".rstrip(".: ")
+        raise ConfigError(
+            f"the manifest cannot be read back ({reason[:200]}); was it edited? Nothing was sent",
+            where=str(directory / "manifest.json"),
+        ) from None
+    return saved, recorded_tasks
 
 
 def _changed_tasks(manifest: dict[str, Any], tasks: list[Task]) -> list[str]:
@@ -269,6 +286,7 @@ class Runner:
         self.config = config
         self.tasks = tasks
         self.endpoint = endpoint
+        self.variants = {model: parse_variant(model) for model in config.models}
         self.endpoints = {model: self._route(model) for model in config.models}
         self.run_id = config.run_id or new_run_id()
         self.directory = Path(config.out) / self.run_id
@@ -301,9 +319,9 @@ class Runner:
             check_samples(task, samples[task.name])
         catalogs = await self._catalogs()
         self._check_models(catalogs)
-        self.prices = {model: _price(catalogs[model], model) for model in self.config.models}
+        self.prices = {model: _price(catalogs[model], self._router_id(model)) for model in self.config.models}
         self.simulated = any(
-            self.endpoints[m].simulated or getattr(catalogs[m].get(m), "simulated", False)
+            self.endpoints[m].simulated or getattr(catalogs[m].get(self._router_id(m)), "simulated", False)
             for m in self.config.models
         )
         total = sum(len(s) for s in samples.values()) * len(self.config.models) * self.config.epochs
@@ -374,11 +392,15 @@ class Runner:
             languages=self.config.languages,
         )
 
+    def _router_id(self, model: str) -> str:
+        """The id the router knows a model (or a variant of it) by."""
+        return self.variants[model].router_id
+
     def _route(self, model: str) -> Endpoint:
         """The model's own endpoint when the run routes it elsewhere, else the run's."""
         from evalkit.client import Endpoint
 
-        route = self.config.model_routes.get(model)
+        route = self.config.model_routes.get(model) or self.config.model_routes.get(self._router_id(model))
         if route is None or self.config.sim:
             return self.endpoint
         return Endpoint.from_env(
@@ -398,11 +420,12 @@ class Runner:
 
         for model in self.config.models:
             catalog = catalogs[model]
-            info = catalog.get(model)
+            info = catalog.get(self._router_id(model))
             if info is None:
                 if catalog.authoritative:
                     raise ConfigError(
-                        f"unknown model id {model!r}: the router's catalog has no such model (see `evalkit models`)"
+                        f"unknown model id {self._router_id(model)!r}: the router's catalog has no such "
+                        "model (see `evalkit models`)"
                     )
                 continue
             for task in self.tasks:
@@ -520,7 +543,9 @@ class Runner:
         from evalkit.prompt import render
 
         rendered = render(unit.task, unit.sample)
-        params = _params(unit.task, unit.epoch)
+        params = _params(
+            unit.task, unit.epoch, self.variants[unit.model].reasoning(unit.task.generation.reasoning)
+        )
         request = request_key(
             self.endpoints[unit.model].cache_id, unit.model, rendered.messages, params, unit.epoch
         )
@@ -577,7 +602,7 @@ class Runner:
     async def _call(self, unit: Unit, rendered: Rendered, params: dict[str, Any]) -> CallRecord | None:
         from evalkit.client import CallHooks, is_model_fatal, is_run_fatal
 
-        worst = self._worst_case(unit, rendered)
+        worst = self._worst_case(unit, rendered, params)
         reservations: list[Reservation] = []
 
         async def before_attempt(attempt: int) -> None:
@@ -605,7 +630,7 @@ class Runner:
 
         try:
             record = await self.clients[self.endpoints[unit.model]].call(
-                unit.model,
+                self._router_id(unit.model),
                 rendered.messages,
                 params,
                 hooks=CallHooks(
@@ -625,7 +650,11 @@ class Runner:
             return None
         return record
 
-    def _worst_case(self, unit: Unit, rendered: Rendered) -> float:
+    def _worst_case(self, unit: Unit, rendered: Rendered, params: dict[str, Any]) -> float:
+        """The most this call can be billed: every prompt byte a token, and all the output the request
+        allows, thinking included (billed as output)."""
+        from evalkit.dialect.reasoning import worst_case_output_tokens
+
         price = self.prices.get(unit.model)
         if price is None:
             if self.config.budget_rub is not None:
@@ -634,9 +663,8 @@ class Runner:
                 )
             return 0.0
         prompt_bound = _prompt_token_bound(rendered.messages)
-        return price.estimate(
-            prompt_bound, unit.task.generation.max_tokens, images=len(rendered.images)
-        ).total
+        output_bound = worst_case_output_tokens(unit.task.generation.max_tokens, params.get("reasoning"))
+        return price.estimate(prompt_bound, output_bound, images=len(rendered.images)).total
 
     def _estimate(self, unit: Unit, rendered: Rendered, record: CallRecord) -> Any:
         price = self.prices.get(unit.model)
@@ -647,6 +675,8 @@ class Runner:
             record.completion_tokens or 0,
             images=len(rendered.images),
             cached_tokens=record.cached_tokens or 0,
+            reasoning_tokens=record.reasoning_tokens or 0,
+            cache_write_tokens=record.cache_write_tokens or 0,
         )
 
     async def _finish(
@@ -771,7 +801,7 @@ def _settled(invocation: dict[str, Any]) -> dict[str, Any]:
     return invocation | {"status": "unrecorded", "note": "ended without recording its outcome (killed?)"}
 
 
-def _params(task: Task, epoch: int) -> dict[str, Any]:
+def _params(task: Task, epoch: int, reasoning: dict[str, Any] | None = None) -> dict[str, Any]:
     generation = task.generation
     params: dict[str, Any] = {"temperature": generation.temperature, "max_tokens": generation.max_tokens}
     if generation.stop:
@@ -780,6 +810,8 @@ def _params(task: Task, epoch: int) -> dict[str, Any]:
         params["seed"] = generation.seed + epoch
     if generation.top_p is not None:
         params["top_p"] = generation.top_p
+    if reasoning is not None:
+        params["reasoning"] = reasoning
     params.update(generation.extra)
     return params
 

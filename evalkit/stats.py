@@ -626,7 +626,33 @@ def group_summary(
         "rub_per_correct": per_correct.value, "rub_per_correct_low": per_correct.low,
         "rub_per_correct_high": per_correct.high, "cost_estimated_calls": fallback,
         **cost_split(group, float(cost.sum())),
+        **thinking_and_caching(group, float(cost.sum())),
         "simulated": _is_simulated(group),
+    }  # fmt: skip
+
+
+def thinking_and_caching(group: pd.DataFrame, total_rub: float) -> dict[str, float]:
+    """truncated_rate (answers cut at max_tokens, of the answered calls), accuracy_untruncated (the
+    accuracy without them: a truncated answer is scored, so both are shown), reasoning_tokens_mean,
+    rub_reasoning (the thinking's share of the billed ₽, in the price card's proportions, as in
+    `cost_split`) and rub_cache_saved (what cached prompt tokens cost less than at the full price)."""
+    answered = group[group["error"].isna()] if "error" in group else group
+    truncated = answered["truncated"].fillna(False).astype(bool) if "truncated" in answered else None
+    scores = pd.to_numeric(answered["score"], errors="coerce") if "score" in answered else pd.Series()
+    kept = scores[~truncated] if truncated is not None else scores
+    thinking = (
+        pd.to_numeric(answered["reasoning_tokens"], errors="coerce")
+        if "reasoning_tokens" in answered
+        else None
+    )
+    estimated = sum(_column_sum(group, column) for column in _COST_PARTS.values())
+    share = _column_sum(group, "cost_rub_reasoning") / estimated if estimated > 0 else math.nan
+    return {
+        "truncated_rate": float(truncated.mean()) if truncated is not None and len(truncated) else 0.0,
+        "accuracy_untruncated": float(kept.mean()) if kept.notna().any() else math.nan,
+        "reasoning_tokens_mean": float(thinking.mean()) if thinking is not None and thinking.notna().any() else math.nan,
+        "rub_reasoning": total_rub * share,
+        "rub_cache_saved": _column_sum(group, "cost_rub_cache_saved"),
     }  # fmt: skip
 
 
@@ -637,11 +663,14 @@ _COST_PARTS = {
 }
 
 
+def _column_sum(group: pd.DataFrame, column: str) -> float:
+    return float(pd.to_numeric(group[column], errors="coerce").fillna(0).sum()) if column in group else 0.0
+
+
 def cost_split(group: pd.DataFrame, total_rub: float) -> dict[str, float]:
     """The billed total split into input tokens, output tokens and images. The router bills one number
     per call, so the split follows the price card's proportions, scaled to what was really billed."""
-    parts = {name: float(pd.to_numeric(group[column], errors="coerce").fillna(0).sum()) if column in group else 0.0
-             for name, column in _COST_PARTS.items()}  # fmt: skip
+    parts = {name: _column_sum(group, column) for name, column in _COST_PARTS.items()}
     estimated = sum(parts.values())
     if estimated <= 0:
         return dict.fromkeys(_COST_PARTS, math.nan)
@@ -659,8 +688,9 @@ def summary_table(
     """One row per group (default: task and model): n (every call), n_scored (calls with an answer),
     errors, error_rate, accuracy with its interval (and the method), latency and TTFT p50/p95 (s), total
     ₽, ₽ per 1000 samples with interval, ₽ per correct answer with interval, how many calls used the
-    price-card estimate, the total split into input / output / images (`cost_split`), and whether any
-    row is simulated."""
+    price-card estimate, the total split into input / output / images (`cost_split`), thinking and
+    caching (`thinking_and_caching`: truncated_rate, accuracy_untruncated, reasoning_tokens_mean,
+    rub_reasoning, rub_cache_saved), and whether any row is simulated."""
     keys = list(by)
     rows = []
     for values, group in df.groupby(keys, sort=True, dropna=False):
@@ -886,7 +916,7 @@ def _plan_from_pilot(df, model_a, model_b, task, delta, power, alpha, catalog) -
     prices = {
         model: _rub_per_sample(data[data["model"] == model], model, catalog) for model in (model_a, model_b)
     }
-    carded = [m for m in (model_a, model_b) if catalog is not None and catalog.get(m) is not None]  # type: ignore[attr-defined]
+    carded = [m for m in (model_a, model_b) if catalog is not None and catalog.get(_router_id(m)) is not None]  # type: ignore[attr-defined]
     source = "pilot; ₽ from price cards × the pilot's tokens" if len(carded) == 2 else (
         "pilot; ₽ as the pilot was billed" + (f" ({', '.join(carded)} from its price card)" if carded else "")
     )  # fmt: skip
@@ -894,10 +924,17 @@ def _plan_from_pilot(df, model_a, model_b, task, delta, power, alpha, catalog) -
                       cluster_size, prices, source)  # fmt: skip
 
 
+def _router_id(model: str) -> str:
+    """The router's id of a model or of a variant of it (`id@effort=high`)."""
+    from evalkit.variants import parse_variant
+
+    return parse_variant(model).router_id
+
+
 def _rub_per_sample(rows: pd.DataFrame, model: str, catalog: object | None) -> float:
     """Mean ₽ of one call: the price card applied to the pilot's mean token and image counts, or
     (no catalog, or the model missing from it) the mean the pilot was billed."""
-    info = catalog.get(model) if catalog is not None else None  # type: ignore[attr-defined]
+    info = catalog.get(_router_id(model)) if catalog is not None else None  # type: ignore[attr-defined]
     if info is None:
         return float(effective_cost(rows)[0].mean()) if len(rows) else math.nan
     prompt = float(_numeric(rows, "prompt_tokens").mean())

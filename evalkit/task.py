@@ -200,6 +200,11 @@ class Prompt(BaseModel):
     vars: dict[str, str] = Field(default_factory=dict)
     few_shot: list[FewShot] = Field(default_factory=list)
     languages: dict[str, PromptVariant] = Field(default_factory=dict)
+    shared_prefix: bool = Field(
+        default=False,
+        description="the system prompt and few-shot examples are the same for every sample (of a "
+        "language), so the router can cache them; only then does `estimate` count on caching",
+    )
 
     def variant(self, language: str | None) -> PromptVariant | None:
         """The variant for a language: its own (`pt-BR`), else its base language's (`pt`)."""
@@ -240,6 +245,29 @@ class ScorerSpec(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class Reasoning(BaseModel):
+    """How much a reasoning model may think: an effort level or a token budget (the budget wins when
+    both are given); `exclude` asks the router to bill the thinking but not return its text."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    effort: Literal["minimal", "low", "medium", "high"] | None = None
+    max_tokens: int | None = Field(default=None, gt=0)
+    exclude: bool = False
+
+    @model_validator(mode="after")
+    def _says_how_much(self) -> Reasoning:
+        if self.effort is None and self.max_tokens is None:
+            raise ValueError("reasoning needs `effort` (minimal, low, medium, high) or `max_tokens`")
+        return self
+
+    def request(self) -> dict[str, Any]:
+        """The `reasoning` object of the request body, in the router's format."""
+        from evalkit.dialect.reasoning import reasoning_request
+
+        return reasoning_request(self.effort, self.max_tokens, self.exclude)
+
+
 class Generation(BaseModel):
     """Generation parameters sent with every request of the task."""
 
@@ -250,6 +278,7 @@ class Generation(BaseModel):
     stop: list[str] | None = None
     seed: int | None = 0
     top_p: float | None = None
+    reasoning: Reasoning | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -372,6 +401,11 @@ class Task(BaseModel):
         definition, the identity of a Python scorer, and every loaded sample (so an edited data file
         changes it). Stable across processes: nothing hashed holds a memory address."""
         spec = self.model_dump(mode="json", exclude={"samples", "file", "scorer"})
+        # options added later are left out at their defaults, so older runs still resume
+        if spec["generation"].get("reasoning") is None:
+            spec["generation"].pop("reasoning", None)
+        if not spec["prompt"].get("shared_prefix"):
+            spec["prompt"].pop("shared_prefix", None)
         spec["scorer"] = (
             self.scorer.model_dump()
             if isinstance(self.scorer, ScorerSpec)

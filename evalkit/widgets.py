@@ -312,8 +312,22 @@ def _answer_html(model: str, row: dict | None) -> str:
         lines.append(f"<b>why</b>: {_e(row.get('explanation'))}")
     lines.append(_cost_line(row))
     output = row.get("output")
-    lines.append(f'<b>output</b><pre style="{_PRE}">{_e("" if _missing(output) else output)}</pre>')
+    cut = " (truncated at max_tokens)" if row.get("truncated") is True else ""
+    lines.append(f'<b>output</b>{cut}<pre style="{_PRE}">{_e("" if _missing(output) else output)}</pre>')
+    if (thinking := _thinking_html(row)) is not None:
+        lines.append(thinking)
     return "<br>".join(lines)
+
+
+def _thinking_html(row: dict) -> str | None:
+    """The model's thinking, folded away: it was billed but never scored."""
+    text, tokens = row.get("reasoning"), row.get("reasoning_tokens")
+    if _missing(text) and (_missing(tokens) or not tokens):
+        return None
+    count = "" if _missing(tokens) else f"{int(tokens)} tokens, "
+    body = "(not returned by the router)" if _missing(text) else text
+    return (f'<details><summary><b>thinking</b> ({count}billed as output, not scored)</summary>'
+            f'<pre style="{_PRE}">{_e(body)}</pre></details>')  # fmt: skip
 
 
 def _cost_line(row: dict) -> str:

@@ -183,6 +183,23 @@ async def echo_key(request: web.Request, body: dict[str, Any], hit: int) -> web.
     )
 
 
+def thought_stream(*deltas: dict[str, Any], usage: dict | None = None) -> Handler:
+    """A stream of the given deltas (thinking and content), then finish_reason and usage."""
+
+    async def handler(request: web.Request, body: dict[str, Any], hit: int) -> web.StreamResponse:
+        response = await open_sse(request)
+        for delta in deltas:
+            event = chunk(body["model"])
+            event["choices"][0]["delta"] = delta
+            await send(response, event)
+            await asyncio.sleep(0.02)  # keeps the first thought and the first answer token apart
+        await send(response, chunk(body["model"], content="", finish="stop", usage=usage or USAGE))
+        await send(response, "[DONE]")
+        return response
+
+    return handler
+
+
 def json_to_stream_request(payload: Any) -> Handler:
     """The router answering a streaming request with a plain JSON body and status 200."""
 
@@ -223,6 +240,21 @@ SCENARIOS: dict[str, Handler] = {
     "t/429-long": status(429, {"error": "Too many requests"}, {"Retry-After": "60"}),
     "t/midstream-then-ok": then_succeed(midstream_error),
     "t/empty-then-ok": then_succeed(empty_stream),
+    # a <think> tag cut across deltas, a wrong answer and several scripts inside it
+    "t/think-split": thought_stream(
+        {"content": "<thi"},
+        {"content": "nk>Ответ: 5. 答案：5"},
+        {"content": "</think"},
+        {"content": ">\n\nAnswer: Paris"},
+    ),  # fmt: skip
+    # OpenRouter sends the thought twice per delta: as `reasoning` and in `reasoning_details`
+    "t/reasoning-twice": thought_stream(
+        {"reasoning": "Lyon? ", "reasoning_details": [{"type": "reasoning.text", "text": "Lyon? "}]},
+        {"reasoning": "No.", "reasoning_details": [{"type": "reasoning.text", "text": "No."}]},
+        {"content": "Paris"},
+    ),
+    # the whole reply was thought, cut before the answer, and usage never came: not an empty response
+    "t/thought-only": thought_stream({"content": "<think>Answer: Lyon"}, usage={"cost": 0.0003}),
 }
 
 
@@ -693,3 +725,27 @@ def test_cancelling_a_call_still_settles_the_attempt() -> None:
 
     asyncio.run(scenario())
     assert settled == ["cancelled"]
+
+
+# --------------------------------------------------------------------------------------------
+# Thinking
+
+
+def test_thinking_split_across_deltas_is_kept_apart_and_timed_before_the_answer() -> None:
+    record, _, _ = call("t/think-split")
+    assert record.output == "Answer: Paris"
+    assert record.reasoning == "Ответ: 5. 答案：5"
+    assert record.ttft_reasoning_s is not None and record.ttft_s is not None
+    assert record.ttft_reasoning_s < record.ttft_s
+
+
+def test_a_thought_sent_in_two_fields_is_recorded_once() -> None:
+    record, _, _ = call("t/reasoning-twice")
+    assert record.output == "Paris" and record.reasoning == "Lyon? No."
+    assert record.ttft_reasoning_s < record.ttft_s
+
+
+def test_an_unclosed_thought_is_an_empty_answer_not_an_empty_response() -> None:
+    record, router, _ = call("t/thought-only")
+    assert record.error is None and router.hits["t/thought-only"] == 1  # not retried, not paid twice
+    assert record.output == "" and record.reasoning == "Answer: Lyon" and record.ttft_s is None

@@ -176,6 +176,78 @@ CHEATS = {
 }
 
 
+# Cheats that need a test of a certain shape: (cheating program, honest program, test of `f`).
+# The honest program proves the test can pass, so the cheat's failure is the judge's doing.
+SHAPED_CHEATS = {
+    "an object whose __contains__ is always True": (
+        "class C:\n    def __contains__(self, item):\n        return True\n\ndef f(a, b):\n    return C()\n",
+        "def f(a, b):\n    return [a + b]\n",
+        "assert 5 in f(2, 3)\nassert 0 in f(-1, 1)\n",
+    ),
+    "a generator whose __contains__ lies": (
+        "class G:\n    def __iter__(self):\n        return iter([0])\n    def __contains__(self, item):\n"
+        "        return True\n\ndef f(a, b):\n    return G()\n",
+        "def f(a, b):\n    return iter([a + b])\n",
+        "assert 5 in f(2, 3)\n",
+    ),
+    "StopIteration ends the test's own loop early": (
+        "def f(a, b):\n    raise StopIteration\n",
+        "def f(a, b):\n    return a + b\n",
+        "assert all(map(lambda p: f(*p[0]) == p[1], [((2, 3), 5), ((1, 1), 2)]))\n"
+        "for ok in map(lambda p: f(*p) == sum(p), [(2, 3)]):\n    assert ok\n",
+    ),
+    "an exception whose message is 'ok'": (
+        "class E(Exception):\n    def __str__(self):\n        return 'ok'\n\ndef f(a, b):\n    raise E()\n",
+        "def f(a, b):\n    return a + b\n",
+        "assert f(2, 3) == 5\n",
+    ),
+    "patch the builtins the judge might share": (
+        "import builtins\nbuiltins.len = lambda x: 1\nbuiltins.isinstance = lambda *a: True\n"
+        "def f(a, b):\n    return 'x'\n",
+        "def f(a, b):\n    return [a + b]\n",
+        "r = f(2, 3)\nassert isinstance(r, list) and len(r) == 1\n",
+    ),
+    "nan, which equals nothing": (
+        "def f(a, b):\n    return float('nan')\n",
+        "def f(a, b):\n    return a + b\n",
+        "assert f(2, 3) == 5\n",
+    ),
+    "a list nested 9 000 deep": (
+        "def f(a, b):\n    x = []\n    for _ in range(9000):\n        x = [x]\n    return x\n",
+        "def f(a, b):\n    return a + b\n",
+        "assert f(2, 3) == 5\n",
+    ),
+    "a raw frame of JSON nested 100 000 deep": (
+        "import os, struct\ndef f(a, b):\n    body = b'{\"op\":\"reply\",\"value\":' + b'[' * 100000 + b']' * 100000"
+        " + b'}'\n    os.write(3, struct.pack('>I', len(body)) + body)\n",
+        "def f(a, b):\n    return a + b\n",
+        "assert f(2, 3) == 5\n",
+    ),
+    "a raw reply that mutates what it was not given": (
+        "import json, os, struct\ndef f(xs):\n"
+        "    after = [[1, {'list': [0]}], [-2, {'list': [0]}], ['expected', {'list': [0]}]]\n"
+        "    body = json.dumps({'op': 'reply', 'value': 0, 'after': after}).encode()\n"
+        "    os.write(3, struct.pack('>I', len(body)) + body)\n",
+        "def f(xs):\n    return sum(xs)\n",
+        "expected = [5]\nassert f([2, 3]) == expected[0]\n",
+    ),
+    "a string larger than a frame": (
+        "def f(a, b):\n    return 'x' * (70 << 20)\n",
+        "def f(a, b):\n    return a + b\n",
+        "assert f(2, 3) == 5\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHAPED_CHEATS))
+def test_every_cheat_on_a_test_of_its_shape_fails(scorer: CodeExecution, name: str):
+    cheat, honest, test = SHAPED_CHEATS[name]
+    sample = Sample(id="shaped", fields={"prompt": "", "test": test, "entry_point": "f"})
+    assert scorer("```python\n" + honest + "```", sample).value == 1.0
+    score = scorer("```python\n" + cheat + "```", sample)
+    assert score.value == 0.0, f"{name}: {score.explanation}"
+
+
 def test_a_test_that_swallows_every_exception_still_fails_when_the_program_dies(scorer: CodeExecution):
     sample = Sample(
         id="swallow",
@@ -224,7 +296,8 @@ EDGE = {
     ),
     "in-place mutation": (
         "def sort_in_place(xs, d):\n    xs.sort()\n    d['k'] = 1\n",
-        "xs = [3, 1, 2]\nd = {}\nassert sort_in_place(xs, d) is None\nassert xs == [1, 2, 3] and d == {'k': 1}\n",
+        "xs = [3, 1, 2]\nd = {}\nassert sort_in_place(xs, d) is None\nassert xs == [1, 2, 3] and d == {'k': 1}\n"
+        "ys, e = [2, 1], {}\nsort_in_place(d=e, xs=ys)\nassert ys == [1, 2] and e == {'k': 1}\n",
         "sort_in_place",
     ),
     "generators": (
@@ -245,6 +318,20 @@ EDGE = {
         "def depth(n):\n    return 0 if n is None else 1 + depth(n.left)\n",
         "root = Node(1)\nroot.left = Node(2)\nassert root.left.v == 2\nassert depth(root) == 2\n",
         "depth",
+    ),
+    "truth and membership of a program object (asked again after each change)": (
+        "class Stack:\n    def __init__(self):\n        self.items = []\n    def push(self, x):\n"
+        "        self.items.append(x)\n    def __len__(self):\n        return len(self.items)\n"
+        "    def __iter__(self):\n        return iter(self.items)\n",
+        "s = Stack()\nassert not s and 1 not in s\ns.push(1)\nassert s and 1 in s and 2 not in s\n",
+        "Stack",
+    ),
+    "a call that prints a lot, many times (more than our output file may hold)": (
+        "def f(i):\n    print('x' * 1_000_000)\n    return i\n",
+        "for i in range(40):\n    assert f(i) == i\n"
+        "import contextlib, io\nbuf = io.StringIO()\nwith contextlib.redirect_stdout(buf):\n    f(0)\n"
+        "assert len(buf.getvalue()) == 1_000_001\n",
+        "f",
     ),
     "standard containers, exact floats, big ints, bytes, sets": (
         "import collections\ndef f():\n    return (collections.Counter('aab'), 0.1 + 0.2, 2**200, b'\\x00', {1}, "

@@ -41,7 +41,12 @@ IMAGE_COST = 20 * PROMPT + 1 * COMPLETION + IMAGE
 
 
 def usage(prompt: int, completion: int, cost: float | None) -> dict[str, Any]:
-    found: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion}
+    found: dict[str, Any] = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 0, "image_tokens": 0},
+    }
     if cost is not None:
         found["cost"] = cost
     return found
@@ -179,6 +184,30 @@ def generation_disagrees(ev: Evidence) -> None:
     ev.replies["generation"] = ok({"data": {"id": "gen-1", "total_cost": PLAIN_COST * 2}})
 
 
+def cached_as_string(ev: Evidence) -> None:
+    body = _json(ev, "plain")
+    body["usage"]["prompt_tokens_details"]["cached_tokens"] = "0"
+    ev.replies["plain"] = ok(body)
+
+
+def more_thinking_than_output(ev: Evidence) -> None:
+    body = _json(ev, "plain")
+    body["usage"]["completion_tokens_details"]["reasoning_tokens"] = body["usage"]["completion_tokens"] + 1
+    ev.replies["plain"] = ok(body)
+
+
+def test_a_cache_discount_is_priced_before_costs_are_compared() -> None:
+    evidence = good()
+    body = _json(evidence, "plain")
+    body["usage"]["prompt_tokens_details"]["cached_tokens"] = 10
+    body["usage"]["cost"] = 4 * PROMPT + 10 * PROMPT * 0.1 + 2 * COMPLETION
+    evidence.replies["plain"] = ok(body)
+    models = _json(evidence, "models")
+    models["data"][0]["pricing"]["input_cache_read"] = PROMPT * 0.1
+    evidence.replies["models"] = ok(models)
+    assert check_all(evidence)["cost_matches_price_card"].status == "conforms"
+
+
 BREAKS: dict[str, list[tuple[Callable[[Evidence], None], str]]] = {
     "models_schema": [(no_architecture, "lacks architecture.input_modalities")],
     "prices_rub_per_token": [
@@ -189,6 +218,10 @@ BREAKS: dict[str, list[tuple[Callable[[Evidence], None], str]]] = {
     "usage_cost_rub": [(no_cost, "fall back to the price card")],
     "usage_token_counts": [(tokens_as_strings, "price-card estimates would be wrong")],
     "cost_matches_price_card": [(cost_in_kopecks, "off by that ratio")],
+    "usage_token_details": [
+        (cached_as_string, "would not be priced at the cache price"),
+        (more_thinking_than_output, "thinking tokens and their share of the cost would be unknown"),
+    ],
     "stream_usage_last_chunk": [(no_stream_usage, "the last chunk has no `usage`")],
     "sse_comments": [(event_lines, "`event` lines")],
     "unknown_model_400": [

@@ -325,6 +325,32 @@ def test_each_run_gets_fresh_private_temp_dirs_and_leaves_nothing(box: Sandbox):
     assert set(scratch.glob(f"evalkit-sbx-{os.getpid()}-*/job-*")) == before == set()
 
 
+@pytest.mark.skipif(not ROOT, reason="a private IPC namespace needs root")
+def test_shared_memory_and_message_queues_do_not_outlive_the_sample(box: Sandbox):
+    key = 0x13000000 + os.getpid() % 0x10000
+    leave = textwrap.dedent(f"""
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.shmat.restype = ctypes.c_void_p
+        segment = libc.shmget({key}, 8 << 20, 0o1666)
+        assert segment >= 0, ctypes.get_errno()
+        address = libc.shmat(segment, None, 0)
+        ctypes.memset(address, 65, 8 << 20)
+        queue = libc.mq_open(b"/left-behind", 0o100 | 0o2, 0o666, None)
+        assert queue >= 0 and libc.mq_send(queue, b"secret", 6, 0) == 0, ctypes.get_errno()
+        """)
+    find = textwrap.dedent(f"""
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        assert libc.shmget({key}, 0, 0) == -1, "the first sample's segment is here"
+        assert libc.mq_open(b"/left-behind", 0) == -1, "the first sample's queue is here"
+        """)
+    assert box.run(leave).status == "pass"
+    assert box.run(find).status == "pass", "a second sample found the first one's IPC objects"
+    with open("/proc/sysvipc/shm") as f:
+        assert not any(line.split()[0] == str(key) for line in f.readlines()[1:]), "left on the host"
+
+
 def test_private_temp_dirs_are_capped(box: Sandbox):
     code = (  # files of 15 MB each: RLIMIT_FSIZE (16 MB) is not what stops them
         "for i in range(100):\n    open(f'/dev/shm/big{i}', 'wb').write(b'x' * 15 * 1024 * 1024)\n"
@@ -369,6 +395,56 @@ def test_new_namespaces_are_refused_from_inside(box: Sandbox):
         "assert 'Seccomp:\\t2' in status and 'NoNewPrivs:\\t1' in status, status\n"
         "assert os.fork() or os._exit(0) is None  # a plain fork still works\n"
     )
+    result = box.run(code)
+    assert result.status == "pass", result
+
+
+def test_the_kernel_keyring_is_refused_from_inside(box: Sandbox):
+    # keys are not namespaced: one left in a per-uid keyring outlives the sample, and another
+    # sample (or a later run whose uids repeat) could read it by serial, listed in /proc/keys
+    if not sandbox_module._probe().isolated:
+        pytest.skip("needs root: the filter is installed with the per-sample uid")
+    numbers = {"x86_64": (248, 249, 250), "aarch64": (217, 218, 219)}.get(os.uname().machine)
+    if numbers is None:
+        pytest.skip("no filter on this machine")
+    add_key, request_key, keyctl = numbers
+    code = textwrap.dedent(f"""
+        import ctypes, errno
+        libc = ctypes.CDLL(None, use_errno=True)
+        assert libc.syscall({add_key}, b"user", b"left", b"x", 1, -4) == -1, "add_key worked"
+        assert ctypes.get_errno() == errno.EPERM
+        assert libc.syscall({request_key}, b"user", b"left", None, 0) == -1
+        assert libc.syscall({keyctl}, 0, -4, 0) == -1 and ctypes.get_errno() == errno.EPERM
+        """)
+    result = box.run(code)
+    assert result.status == "pass", result
+
+
+def test_locks_and_watches_on_shared_files_are_refused_from_inside(box: Sandbox):
+    # every sample sees the same inodes under /usr and /etc: a lock or a watched open there is a
+    # channel between samples that run at the same time (probed: a second sample saw the lock)
+    if not sandbox_module._probe().isolated:
+        pytest.skip("needs root: the filter is installed with the per-sample uid")
+    code = textwrap.dedent("""
+        import ctypes, errno, fcntl, os, struct
+        libc = ctypes.CDLL(None, use_errno=True)
+        f = open("/etc/passwd")
+        def refused(call, *args):
+            try:
+                call(*args)
+            except OSError as exc:
+                assert exc.errno == errno.EPERM, exc
+            else:
+                raise AssertionError(f"{call.__name__}{args} worked")
+        refused(fcntl.flock, f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        refused(fcntl.lockf, f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        refused(fcntl.fcntl, f, fcntl.F_GETLK, struct.pack("hhqqi", fcntl.F_RDLCK, 0, 0, 0, 0))
+        refused(fcntl.fcntl, f, 37, bytes(32))  # F_OFD_SETLK
+        refused(fcntl.fcntl, os.open("/etc", os.O_RDONLY), 1026, 1)  # F_NOTIFY
+        assert libc.inotify_init1(0) == -1 and ctypes.get_errno() == errno.EPERM
+        assert libc.fanotify_init(0x200, os.O_RDONLY) == -1 and ctypes.get_errno() == errno.EPERM
+        assert fcntl.fcntl(f, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY  # other commands work
+        """)
     result = box.run(code)
     assert result.status == "pass", result
 

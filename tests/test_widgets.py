@@ -130,3 +130,21 @@ def _outcomes(explorer, results):
 def test_explorer_rejects_empty_results() -> None:
     with pytest.raises(ValueError, match="empty"):
         sample_explorer(make_results(n=1).iloc[:0])
+
+
+def test_the_explorer_folds_thinking_away_and_marks_a_truncated_answer(results) -> None:
+    data = results.copy()
+    data["reasoning"] = None
+    data["reasoning_tokens"] = None
+    data["truncated"] = False
+    first = data.index[
+        (data["task"] == "qa") & (data["model"] == "cheap/small") & (data["sample_id"] == "s0")
+    ][0]
+    data.loc[first, ["reasoning", "reasoning_tokens", "truncated"]] = ["<b>maybe 5</b>", 42, True]
+    explorer = sample_explorer(data, model_a="cheap/small")
+    explorer.sample.value = ("s0", 0)
+    view = explorer.view_a.value
+    assert "<details><summary><b>thinking</b> (42 tokens, billed as output, not scored)" in view
+    assert "&lt;b&gt;maybe 5&lt;/b&gt;" in view and "(truncated at max_tokens)" in view
+    explorer.sample.value = ("s1", 0)
+    assert "thinking" not in explorer.view_a.value

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from evalkit.dialect.evidence import Evidence, Finding, Reply
+from evalkit.dialect.reasoning import cached_tokens, reasoning_tokens
 from evalkit.dialect.recognise import (
     RouterError,
     classify_http_error,
@@ -217,8 +218,36 @@ def _check_cost_matches_card(ev: Evidence) -> Finding:
     cost, tokens = usage_cost(usage), usage_tokens(usage)
     if info is None or cost is None or tokens is None:
         return _not_seen("no plain reply with usage.cost, token counts and a /models price to compare")
-    expected = info.pricing.estimate(*tokens)
+    expected = info.pricing.estimate(*tokens, cached_tokens=cached_tokens(usage) or 0)
     return _compare_cost("the plain reply", cost, expected.total)
+
+
+_DETAILS = (
+    ("prompt_tokens_details", "cached_tokens", cached_tokens, 0, "cached prompt tokens would not be priced "
+     "at the cache price, and what caching saved would be unknown"),
+    ("completion_tokens_details", "reasoning_tokens", reasoning_tokens, 1, "thinking tokens and their "
+     "share of the cost would be unknown"),
+)  # fmt: skip
+
+
+def _check_usage_details(ev: Evidence) -> Finding:
+    seen, wrong = [], []
+    for probe in ("plain", "stream"):
+        usage, tokens = ev.usage(probe), usage_tokens(ev.usage(probe))
+        for group, name, read, side, consequence in _DETAILS:
+            details = usage.get(group) if isinstance(usage, dict) else None
+            if not isinstance(details, dict) or name not in details:
+                continue
+            seen.append(f"{probe} {name}")
+            value = read(usage)
+            if value is None or (tokens is not None and value > tokens[side]):
+                wrong.append(f"{probe}: {group}.{name} = {_short(details.get(name))} ({consequence})")
+    if wrong:
+        return _differs("; ".join(wrong))
+    if not seen:
+        return _not_seen("no usage with prompt_tokens_details.cached_tokens or "
+                         "completion_tokens_details.reasoning_tokens")  # fmt: skip
+    return _conforms(f"integer token details within the totals: {', '.join(seen)}")
 
 
 def _compare_cost(what: str, cost: float, expected: float) -> Finding:
@@ -479,6 +508,14 @@ QUIRKS: tuple[Quirk, ...] = (
         "`usage.prompt_tokens` and `usage.completion_tokens` are integers.",
         _check_usage_tokens,
         (usage_tokens,),
+    ),
+    Quirk(
+        "usage_token_details",
+        "`usage.prompt_tokens_details.cached_tokens` (prompt tokens read from the cache, billed at "
+        "`input_cache_read`) and `usage.completion_tokens_details.reasoning_tokens` (thinking, billed as "
+        "output and counted in completion_tokens) are integers within the totals.",
+        _check_usage_details,
+        (cached_tokens, reasoning_tokens),
     ),
     Quirk(
         "cost_matches_price_card",

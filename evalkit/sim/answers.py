@@ -16,6 +16,7 @@ from pathlib import Path
 
 from evalkit.languages import answer_word
 from evalkit.task import Sample, ScorerSpec, Task
+from evalkit.tokens import estimate_tokens, truncate_to_tokens
 
 _REASONING: dict[str, tuple[str, ...]] = {
     "en": (
@@ -106,6 +107,28 @@ def compose(item: Item, correct: bool, rng: random.Random, verbosity: int) -> st
     if scorer == "code" or item.family == "code":
         return _code(item, correct, rng)
     return _value(item, correct, rng, verbosity)
+
+
+_THOUGHTS = (
+    "Hmm, let me reconsider the question from the start.",
+    "Подожди, проверю это ещё раз по-русски.",
+    "换个角度再想一想。",
+    "لحظة، سأراجع الخطوات مرة أخرى.",
+    "Wait, is that really right? Let me check each step.",
+)
+
+
+def thinking(item: Item | None, correct: bool, rng: random.Random, tokens: int) -> str:
+    """About `tokens` tokens of hidden thought, in several languages, that first tries the opposite
+    answer: a decoy a scorer would take if the thought ever reached it."""
+    if item is None:
+        lines = ["The user wrote something I do not recognise; I will reply plainly."]
+    else:
+        lines = [compose(item, not correct, rng, 0), *_REASONING.get(item.sample.language or "en", ())]
+    text = "\n".join(lines)
+    while estimate_tokens(text) < tokens:
+        text += "\n" + _THOUGHTS[rng.randrange(len(_THOUGHTS))]
+    return truncate_to_tokens(text, max(tokens, 1))
 
 
 def generic_reply(model_id: str, prompt_text: str) -> str:

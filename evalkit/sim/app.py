@@ -24,6 +24,7 @@ from evalkit.sim.gate import Gate
 from evalkit.sim.generation import Plan, RequestError, plan
 from evalkit.sim.index import SampleIndex
 from evalkit.sim.profiles import SimModel
+from evalkit.tokens import MESSAGE_OVERHEAD_TOKENS, estimate_tokens, message_text
 
 API = "/api/v1"
 KEEPALIVE_S = 1.0
@@ -95,6 +96,7 @@ class SimApp:
         self.total_usage = 0.0
         self.generations: dict[str, tuple[str, Plan, float, bool, float]] = {}
         self.attempts: Counter[str] = Counter()
+        self.prefixes: set[tuple[str, str]] = set()  # (model, prompt prefix hash) in the prompt cache
         self.outcomes: Counter[str] = Counter()
         self.lateness_ms: deque[float] = deque(maxlen=20_000)  # injected sleeps: woke up this late
         self.gate = Gate()
@@ -260,6 +262,7 @@ class SimApp:
             body_sha256=exchange.body_sha256,
             attempt=exchange.attempt,
             latency_scale=self.config.latency_scale,
+            cached_tokens=self._cached_prefix(body, model),
         )
         if planned.item is not None:
             exchange.sample = f"{planned.item.task.name}/{planned.item.sample.id}"
@@ -269,6 +272,24 @@ class SimApp:
             f"gen-{int(time.time())}-{hashlib.blake2b(key.encode(), digest_size=10).hexdigest()}"
         )
         return planned
+
+    def _cached_prefix(self, body: dict[str, Any], model: SimModel) -> int:
+        """Prompt tokens read from the cache: every message before the last, once this model has seen
+        that prefix before and it is long enough to cache. The first request writes it."""
+        messages = body.get("messages")
+        if not isinstance(messages, list) or len(messages) < 2:
+            return 0
+        prefix = messages[:-1]
+        tokens = sum(
+            MESSAGE_OVERHEAD_TOKENS + estimate_tokens(message_text(m)) for m in prefix if isinstance(m, dict)
+        )
+        if tokens < model.cache_min_tokens:
+            return 0
+        digest = hashlib.sha256(json.dumps(prefix, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+        if (model.id, digest) in self.prefixes:
+            return tokens
+        self.prefixes.add((model.id, digest))
+        return 0
 
     def _reject(self, exchange: Exchange, status: int, body: bytes, outcome: str) -> web.Response:
         exchange.status, exchange.outcome, exchange.generation_id = status, outcome, None
@@ -306,6 +327,7 @@ class SimApp:
                 planned.text,
                 planned.finish_reason,
                 planned.usage,
+                planned.reasoning,
             ),
             headers=_JSON_HEADERS,
         )
@@ -361,13 +383,15 @@ class SimApp:
             await asyncio.sleep(KEEPALIVE_S)
             await response.write(_PROCESSING)
         await _sleep_until(first_token)
-        pieces = split_text(planned.text)
+        # the thought streams first as `reasoning` deltas, then the answer as `content`
+        thought = split_text(planned.reasoning) if planned.reasoning else []
+        pieces = [("reasoning", p) for p in thought] + [("content", p) for p in split_text(planned.text)]
         gen_id, created = exchange.generation_id or "", int(time.time())
         cut = int(fault.cut * len(pieces)) if fault.kind in ("error_in_stream", "drop_stream") else -1
-        for i, piece in enumerate(pieces):
+        for i, (kind, piece) in enumerate(pieces):
             if i == cut:
                 return await self._stream_fault(request, response, fault, exchange, model)
-            delta = {"role": "assistant", "content": piece} if i == 0 else {"content": piece}
+            delta = {"role": "assistant", kind: piece} if i == 0 else {kind: piece}
             await response.write(wire.chunk(gen_id, model.id, created, delta))
             await _sleep_until(first_token + planned.generation_s * (i + 1) / len(pieces))
         await response.write(wire.chunk(gen_id, model.id, created, {"content": ""}, planned.finish_reason))
@@ -432,7 +456,8 @@ def generation_record(
         "tokens_completion": usage.completion_tokens,
         "native_tokens_prompt": usage.prompt_tokens,
         "native_tokens_completion": usage.completion_tokens,
-        "native_tokens_cached": 0,
+        "native_tokens_cached": usage.cached_tokens,
+        "native_tokens_reasoning": usage.reasoning_tokens,
         "num_media_prompt": usage.images,
         "finish_reason": planned.finish_reason,
         "native_finish_reason": planned.finish_reason,

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
 
-from evalkit.sim.answers import Item, cheating_program, compose, generic_reply
+from evalkit.dialect.reasoning import EFFORT_RATIO, reasoning_budget
+from evalkit.sim.answers import Item, cheating_program, compose, generic_reply, thinking
 from evalkit.sim.faults import unit
 from evalkit.sim.index import SampleIndex
 from evalkit.sim.profiles import SimModel
@@ -23,6 +24,10 @@ _NORMAL = NormalDist()
 SAMPLE_DIFFICULTY_SHARE = 0.5
 """How much of a correctness draw is the sample's own difficulty, shared by all models and epochs
 (so that models agree on hard items, as real ones do); the rest is model- and seed-specific."""
+
+
+NESTED_THOUGHTS = 0.25
+"""The share of `<think>` replies whose thought holds a nested `<think>` block."""
 
 
 class RequestError(Exception):
@@ -39,6 +44,7 @@ class Plan:
     """What the simulator will send for one request (unless a fault strikes)."""
 
     text: str
+    reasoning: str  # the `reasoning` field's text ("" when the model shows none there)
     finish_reason: str
     usage: Usage
     ttft_s: float
@@ -72,8 +78,14 @@ def plan(
     body_sha256: str,
     attempt: int,
     latency_scale: float,
+    cached_tokens: int = 0,
 ) -> Plan:
-    """The reply, usage and timings for a chat request to `model`; RequestError when it is rejected."""
+    """The reply, usage and timings for a chat request to `model`; RequestError when it is rejected.
+
+    A thinking model first thinks (more with more effort, capped by the request's thinking budget),
+    then answers; both count as completion tokens and `max_tokens` bounds them together, so a long
+    thought can truncate the answer, or leave none. `cached_tokens` of the prompt are billed at the
+    cache-read price."""
     messages = check_messages(body)
     images = count_images(messages)
     if images and not model.accepts_images:
@@ -86,27 +98,73 @@ def plan(
             f"However, you requested about {prompt_tokens} tokens. Please reduce the length of the messages.",
         )
     item = index.lookup(messages)
-    text, correct = _reply(item, model, messages, seed, body.get("seed"))
-    text, finish_reason = _limit(text, body, model)
-    completion_tokens = estimate_tokens(text)
-    usage = Usage.priced(
-        prompt_tokens, completion_tokens, images, model.cost(prompt_tokens, completion_tokens, images)
-    )
+    effort = _effort(model, body)
+    text, correct, rng = _reply(item, model, messages, seed, body.get("seed"), effort)
+    thought = ""
+    if effort is not None:
+        thought = thinking(item, bool(correct), rng, _thinking_tokens(model, body, effort, rng))
+    if model.thinking == "think" and thought:  # the thought is part of the content
+        if rng.random() < NESTED_THOUGHTS:  # some models open a block inside a block
+            middle = len(thought) // 2
+            thought = f"{thought[:middle]}\n<think>{thought[middle:]}</think>"
+        opened = f"<think>\n{thought}\n</think>\n\n"
+        text, _, finish_reason = _limit(opened + text, body, model)
+        reasoning_tokens = estimate_tokens(text[: len(opened)])
+        thought = ""
+    else:
+        text, thought, finish_reason = _limit(text, body, model, thought)
+        reasoning_tokens = estimate_tokens(thought)
+    exclude = isinstance(body.get("reasoning"), dict) and body["reasoning"].get("exclude") is True
+    completion_tokens = estimate_tokens(text) + estimate_tokens(thought)
+    reasoning_tokens = min(reasoning_tokens, completion_tokens)
+    cached_tokens = min(cached_tokens, prompt_tokens)
+    costs = model.cost(prompt_tokens, completion_tokens, images, cached_tokens)
+    usage = Usage.priced(prompt_tokens, completion_tokens, images, costs, cached_tokens, reasoning_tokens)
     ttft_s, generation_s = _timings(model, usage, seed, body_sha256, attempt, latency_scale)
-    return Plan(text, finish_reason, usage, ttft_s, generation_s, item, correct)
+    shown = "" if exclude else thought
+    return Plan(text, shown, finish_reason, usage, ttft_s, generation_s, item, correct)
+
+
+def _effort(model: SimModel, body: dict[str, Any]) -> str | None:
+    """How hard a thinking model thinks for this request (None: it does not think)."""
+    if model.thinking == "none":
+        return None
+    asked = body.get("reasoning")
+    effort = asked.get("effort") if isinstance(asked, dict) else None
+    return effort if effort in EFFORT_RATIO else model.default_effort
+
+
+def _thinking_tokens(model: SimModel, body: dict[str, Any], effort: str, rng: random.Random) -> int:
+    """Lognormal around the effort's mean; a budget the request gives (`reasoning.max_tokens`) caps it.
+    An effort alone caps nothing here: `max_tokens` bounds thought and answer together (`_limit`)."""
+    mean = model.thinking_tokens.get(effort, 200)
+    tokens = max(1, round(mean * math.exp(0.5 * _NORMAL.inv_cdf(min(0.999, max(0.001, rng.random()))))))
+    asked = body.get("reasoning")
+    if isinstance(asked, dict) and isinstance(asked.get("max_tokens"), int):
+        requested = body.get("max_completion_tokens") or body.get("max_tokens") or model.max_completion_tokens
+        tokens = min(tokens, reasoning_budget(asked, int(requested)) or tokens)
+    return tokens
 
 
 def _reply(
-    item: Item | None, model: SimModel, messages: list[dict[str, Any]], seed: int, request_seed: Any
-) -> tuple[str, bool | None]:
+    item: Item | None,
+    model: SimModel,
+    messages: list[dict[str, Any]],
+    seed: int,
+    request_seed: Any,
+    effort: str | None,
+) -> tuple[str, bool | None, random.Random]:
     if item is None:
-        return generic_reply(model.id, message_text(messages[-1])), None
+        rng = random.Random(seed)
+        return generic_reply(model.id, message_text(messages[-1])), None, rng
     key = (seed, model.id, item.task.name, item.sample.id, request_seed)
-    correct = correctness_draw(seed, item, key) < model.accuracy(item.family, item.sample.language)
-    rng = random.Random(int(unit(*key, "answer") * 2**53))
+    accuracy = model.accuracy(item.family, item.sample.language, effort)
+    correct = correctness_draw(seed, item, key) < accuracy
+    # the effort joins the key only for thinking models, so the others answer as they always did
+    rng = random.Random(int(unit(*key, "answer", *([effort] if effort else [])) * 2**53))
     if model.code_answers == "cheats" and (item.scorer == "code" or item.family == "code"):
-        return cheating_program(item, rng), False
-    return compose(item, correct, rng, model.verbosity), correct
+        return cheating_program(item, rng), False, rng
+    return compose(item, correct, rng, model.verbosity), correct, rng
 
 
 def correctness_draw(seed: int, item: Item, key: tuple[Any, ...]) -> float:
@@ -118,7 +176,9 @@ def correctness_draw(seed: int, item: Item, key: tuple[Any, ...]) -> float:
     return _NORMAL.cdf(mixed)
 
 
-def _limit(text: str, body: dict[str, Any], model: SimModel) -> tuple[str, str]:
+def _limit(text: str, body: dict[str, Any], model: SimModel, thought: str = "") -> tuple[str, str, str]:
+    """(answer, thought, finish_reason): stop sequences cut the answer; `max_tokens` bounds thought
+    and answer together, the thought first."""
     stops = body.get("stop")
     for stop in [stops] if isinstance(stops, str) else stops or []:
         if isinstance(stop, str) and stop and stop in text:
@@ -127,9 +187,12 @@ def _limit(text: str, body: dict[str, Any], model: SimModel) -> tuple[str, str]:
     max_tokens = (
         min(int(requested), model.max_completion_tokens) if requested else model.max_completion_tokens
     )
-    if estimate_tokens(text) > max_tokens:
-        return truncate_to_tokens(text, max_tokens), "length"
-    return text, "stop"
+    thought_tokens = estimate_tokens(thought)
+    if thought_tokens >= max_tokens:
+        return "", truncate_to_tokens(thought, max_tokens), "length"
+    if estimate_tokens(text) > max_tokens - thought_tokens:
+        return truncate_to_tokens(text, max_tokens - thought_tokens), thought, "length"
+    return text, thought, "stop"
 
 
 def _timings(

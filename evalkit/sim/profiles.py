@@ -8,8 +8,12 @@ The default catalog (ids are stable; tests and docs rely on them):
 | `sim/small-fast` | text | 4 | 12 | — | weak, much weaker off English | fastest |
 | `sim/large-accurate` | text, image | 250 | 1000 | 0.4 | strong everywhere | slow, verbose |
 | `sim/ru-tuned` | text | 30 | 90 | — | good in Russian, middling elsewhere | medium |
+| `sim/reasoner` | text | 50 | 200 | — | thinks (a `reasoning` field); better, slower, dearer with effort | medium |
+| `sim/thinker` | text | 40 | 160 | — | thinks in `<think>` blocks inside its content | medium |
 
-Llama 4 Scout carries RouterAI's real prices; the `sim/` models are invented.
+Llama 4 Scout carries RouterAI's real prices; the `sim/` models are invented. Every model caches a
+repeated prompt prefix (all messages before the last) of at least `cache_min_tokens` tokens and bills
+it at `cache_read_price`.
 """
 
 from __future__ import annotations
@@ -43,6 +47,9 @@ class SimModel(BaseModel):
     quality: probability of a correct answer per task family (qa, vision, code, other).
     language_factor: multiplies quality for samples in that language (missing languages: `other_languages`).
     verbosity: sentences of reasoning before a final answer.
+    thinking: how a reasoning model shows its thought: not at all ("none": it does not think), in the
+        message's `reasoning` field ("field"), or in a `<think>` block of its content ("think").
+    thinking_tokens: mean hidden tokens per effort (billed as output); effort_gain: accuracy added.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -64,23 +71,31 @@ class SimModel(BaseModel):
         "solutions"  # "cheats": wrong programs that try to forge a pass
     )
     latency: Latency = Field(default_factory=Latency)
+    thinking: Literal["none", "field", "think"] = "none"
+    thinking_tokens: dict[str, int] = Field(default_factory=dict)
+    effort_gain: dict[str, float] = Field(default_factory=dict)
+    default_effort: str = "medium"
+    cache_min_tokens: int = Field(256, ge=1)
 
     @property
     def accepts_images(self) -> bool:
         return "image" in self.input_modalities
 
-    def accuracy(self, family: str, language: str | None) -> float:
-        """Probability of a correct answer for a sample of this family and language (in [0, 0.99])."""
+    def accuracy(self, family: str, language: str | None, effort: str | None = None) -> float:
+        """Probability of a correct answer for a sample of this family and language (in [0, 0.99]),
+        raised by thinking harder."""
         base = self.quality.get(family, self.quality.get("other", 0.5))
         factor = (
             1.0 if language in (None, "", "en") else self.language_factor.get(language, self.other_languages)
         )
-        return min(0.99, max(0.0, base * factor))
+        return min(0.99, max(0.0, base * factor + self.effort_gain.get(effort or "", 0.0)))
 
-    def cost(self, prompt_tokens: int, completion_tokens: int, images: int) -> tuple[float, float, float]:
-        """(input, output, images) cost in ₽."""
+    def cost(
+        self, prompt_tokens: int, completion_tokens: int, images: int, cached_tokens: int = 0
+    ) -> tuple[float, float, float]:
+        """(input, output, images) cost in ₽; cached prompt tokens at the cache-read price."""
         return (
-            prompt_tokens * self.prompt_price,
+            (prompt_tokens - cached_tokens) * self.prompt_price + cached_tokens * self.cache_read_price,
             completion_tokens * self.completion_price,
             images * self.image_price,
         )
@@ -158,7 +173,52 @@ CHEATER = SimModel(
     code_answers="cheats",
 )
 
-DEFAULT_MODELS: tuple[SimModel, ...] = (LLAMA_4_SCOUT, SMALL_FAST, LARGE_ACCURATE, RU_TUNED)
+_THINKING_TOKENS = {"minimal": 40, "low": 150, "medium": 400, "high": 1000}
+
+REASONER = SimModel(
+    id="sim/reasoner",
+    name="Simulated: Reasoner",
+    context_length=131072,
+    prompt_price=50 * PER_MILLION,
+    completion_price=200 * PER_MILLION,
+    cache_read_price=12.5 * PER_MILLION,
+    max_completion_tokens=32768,
+    quality={"qa": 0.6, "code": 0.55, "other": 0.55},
+    language_factor={"th": 0.85, "hi": 0.88, "ar": 0.9, "bn": 0.85, "te": 0.85, "sw": 0.85},
+    other_languages=0.95,
+    verbosity=1,
+    latency=Latency(ttft_s=0.5, per_prompt_token_s=0.00004, tokens_per_s=150, jitter=0.2),
+    thinking="field",
+    thinking_tokens=_THINKING_TOKENS,
+    effort_gain={"minimal": 0.0, "low": 0.08, "medium": 0.16, "high": 0.24},
+)
+
+THINKER = SimModel(
+    id="sim/thinker",
+    name="Simulated: Thinker",
+    context_length=65536,
+    prompt_price=40 * PER_MILLION,
+    completion_price=160 * PER_MILLION,
+    cache_read_price=10 * PER_MILLION,
+    max_completion_tokens=32768,
+    quality={"qa": 0.58, "code": 0.5, "other": 0.55},
+    language_factor={"th": 0.8, "hi": 0.85, "ar": 0.85, "bn": 0.8, "te": 0.8, "sw": 0.8},
+    other_languages=0.9,
+    verbosity=1,
+    latency=Latency(ttft_s=0.4, per_prompt_token_s=0.00004, tokens_per_s=120, jitter=0.2),
+    thinking="think",
+    thinking_tokens=_THINKING_TOKENS,
+    effort_gain={"minimal": 0.0, "low": 0.06, "medium": 0.12, "high": 0.18},
+)
+
+DEFAULT_MODELS: tuple[SimModel, ...] = (
+    LLAMA_4_SCOUT,
+    SMALL_FAST,
+    LARGE_ACCURATE,
+    RU_TUNED,
+    REASONER,
+    THINKER,
+)
 
 
 def resolve_models(models: Iterable[SimModel | str | Mapping[str, object]] | None) -> dict[str, SimModel]:

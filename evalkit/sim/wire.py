@@ -28,22 +28,40 @@ class Usage:
     output_cost: float
     image_cost: float
     cost: float = 0.0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
 
     @classmethod
     def priced(
-        cls, prompt_tokens: int, completion_tokens: int, images: int, costs: tuple[float, float, float]
+        cls,
+        prompt_tokens: int,
+        completion_tokens: int,
+        images: int,
+        costs: tuple[float, float, float],
+        cached_tokens: int = 0,
+        reasoning_tokens: int = 0,
     ) -> Usage:
         """Usage whose `cost` is the sum of the (input, output, image) costs."""
-        return cls(prompt_tokens, completion_tokens, images, *costs, cost=sum(costs))
+        return cls(
+            prompt_tokens, completion_tokens, images, *costs, sum(costs), cached_tokens, reasoning_tokens
+        )
 
 
-def completion(gen_id: str, model: str, created: int, text: str, finish_reason: str, usage: Usage) -> bytes:
+def completion(
+    gen_id: str, model: str, created: int, text: str, finish_reason: str, usage: Usage, reasoning: str = ""
+) -> bytes:
     """A non-streaming chat completion (a prebuilt template: this is the simulator's hot path)."""
+    thought = _dumps(reasoning) if reasoning else "null"
+    details = (
+        f',"reasoning_details":[{{"type":"reasoning.text","text":{thought},"format":"unknown","index":0}}]'
+        if reasoning
+        else ""
+    )
     return (
         f'{{"id":"{gen_id}","provider":"{PROVIDER}","model":{_dumps(model)},"object":"chat.completion",'
         f'"created":{created},"choices":[{{"logprobs":null,"finish_reason":"{finish_reason}",'
         f'"native_finish_reason":"{finish_reason}","index":0,"message":{{"role":"assistant",'
-        f'"content":{_dumps(text)},"refusal":null,"reasoning":null}}}}],"system_fingerprint":null,'
+        f'"content":{_dumps(text)},"refusal":null,"reasoning":{thought}{details}}}}}],"system_fingerprint":null,'
         f'"usage":{usage_json(usage)}}}'
     ).encode()
 
@@ -53,11 +71,11 @@ def usage_json(usage: Usage) -> str:
     return (
         f'{{"prompt_tokens":{usage.prompt_tokens},"completion_tokens":{usage.completion_tokens},'
         f'"total_tokens":{usage.prompt_tokens + usage.completion_tokens},"cost":{float(usage.cost)!r},'
-        f'"is_byok":false,"prompt_tokens_details":{{"cached_tokens":0,"audio_tokens":0}},'
+        f'"is_byok":false,"prompt_tokens_details":{{"cached_tokens":{usage.cached_tokens},"audio_tokens":0}},'
         f'"cost_details":{{"upstream_inference_cost":null,'
         f'"upstream_inference_prompt_cost":{float(usage.input_cost + usage.image_cost)!r},'
         f'"upstream_inference_completions_cost":{float(usage.output_cost)!r}}},'
-        f'"completion_tokens_details":{{"reasoning_tokens":0,"image_tokens":0}}}}'
+        f'"completion_tokens_details":{{"reasoning_tokens":{usage.reasoning_tokens},"image_tokens":0}}}}'
     )
 
 

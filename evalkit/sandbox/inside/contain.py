@@ -19,7 +19,7 @@ import sys
 from . import seccomp
 
 LIBC = ctypes.CDLL(None, use_errno=True)
-CLONE_NEWNS, CLONE_NEWPID = 0x00020000, 0x20000000
+CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWIPC = 0x00020000, 0x20000000, 0x08000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE, MS_RELATIME = 32, 4096, 16384, 1 << 18, 1 << 21
 MNT_DETACH = 2
@@ -84,8 +84,11 @@ def enter_zygote_root(jobs_dir: str) -> None:
 
 def enter_sample_proc() -> None:
     """In a sample's PID namespace: its own mount namespace and a /proc of that namespace, where
-    other uids' processes are invisible."""
-    check(LIBC.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+    other uids' processes are invisible, and its own IPC namespace: System V shared memory,
+    semaphores and message queues and POSIX message queues outlive their process, so in the
+    host's namespace a program could leave RAM behind or pass data to a later sample; the kernel
+    frees the sample's when its last process ends."""
+    check(LIBC.unshare(CLONE_NEWNS | CLONE_NEWIPC), "unshare(CLONE_NEWNS | CLONE_NEWIPC)")
     try:
         mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=invisible")
     except OSError:

@@ -24,6 +24,7 @@ from . import plain, prefetch
 from .channel import Channel, Lost
 
 _CPU_SIGNALS = {signal.SIGXCPU}
+_MAX_SHOWN = 4 << 20
 
 
 class ProgramLost(BaseException):
@@ -81,8 +82,14 @@ class Remote:
             raise TypeError("len() of a program object is not an int")
         return value
 
-    def __contains__(self, item: Any) -> bool:
-        return self._judge.apply("contains", self, item) is True
+    # No __contains__: `x in obj` iterates and compares here, with the judge's `==`; the
+    # program's own `__contains__` could answer True to every item it is asked about.
+
+    def __bool__(self) -> bool:
+        truth = self._judge.apply("bool", self)  # the object's own __bool__ or __len__, as in-process
+        if type(truth) is not bool:
+            raise TypeError("bool() of a program object is not a bool")
+        return truth
 
     def __iter__(self) -> Iterator[Any]:
         value = self._judge.apply("iter", self)
@@ -123,6 +130,7 @@ class Judge:
         self.remotes: dict[int, Remote] = {}
         self.callbacks: dict[int, Any] = {}
         self.not_plain: list[str] = []  # types of non-plain values the program returned
+        self.shown = 0  # characters of the program's output written to our own stdout
         # a batch of planned calls (see prefetch.py): what each call should look like, the
         # replies already read, and whether the program process may still send more of them
         self.planned: collections.deque[str] = collections.deque()
@@ -175,9 +183,12 @@ class Judge:
             reply = self._request(request)
         else:
             self._show_output(reply)
-        for index, data in reply.get("after", []):
-            _update_in_place(args[int(index)], self.decode(data))
-        return self._result(reply)
+        for key, data in reply.get("after", []):
+            if type(key) is int and -len(args) <= key < len(args):
+                _update_in_place(args[key], self.decode(data))
+            elif type(key) is str and key in kwargs:
+                _update_in_place(kwargs[key], self.decode(data))
+        return self._result(reply, "call")
 
     def _call_request(
         self, target: Remote | None, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -193,7 +204,7 @@ class Judge:
         request = {"op": op, "target": self.encode(target), "args": [self.encode(a) for a in args]}
         if name:
             request["name"] = name
-        return self._result(self._request(request))
+        return self._result(self._request(request), op)
 
     def lookup(self, names: list[str]) -> dict[str, Any]:
         reply = self._request({"op": "lookup", "names": names})
@@ -211,17 +222,26 @@ class Judge:
         self._show_output(reply)
         return reply
 
-    @staticmethod
-    def _show_output(reply: dict[str, Any]) -> None:
+    def _show_output(self, reply: dict[str, Any]) -> None:
         out = reply.get("out")
-        if type(out) is str and out:
-            sys.stdout.write(out)  # what the call printed: a test that captures stdout sees it
+        if type(out) is not str or not out:
+            return
+        if sys.stdout is sys.__stdout__:
+            # our output file (RLIMIT_FSIZE): beyond a cap it would fail the test with EFBIG, and
+            # only its tail is kept anyway
+            out = out[: max(0, _MAX_SHOWN - self.shown)]
+            self.shown += len(out)
+        sys.stdout.write(out)  # what the call printed: a test that captures stdout sees it all
 
-    def _result(self, reply: dict[str, Any]) -> Any:
+    def _result(self, reply: dict[str, Any], op: str) -> Any:
         if "error" in reply:
             name, message = _pair(reply["error"])
             if name == "SystemExit":
                 raise ProgramLost("fail: SystemExit: the program exited during the tests")
+            if name in _ENDS_ITERATION and op != "next":
+                # raised through the test's own loop (`all(map(lambda x: f(x) == y, ...))`) it
+                # would end that loop early and skip its asserts; PEP 479 treats generators so
+                raise RuntimeError(f"the program raised {name} ({message}) outside an iterator's next()")
             raise _exception(name, message)
         value = self.decode(reply.get("value"))
         if isinstance(value, Remote) and not callable_body(value):
@@ -290,6 +310,9 @@ class Judge:
                 return "timeout: CPU time limit"
             return f"crash: killed by {_signal_name(sig)}"
         return f"fail: the program exited (code {os.WEXITSTATUS(status)}) {when}"
+
+
+_ENDS_ITERATION = ("StopIteration", "StopAsyncIteration")
 
 
 def _signature(request: dict[str, Any]) -> str:

@@ -21,8 +21,8 @@ _OPERATIONS = {
     "iter": iter,
     "next": next,
     "len": len,
+    "bool": bool,
     "getitem": lambda obj, key: obj[key],
-    "contains": lambda obj, item: item in obj,
 }
 
 
@@ -98,8 +98,9 @@ class _Program:
         if op == "call":
             kwargs = {str(k): self.decode(v) for k, v in request.get("kwargs", [])}
             value = target(*args, **kwargs)
-            mutable = {i: self.encode(a) for i, a in enumerate(args) if type(a) in _MUTABLE}
-            return {"value": self.encode(value), "after": [[i, v] for i, v in mutable.items()]}
+            given = [*enumerate(args), *kwargs.items()]  # positions, then keyword names
+            after = [[key, self.encode(arg)] for key, arg in given if type(arg) in _MUTABLE]
+            return {"value": self.encode(value), "after": after}
         if op == "getattr":
             return {"value": self.encode(getattr(target, str(request["name"])))}
         if op == "setattr":
