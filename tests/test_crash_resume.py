@@ -31,6 +31,7 @@ from reliability_helpers import (
     comparable,
     journal_lines,
     request_log,
+    wait_until_held_with_samples,
     write_task,
 )
 
@@ -186,19 +187,6 @@ def test_sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run(
     assert landed["mid-run"] >= KILL_CYCLES // 2, landed  # the kills really hit running runs
 
 
-def _wait_until_held_with_samples(server: Any, run_dir: Path, samples: int, alive: Any) -> None:
-    """Wait until `samples` samples are recorded and a later request waits at the simulator's gate:
-    from then on the run is provably in flight. The bound only catches a hang, it decides nothing."""
-    deadline = time.monotonic() + 300
-    while True:
-        recorded = sum(line["kind"] == "sample" for line in journal_lines(run_dir))
-        if recorded >= samples and server.stats()["gate"]["held"] > 0:
-            return
-        assert alive(), "the run ended while the gate held its requests"
-        assert time.monotonic() < deadline, f"only {recorded} samples recorded, nothing held"
-        time.sleep(0.02)
-
-
 @pytest.mark.slow
 def test_sigint_stops_cleanly_flushes_and_says_how_to_resume(world: Any, tmp_path: Path) -> None:
     out, run_id = tmp_path / "out", "ctrl-c"
@@ -211,7 +199,7 @@ def test_sigint_stops_cleanly_flushes_and_says_how_to_resume(world: Any, tmp_pat
             stderr=subprocess.PIPE,
             text=True,
         )
-        _wait_until_held_with_samples(world.slow, out / run_id, 8, alive=lambda: process.poll() is None)
+        wait_until_held_with_samples(world.slow, out / run_id, 8, alive=lambda: process.poll() is None)
         process.send_signal(signal.SIGINT)
         stdout, stderr = process.communicate(timeout=120)
     finally:
@@ -287,7 +275,7 @@ def test_an_interrupted_jupyter_kernel_stops_the_run_cleanly(
 
     def interrupt_when_some_are_recorded() -> None:
         try:
-            _wait_until_held_with_samples(world.slow, run_dir, 4, alive=lambda: True)
+            wait_until_held_with_samples(world.slow, run_dir, 4, alive=lambda: True)
         except AssertionError:
             world.slow.release()  # let the run finish: "DID NOT RAISE" then fails the test
             raise
