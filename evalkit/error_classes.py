@@ -61,6 +61,22 @@ def severity(error_class: str) -> Severity:
         return Severity.SAMPLE
 
 
+# The request reached the router and a generation may have run, yet a failure of these classes
+# brings no `usage.cost` back: the router may still bill it.
+_MAY_BE_BILLED = {
+    ErrorClass.STREAM_ERROR,
+    ErrorClass.TIMEOUT,
+    ErrorClass.EMPTY_RESPONSE,
+    ErrorClass.CANCELLED,
+}
+
+
+def may_be_billed(error_class: str | None) -> bool:
+    """True when a failed attempt of this class may have been billed although no cost came back
+    (a stream cut mid-way, a timeout after the request was sent)."""
+    return error_class in _MAY_BE_BILLED
+
+
 def is_retryable(error_class: str | None) -> bool:
     """True when another attempt at the same sample may succeed."""
     return error_class is not None and severity(error_class) is Severity.RETRYABLE

@@ -49,6 +49,7 @@ class JournalState:
     scores: dict[Key, float | None] = field(default_factory=dict)  # of the done samples
     errors: dict[Key, str] = field(default_factory=dict)  # of the failed ones: "class: message"
     spent_rub: float = 0.0
+    unconfirmed_rub: float = 0.0  # worst cases of cut attempts whose cost the router never reported
     dropped_partial_line: bool = False
 
 
@@ -245,6 +246,7 @@ def _absorb(record: dict[str, Any], state: JournalState) -> None:
         call = record.get("call") or {}
         if not record.get("from_cache"):
             state.spent_rub += call.get("cost_rub") or 0.0
+            state.unconfirmed_rub += record.get("unconfirmed_rub") or 0.0
         return
     state.responses.pop(key, None)
     if record.get("error"):

@@ -299,6 +299,7 @@ class Runner:
         self.last_error: dict[str, str] = {}
         self.backing_off: str | None = None  # why the last call backed off
         self.waiting_retry: set[Key] = set()  # calls sleeping before their next attempt
+        self.unconfirmed: dict[Key, float] = {}  # ₽ of cut attempts per call, until its response line
         self._started = config.clock.monotonic()
 
     async def execute(self) -> RunResult:
@@ -333,7 +334,9 @@ class Runner:
         # on disk from the start, so an invocation that is killed still shows in the history
         manifest["invocations"] = [*self.history, {"started_at": self.started_at, "status": "running"}]
         journal.write_manifest(manifest)
-        self.budget = Budget(self.config.budget_rub, spent_rub=state.spent_rub)
+        self.budget = Budget(
+            self.config.budget_rub, spent_rub=state.spent_rub, unconfirmed_rub=state.unconfirmed_rub
+        )
         self.journal, self.state = journal, state
         status, message, finished = "completed", "", False
         try:
@@ -591,16 +594,17 @@ class Runner:
         # its sample line follows at once unless scoring is slow (code), and that line's fsync covers
         # this one too: only a slow scorer makes a separate fsync worth waiting for
         slow_scorer = getattr(self.scorers[unit.task.name], "blocking", False)
-        await self.journal.append(
-            {"kind": "response", "key": list(unit.key), "request": request, "call": record.to_dict()},
-            sync=slow_scorer,
-        )
+        line = {"kind": "response", "key": list(unit.key), "request": request, "call": record.to_dict()}
+        if unconfirmed := self.unconfirmed.pop(unit.key, 0.0):
+            line["unconfirmed_rub"] = unconfirmed  # cut attempts' worst case: the router may bill them
+        await self.journal.append(line, sync=slow_scorer)
         if self.cache is not None and record.error is None:
             self.cache.put(request, record.to_dict())
         return record, False
 
     async def _call(self, unit: Unit, rendered: Rendered, params: dict[str, Any]) -> CallRecord | None:
         from evalkit.client import CallHooks, is_model_fatal, is_run_fatal
+        from evalkit.error_classes import may_be_billed
 
         worst = self._worst_case(unit, rendered, params)
         reservations: list[Reservation] = []
@@ -620,9 +624,14 @@ class Runner:
             elif record.error is None:
                 self.limiter.on_success()
             estimate = self._estimate(unit, rendered, record)
-            await self.budget.settle(
-                reservations.pop(), record.cost_rub, estimate.total if estimate else None
+            unconfirmed = await self.budget.settle(
+                reservations.pop(),
+                record.cost_rub,
+                estimate.total if estimate else None,
+                possibly_billed=may_be_billed(record.error),
             )
+            if unconfirmed:
+                self.unconfirmed[unit.key] = self.unconfirmed.get(unit.key, 0.0) + unconfirmed
 
         async def on_backoff(delay_s: float, record: CallRecord) -> None:
             self.waiting_retry.add(unit.key)
@@ -778,6 +787,7 @@ class Runner:
                 **self.counts,
                 "total": total,
                 "spent_rub": self.budget.spent_rub,
+                "unconfirmed_rub": self.budget.unconfirmed_rub,
                 "sent": sum(i.get("sent", 0) for i in history),
                 "from_cache": sum(i.get("from_cache", 0) for i in history),
             },

@@ -1,0 +1,89 @@
+"""A stream cut mid-way brings no `usage.cost` back, yet a router may bill the generation it started.
+The ruble ceiling must hold whatever such a router billed: each cut attempt keeps its worst case
+committed (`unconfirmed_rub`), across a resume too."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+import evalkit
+from evalkit import Sample, Task
+from evalkit.budget import Budget
+from tests.text_router import COST_RUB, MODEL, TextRouter, _event
+
+
+class CuttingRouter(TextRouter):
+    """Bills `COST_RUB` for every request, then cuts every stream after its first piece of content."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.billed_rub = 0.0
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.requests[body["messages"][-1]["content"]] += 1
+        self.billed_rub += COST_RUB
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(_event({"id": "gen", "choices": [{"index": 0, "delta": {"content": "4"}}]}))
+        assert request.transport is not None
+        request.transport.abort()  # the cut: no usage, no [DONE]
+        return response
+
+
+@pytest.fixture
+def router(monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("ROUTERAI_API_KEY", "sk-cutting-router-0000")
+    with CuttingRouter() as router:
+        yield router
+
+
+def _task(n: int) -> Task:
+    samples = [Sample(id=f"s{i}", input=f"cut prompt {i}", target=["42"]) for i in range(n)]
+    return Task(name="cut", family="qa", samples=samples, scorer="exact", generation={"max_tokens": 64})
+
+
+def test_cut_streams_count_their_worst_case_so_the_ceiling_holds_whatever_the_router_billed(
+    router: CuttingRouter, tmp_path: Path
+) -> None:
+    budget = 0.01  # ten of the router's bills, far fewer than 30 samples × up to 6 attempts
+    run = dict(base_url=router.base_url, out=str(tmp_path), progress=False, cache=False, concurrency=4)
+    result = evalkit.run([_task(30)], [MODEL], run_id="cut", budget_rub=budget, **run)
+    assert result.status == "budget_exhausted", result.message
+    assert router.billed_rub <= budget
+    totals = json.loads((tmp_path / "cut" / "manifest.json").read_text())["totals"]
+    assert totals["spent_rub"] == 0.0  # the router never said what it billed
+    assert 0 < totals["unconfirmed_rub"] <= budget
+    assert totals["spent_rub"] + totals["unconfirmed_rub"] >= router.billed_rub - 1e-12
+
+    billed_before = router.billed_rub
+    # the same ceiling on resume, with what is committed read back from the journal
+    resumed = evalkit.run([_task(30)], [MODEL], resume="cut", budget_rub=budget, **run)
+    assert resumed.status == "budget_exhausted", resumed.message
+    assert router.billed_rub <= budget, (billed_before, router.billed_rub)
+
+
+async def _settle_cut(budget: Budget, worst: float, estimate: float | None) -> float:
+    reservation = await budget.reserve(worst)
+    return await budget.settle(reservation, None, estimate, possibly_billed=True)
+
+
+def test_a_cut_attempt_commits_its_worst_case_less_what_its_tokens_already_cost() -> None:
+    import asyncio
+
+    budget = Budget(1.0)
+    assert asyncio.run(_settle_cut(budget, 0.3, 0.1)) == pytest.approx(0.2)
+    assert budget.spent_rub == pytest.approx(0.1) and budget.unconfirmed_rub == pytest.approx(0.2)
+    assert budget.remaining_rub == pytest.approx(0.7)
+    # a failure that never reached a generation (a refused connection, a 4xx) commits nothing more
+    plain = Budget(1.0)
+
+    async def refused() -> float:
+        return await plain.settle(await plain.reserve(0.3), None, None)
+
+    assert asyncio.run(refused()) == 0.0 and plain.unconfirmed_rub == 0.0
