@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -78,3 +79,16 @@ def comparable(frame: pd.DataFrame) -> dict[tuple[Any, ...], tuple[Any, ...]]:
         key = (row["task"], row["model"], row["sample_id"], int(row["epoch"]))
         rows[key] = tuple(None if pd.isna(row[c]) else row[c] for c in COMPARED)
     return rows
+
+
+def wait_until_held_with_samples(server: Any, run_dir: Path, samples: int, alive: Any) -> None:
+    """Wait until `samples` samples are recorded and a later request waits at the simulator's gate:
+    from then on the run is provably in flight. The bound only catches a hang, it decides nothing."""
+    deadline = time.monotonic() + 300
+    while True:
+        recorded = sum(line["kind"] == "sample" for line in journal_lines(run_dir))
+        if recorded >= samples and server.stats()["gate"]["held"] > 0:
+            return
+        assert alive(), "the run ended while the gate held its requests"
+        assert time.monotonic() < deadline, f"only {recorded} samples recorded, nothing held"
+        time.sleep(0.02)

@@ -31,6 +31,7 @@ from reliability_helpers import (
     comparable,
     journal_lines,
     request_log,
+    wait_until_held_with_samples,
     write_task,
 )
 
@@ -95,9 +96,9 @@ def _kill_at_random(
     after_lines: int | None = None,
 ) -> int:
     """Start the CLI in a child and SIGKILL it: once its journal holds `after_lines` complete lines (a
-    moment defined by the run's progress, so a busy machine moves it no more than a few lines), or
-    `delay_s` after the fork with `from_start`, or `delay_s` after its run directory appears. Returns
-    the exit code (-9 when killed)."""
+    moment defined by the run's progress; with the simulator's gate closed the run cannot finish
+    first), or `delay_s` after the fork with `from_start`, or `delay_s` after its run directory
+    appears. Returns the exit code (-9 when killed)."""
     child = multiprocessing.get_context("fork").Process(target=_cli_child, args=(argv,))
     child.start()
     started = time.monotonic()
@@ -152,7 +153,14 @@ def test_sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run(
         if cycle % 5 == 0:
             _kill_at_random(argv, out / run_id, rng.uniform(0, 0.8), from_start=True)
         else:
-            _kill_at_random(argv, out / run_id, after_lines=rng.randrange(2, 3 * N_SAMPLES // 2))
+            after_lines = rng.randrange(2, 3 * N_SAMPLES // 2)
+            # the gate lets through enough requests to write `after_lines` lines but never all 48:
+            # the run cannot finish before the kill, however slowly the poller gets to look
+            world.slow.hold_after(min(after_lines, N_SAMPLES - 1))
+            try:
+                _kill_at_random(argv, out / run_id, after_lines=after_lines)
+            finally:
+                world.slow.release()
         lines = journal_lines(out / run_id)
         scored = sum(1 for line in lines if line["kind"] == "sample")
         landed["mid-run" if 0 < scored < N_SAMPLES else "edge"] += 1
@@ -182,19 +190,20 @@ def test_sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run(
 @pytest.mark.slow
 def test_sigint_stops_cleanly_flushes_and_says_how_to_resume(world: Any, tmp_path: Path) -> None:
     out, run_id = tmp_path / "out", "ctrl-c"
-    process = subprocess.Popen(
-        cli_command(*_cli_args(world, out, run_id, 1)),
-        env=cli_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while sum(1 for line in journal_lines(out / run_id) if line["kind"] == "sample") < 8:
-        assert process.poll() is None and time.monotonic() < deadline, "the run ended before the test"
-        time.sleep(0.02)
-    process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=60)
+    world.slow.hold_after(8)  # the 9th request on waits: the run cannot end before the signal
+    try:
+        process = subprocess.Popen(
+            cli_command(*_cli_args(world, out, run_id, 1)),
+            env=cli_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        wait_until_held_with_samples(world.slow, out / run_id, 8, alive=lambda: process.poll() is None)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        world.slow.release()
     assert process.returncode == 130
     assert "Traceback" not in stderr
     assert f"evalkit run --resume {run_id} --out {out}" in stdout + stderr
@@ -203,7 +212,7 @@ def test_sigint_stops_cleanly_flushes_and_says_how_to_resume(world: Any, tmp_pat
     raw = (out / run_id / "samples.jsonl").read_bytes()
     assert raw.endswith(b"\n"), "the journal was left with a partial line"
     kept = [line for line in journal_lines(out / run_id) if line["kind"] == "sample"]
-    assert 8 <= len(kept) < N_SAMPLES
+    assert len(kept) == 8  # exactly the requests the gate let through
     assert manifest["totals"]["done"] == len(kept)
     resumed = subprocess.run(
         cli_command("run", "--resume", run_id, "--out", str(out), "--base-url", world.slow.base_url, "-q"),
@@ -265,11 +274,11 @@ def test_an_interrupted_jupyter_kernel_stops_the_run_cleanly(
     sink, run_dir = _Sink(), tmp_path / "nb"
 
     def interrupt_when_some_are_recorded() -> None:
-        deadline = time.monotonic() + 60
-        while sum(line["kind"] == "sample" for line in journal_lines(run_dir)) < 4:
-            if time.monotonic() > deadline:
-                return
-            time.sleep(0.01)
+        try:
+            wait_until_held_with_samples(world.slow, run_dir, 4, alive=lambda: True)
+        except AssertionError:
+            world.slow.release()  # let the run finish: "DID NOT RAISE" then fails the test
+            raise
         _thread.interrupt_main()
 
     async def cell() -> Any:  # a notebook cell: the kernel's loop is running
@@ -278,17 +287,24 @@ def test_an_interrupted_jupyter_kernel_stops_the_run_cleanly(
             concurrency=2, progress=sink,
         )  # fmt: skip
 
-    threading.Thread(target=interrupt_when_some_are_recorded, daemon=True).start()
+    world.slow.hold_after(4)  # the 5th request on waits: the run cannot end before the interrupt
+    interrupter = threading.Thread(target=interrupt_when_some_are_recorded, daemon=True)
+    interrupter.start()
     kernel_loop = asyncio.new_event_loop()  # like ipykernel's: no SIGINT handler of asyncio's own
-    with pytest.raises(KeyboardInterrupt):
-        kernel_loop.run_until_complete(cell())
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            kernel_loop.run_until_complete(cell())
+    finally:
+        world.slow.release()
+        kernel_loop.close()
+    interrupter.join(10)
     assert sink.closed is not None and sink.closed.status == "interrupted"
     manifest = read_manifest(run_dir)
     assert manifest["status"] == "interrupted"
     assert "resume='nb'" in capsys.readouterr().err
     kept = journal_lines(run_dir)
     assert (run_dir / "samples.jsonl").read_bytes().endswith(b"\n")
-    assert 4 <= sum(line["kind"] == "sample" for line in kept) < N_SAMPLES
+    assert sum(line["kind"] == "sample" for line in kept) == 4  # exactly what the gate let through
     resumed = evalkit.run(
         [], [], base_url=world.fast.base_url, out=str(tmp_path), resume="nb", progress=False
     )

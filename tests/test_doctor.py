@@ -45,7 +45,7 @@ def test_a_results_folder_that_cannot_be_made_is_degraded(tmp_path: Path) -> Non
 
 def _can_bind_read_only() -> bool:
     try:
-        return subprocess.run(["unshare", "--mount", "true"], capture_output=True, timeout=10).returncode == 0
+        return subprocess.run(["unshare", "--mount", "true"], capture_output=True, timeout=60).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
 

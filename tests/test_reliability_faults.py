@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -134,29 +133,27 @@ def test_a_tight_budget_under_faults_is_never_exceeded_and_resumes(
 
 
 class RateLimitingProxy:
-    """Answers 429 (with retry-after-ms) to every request during `storm_s` after the first one, then
-    forwards to the simulator. Records when each request arrived and how many were in flight."""
+    """Answers 429 (with retry-after-ms) to every POST while `storming`, else forwards to the
+    simulator. The test ends the storm by flipping `storming`; no wall clock decides anything.
+    Counts the 429s and notes when a request body comes back (the client retried after a 429)."""
 
-    def __init__(self, upstream: str, storm_s: float, retry_after_ms: int) -> None:
-        self.upstream, self.storm_s, self.retry_after_ms = upstream, storm_s, retry_after_ms
-        self.first: float | None = None
-        self.in_flight = 0
-        self.arrivals: list[tuple[float, int, bool]] = []  # (seconds since first, in flight, limited)
+    def __init__(self, upstream: str, retry_after_ms: int) -> None:
+        self.upstream, self.retry_after_ms = upstream, retry_after_ms
+        self.storming = True
+        self.limited = 0
+        self.retried = False  # a body was seen again while storming: a 429 reached the runner
+        self._seen: set[bytes] = set()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        now = time.monotonic()
-        self.first = self.first or now
-        limited = request.method == "POST" and now - self.first < self.storm_s
-        self.in_flight += 1
-        self.arrivals.append((now - self.first, self.in_flight, limited))
-        try:
-            if limited:
-                body = b'{"error":{"code":429,"message":"Rate limit exceeded"}}'
-                headers = {"retry-after-ms": str(self.retry_after_ms), "Content-Type": "application/json"}
-                return web.Response(status=429, body=body, headers=headers)
-            return await self._forward(request)
-        finally:
-            self.in_flight -= 1
+        if request.method == "POST" and self.storming:
+            body = await request.read()
+            self.retried = self.retried or body in self._seen
+            self._seen.add(body)
+            self.limited += 1
+            error = b'{"error":{"code":429,"message":"Rate limit exceeded"}}'
+            headers = {"retry-after-ms": str(self.retry_after_ms), "Content-Type": "application/json"}
+            return web.Response(status=429, body=error, headers=headers)
+        return await self._forward(request)
 
     async def _forward(self, request: web.Request) -> web.Response:
         url = self.upstream + request.path_qs.removeprefix("/api/v1")
@@ -175,7 +172,7 @@ def storm(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, RateLimitingPr
     monkeypatch.setenv("ROUTERAI_API_KEY", KEY)
     task = arithmetic(500, name="storm")
     with sim.serve(tasks=[task], latency_scale=0.05) as server:
-        proxy = RateLimitingProxy(server.base_url, storm_s=3.0, retry_after_ms=300)
+        proxy = RateLimitingProxy(server.base_url, retry_after_ms=300)
         loop = asyncio.new_event_loop()
         ready, stop = threading.Event(), asyncio.Event()
         box: dict[str, Any] = {}
@@ -201,35 +198,55 @@ def storm(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, RateLimitingPr
         thread.join(10)
 
 
+class StormWatcher(Recorder):
+    """Keeps every snapshot with what the proxy was doing when it was taken, and ends the storm once
+    a snapshot shows concurrency cut to a quarter after the runner saw a 429 (or after
+    `MAX_STORM_429S`, so a limiter that never backs off fails the test instead of hanging it)."""
+
+    def __init__(self, proxy: RateLimitingProxy, maximum: int) -> None:
+        super().__init__()
+        self.proxy, self.maximum = proxy, maximum
+        self.during: list[ProgressSnapshot] = []  # taken after a retry was seen, while storming
+
+    def update(self, snapshot: ProgressSnapshot) -> None:
+        super().update(snapshot)
+        if not (self.proxy.storming and self.proxy.retried):
+            return
+        self.during.append(snapshot)
+        if snapshot.concurrency <= self.maximum // 4 or self.proxy.limited >= MAX_STORM_429S:
+            self.proxy.storming = False
+
+
+MAX_STORM_429S = 3000
+
+
 @pytest.mark.slow
 def test_sustained_429s_slow_the_run_down_show_backing_off_and_recover(storm: Any, tmp_path: Path) -> None:
     url, proxy, task = storm
-    progress = Recorder()
+    progress = StormWatcher(proxy, maximum=16)
     result = evalkit.run(
         [task], [MODEL], base_url=url, out=str(tmp_path), concurrency=16, max_attempts=30,
         retry_base_delay_s=0.05, progress=progress,
     )  # fmt: skip
-    assert result.status == "completed"
+    assert result.status == "completed", result.message
     assert result.df.error.isna().all(), "429s during the storm must be retried, not recorded as failures"
     _exactly_once(result.path, 500)
-    snapshots = progress.snapshots
-    during = [s for s in snapshots if s.done == 0 and s.elapsed_s > 1.0]
+    during = progress.during
     assert during, "no snapshot was taken during the storm"
+    assert not proxy.storming and proxy.limited < MAX_STORM_429S, (
+        f"concurrency never fell to a quarter in {proxy.limited} 429s"
+    )
+    assert all(s.done == 0 for s in during), "a sample finished while every request got a 429"
     assert all(s.backing_off for s in during), "the display must say it is backing off, not look stuck"
     assert "rate_limit" in during[-1].backing_off or "rate limited" in during[-1].backing_off
-    lowest = min(s.concurrency for s in snapshots)
-    assert lowest <= 16 // 4, f"concurrency only dropped to {lowest}"
-    late_storm = [n for t, n, limited in proxy.arrivals if limited and t > 2.0]
-    assert max(late_storm) <= 16 // 2, "still sending at full concurrency late in the storm"
-    peak_after = max(s.concurrency for s in snapshots[snapshots.index(min(snapshots, key=_conc)) :])
-    assert peak_after > lowest, "concurrency never grew back after the storm"
+    lowest = during[-1]
+    assert lowest.concurrency <= 16 // 4, "still sending at full concurrency late in the storm"
+    snapshots = progress.snapshots
+    after = snapshots[snapshots.index(lowest) :]
+    assert max(s.concurrency for s in after) > lowest.concurrency, "concurrency never grew back"
     final = snapshots[-1]
     assert final.status == "completed" and final.concurrency == 16
     assert final.backing_off is None, f"the finished run still says it is backing off: {final.backing_off}"
-
-
-def _conc(snapshot: ProgressSnapshot) -> int:
-    return snapshot.concurrency
 
 
 def test_out_of_credit_mid_run_stops_cleanly_keeps_work_and_resumes(tmp_path: Path) -> None:

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
-from reliability_helpers import cli_command, cli_env, journal_lines
+from reliability_helpers import cli_command, cli_env, journal_lines, wait_until_held_with_samples
 
+from evalkit import sim
 from evalkit.journal import read_manifest
 
 N = 120
@@ -29,30 +29,38 @@ def _ignore_sigint() -> None:
 @pytest.mark.parametrize("sigint", ["default", "ignored"])
 def test_sigterm_stops_the_run_cleanly_and_the_resume_pays_nothing_twice(tmp_path: Path, sigint: str) -> None:
     run_dir = tmp_path / "term"
-    common = ["--sim", "--out", str(tmp_path), "--no-cache", "-q"]
-    process = subprocess.Popen(
-        cli_command("run", "builtin_qa", "-m", "sim/small-fast", "-n", str(N), "-c", "1", "--run-id", "term")
-        + common,
-        env=cli_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=_ignore_sigint if sigint == "ignored" else None,
-    )
-    deadline = time.monotonic() + 120  # a safety net for a broken run, not a judgement of speed
-    while len(_samples(run_dir)) < 8:
-        assert process.poll() is None and time.monotonic() < deadline, "the run ended before the test"
-        time.sleep(0.02)
-    process.send_signal(signal.SIGTERM)
-    stdout, stderr = process.communicate(timeout=60)
-    assert process.returncode == 128 + signal.SIGTERM
+    with sim.serve(tasks=["builtin_qa"], latency_scale=0.1, process=True) as server:
+        common = ["--base-url", server.base_url, "--out", str(tmp_path), "--no-cache", "-q"]
+        server.hold_after(8)  # the 9th request on waits: the run cannot end before the signal
+        try:
+            process = subprocess.Popen(
+                cli_command("run", "builtin_qa", "-m", "sim/small-fast", "-n", str(N), "-c", "1")
+                + ["--run-id", "term", *common],
+                env=cli_env(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                preexec_fn=_ignore_sigint if sigint == "ignored" else None,
+            )
+            wait_until_held_with_samples(server, run_dir, 8, alive=lambda: process.poll() is None)
+            process.send_signal(signal.SIGTERM)
+            stdout, stderr = process.communicate(timeout=120)
+        finally:
+            server.release()
+        _check_stopped_and_resumed(process.returncode, stdout, stderr, run_dir, tmp_path, common)
+
+
+def _check_stopped_and_resumed(
+    code: int, stdout: str, stderr: str, run_dir: Path, tmp_path: Path, common: list[str]
+) -> None:
+    assert code == 128 + signal.SIGTERM
     assert "Traceback" not in stderr
     assert f"evalkit run --resume term --out {tmp_path}" in stdout + stderr
     manifest = read_manifest(run_dir)
     assert manifest["status"] == "interrupted" and "--resume" in manifest["message"]
     assert (run_dir / "samples.jsonl").read_bytes().endswith(b"\n")
     kept = _samples(run_dir)
-    assert 8 <= len(kept) < N and manifest["totals"]["done"] == len(kept)
+    assert len(kept) == 8 and manifest["totals"]["done"] == len(kept)
     answered = {tuple(map(str, line["key"])) for line in journal_lines(run_dir) if line["kind"] == "response"}
     resumed = subprocess.run(
         cli_command("run", "--resume", "term", "-c", "8", *common),

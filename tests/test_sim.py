@@ -41,7 +41,7 @@ def server() -> Iterator[Any]:
 
 @pytest.fixture
 def client(server: Any) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.base_url, api_key=KEY, max_retries=0, timeout=10)
+    return openai.OpenAI(base_url=server.base_url, api_key=KEY, max_retries=0, timeout=60)
 
 
 def ask(text: str = "What is 3 + 3?") -> list[dict[str, Any]]:
@@ -54,7 +54,7 @@ def raw(server: Any, path: str, body: bytes | None = None, key: str | None = KEY
         headers["Authorization"] = f"Bearer {key}"
     request = urllib.request.Request(server.base_url + path, data=body, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=60) as response:
             return response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, dict(exc.headers), exc.read()
@@ -302,10 +302,10 @@ def test_cli_prints_the_url_first_and_stops_on_sigint() -> None:
     try:
         url = process.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:") and url.endswith("/api/v1")
-        with urllib.request.urlopen(url + "/models", timeout=10) as response:
+        with urllib.request.urlopen(url + "/models", timeout=60) as response:
             assert json.loads(response.read())["data"]
         process.send_signal(subprocess.signal.SIGINT)
-        assert process.wait(timeout=10) == 0
+        assert process.wait(timeout=60) == 0
     finally:
         process.kill()
         process.communicate()
@@ -320,3 +320,64 @@ def test_cli_rejects_bad_faults_with_one_line() -> None:
     )
     assert result.returncode == 2
     assert result.stderr.startswith("evalkit sim: --faults: rate_limit") and "Traceback" not in result.stderr
+
+
+def _wait_for_held(server: Any, held: int) -> None:
+    """Poll until `held` requests wait at the gate (the bound catches a hang, it decides nothing)."""
+    for _ in range(30_000):
+        if server.stats()["gate"]["held"] == held:
+            return
+        threading.Event().wait(0.01)
+    raise AssertionError(f"never {held} held: {server.stats()['gate']}")
+
+
+def test_the_gate_holds_requests_after_the_nth_until_released() -> None:
+    with serve(tasks=[ARITH], api_key=KEY, latency_scale=0) as running:
+        client = openai.OpenAI(base_url=running.base_url, api_key=KEY, max_retries=0, timeout=300)
+        running.hold_after(2)
+        for i in range(2):  # the passes
+            client.chat.completions.create(model=SCOUT, messages=ask(f"What is {i} + {i}?"))
+        answers: list[str | None] = []
+        late = [
+            threading.Thread(
+                target=lambda: answers.append(
+                    client.chat.completions.create(model=SCOUT, messages=ask()).choices[0].message.content
+                )
+            )
+            for _ in range(3)
+        ]
+        for thread in late:
+            thread.start()
+        _wait_for_held(running, 3)
+        stats = running.stats()
+        assert answers == [] and stats["requests"] == 2, "a request after the 2nd got through"
+        assert stats["gate"] == {"open": False, "passes_left": 0, "held": 3}
+        running.release()
+        for thread in late:
+            thread.join(300)
+        assert len(answers) == 3 and all(answers)
+        assert running.stats()["gate"] == {"open": True, "passes_left": None, "held": 0}
+        assert running.stats()["requests"] == 5
+
+
+def test_a_held_request_whose_client_gives_up_leaves_the_gate_and_is_not_billed() -> None:
+    with serve(tasks=[ARITH], api_key=KEY, latency_scale=0) as running:
+        running.hold_after(0)
+        impatient = openai.OpenAI(base_url=running.base_url, api_key=KEY, max_retries=0, timeout=0.5)
+        with pytest.raises(openai.APITimeoutError):  # held for good: the timeout is sure to fire
+            impatient.chat.completions.create(model=SCOUT, messages=ask())
+        _wait_for_held(running, 0)
+        assert running.stats()["billed_rub"] == 0 and running.stats()["requests"] == 0
+        running.release()
+
+
+@pytest.mark.parametrize("body", [b"{}", b'{"hold_after": -1}', b'{"hold_after": "x"}', b"[1]"])
+def test_a_bad_gate_command_is_400(server: Any, body: bytes) -> None:
+    root = server.base_url.removesuffix("/api/v1")
+    request = urllib.request.Request(
+        root + "/sim/gate", data=body, headers={"Authorization": f"Bearer {KEY}"}, method="POST"
+    )
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=10)
+    assert caught.value.code == 400
+    assert server.stats()["gate"]["open"]

@@ -5,7 +5,8 @@ the test double of every end-to-end test.
         client = openai.OpenAI(base_url=server.base_url, api_key=server.api_key)
 
 Routes (under `/api/v1`): `POST /chat/completions` (JSON and SSE), `GET /models`, `GET /credits`,
-`GET /generation?id=`; admin: `POST /sim/credits`, `GET /sim/stats`. Every response carries
+`GET /generation?id=`; admin: `POST /sim/credits`, `POST /sim/gate`
+(hold requests after the Nth until released: a test hook), `GET /sim/stats`. Every response carries
 `X-Evalkit-Simulated: 1`; every `/models` entry has `"simulated": true`.
 Models: see `evalkit.sim.profiles` (`meta-llama/llama-4-scout`, `sim/small-fast`, `sim/large-accurate`,
 `sim/ru-tuned`).

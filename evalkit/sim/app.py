@@ -20,6 +20,7 @@ from aiohttp import web
 from evalkit.dialect import PROCESSING_COMMENT
 from evalkit.sim import wire
 from evalkit.sim.faults import FaultDraw, Faults, draw_fault
+from evalkit.sim.gate import Gate
 from evalkit.sim.generation import Plan, RequestError, plan
 from evalkit.sim.index import SampleIndex
 from evalkit.sim.profiles import SimModel
@@ -98,6 +99,7 @@ class SimApp:
         self.prefixes: set[tuple[str, str]] = set()  # (model, prompt prefix hash) in the prompt cache
         self.outcomes: Counter[str] = Counter()
         self.lateness_ms: deque[float] = deque(maxlen=20_000)  # injected sleeps: woke up this late
+        self.gate = Gate()
         self._log: IO[str] | None = None
         self._created = int(time.time())
 
@@ -111,6 +113,7 @@ class SimApp:
         app.router.add_get(f"{API}/generation", self.generation)
         app.router.add_post("/sim/credits", self.admin_credits)
         app.router.add_get("/sim/stats", self.admin_stats)
+        app.router.add_post("/sim/gate", self.admin_gate)
         app.on_response_prepare.append(_mark_simulated)
         app.on_startup.append(self._open_log)
         app.on_cleanup.append(self._close_log)
@@ -141,6 +144,7 @@ class SimApp:
             "generations": len(self.generations),
             "samples_indexed": len(self.index),
             "latency_lateness_ms": _percentiles(self.lateness_ms),
+            "gate": self.gate.state(),
         }
 
     # ----- auth -----
@@ -187,6 +191,20 @@ class SimApp:
         self.set_balance(balance)
         return web.Response(body=wire.dumps(self.stats()), headers=_JSON_HEADERS)
 
+    async def admin_gate(self, request: web.Request) -> web.Response:
+        """POST /sim/gate {"hold_after": n} or {"release": true}: see `evalkit.sim.gate`."""
+        if (denied := self._unauthorized(request)) is not None:
+            return denied
+        try:
+            body = await request.json()
+            if body.get("release"):
+                self.gate.release()
+            else:
+                self.gate.hold_after(int(body["hold_after"]))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return _json_error(400, 'expected {"hold_after": <requests>} or {"release": true}')
+        return web.Response(body=wire.dumps(self.stats()), headers=_JSON_HEADERS)
+
     async def admin_stats(self, request: web.Request) -> web.Response:
         if (denied := self._unauthorized(request)) is not None:
             return denied
@@ -198,6 +216,7 @@ class SimApp:
         if (denied := self._unauthorized(request)) is not None:
             self.outcomes["unauthorized"] += 1
             return denied
+        await self.gate.enter()
         raw = await request.read()
         sha = hashlib.sha256(raw).hexdigest()
         exchange = Exchange(model=None, body_sha256=sha, stream=False, attempt=self.attempts[sha])

@@ -63,8 +63,17 @@ class SimServer:
         """Set the account's remaining balance in ₽ (e.g. to restore credit after a 402)."""
         self._admin("POST", "/sim/credits", {"balance": balance_rub})
 
+    def hold_after(self, passes: int) -> None:
+        """Let `passes` more chat requests through, then hold every later one until `release()`
+        (a test hook: the run is provably in flight while `stats()["gate"]["held"] > 0`)."""
+        self._admin("POST", "/sim/gate", {"hold_after": passes})
+
+    def release(self) -> None:
+        """Open the gate: held chat requests go on."""
+        self._admin("POST", "/sim/gate", {"release": True})
+
     def stats(self) -> dict[str, Any]:
-        """Requests by outcome, ₽ billed, balance left, generations kept, samples indexed."""
+        """Requests by outcome, ₽ billed, balance left, generations kept, samples indexed, the gate."""
         return self._admin("GET", "/sim/stats")
 
     def _admin(self, method: str, path: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
