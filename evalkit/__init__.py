@@ -7,12 +7,12 @@ Public API (imported lazily so that `import evalkit` stays fast):
     evalkit.load_results(runs) -> pandas.DataFrame
     evalkit.summarize(df) -> pandas.DataFrame
     evalkit.Task, evalkit.Sample, evalkit.load_task
+    evalkit.Scorer, evalkit.Score, @evalkit.scorer("name"), @evalkit.reader("format")   (plugins)
     evalkit.plots, evalkit.stats, evalkit.sim
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -28,6 +28,9 @@ _EXPORTS: dict[str, str] = {
     "Sample": "evalkit.task:Sample",
     "load_task": "evalkit.task:load_task",
     "Score": "evalkit.scorers.base:Score",
+    "Scorer": "evalkit.scorers.base:Scorer",
+    "scorer": "evalkit.scorers:scorer",
+    "reader": "evalkit.sources:reader",
     "EvalkitError": "evalkit.errors:EvalkitError",
     "plots": "evalkit.plots",
     "stats": "evalkit.stats",
@@ -44,7 +47,9 @@ if TYPE_CHECKING:  # names for type checkers and IDEs; runtime goes through __ge
     from evalkit.rescore import rescore  # noqa: F401
     from evalkit.results import load_results, summarize  # noqa: F401
     from evalkit.runner import RunResult, arun, run  # noqa: F401
-    from evalkit.scorers.base import Score  # noqa: F401
+    from evalkit.scorers import scorer  # noqa: F401
+    from evalkit.scorers.base import Score, Scorer  # noqa: F401
+    from evalkit.sources import reader  # noqa: F401
     from evalkit.task import Sample, Task, load_task  # noqa: F401
 
 
@@ -52,9 +57,9 @@ def __getattr__(name: str) -> Any:
     target = _EXPORTS.get(name)
     if target is None:
         raise AttributeError(f"module 'evalkit' has no attribute {name!r}")
-    module_name, _, attr = target.partition(":")
-    module = importlib.import_module(module_name)
-    value = getattr(module, attr) if attr else module
+    from evalkit.lazy import load
+
+    value = load(target)
     globals()[name] = value
     return value
 

@@ -26,7 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args) or 0
     except EvalkitError as exc:
-        print(f"evalkit: error: {redact(str(exc))}", file=sys.stderr)
+        print(f"evalkit: error: {redact(_with_flag(str(exc), exc.option))}", file=sys.stderr)
         return 2
     except OSError as exc:  # a file the command was pointed at (a folder for a file, a full disk, ...)
         where = f"{exc.filename}: " if exc.filename else ""
@@ -71,13 +71,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_run(parser: argparse.ArgumentParser) -> None:
+    from evalkit.run_config import DEFAULT_CONCURRENCY
+
     parser.add_argument("tasks", nargs="*", help="task names (see `evalkit list`) or YAML paths")
     parser.add_argument(
         "--model", "-m", action="append", dest="models", default=[], help="model id (repeatable)"
     )
     _add_selection(parser)
     parser.add_argument("--epochs", type=int, help="repeat each sample K times (pass@k, variance)")
-    parser.add_argument("--concurrency", "-c", type=int, help="most requests in flight (default 32)")
+    parser.add_argument(
+        "--concurrency", "-c", type=int, help=f"most requests in flight (default {DEFAULT_CONCURRENCY})"
+    )
     parser.add_argument("--budget-rub", type=float, help="never spend more than this many ₽ in this run")
     _add_endpoint(parser)
     parser.add_argument("--resume", metavar="RUN_ID", help="finish the missing samples of a run")
@@ -160,6 +164,14 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if result.status in ("completed", "completed_with_errors") else 3
 
 
+_FIXED_BY = {"budget_exhausted": "budget_rub"}  # a run status and the option that lets a resume go on
+
+
+def _with_flag(message: str, option: str | None) -> str:
+    """A message that names a run option, with the flag that sets it on the command line."""
+    return f"{message} (--{option.replace('_', '-')})" if option else message
+
+
 def _print_outcome(result: Any, fmt: str = "table") -> None:
     from evalkit import display
 
@@ -167,7 +179,8 @@ def _print_outcome(result: Any, fmt: str = "table") -> None:
         print(display.summary(result.summary(), fmt) if len(result.df) else "")
         return
     print(
-        f"run {result.run_id}: {result.status}" + (f" — {redact(result.message)}" if result.message else "")
+        f"run {result.run_id}: {result.status}"
+        + (f" — {redact(_with_flag(result.message, _FIXED_BY.get(result.status)))}" if result.message else "")
     )
     print(f"results: {result.path}")
     if len(result.df):
@@ -532,9 +545,18 @@ def _plan_details(result: Any) -> str:
     ])  # fmt: skip
 
 
+class _DeprecatedOut(argparse.Action):
+    """`report --out FILE`, from before --out meant a folder in every command: still works, says so."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: Any = None) -> None:
+        print("evalkit: warning: `report --out` is deprecated; use --html FILE", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
 def _add_report(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="+")
-    parser.add_argument("--out", dest="report", default="report.html", help="HTML file to write")
+    parser.add_argument("--html", dest="report", default="report.html", help="HTML file to write")
+    parser.add_argument("--out", dest="report", action=_DeprecatedOut, help=argparse.SUPPRESS)
     parser.add_argument("--results", default=None, help="results folder")
     parser.add_argument("--png-dir", help="also save every plot as PNG and SVG here")
 

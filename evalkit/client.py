@@ -31,7 +31,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 from evalkit.clock import SYSTEM_CLOCK, Clock
 from evalkit.dialect import (  # re-exported (noqa) names stay importable from here
@@ -63,7 +62,7 @@ from evalkit.error_classes import (
     severity,  # noqa: F401
 )
 from evalkit.errors import ConfigError
-from evalkit.redact import redact
+from evalkit.redact import url_without_credentials
 from evalkit.text import join_pairs
 
 if TYPE_CHECKING:
@@ -132,12 +131,7 @@ class Endpoint:
     def safe_url(self) -> str:
         """`base_url` without userinfo, query or fragment, and with a key in its path masked: safe to
         write to manifests and logs."""
-        parts = urlsplit(self.base_url)
-        host = parts.hostname or ""
-        if parts.port is not None:
-            host = f"{host}:{parts.port}"
-        path = redact(parts.path.rstrip("/"), self.api_key)
-        return urlunsplit((parts.scheme, host, path, "", ""))
+        return url_without_credentials(self.base_url, self.api_key)
 
 
 # --------------------------------------------------------------------------------------------

@@ -10,9 +10,10 @@ from __future__ import annotations
 class EvalkitError(Exception):
     """Base class for errors meant for the user; the CLI prints them without a traceback."""
 
-    def __init__(self, message: str, *, where: str | None = None) -> None:
+    def __init__(self, message: str, *, where: str | None = None, option: str | None = None) -> None:
         self.message = message
         self.where = where
+        self.option = option  # the run option that fixes it, e.g. "force"; the CLI names its flag
         super().__init__(f"{where}: {message}" if where else message)
 
 

@@ -83,13 +83,15 @@ def estimate_run(
 
 def _prompts(task: Task, samples: Sequence[object], epochs: int) -> tuple[int, int, int]:
     """(prompt tokens, images, prompt tokens a cache would serve) over every call of the task."""
+    from evalkit.images import ImageCache
     from evalkit.prompt import render
     from evalkit.tokens import estimate_message_tokens
 
     prompt_tokens = images = cached = 0
     seen: set[str] = set()
+    images_seen = ImageCache()  # samples that share an image prepare it once
     for sample in samples:
-        rendered = render(task, sample)  # type: ignore[arg-type]
+        rendered = render(task, sample, images=images_seen)  # type: ignore[arg-type]
         tokens = estimate_message_tokens(rendered.messages)
         prompt_tokens += tokens * epochs
         images += len(rendered.images) * epochs

@@ -79,8 +79,14 @@ class ImageCache:
         self._items: OrderedDict[Hashable, PreparedImage] = OrderedDict()
         self._size = 0
         self._lock = threading.Lock()
+        self._preparing: dict[Hashable, threading.Lock] = {}
         self.hits = 0
         self.misses = 0
+
+    def preparing(self, key: Hashable) -> threading.Lock:
+        """A lock per key: threads that miss the same image together prepare it once, not each."""
+        with self._lock:
+            return self._preparing.setdefault(key, threading.Lock())
 
     def get(self, key: Hashable) -> PreparedImage | None:
         with self._lock:
@@ -118,16 +124,6 @@ class ImageCache:
         return self._size
 
 
-# One process-wide cache, like functools.lru_cache: the same image is shared by every sample, model and
-# epoch of a run, and the runner calls prepare_image through prompt.render without a cache handle.
-_DEFAULT_CACHE = ImageCache()
-
-
-def default_cache() -> ImageCache:
-    """The cache `prepare_image` uses when none is given."""
-    return _DEFAULT_CACHE
-
-
 def prepare_image(
     ref: Any, options: ImageOptions, *, where: str, cache: ImageCache | None = None
 ) -> PreparedImage:
@@ -136,15 +132,16 @@ def prepare_image(
     ref: a path (str or Path), an http(s) or data URL, bytes, a PIL image, or a `datasets` image
     dict ({"bytes": ..., "path": ...}).
     """
-    cache = _DEFAULT_CACHE if cache is None else cache
     source = _source(ref, options, where=where)
     key = (source.key, _options_key(options))
-    cached = cache.get(key)
-    if cached is not None:
-        return cached if cached.ref == source.label else replace(cached, ref=source.label)
-    prepared = _prepare(source.load(), source.label, options, where=where)
-    cache.put(key, prepared)
-    return prepared
+    if cache is None:
+        return _prepare(source.load(), source.label, options, where=where)
+    with cache.preparing(key):  # a run's cache: the same image serves every sample, model and epoch
+        cached = cache.get(key)
+        if cached is None:
+            cached = _prepare(source.load(), source.label, options, where=where)
+            cache.put(key, cached)
+    return cached if cached.ref == source.label else replace(cached, ref=source.label)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evalkit.identity import identity
+
 if TYPE_CHECKING:
     from evalkit.models import Catalog
     from evalkit.runner import Runner
@@ -46,11 +48,21 @@ def build_manifest(
         "catalog_source": sorted({str(getattr(c, "source", None)) for c in catalogs.values()}),
         "versions": _versions(),
     }
-    if any(task.family == "code" for task in runner.tasks):
+    if any(_runs_code(task) for task in runner.tasks):  # from the scorer, not the family
         from evalkit.sandbox import sandbox_capabilities
 
         manifest["sandbox"] = sandbox_capabilities()
     return manifest
+
+
+def _runs_code(task: Task) -> bool:
+    """Whether the task's scorer executes model code (`code`, directly or inside `by_type`)."""
+    spec = task.scorer
+    if not hasattr(spec, "model_dump"):  # a Python scorer: its own business
+        return False
+    inner = [spec.params.get("default"), *(spec.params.get("scorers") or {}).values()]
+    names = [spec.name, *(s if isinstance(s, str) else (s or {}).get("name") for s in inner)]
+    return "code" in names
 
 
 def _task_entry(task: Task, n_samples: int) -> dict[str, Any]:
@@ -61,7 +73,7 @@ def _task_entry(task: Task, n_samples: int) -> dict[str, Any]:
         "fingerprint": task.fingerprint(),
         "samples": n_samples,
         "source": task.source.model_dump(mode="json") if task.source else "inline",
-        "scorer": task.scorer.model_dump() if hasattr(task.scorer, "model_dump") else repr(task.scorer),
+        "scorer": task.scorer.model_dump() if hasattr(task.scorer, "model_dump") else identity(task.scorer),
         "generation": task.generation.model_dump(mode="json"),
         "images": task.images.model_dump(mode="json") if task.family == "vision" else None,
         "git_commit": _git_commit(task.file),

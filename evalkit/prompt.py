@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import TaskError
+from evalkit.messages import text_parts
 
 if TYPE_CHECKING:
-    from evalkit.images import PreparedImage
+    from evalkit.images import ImageCache, PreparedImage
     from evalkit.task import Sample, Task
 
 
@@ -21,7 +22,9 @@ class Rendered:
     images: list[PreparedImage] = field(default_factory=list)
 
 
-def render(task: Task, sample: Sample) -> Rendered:
+def render(task: Task, sample: Sample, *, images: ImageCache | None = None) -> Rendered:
+    """The chat messages for one sample. Images are read and encoded here (blocking: callers on an
+    event loop run this in a thread); `images` is the run's cache of prepared images, if any."""
     system, user, variables = task.prompt.for_language(sample.language)
     values = {**variables, **sample.template_vars()}
     messages: list[dict[str, Any]] = []
@@ -31,7 +34,7 @@ def render(task: Task, sample: Sample) -> Rendered:
         messages.append({"role": "user", "content": shot.user})
         messages.append({"role": "assistant", "content": shot.assistant})
     text = _fill(user, values, task, sample)
-    prepared = _prepare_images(task, sample)
+    prepared = _prepare_images(task, sample, images)
     if prepared:
         parts: list[dict[str, Any]] = [{"type": "text", "text": text}]
         parts += [{"type": "image_url", "image_url": {"url": image.data_url}} for image in prepared]
@@ -52,13 +55,13 @@ def _fill(template: str, values: dict[str, Any], task: Task, sample: Sample) -> 
         raise TaskError(f"bad template: {exc}", where=f"{task.where}: prompt") from None
 
 
-def _prepare_images(task: Task, sample: Sample) -> list[PreparedImage]:
+def _prepare_images(task: Task, sample: Sample, cache: ImageCache | None) -> list[PreparedImage]:
     if not sample.images:
         return []
     from evalkit.images import prepare_image
 
     where = f"{task.where}: sample {sample.id!r}"
-    return [prepare_image(ref, task.images, where=where) for ref in sample.images]
+    return [prepare_image(ref, task.images, where=where, cache=cache) for ref in sample.images]
 
 
 def text_key(messages: list[dict[str, Any]]) -> str:
@@ -67,10 +70,7 @@ def text_key(messages: list[dict[str, Any]]) -> str:
     digest = hashlib.sha256()
     for message in messages:
         digest.update(str(message.get("role", "")).encode())
-        content = message.get("content")
-        parts = content if isinstance(content, list) else [{"type": "text", "text": content or ""}]
-        for part in parts:
-            if isinstance(part, dict) and part.get("type") == "text":
-                digest.update(b"\x00" + str(part.get("text", "")).encode())
+        for text in text_parts(message) or [""]:
+            digest.update(b"\x00" + text.encode())
         digest.update(b"\x01")
     return digest.hexdigest()

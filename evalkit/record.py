@@ -84,7 +84,6 @@ _CALL_COLUMNS = (
 
 
 def _user_text(messages: list[dict[str, Any]]) -> str:
-    content = messages[-1].get("content") if messages else ""
-    if isinstance(content, list):
-        return "\n".join(str(p.get("text", "")) for p in content if p.get("type") == "text")
-    return str(content or "")
+    from evalkit.messages import message_text
+
+    return message_text(messages[-1]) if messages else ""

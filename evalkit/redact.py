@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from urllib.parse import urlsplit, urlunsplit
 
 KEY_VARIABLES = ("ROUTERAI_API_KEY", "OPENAI_API_KEY")
 MASK = "***"
@@ -26,3 +27,13 @@ def redact(text: str, *secrets: str) -> str:
     for secret in sorted({s for s in known if s and len(s) >= 8}, key=len, reverse=True):
         text = text.replace(secret, MASK)
     return _SHAPED.sub(MASK, text)
+
+
+def url_without_credentials(url: str, *keys: str) -> str:
+    """`url` without userinfo, query, fragment or trailing slash, and with a key (one of `keys`, or
+    anything shaped like one) in its path masked: a key put anywhere in it never reaches a file."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, redact(parts.path.rstrip("/"), *keys), "", ""))

@@ -6,17 +6,17 @@ import os
 import re
 import secrets
 from datetime import UTC, datetime
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from evalkit.clock import SYSTEM_CLOCK
 from evalkit.errors import ConfigError
-from evalkit.redact import redact
+from evalkit.redact import url_without_credentials
 
 DEFAULT_CONCURRENCY = 32
-# a run id names one folder directly inside --out: no separators, no "..", no hidden or absolute names
+Transport = Literal["aiohttp", "httpx"]
+# a run id names one folder directly inside the results folder: no separators, no "..", no hidden or absolute names
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 # an environment variable's name; anything else given as one may be the key itself, so it is never shown
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
@@ -52,7 +52,7 @@ def check_run_id(value: str | None) -> str | None:
         raise ValueError(
             f"run id {value[:80]!r} is not allowed: use 1-128 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit and not ending with '.', and not a device name such as "
-            "CON or NUL (it names a folder inside --out)"
+            "CON or NUL (it names a folder inside the results folder)"
         )
     return value
 
@@ -107,7 +107,7 @@ class RunConfig(BaseModel):
     api_key_env: str | None = None
     model_routes: dict[str, ModelRoute] = Field(default_factory=dict)
     stream: bool = True
-    transport: str = "aiohttp"
+    transport: Transport = "aiohttp"
     deadline_s: float = Field(default=300.0, gt=0)
     max_attempts: int = Field(default=6, ge=1)
     retry_max_total_s: float = Field(default=900.0, gt=0)
@@ -166,6 +166,20 @@ class RunConfig(BaseModel):
             )
             raise ConfigError(f"invalid run options: {problems}") from None
 
+    def resumed_from(self, saved: RunConfig) -> RunConfig:
+        """The saved run's options, with what may change between sessions taken from `self`.
+
+        What decides the samples and requests (tasks, models, limits, seed, generation) stays as saved;
+        where results go, how fast, how much more may be spent and where the router lives may change,
+        but only when given now (`model_fields_set`: `build` drops options left as None).
+        """
+        given = self.model_fields_set
+        always = {"resume", "retry_errors", "progress", "clock", "force", "out"}
+        if_given = {"budget_rub", "concurrency", "api_key_env", "base_url"}
+        update = {name: getattr(self, name) for name in always | (if_given & given)}
+        update["run_id"] = self.resume
+        return saved.model_copy(update=update)
+
     def recorded(self) -> dict[str, Any]:
         """The options as written into the manifest (no secrets, no live objects)."""
         data = self.model_dump(mode="json")
@@ -181,12 +195,4 @@ class RunConfig(BaseModel):
 
 
 def _without_credentials(url: str | None, keys: list[str]) -> str | None:
-    """A URL without userinfo, query or fragment, and with a key-shaped path segment masked: a key put
-    anywhere in it must not reach the manifest."""
-    if not url:
-        return url
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, redact(parts.path, *keys), "", ""))
+    return url_without_credentials(url, *keys) if url else url

@@ -11,7 +11,6 @@ the run on a private thread; `await arun(...)` runs on the notebook's own loop).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import functools
 import sys
@@ -22,10 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evalkit.budget import Budget, BudgetExhausted, Reservation
+from evalkit.endpoints import model_endpoint, open_endpoint
 from evalkit.errors import ConfigError, EvalkitError, StorageError
 from evalkit.journal import Journal, JournalState, Key
 from evalkit.progress import NullProgress, ProgressSink, ProgressSnapshot, TqdmProgress
 from evalkit.run_config import RunConfig, new_run_id
+from evalkit.scorers.base import close_scorer, is_blocking
 from evalkit.task import Sample, Task, resolve_task
 from evalkit.text import encodable
 from evalkit.validate import check_samples
@@ -149,7 +150,7 @@ async def arun(
         task_objects = [resolve_task(t) for t in task_list]
     if not task_objects or not config.models:
         raise ConfigError("a run needs at least one task and one model")
-    with _endpoint(config, task_objects) as endpoint:
+    with open_endpoint(config, task_objects) as endpoint:
         runner = Runner(config, task_objects, endpoint)
         return await runner.execute()
 
@@ -215,25 +216,10 @@ def _resume_config(config: RunConfig, given: list[Any]) -> tuple[RunConfig, list
     if changed and not config.force:
         raise ConfigError(
             f"the definition of task(s) {', '.join(changed)} changed since run {config.resume} started, "
-            "so old and new samples would not be comparable; start a new run, or pass --force to resume anyway"
+            "so old and new samples would not be comparable; start a new run, or resume with force=True",
+            option="force",
         )
-    merged = saved.model_copy(
-        update={
-            "resume": config.resume,
-            "run_id": config.resume,
-            "retry_errors": config.retry_errors,
-            "budget_rub": config.budget_rub if config.budget_rub is not None else saved.budget_rub,
-            "concurrency": config.concurrency
-            if "concurrency" in config.model_fields_set
-            else saved.concurrency,
-            "progress": config.progress,
-            "clock": config.clock,
-            "force": config.force,
-            "out": config.out,
-            "api_key_env": config.api_key_env or saved.api_key_env,
-            "base_url": config.base_url or saved.base_url,  # e.g. the router moved, or a new local port
-        }
-    )
+    merged = config.resumed_from(saved)
     return merged, tasks
 
 
@@ -262,23 +248,6 @@ def _changed_tasks(manifest: dict[str, Any], tasks: list[Task]) -> list[str]:
     return [t.name for t in tasks if t.name in saved and saved[t.name] != t.fingerprint()]
 
 
-@contextlib.contextmanager
-def _endpoint(config: RunConfig, tasks: list[Task]) -> Iterator[Endpoint]:
-    from evalkit.client import Endpoint
-
-    if not config.sim:
-        yield Endpoint.from_env(base_url=config.base_url, api_key_env=config.api_key_env)
-        return
-    from evalkit import sim
-
-    with sim.serve(
-        tasks=tasks, seed=config.sim_seed, latency_scale=config.sim_latency_scale, faults=config.sim_faults
-    ) as server:
-        # its answers depend on its seed, so cached responses of another seed must not be reused
-        identity = f"evalkit-sim/seed={config.sim_seed}"
-        yield Endpoint(base_url=server.base_url, api_key="sim", simulated=True, identity=identity)
-
-
 class Runner:
     """One run: owns the journal, cache, budget, limiter and clients for its duration."""
 
@@ -287,7 +256,10 @@ class Runner:
         self.tasks = tasks
         self.endpoint = endpoint
         self.variants = {model: parse_variant(model) for model in config.models}
-        self.endpoints = {model: self._route(model) for model in config.models}
+        self.endpoints = {
+            model: model_endpoint(config, model, endpoint, self.variants[model].router_id)
+            for model in config.models
+        }
         self.run_id = config.run_id or new_run_id()
         self.directory = Path(config.out) / self.run_id
         self.stop: StopRun | None = None
@@ -319,7 +291,7 @@ class Runner:
         for task in self.tasks:  # a sample that would be scored wrong stops the run before any request
             check_samples(task, samples[task.name])
         catalogs = await self._catalogs()
-        self._check_models(catalogs)
+        self._check_models(catalogs, samples)
         self.prices = {model: _price(catalogs[model], self._router_id(model)) for model in self.config.models}
         self.simulated = any(
             self.endpoints[m].simulated or getattr(catalogs[m].get(self._router_id(m)), "simulated", False)
@@ -399,18 +371,6 @@ class Runner:
         """The id the router knows a model (or a variant of it) by."""
         return self.variants[model].router_id
 
-    def _route(self, model: str) -> Endpoint:
-        """The model's own endpoint when the run routes it elsewhere, else the run's."""
-        from evalkit.client import Endpoint
-
-        route = self.config.model_routes.get(model) or self.config.model_routes.get(self._router_id(model))
-        if route is None or self.config.sim:
-            return self.endpoint
-        return Endpoint.from_env(
-            base_url=route.base_url or self.config.base_url,
-            api_key_env=route.api_key_env or self.config.api_key_env,
-        )
-
     async def _catalogs(self) -> dict[str, Catalog]:
         """Each model's catalog, read once per distinct endpoint."""
         from evalkit.models import load_catalog
@@ -418,7 +378,7 @@ class Runner:
         by_endpoint = {endpoint: await load_catalog(endpoint) for endpoint in set(self.endpoints.values())}
         return {model: by_endpoint[endpoint] for model, endpoint in self.endpoints.items()}
 
-    def _check_models(self, catalogs: dict[str, Catalog]) -> None:
+    def _check_models(self, catalogs: dict[str, Catalog], samples: dict[str, list[Sample]]) -> None:
         from evalkit.models import supports_images
 
         for model in self.config.models:
@@ -432,7 +392,8 @@ class Runner:
                     )
                 continue
             for task in self.tasks:
-                if task.family == "vision" and not supports_images(info):
+                # from the samples, not the family: a "qa" task may send images too
+                if any(s.images for s in samples[task.name]) and not supports_images(info):
                     raise ConfigError(
                         f"model {model!r} does not take image input (its catalog entry lists "
                         f"{', '.join(info.input_modalities)}), but task {task.name!r} sends images"
@@ -441,9 +402,11 @@ class Runner:
     async def _drive(self, samples: dict[str, list[Sample]], total: int) -> tuple[str, str]:
         from evalkit.cache import ResponseCache
         from evalkit.client import Client, RetryPolicy
+        from evalkit.images import ImageCache
         from evalkit.limiter import AdaptiveLimiter
 
         self.scorers = {task.name: task.build_scorer() for task in self.tasks}
+        self.image_cache = ImageCache()  # this run's: freed with it, never shared between runs
         self.limiter = AdaptiveLimiter(self.config.concurrency, clock=self.config.clock)
         self.cache = ResponseCache(Path(self.config.out) / "cache.sqlite") if self.config.cache else None
         retry = RetryPolicy(
@@ -479,10 +442,8 @@ class Runner:
             await client.close()
         if self.cache is not None:
             self.cache.close()
-        for scorer in self.scorers.values():
-            close = getattr(scorer, "close", None)
-            if callable(close):  # e.g. the code sandbox's warm workers
-                await asyncio.to_thread(close)
+        for scorer in self.scorers.values():  # e.g. the code sandbox's warm workers
+            await asyncio.to_thread(close_scorer, scorer)
 
     def _final_status(self) -> str:
         """Honest: a model that answered nothing fails the run; any error at all is said."""
@@ -534,7 +495,7 @@ class Runner:
                 self.stop = self.stop or stop
             except BudgetExhausted as exc:
                 self.stop = self.stop or StopRun(
-                    "budget_exhausted", f"{exc}; resume with a larger --budget-rub"
+                    "budget_exhausted", f"{exc}; resume with a larger budget_rub"
                 )
 
     async def _process(self, unit: Unit) -> None:
@@ -545,7 +506,10 @@ class Runner:
         from evalkit.cache import request_key
         from evalkit.prompt import render
 
-        rendered = render(unit.task, unit.sample)
+        if unit.sample.images:  # reading, decoding and encoding images blocks: never on the event loop
+            rendered = await asyncio.to_thread(render, unit.task, unit.sample, images=self.image_cache)
+        else:
+            rendered = render(unit.task, unit.sample)
         params = _params(
             unit.task, unit.epoch, self.variants[unit.model].reasoning(unit.task.generation.reasoning)
         )
@@ -593,7 +557,7 @@ class Runner:
             return None, False
         # its sample line follows at once unless scoring is slow (code), and that line's fsync covers
         # this one too: only a slow scorer makes a separate fsync worth waiting for
-        slow_scorer = getattr(self.scorers[unit.task.name], "blocking", False)
+        slow_scorer = is_blocking(self.scorers[unit.task.name])
         line = {"kind": "response", "key": list(unit.key), "request": request, "call": record.to_dict()}
         if unconfirmed := self.unconfirmed.pop(unit.key, 0.0):
             line["unconfirmed_rub"] = unconfirmed  # cut attempts' worst case: the router may bill them
@@ -668,7 +632,7 @@ class Runner:
         if price is None:
             if self.config.budget_rub is not None:
                 raise ConfigError(
-                    f"no price card for model {unit.model!r}, so --budget-rub cannot be enforced"
+                    f"no price card for model {unit.model!r}, so the ₽ budget cannot be enforced"
                 )
             return 0.0
         prompt_bound = _prompt_token_bound(rendered.messages)
@@ -723,7 +687,7 @@ class Runner:
         scorer = self.scorers[unit.task.name]
         output = encodable(output)  # a lone surrogate cannot reach a file, a regex engine or the sandbox
         try:
-            if getattr(scorer, "blocking", False):
+            if is_blocking(scorer):
                 return await asyncio.to_thread(scorer, output, unit.sample), None
             return scorer(output, unit.sample), None
         except Exception as exc:  # any scorer bug must not end the run or pass for a wrong answer
@@ -828,12 +792,9 @@ def _params(task: Task, epoch: int, reasoning: dict[str, Any] | None = None) -> 
 
 def _prompt_token_bound(messages: list[dict[str, Any]]) -> int:
     """An upper bound on prompt tokens: byte-level BPE never makes more tokens than UTF-8 bytes."""
-    total = 0
-    for message in messages:
-        content = message.get("content")
-        parts = content if isinstance(content, list) else [{"type": "text", "text": content or ""}]
-        total += 8 + sum(len(str(p.get("text", "")).encode()) for p in parts if p.get("type") == "text")
-    return total
+    from evalkit.messages import text_parts
+
+    return sum(8 + sum(len(text.encode()) for text in text_parts(message)) for message in messages)
 
 
 def _price(catalog: Catalog, model: str) -> Any:

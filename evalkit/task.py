@@ -33,6 +33,8 @@ from pydantic import (
 )
 
 from evalkit.errors import TaskError
+from evalkit.identity import identity as callable_identity
+from evalkit.identity import stable as _stable
 from evalkit.yaml_load import YamlLimitError, load_yaml
 
 Family = Literal["qa", "vision", "code", "other"]
@@ -229,14 +231,6 @@ class Prompt(BaseModel):
             return variant.few_shot
         return self.few_shot
 
-    def template_names(self) -> set[str]:
-        texts = [self.system, self.user, *(v.system for v in self.languages.values())]
-        texts += [v.user for v in self.languages.values()]
-        names: set[str] = set()
-        for text in filter(None, texts):
-            names |= {name for _, name, _, _ in string.Formatter().parse(text) if name}
-        return names
-
 
 class ScorerSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -421,45 +415,6 @@ def _is_null(value: Any) -> bool:
     return value is None or (isinstance(value, float) and value != value)
 
 
-def callable_identity(func: Any) -> str:
-    """Who a Python scorer is, the same in every process: its qualified name and a hash of its source
-    (or bytecode), plus the attributes of a scorer object."""
-    target = func if inspect.isfunction(func) or inspect.ismethod(func) else type(func)
-    name = f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', type(target).__name__)}"
-    try:
-        body = inspect.getsource(target)
-    except (OSError, TypeError):
-        code = getattr(target, "__code__", None)
-        body = code.co_code.hex() if code is not None else ""
-    state = (
-        ""
-        if target is func
-        else json.dumps(
-            _stable(vars(func)) if hasattr(func, "__dict__") else "", sort_keys=True, default=_stable
-        )
-    )
-    digest = hashlib.sha256(f"{body}\0{state}".encode()).hexdigest()[:16]
-    return f"{name}@{digest}"
-
-
-def _stable(value: Any) -> Any:
-    """A JSON-able form of a value without memory addresses (images and bytes become hashes)."""
-    if isinstance(value, dict):
-        return {str(k): _stable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_stable(v) for v in value]
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    if isinstance(value, (bytes, bytearray)):
-        return "sha256:" + hashlib.sha256(value).hexdigest()
-    tobytes = getattr(value, "tobytes", None)
-    if callable(tobytes):  # PIL images, numpy arrays
-        return f"{type(value).__name__}:sha256:" + hashlib.sha256(tobytes()).hexdigest()
-    if callable(value):
-        return callable_identity(value)
-    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
-
-
 def _limit(samples: list[Sample], limit: int | None, per_language: int | None) -> list[Sample]:
     if per_language is not None:
         taken: dict[str | None, int] = defaultdict(int)
@@ -563,8 +518,10 @@ def _describe_validation(exc: ValidationError) -> str:
 
 
 def tasks_dir() -> Path:
-    """The `tasks/` folder of this checkout (task names resolve there)."""
-    return Path(__file__).resolve().parent.parent / "tasks"
+    """Where bare task names resolve: the checkout's `tasks/`, else the copy a wheel ships in the package."""
+    package = Path(__file__).resolve().parent
+    checkout = package.parent / "tasks"
+    return checkout if checkout.is_dir() else package / "tasks"
 
 
 _PY_TASK = re.compile(r"^(?P<file>.+\.py):(?P<name>[A-Za-z_][A-Za-z0-9_]*)$")

@@ -16,6 +16,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from evalkit.messages import message_text
+
 # Characters per token by script. Byte lengths in UTF-8 split the text into ASCII (1 byte), the
 # alphabetic scripts of 2 bytes (Latin Extended, Cyrillic, Greek, Hebrew, Arabic), the 3-byte scripts
 # (Indic, Thai, CJK, typographic punctuation) and 4-byte emoji; two regex passes then single out
@@ -57,20 +59,6 @@ def estimate_tokens(text: str) -> int:
         + four * _EMOJI_TOKENS
     )
     return max(1, math.ceil(tokens))
-
-
-def message_text(message: Mapping[str, Any]) -> str:
-    """The text of a chat message: its string content, or its `text` parts joined (images left out)."""
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(
-            str(part.get("text", ""))
-            for part in content
-            if isinstance(part, dict) and part.get("type") == "text"
-        )
-    return ""
 
 
 def estimate_message_tokens(messages: Iterable[Mapping[str, Any]]) -> int:

@@ -5,6 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# property tests draw the same examples on every run: a failure is reproducible, never a flake
+settings.register_profile("evalkit", derandomize=True, deadline=None, print_blob=True)
+settings.load_profile("evalkit")
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -72,7 +72,7 @@ def test_run_show_compare_and_report_on_the_simulator(tmp_path, capsys):
     assert "pairs" in capsys.readouterr().out
     report = tmp_path / "report.html"
     assert (
-        main(["report", "r1", "--results", out, "--out", str(report), "--png-dir", str(tmp_path / "png")])
+        main(["report", "r1", "--results", out, "--html", str(report), "--png-dir", str(tmp_path / "png")])
         == 0
     )
     assert "SIMULATED" in report.read_text(encoding="utf-8")

@@ -117,7 +117,7 @@ def test_a_tight_budget_under_faults_is_never_exceeded_and_resumes(
             [task], [MODEL], base_url=server.base_url, out=str(tmp_path), concurrency=64, budget_rub=0.04,
             **options,
         )  # fmt: skip
-        assert first.status == "budget_exhausted" and "--budget-rub" in first.message
+        assert first.status == "budget_exhausted" and "larger budget_rub" in first.message
         assert server.stats()["billed_rub"] <= 0.04  # the router's own bill, not only our sum
         assert 0 < len(first.df) < 400
         resumed = evalkit.run(

@@ -107,7 +107,8 @@ def test_a_second_writer_is_refused_naming_the_holder_and_readers_are_not_blocke
         assert _cli(capsys, "show", "r1", "--out", str(out))[0] == 0
         assert len(evalkit.load_results(["r1"], out)) == 4
         report = tmp_path / "report.html"
-        assert _cli(capsys, "report", "r1", "--results", str(out), "--out", str(report))[0] == 0
+        code, _, err = _cli(capsys, "report", "r1", "--results", str(out), "--out", str(report))
+        assert code == 0 and report.is_file() and "`report --out` is deprecated; use --html" in err
     finally:
         holder.communicate("\n", timeout=30)
     assert _cli(capsys, *_resume_args(router, out, "r1"))[0] == 0  # the lock went with its holder
@@ -262,7 +263,7 @@ def test_a_read_only_results_folder_is_one_clear_error(router, tmp_path, capsys,
 def test_report_out_pointing_at_a_folder_is_one_clear_error(router, tmp_path, capsys):
     out = tmp_path / "results"
     assert _cli(capsys, *_run_args(router, out, "r1", "--limit", "2"))[0] == 0
-    code, _, err = _cli(capsys, "report", "r1", "--results", str(out), "--out", str(tmp_path))
+    code, _, err = _cli(capsys, "report", "r1", "--results", str(out), "--html", str(tmp_path))
     assert code == 2
     _assert_one_error_line(err, str(tmp_path), "is a folder")
 
@@ -303,8 +304,9 @@ def test_any_error_makes_the_run_completed_with_errors(router, tmp_path):
 
 def test_manifest_totals_cover_every_invocation_with_a_history_beside_them(router, tmp_path, capsys):
     out = tmp_path / "results"
-    code, _, _ = _cli(capsys, *_run_args(router, out, "parts", "--budget-rub", "0.002", "-c", "1"))
+    code, shown, _ = _cli(capsys, *_run_args(router, out, "parts", "--budget-rub", "0.002", "-c", "1"))
     assert code == 3 and _manifest(out / "parts")["status"] == "budget_exhausted"
+    assert "larger budget_rub (--budget-rub)" in shown  # the CLI names its flag; Python users see the option
     first = _manifest(out / "parts")["totals"]["done"]
     assert 0 < first < N
     assert _cli(capsys, *_resume_args(router, out, "parts", "--budget-rub", "100"))[0] == 0
@@ -357,3 +359,55 @@ def test_a_response_cache_that_cannot_be_opened_is_one_clear_error_before_anythi
     assert len(request_log(router[2])) == 0
     assert _manifest(out / "r1")["status"] == "failed"
     assert _cli(capsys, *_run_args(router, out, "r2", "--no-cache"))[0] == 0
+
+
+def test_an_unknown_transport_is_refused_before_anything_is_written(tmp_path) -> None:
+    from evalkit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="transport"):
+        evalkit.run(["builtin_qa"], ["m"], sim=True, transport="requests", out=str(tmp_path), progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_resume_keeps_the_saved_options_and_takes_only_what_is_given_now() -> None:
+    from evalkit.run_config import RunConfig
+
+    saved = RunConfig.build(models=["m"], concurrency=4, budget_rub=2.0, base_url="http://a/v1", seed=7)
+    quiet = RunConfig.build(models=["other"], resume="r1", out="elsewhere").resumed_from(saved)
+    assert (quiet.models, quiet.seed, quiet.concurrency, quiet.budget_rub) == (["m"], 7, 4, 2.0)
+    assert (quiet.base_url, quiet.out, quiet.run_id) == ("http://a/v1", "elsewhere", "r1")
+    loud = RunConfig.build(models=["m"], resume="r1", concurrency=32, budget_rub=5.0, base_url="http://b/v1")
+    merged = loud.resumed_from(saved)
+    assert (merged.concurrency, merged.budget_rub, merged.base_url) == (32, 5.0, "http://b/v1")
+
+
+def test_no_message_a_python_user_sees_names_a_cli_flag() -> None:
+    import re
+
+    import evalkit.endpoints
+    import evalkit.run_config
+    import evalkit.runner
+
+    for module in (evalkit.runner, evalkit.run_config, evalkit.endpoints):
+        source = Path(module.__file__).read_text(encoding="utf-8")
+        messages = re.findall(r'(?:Error|_error|message)\([^)]*?"([^"]*--[a-z][^"]*)"', source)
+        assert not [m for m in messages if "evalkit run" not in m], (module.__name__, messages)
+
+
+def test_the_runner_does_not_import_the_simulator() -> None:
+    import ast
+
+    import evalkit.runner
+
+    tree = ast.parse(Path(evalkit.runner.__file__).read_text(encoding="utf-8"))
+    imported = {
+        *(node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module),
+        *(
+            f"{node.module}.{a.name}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom)
+            for a in node.names
+        ),
+        *(a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names),
+    }
+    assert not {name for name in imported if name.startswith("evalkit.sim")}, imported

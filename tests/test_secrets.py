@@ -83,7 +83,7 @@ def test_a_full_run_with_errors_and_a_report_leave_no_trace_of_the_key(
     df = evalkit.load_results(results / "keyed")
     assert len(df) == 62 and df.error.notna().any(), "the run must include failed calls"
     report = subprocess.run(
-        cli_command("report", "keyed", "--results", str(results), "--out", str(tmp_path / "report.html")),
+        cli_command("report", "keyed", "--results", str(results), "--html", str(tmp_path / "report.html")),
         env=cli_env(),
         capture_output=True,
         text=True,

@@ -204,7 +204,7 @@ def test_ten_megabytes_of_odd_text_and_split_pairs_survive_the_cli_and_a_resume(
     assert resumed.status == "completed" and text_router.requests.total() == before
     assert main(["show", result.run_id, "--out", str(tmp_path)]) == 0
     report = tmp_path / "report.html"
-    assert main(["report", result.run_id, "--results", str(tmp_path), "--out", str(report)]) == 0
+    assert main(["report", result.run_id, "--results", str(tmp_path), "--html", str(report)]) == 0
     assert "Traceback" not in capsys.readouterr().err
     assert "\ufffd" in report.read_text(encoding="utf-8")  # the lone surrogate is shown, as U+FFFD
 

@@ -4,11 +4,11 @@ comes from a judge process it cannot touch (docs/sandbox.md)."""
 from evalkit.sandbox.host import (
     Job,
     Limits,
-    RunResult,
+    ProgramResult,
     Sandbox,
     SandboxError,
     Status,
     sandbox_capabilities,
 )
 
-__all__ = ["Job", "Limits", "RunResult", "Sandbox", "SandboxError", "Status", "sandbox_capabilities"]
+__all__ = ["Job", "Limits", "ProgramResult", "Sandbox", "SandboxError", "Status", "sandbox_capabilities"]

@@ -79,7 +79,7 @@ class Job:
     """One sample to judge. `code` (untrusted) runs in the program process; `prelude` then `tests`
     (trusted) run in the judge, where `entry_point` and every other name the tests read but do not
     define are proxies of the program's objects. Without `tests`, the verdict is only whether
-    `code` ran to its end, which the program controls (`RunResult.forgeable`)."""
+    `code` ran to its end, which the program controls (`ProgramResult.forgeable`)."""
 
     code: str
     tests: str | None = None
@@ -88,7 +88,7 @@ class Job:
 
 
 @dataclass(frozen=True)
-class RunResult:
+class ProgramResult:
     """What one program did. `detail` is one line: the exception, the signal or the limit hit.
     `forgeable`: the program could have decided this verdict itself (no tests, or no separate
     uids on this machine); never true for a judged sample on a machine with every layer."""
@@ -154,7 +154,7 @@ class Sandbox:
     """A bounded pool that runs programs in isolated processes; thread-safe.
 
         sandbox = Sandbox(Limits(timeout_s=3))
-        result = sandbox.run("assert 1 + 1 == 2")      # RunResult(status="pass", ...)
+        result = sandbox.run("assert 1 + 1 == 2")      # ProgramResult(status="pass", ...)
         results = sandbox.run_many(programs)            # in parallel, in order
 
     At most `workers` (default: the number of cores) programs run at once, however many threads call
@@ -186,10 +186,7 @@ class Sandbox:
         for text in self._plan.warnings:
             warnings.warn(f"evalkit sandbox: {text}", RuntimeWarning, stacklevel=2)
 
-    def capabilities(self) -> dict[str, Any]:
-        return {**sandbox_capabilities(), "launcher": self.launcher}
-
-    def run(self, job: Job | str) -> RunResult:
+    def run(self, job: Job | str) -> ProgramResult:
         """Judge one job (a bare string: a program with no tests) and return what happened."""
         if isinstance(job, str):
             job = Job(job)
@@ -201,7 +198,7 @@ class Sandbox:
         finally:
             self._slots.put(slot)
 
-    def run_many(self, programs: Iterable[Job | str]) -> list[RunResult]:
+    def run_many(self, programs: Iterable[Job | str]) -> list[ProgramResult]:
         """Run jobs in parallel on `workers` processes; results in the order given."""
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             return list(pool.map(self.run, programs))
@@ -216,7 +213,7 @@ class Sandbox:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _run_in_zygote(self, slot: int, job: Job) -> RunResult:
+    def _run_in_zygote(self, slot: int, job: Job) -> ProgramResult:
         """One retry if the slot's zygote died under the run (not the program's doing: it cannot
         signal the zygote); a second loss is a SandboxError."""
         for attempt in (1, 2):
@@ -377,7 +374,7 @@ def _stop_zygotes(zygotes: list[_Zygote | None]) -> None:
             zygotes[index] = None
 
 
-def _run_exec_one(job: Job, limits: Limits, plan: _Plan) -> RunResult:
+def _run_exec_one(job: Job, limits: Limits, plan: _Plan) -> ProgramResult:
     """The exec launcher: a zygote of its own that serves this one job (a fresh interpreter)."""
     zygote = _Zygote(plan, limits, once=True)
     try:
@@ -392,7 +389,7 @@ def _seccomp_supported() -> bool:
     return os.uname().machine in ("x86_64", "aarch64")
 
 
-def _run_zygote_one(zygote: _Zygote, job: Job, limits: Limits, plan: _Plan) -> RunResult:
+def _run_zygote_one(zygote: _Zygote, job: Job, limits: Limits, plan: _Plan) -> ProgramResult:
     uids = _run_uids()
     workdir = Path(tempfile.mkdtemp(prefix="job-", dir=zygote.jobs))
     dir_fd = _open_dir(workdir)
@@ -425,7 +422,7 @@ def _run_zygote_one(zygote: _Zygote, job: Job, limits: Limits, plan: _Plan) -> R
         stderr = _joined(dir_fd, ("program.stderr", "judge.stderr"), limits.max_output_bytes)
         forgeable = not plan.isolated or job.tests is None
         duration = round(reply["duration"], 4)
-        return RunResult(status, detail, reply["returncode"], stdout, stderr, duration, forgeable)
+        return ProgramResult(status, detail, reply["returncode"], stdout, stderr, duration, forgeable)
     finally:
         os.close(dir_fd)
         _remove_workdir(workdir)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from evalkit.scorers.base import Score
+from evalkit.scorers.base import Score, Scorer
 from evalkit.scorers.relaxed import final_answer
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ def anls_similarity(prediction: str, target: str, threshold: float = 0.5) -> flo
     return 1.0 - distance if distance < threshold else 0.0
 
 
-class ANLS:
+class ANLS(Scorer):
     """DocVQA ANLS: max over targets of the thresholded normalized Levenshtein similarity.
 
     extract: take the final answer from a chat reply ("Answer: ..." or the last line) first.

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from evalkit.task import Sample
@@ -25,15 +26,32 @@ class Score:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-@runtime_checkable
-class Scorer(Protocol):
-    """Anything callable as scorer(output, sample) -> Score.
+class Scorer:
+    """Base of every scorer: callable as scorer(output, sample) -> Score, with a declared lifecycle.
 
     Scorers must never raise on any string output and must keep values in [0, 1].
     `blocking = True` marks scorers that do real work outside Python (the code sandbox): the runner
-    calls those in a worker thread so that scoring overlaps generation.
+    calls those in a worker thread so that scoring overlaps generation. `close()` releases what the
+    scorer holds (warm sandbox workers); the runner calls it once, after the last sample.
+    A plain function works as a scorer too: it is neither blocking nor has anything to close.
     """
 
-    blocking: bool
+    blocking: bool = False
 
-    def __call__(self, output: str, sample: Sample) -> Score: ...
+    def __call__(self, output: str, sample: Sample) -> Score:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release held resources; the default holds none."""
+
+
+def is_blocking(scorer: Callable[..., Score]) -> bool:
+    """Whether `scorer` must run in a worker thread (a plain function never does)."""
+    return bool(getattr(scorer, "blocking", False))
+
+
+def close_scorer(scorer: Callable[..., Score]) -> None:
+    """Release what `scorer` holds; objects that follow the lifecycle without subclassing count too."""
+    close = getattr(scorer, "close", None)
+    if callable(close):
+        close()

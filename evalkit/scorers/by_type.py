@@ -17,13 +17,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from evalkit.scorers.base import Score, Scorer
+from evalkit.scorers.base import Score, Scorer, close_scorer, is_blocking
 
 if TYPE_CHECKING:
     from evalkit.task import Sample
 
 
-class ByAnswerType:
+class ByAnswerType(Scorer):
     """Dispatch to one scorer per answer type.
 
     scorers: answer type -> scorer name or {name, params}.
@@ -44,7 +44,15 @@ class ByAnswerType:
             _kind(kind): _build(spec, kind) for kind, spec in (scorers or {}).items()
         }
         self.default: Scorer = _build(default, "default")
-        self.blocking = any(getattr(s, "blocking", False) for s in (*self.scorers.values(), self.default))
+        self.blocking = any(is_blocking(s) for s in self._parts())
+
+    def _parts(self) -> list[Scorer]:
+        return [*self.scorers.values(), self.default]
+
+    def close(self) -> None:
+        """Close every scorer it dispatches to (e.g. a code scorer's warm sandbox workers)."""
+        for part in self._parts():
+            close_scorer(part)
 
     def scorer_for(self, sample: Sample) -> Scorer:
         """The scorer that handles this sample's answer type."""

@@ -22,7 +22,7 @@ import string
 import unicodedata
 from typing import TYPE_CHECKING
 
-from evalkit.scorers.base import Score
+from evalkit.scorers.base import Score, Scorer
 from evalkit.scorers.normalize import Phrases, answer_phrases, fold, last_boxed, phrase_table, squash_answer
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ def _letter(match: re.Match[str], table: dict[str, str]) -> str:
     return match["lower"].upper()
 
 
-class MultipleChoice:
+class MultipleChoice(Scorer):
     """Score 1 when the chosen letter is the target letter (target may be a letter or option text)."""
 
     blocking = False

@@ -22,8 +22,8 @@ import math
 import threading
 from typing import TYPE_CHECKING, Any, Literal
 
-from evalkit.sandbox import Job, Limits, RunResult, Sandbox
-from evalkit.scorers.base import Score
+from evalkit.sandbox import Job, Limits, ProgramResult, Sandbox
+from evalkit.scorers.base import Score, Scorer
 from evalkit.scorers.code_extract import extract_code
 from evalkit.text import encodable
 
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 _SHOWN_CHARS = 4000
 
 
-class CodeExecution:
+class CodeExecution(Scorer):
     """Score 1.0 when the extracted program passes the sample's tests in the sandbox, else 0.0.
 
     explanation: "pass", "fail: AssertionError ...", "timeout: ..." or "crash: ...";
@@ -112,7 +112,7 @@ class CodeExecution:
         return self.score_result(self.sandbox.run(job), code)
 
     @staticmethod
-    def score_result(result: RunResult, code: str) -> Score:
+    def score_result(result: ProgramResult, code: str) -> Score:
         """The Score of a finished sandbox run (also used by batch scoring)."""
         return _score(
             result.passed, _shorten(code), result.detail, status=result.status, forgeable=result.forgeable

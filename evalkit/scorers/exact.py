@@ -16,7 +16,7 @@ import unicodedata
 from typing import TYPE_CHECKING
 
 from evalkit import languages as L
-from evalkit.scorers.base import Score
+from evalkit.scorers.base import Score, Scorer
 from evalkit.scorers.normalize import (
     after_answer_phrase,
     fold,
@@ -39,7 +39,7 @@ _YES = _canon_words(L.YES_WORDS)
 _NO = _canon_words(L.NO_WORDS) - _YES
 
 
-class ExactMatch:
+class ExactMatch(Scorer):
     """Score 1 when the output (or its answer line) equals a target.
 
     normalize: compare after NFKC, punctuation and whitespace normalisation (else only strip()).

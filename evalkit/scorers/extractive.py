@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from evalkit import languages as L
 from evalkit.errors import TaskError
-from evalkit.scorers.base import Score
+from evalkit.scorers.base import Score, Scorer
 from evalkit.scorers.normalize import (
     after_answer_phrase,
     language_key,
@@ -45,7 +45,7 @@ _YES = _phrase_set(L.YES_WORDS)
 _NO = _phrase_set(L.NO_WORDS)
 
 
-class ExtractiveQA:
+class ExtractiveQA(Scorer):
     """SQuAD-style EM and F1 for any language.
 
     metric: which of "f1" (default) or "em" is the score value; both are in `metrics`.

@@ -280,11 +280,6 @@ def known_language(language: str | None) -> bool:
     return language_key(language) in _FINDERS
 
 
-def answer_regex(language: str | None) -> re.Pattern[str]:
-    """The precompiled (case-insensitive) answer-phrase pattern for a language, English included."""
-    return _finder(language).any_case
-
-
 # The generic rule for languages outside the table: a final line "Label: answer", where the label is
 # one to three words without digits (so "Step 3: ..." or "12:30" are not labels).
 _FINAL_LABEL = re.compile(

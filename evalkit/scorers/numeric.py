@@ -18,7 +18,7 @@ from decimal import Context, Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
 from evalkit.errors import TaskError
-from evalkit.scorers.base import Score
+from evalkit.scorers.base import Score, Scorer
 from evalkit.scorers.normalize import (
     Number,
     Phrases,
@@ -39,7 +39,7 @@ _LABEL_ENDS = (":", "：", "-", "–", "—")
 _LEADING_NUMBER = re.compile(r"^[\s*_$€£¥₽(~≈\\{}a-z]*?[-−]?\d", re.IGNORECASE)
 
 
-class NumericMatch:
+class NumericMatch(Scorer):
     """Score 1 when the extracted number equals a target within `tolerance`.
 
     tolerance: allowed absolute difference, or a fraction of the target when `relative=True`.

@@ -15,7 +15,7 @@ import unicodedata
 from typing import TYPE_CHECKING
 
 from evalkit.errors import TaskError
-from evalkit.scorers.base import Score
+from evalkit.scorers.base import Score, Scorer
 from evalkit.scorers.normalize import after_answer_phrase
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ _FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE
 _CACHE_SIZE = 4096
 
 
-class RegexMatch:
+class RegexMatch(Scorer):
     """Score 1 when a pattern matches the output.
 
     pattern: the regex; None means each sample target is a regex.

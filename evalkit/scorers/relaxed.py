@@ -20,7 +20,7 @@ import unicodedata
 from typing import TYPE_CHECKING
 
 from evalkit.languages import ANSWER_WORDS
-from evalkit.scorers.base import Score
+from evalkit.scorers.base import Score, Scorer
 
 if TYPE_CHECKING:
     from evalkit.task import Sample
@@ -103,7 +103,7 @@ def numbers_match(prediction: tuple[float, bool], target: tuple[float, bool], to
     return False
 
 
-class RelaxedAccuracy:
+class RelaxedAccuracy(Scorer):
     """ChartQA relaxed accuracy: `tolerance` (default 5%) relative error on numbers, exact match
     otherwise, max over targets. Metric `strict` is the same with no tolerance."""
 

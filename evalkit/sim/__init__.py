@@ -14,8 +14,9 @@ Models: see `evalkit.sim.profiles` (`meta-llama/llama-4-scout`, `sim/small-fast`
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+KEY_ENV = "EVALKIT_SIM_API_KEY"  # the only key a simulator process accepts, when set
 
 _EXPORTS = {
     "FAULT_KINDS": "evalkit.sim.faults",
@@ -27,7 +28,7 @@ _EXPORTS = {
     "serve": "evalkit.sim.server",
 }
 
-__all__ = ["DEMO_MODELS", *sorted(_EXPORTS)]
+__all__ = ["DEMO_MODELS", "KEY_ENV", *sorted(_EXPORTS)]
 
 
 def __getattr__(name: str) -> Any:
@@ -39,4 +40,6 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'evalkit.sim' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    from evalkit.lazy import load
+
+    return load(f"{module}:{name}")

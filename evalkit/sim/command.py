@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from evalkit.errors import EvalkitError
+from evalkit.sim import KEY_ENV
 from evalkit.sim.profiles import DEFAULT_MODELS
 
 if TYPE_CHECKING:
     from evalkit.sim.app import SimApp
 
-KEY_ENV = "EVALKIT_SIM_API_KEY"
 """How a parent hands the accepted key to a simulator process (never on the command line)."""
 
 

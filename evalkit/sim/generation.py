@@ -13,12 +13,13 @@ from statistics import NormalDist
 from typing import Any
 
 from evalkit.dialect.reasoning import EFFORT_RATIO, reasoning_budget
+from evalkit.messages import image_urls, message_text
 from evalkit.sim.answers import Item, cheating_program, compose, generic_reply, thinking
 from evalkit.sim.faults import unit
 from evalkit.sim.index import SampleIndex
 from evalkit.sim.profiles import SimModel
 from evalkit.sim.wire import Usage
-from evalkit.tokens import estimate_message_tokens, estimate_tokens, message_text, truncate_to_tokens
+from evalkit.tokens import estimate_message_tokens, estimate_tokens, truncate_to_tokens
 
 _NORMAL = NormalDist()
 SAMPLE_DIFFICULTY_SHARE = 0.5
@@ -54,12 +55,7 @@ class Plan:
 
 
 def count_images(messages: list[dict[str, Any]]) -> int:
-    count = 0
-    for message in messages:
-        content = message.get("content")
-        if isinstance(content, list):
-            count += sum(1 for part in content if isinstance(part, dict) and part.get("type") == "image_url")
-    return count
+    return sum(len(image_urls(message)) for message in messages)
 
 
 def check_messages(body: dict[str, Any]) -> list[dict[str, Any]]:

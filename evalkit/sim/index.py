@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import EvalkitError
+from evalkit.messages import image_urls, message_text
 from evalkit.prompt import render, text_key
 from evalkit.sim.answers import Item, scorer_name
 from evalkit.task import Sample, Task, resolve_task
-from evalkit.tokens import message_text
 
 TaskSpec = Task | str | Path | tuple[Task, Sequence[Sample]]
 
@@ -76,10 +76,8 @@ def image_key(messages: list[dict[str, Any]]) -> str:
     """A hash of the image URLs the messages carry, in order."""
     digest = hashlib.sha256()
     for message in messages:
-        content = message.get("content")
-        for part in content if isinstance(content, list) else []:
-            if isinstance(part, dict) and part.get("type") == "image_url":
-                digest.update(str(part.get("image_url", {}).get("url", "")).encode())
+        for url in image_urls(message):
+            digest.update(url.encode())
     return digest.hexdigest()
 
 

@@ -20,8 +20,9 @@ from typing import Any
 from aiohttp import web
 
 from evalkit.errors import ConfigError
+from evalkit.identity import identity
+from evalkit.sim import KEY_ENV
 from evalkit.sim.app import API, SimApp, SimConfig
-from evalkit.sim.command import KEY_ENV
 from evalkit.sim.faults import Faults
 from evalkit.sim.index import SampleIndex, TaskSpec
 from evalkit.sim.profiles import SimModel, resolve_models
@@ -270,7 +271,8 @@ def _task_spec(spec: TaskSpec) -> Any:
         return str(spec)
     task, samples = spec if isinstance(spec, tuple) else (spec, None)
     dumped = task.model_dump(mode="json", exclude={"samples", "scorer"})
-    dumped["scorer"] = task.scorer.model_dump() if not callable(task.scorer) else "exact"
+    # a Python scorer goes by its identity: the simulator answers generically, as in process
+    dumped["scorer"] = {"name": identity(task.scorer)} if callable(task.scorer) else task.scorer.model_dump()
     rows = samples if samples is not None else task.samples
     if rows is not None:
         dumped["samples"] = [_sample_json(s) for s in rows]

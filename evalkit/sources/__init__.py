@@ -2,21 +2,26 @@
 
 Plain tables (jsonl, json, csv, tsv, parquet, a `save_to_disk` folder) are read by `tables`; hub ids go
 through the `datasets` library. Real benchmark layouts that are not plain tables have one reader each (`format:` in the task's source),
-registered below; a reader is `read(path: Path, **options) -> Iterable[dict]`.
+registered below; a reader is `read(path: Path, **options) -> Iterable[dict]`. A format not listed is
+looked up as the module `evalkit.sources.<format>`, whose `@evalkit.reader("<format>")` registers it:
+adding a reader is one file. Users register their own the same way, from any module they import.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import inspect
 import os
 import re
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import TaskError
+from evalkit.lazy import load
 from evalkit.sources import tables
 from evalkit.sources.targets import (
     TargetProblem,
@@ -41,6 +46,32 @@ _READERS: dict[str, str] = {
     "math_vision": "evalkit.sources.math_vision:read",
     "visual_suite": "evalkit.sources.visual_suite:read",
 }
+_REGISTERED: dict[str, Reader] = {}
+
+
+def reader(name: str) -> Callable[[Reader], Reader]:
+    """Register `read(path, **options) -> rows` as the reader of `format: <name>` in a task's source."""
+
+    def register(read: Reader) -> Reader:
+        if name in tables.FORMATS or name in _READERS:
+            raise TaskError(f"data format {name!r} is built in; pick another name")
+        _REGISTERED[name] = read
+        return read
+
+    return register
+
+
+def _find_reader(fmt: str | None) -> Reader | None:
+    """The reader of `fmt`, importing its module when it is one of ours; None for plain tables."""
+    if fmt is None or fmt in tables.FORMATS:
+        return None
+    if fmt in _READERS:
+        return load(_READERS[fmt])
+    if fmt not in _REGISTERED and fmt.isidentifier() and importlib.util.find_spec(f"{__name__}.{fmt}"):
+        importlib.import_module(f"{__name__}.{fmt}")  # its decorator registers it
+    return _REGISTERED.get(fmt)
+
+
 _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -145,13 +176,13 @@ def _rows(source: Source, language: str | None, *, base: Path, where: str) -> It
 def _read_local(path: Path, source: Source, *, where: str) -> Iterator[dict[str, Any]]:
     fmt = source.format
     try:
-        if fmt in _READERS:
-            reader = _reader(fmt)
-            _check_reader_options(reader, fmt, source.options, where=where)
-            yield from reader(path, **source.options)
+        read = _find_reader(fmt)
+        if read is not None:
+            _check_reader_options(read, fmt, source.options, where=where)
+            yield from read(path, **source.options)
             return
         if fmt is not None and fmt not in tables.FORMATS:
-            known = ", ".join(sorted({*tables.FORMATS, *_READERS}))
+            known = ", ".join(sorted({*tables.FORMATS, *_READERS, *_REGISTERED}))
             raise TaskError(
                 f"unknown data format {fmt!r}; use one of {known}", where=f"{where}: source.format"
             )
@@ -162,11 +193,6 @@ def _read_local(path: Path, source: Source, *, where: str) -> Iterator[dict[str,
         raise TaskError(f"not valid UTF-8 (byte offset {exc.start})", where=where) from None
     except (OSError, ValueError, KeyError) as exc:
         raise TaskError(f"cannot read data: {type(exc).__name__}: {exc}", where=where) from None
-
-
-def _reader(fmt: str) -> Reader:
-    module_name, func = _READERS[fmt].split(":")
-    return getattr(importlib.import_module(module_name), func)
 
 
 def _check_reader_options(reader: Reader, fmt: str, options: dict[str, Any], *, where: str) -> None:
@@ -198,7 +224,7 @@ def quiet_datasets(datasets: Any) -> Iterator[None]:
 
 
 def _read_hub(source: Source, language: str | None, *, where: str) -> Iterator[dict[str, Any]]:
-    if source.options and source.format not in _READERS:
+    if source.options and _find_reader(source.format) is None:
         raise TaskError(
             f"option(s) {', '.join(sorted(source.options))} apply to a local file, but the data comes from "
             "the hub (which takes config, split and revision)",
@@ -222,9 +248,10 @@ def _adapt_hub(
 ) -> Iterable[dict[str, Any]]:
     """A reader module may define `from_hub(rows, language=..., **options)` so that hub rows get the same
     columns as its local files (one field map serves both)."""
-    if source.format not in _READERS:
+    read = _find_reader(source.format)
+    if read is None:
         return rows
-    module = importlib.import_module(_READERS[source.format].split(":")[0])
+    module = sys.modules[read.__module__]
     adapt = getattr(module, "from_hub", None)
     return adapt(rows, language=language, **source.options) if adapt else rows
 
