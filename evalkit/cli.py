@@ -217,7 +217,7 @@ def _demo(args: argparse.Namespace) -> int:
     plots.accuracy_vs_cost(frame).savefig(png, dpi=120, bbox_inches="tight")
     print(f"plot: {png}")
     print("SIMULATED: these numbers come from the bundled router simulator, not from real models.")
-    print(f"next: evalkit report {' '.join(r.run_id for r in runs)} --results {out} --out report.html")
+    print(f"next: evalkit report {' '.join(r.run_id for r in runs)} --results {out} --html report.html")
     return 0
 
 
