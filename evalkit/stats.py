@@ -944,3 +944,19 @@ def _rub_per_sample(rows: pd.DataFrame, model: str, catalog: object | None) -> f
         return float(effective_cost(rows)[0].mean())
     card = info.pricing
     return prompt * card.prompt + completion * card.completion + images * card.image
+
+
+# the judge audit lives in its own module; its functions are part of `evalkit.stats`
+from evalkit.audit import (  # noqa: E402
+    Agreement,
+    BiasCheck,
+    cohen_kappa,
+    fleiss_kappa,
+    human_agreement,
+    judge_agreement,
+    judge_votes,
+    position_bias,
+    replicate_agreement,
+    self_preference,
+    verbosity_bias,
+)
