@@ -283,7 +283,9 @@ def verbosity_bias(
     if long.sum() < 2 or (~long).sum() < 2:
         return BiasCheck("verbosity bias", 0.0, math.nan, math.nan, 1.0, len(v), False, "too few answers")
     diff, low, high, p = _two_means(v[long], v[~long], alpha)
-    among = "answers the reference fails" if reference is not None else "all answers (no reference: confounded)"
+    among = (
+        "answers the reference fails" if reference is not None else "all answers (no reference: confounded)"
+    )
     detail = f"pass rate long {v[long].mean():.1%} vs short {v[~long].mean():.1%} among {among}"
     return BiasCheck("verbosity bias", diff, low, high, p, len(v), p < alpha, detail)
 
@@ -301,7 +303,9 @@ def self_preference(
     excess = _binary(verdicts) - _binary(reference)
     mine = np.asarray(own, dtype=bool)
     if mine.sum() < 2 or (~mine).sum() < 2:
-        return BiasCheck("self-preference", 0.0, math.nan, math.nan, 1.0, len(excess), False, "too few answers")
+        return BiasCheck(
+            "self-preference", 0.0, math.nan, math.nan, 1.0, len(excess), False, "too few answers"
+        )
     diff, low, high, p = _two_means(excess[mine], excess[~mine], alpha)
     detail = f"excess over the reference: own answers {excess[mine].mean():+.3f}, others {excess[~mine].mean():+.3f}"
     return BiasCheck("self-preference", diff, low, high, p, len(excess), p < alpha, detail)

@@ -1,7 +1,9 @@
 """The run journal: `results/<run_id>/manifest.json` + an append-only `samples.jsonl`.
 
-Two kinds of line go into samples.jsonl:
+Three kinds of line go into samples.jsonl:
   {"kind": "response", "key": ..., "call": {...}}   the router's answer, written as soon as it arrives
+  {"kind": "judge_response", "key": ..., "judge": tag, "call": {...}}   a judge's reply (judged tasks),
+                                                    written before any verdict is read from it
   {"kind": "sample", "key": ..., ...columns...}     the scored sample; it counts once this is on disk
 
 A run killed between the two resumes by scoring the recorded response: nothing is sent twice.
@@ -46,6 +48,7 @@ class JournalState:
     done: set[Key] = field(default_factory=set)
     failed: set[Key] = field(default_factory=set)
     responses: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    judge_responses: dict[tuple[Key, str], dict[str, Any]] = field(default_factory=dict)  # (key, call tag)
     scores: dict[Key, float | None] = field(default_factory=dict)  # of the done samples
     errors: dict[Key, str] = field(default_factory=dict)  # of the failed ones: "class: message"
     spent_rub: float = 0.0
@@ -248,7 +251,15 @@ def _absorb(record: dict[str, Any], state: JournalState) -> None:
             state.spent_rub += call.get("cost_rub") or 0.0
             state.unconfirmed_rub += record.get("unconfirmed_rub") or 0.0
         return
+    if record.get("kind") == "judge_response":
+        state.judge_responses[(key, str(record.get("judge")))] = record
+        call = record.get("call") or {}
+        state.spent_rub += call.get("cost_rub") or 0.0
+        state.unconfirmed_rub += record.get("unconfirmed_rub") or 0.0
+        return
     state.responses.pop(key, None)
+    for tag in [t for k, t in state.judge_responses if k == key]:
+        state.judge_responses.pop((key, tag))
     if record.get("error"):
         state.failed.add(key)
         state.done.discard(key)

@@ -24,7 +24,9 @@ def sample_row(
     request: str,
     from_cache: bool,
     simulated: bool,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The row; `extra` adds a judged sample's columns (`evalkit.judging.Judged.columns`)."""
     sample = unit.sample
     call = record.to_dict()
     return {
@@ -62,6 +64,7 @@ def sample_row(
         "cluster": str(sample.metadata.get("cluster", sample.id)),
         "metadata": sample.metadata,
         "request": request,
+        **(extra or {}),
     }
 
 

@@ -24,6 +24,7 @@ from evalkit.budget import Budget, BudgetExhausted, Reservation
 from evalkit.endpoints import model_endpoint, open_endpoint
 from evalkit.errors import ConfigError, EvalkitError, StorageError
 from evalkit.journal import Journal, JournalState, Key
+from evalkit.judging import JudgeCalls, is_judged, judge_prices
 from evalkit.progress import NullProgress, ProgressSink, ProgressSnapshot, TqdmProgress
 from evalkit.run_config import RunConfig, new_run_id
 from evalkit.scorers.base import close_scorer, is_blocking
@@ -271,7 +272,9 @@ class Runner:
         self.last_error: dict[str, str] = {}
         self.backing_off: str | None = None  # why the last call backed off
         self.waiting_retry: set[Key] = set()  # calls sleeping before their next attempt
-        self.unconfirmed: dict[Key, float] = {}  # ₽ of cut attempts per call, until its response line
+        self.unconfirmed: dict[Any, float] = {}  # ₽ of cut attempts per call, until its response line
+        self.judge_endpoints: dict[str, Endpoint] = {}  # judged tasks: where each judge is reached
+        self.judge_prices: dict[str, Any] = {}
         self._started = config.clock.monotonic()
 
     async def execute(self) -> RunResult:
@@ -292,6 +295,7 @@ class Runner:
             check_samples(task, samples[task.name])
         catalogs = await self._catalogs()
         self._check_models(catalogs, samples)
+        self.judge_prices = await judge_prices(self, [task.build_scorer() for task in self.tasks])
         self.prices = {model: _price(catalogs[model], self._router_id(model)) for model in self.config.models}
         self.simulated = any(
             self.endpoints[m].simulated or getattr(catalogs[m].get(self._router_id(m)), "simulated", False)
@@ -417,8 +421,9 @@ class Runner:
         self.clients = {
             endpoint: Client(endpoint, stream=self.config.stream, transport=self.config.transport,
                              deadline_s=self.config.deadline_s, retry=retry, clock=self.config.clock)
-            for endpoint in set(self.endpoints.values())
+            for endpoint in set(self.endpoints.values()) | set(self.judge_endpoints.values())
         }  # fmt: skip
+        self.judging = JudgeCalls(self)
         sink = self._sink(total)
         units = self._units(samples)
         ticker = asyncio.create_task(self._tick(sink, total))
@@ -657,8 +662,13 @@ class Runner:
     ) -> None:
         from evalkit.record import sample_row
 
-        score = None
-        if record.error is None:
+        score, judged = None, None
+        if record.error is None and is_judged(scorer := self.scorers[unit.task.name]):
+            judged = await self.judging.judge(unit, rendered, encodable(record.output or ""), scorer)
+            score = judged.score
+            if judged.failure is not None:  # the judge failed: an error, never a wrong answer
+                record = dataclasses.replace(record, error=judged.failure_class, error_message=judged.failure)
+        elif record.error is None:
             score, failure = await self._score(unit, record.output or "")
             if failure is not None:
                 record = dataclasses.replace(record, error="scoring_failed", error_message=failure)
@@ -672,6 +682,7 @@ class Runner:
             request=request,
             from_cache=from_cache,
             simulated=self.simulated,
+            extra=judged.columns() if judged is not None else None,
         )
         self.journal.write(row)
         # counted as soon as the line is in the file, so a cancellation during the fsync below (Ctrl-C)

@@ -627,8 +627,19 @@ def group_summary(
         "rub_per_correct_high": per_correct.high, "cost_estimated_calls": fallback,
         **cost_split(group, float(cost.sum())),
         **thinking_and_caching(group, float(cost.sum())),
+        **judge_cost(group, cost),
         "simulated": _is_simulated(group),
     }  # fmt: skip
+
+
+def judge_cost(group: pd.DataFrame, cost: pd.Series) -> dict[str, float]:
+    """For a judged task: what the judge cost (`judge_rub`, never mixed into `total_rub`) and ₽ per
+    1000 samples with the judge (`rub_per_1000_with_judge`; `rub_per_1000` is without it)."""
+    if "cost_rub_judge" not in group:
+        return {}
+    judge = _numeric(group, "cost_rub_judge").fillna(_numeric(group, "cost_rub_judge_estimated")).fillna(0.0)
+    with_judge = 1000 * float((cost + judge).mean()) if len(group) else math.nan
+    return {"judge_rub": float(judge.sum()), "rub_per_1000_with_judge": with_judge}
 
 
 def thinking_and_caching(group: pd.DataFrame, total_rub: float) -> dict[str, float]:
@@ -947,16 +958,3 @@ def _rub_per_sample(rows: pd.DataFrame, model: str, catalog: object | None) -> f
 
 
 # the judge audit lives in its own module; its functions are part of `evalkit.stats`
-from evalkit.audit import (  # noqa: E402
-    Agreement,
-    BiasCheck,
-    cohen_kappa,
-    fleiss_kappa,
-    human_agreement,
-    judge_agreement,
-    judge_votes,
-    position_bias,
-    replicate_agreement,
-    self_preference,
-    verbosity_bias,
-)

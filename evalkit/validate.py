@@ -115,6 +115,8 @@ def gold_output(sample: Sample, target: str) -> str:
 
 def _problem(scorer: Any, sample: Sample) -> str | None:
     kind = type(scorer).__name__
+    if getattr(scorer, "calls_models", False):  # a judge: gold cannot be scored without paying a model
+        return scorer.check(sample)
     if kind == "CodeExecution":
         test = sample.fields.get(scorer.fields["test"])
         if not isinstance(test, str) or not test.strip():

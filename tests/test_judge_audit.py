@@ -9,7 +9,13 @@ import random
 import pytest
 
 from evalkit import stats
-from evalkit.scorers.judge_prompt import GRADES, PREFERENCES, grading_messages, pairwise_messages, parse_verdict
+from evalkit.scorers.judge_prompt import (
+    GRADES,
+    PREFERENCES,
+    grading_messages,
+    pairwise_messages,
+    parse_verdict,
+)
 from evalkit.sim.judge import JudgeProfile, judge_reply, style_mark
 
 N_ITEMS = 600
@@ -143,7 +149,9 @@ def test_self_preference_is_found_when_planted_and_not_flagged_otherwise() -> No
     mark = style_mark("sim/j")
     other_mark = next(m for m in ("— ", "• ", "» ", "→ ") if m != mark)
     own = [n % 2 == 0 for n in range(len(items))]  # half the answers are the judge's own
-    styled = [dict(i, answer=(mark if o else other_mark) + i["answer"]) for i, o in zip(items, own, strict=True)]
+    styled = [
+        dict(i, answer=(mark if o else other_mark) + i["answer"]) for i, o in zip(items, own, strict=True)
+    ]
     truth = [i["truth"] for i in items]
     fair = stats.self_preference([_grade(FAIR, i) for i in styled], truth, own)
     vain = JudgeProfile(accuracy=0.9, self_preference=0.5)

@@ -37,7 +37,9 @@ _PAIR_TASK = (
     "neither is better. Their order means nothing."
 )
 _JSON_REPLY = 'Reply with one JSON object and nothing else: {{"reason": "<one or two sentences>", "verdict": "{choices}"}}'
-_LINE_REPLY = "Give your reason in one or two sentences, then end with a last line exactly `VERDICT: {choices}`."
+_LINE_REPLY = (
+    "Give your reason in one or two sentences, then end with a last line exactly `VERDICT: {choices}`."
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,7 +76,9 @@ def judge_reply(profile: JudgeProfile, model_id: str, prompt: str, seed: int, re
     return json.dumps({"reason": reason, "verdict": verdict}, ensure_ascii=False)
 
 
-def _grade(profile: JudgeProfile, model_id: str, sections: dict[str, str], rng: random.Random) -> tuple[str, str]:
+def _grade(
+    profile: JudgeProfile, model_id: str, sections: dict[str, str], rng: random.Random
+) -> tuple[str, str]:
     answer = sections.get("answer", "")
     truth = coverage(_criteria(sections), answer, sections.get("question", "")) >= COVERAGE
     if rng.random() < profile.self_preference and answer.startswith(style_mark(model_id)):
@@ -128,7 +130,11 @@ def tokens(text: str) -> set[str]:
     words = split_tokens(squash(text))
     spaced = {word for word in words if not _unspaced(word[0])}
     joined = "".join(word for word in words if _unspaced(word[0]))
-    pairs = {joined[i : i + 2] for i in range(len(joined) - 1)} if len(joined) > 1 else set(filter(None, [joined]))
+    pairs = (
+        {joined[i : i + 2] for i in range(len(joined) - 1)}
+        if len(joined) > 1
+        else set(filter(None, [joined]))
+    )
     return spaced | pairs
 
 
