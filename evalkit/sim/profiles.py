@@ -120,6 +120,8 @@ LLAMA_4_SCOUT = SimModel(
     other_languages=0.95,
     verbosity=2,
     latency=Latency(ttft_s=0.45, per_prompt_token_s=0.00005, per_image_s=0.15, tokens_per_s=110, jitter=0.25),
+    # the built-in open-ended task's default judge: fairly accurate, leaning a little as real judges do
+    judge=JudgeProfile(accuracy=0.9, position_bias=0.1, verbosity_bias=0.15, self_preference=0.2),
 )
 
 SMALL_FAST = SimModel(
