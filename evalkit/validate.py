@@ -51,9 +51,13 @@ class TaskReport:
             out.append("  targets: " + "; ".join(self.readings))
         if self.judged:
             ok = self.checked - len(self.problems)
-            out.append(f"  self-check: {ok}/{self.checked} samples have what the judge needs (gold is not judged: that costs a model call)")
+            out.append(
+                f"  self-check: {ok}/{self.checked} samples have what the judge needs (gold is not judged: that costs a model call)"
+            )
         else:
-            out.append(f"  self-check: {self.checked - len(self.problems)}/{self.checked} gold answers score 1")
+            out.append(
+                f"  self-check: {self.checked - len(self.problems)}/{self.checked} gold answers score 1"
+            )
         out += [f"  problem: {p}" for p in self.problems[:_SHOWN]]
         if len(self.problems) > _SHOWN:
             out.append(f"  ... and {len(self.problems) - _SHOWN} more problems")

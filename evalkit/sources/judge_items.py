@@ -36,6 +36,14 @@ def _row(row: dict[str, Any], where: str, reply_format: Any) -> dict[str, Any]:
     label = row["label"].strip().casefold()
     if label not in GRADES:
         raise TaskError(f"label {row['label']!r} is not one of {', '.join(GRADES)}", where=where)
-    optional = {name: row.get(name) if isinstance(row.get(name), str) else None for name in ("reference", "rubric")}
+    optional = {
+        name: row.get(name) if isinstance(row.get(name), str) else None for name in ("reference", "rubric")
+    }
     system, user = grading_messages(row["question"], row["answer"], reply_format=reply_format, **optional)
-    return {**row, "label": label, "target": [label], "judge_system": system["content"], "judge_user": user["content"]}
+    return {
+        **row,
+        "label": label,
+        "target": [label],
+        "judge_system": system["content"],
+        "judge_user": user["content"],
+    }
