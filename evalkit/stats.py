@@ -22,6 +22,20 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+# the judge audit (its own module) is part of `evalkit.stats`: re-exported by name
+from evalkit.audit import (  # noqa: F401
+    Agreement,
+    BiasCheck,
+    cohen_kappa,
+    fleiss_kappa,
+    human_agreement,
+    judge_agreement,
+    judge_votes,
+    position_bias,
+    replicate_agreement,
+    self_preference,
+    verbosity_bias,
+)
 from evalkit.errors import ConfigError
 
 DEFAULT_CONFIDENCE = 0.95
@@ -955,6 +969,3 @@ def _rub_per_sample(rows: pd.DataFrame, model: str, catalog: object | None) -> f
         return float(effective_cost(rows)[0].mean())
     card = info.pricing
     return prompt * card.prompt + completion * card.completion + images * card.image
-
-
-# the judge audit lives in its own module; its functions are part of `evalkit.stats`

@@ -140,7 +140,7 @@ def read_sections(text: str) -> dict[str, str]:
 
 
 _FENCE = re.compile(r"\A```(?:json)?\s*\n(.*)\n```\Z", re.DOTALL)
-_LINE = re.compile(r"^\s*\**VERDICT\**\s*:\s*\**\s*([A-Za-z]+)\s*\**\s*$")
+_LINE = re.compile(r"^\s*\**\s*verdict\s*\**\s*:\s*\**\s*([a-z]+)\s*\**\s*$", re.IGNORECASE)
 
 
 def parse_verdict(reply: str, choices: tuple[str, ...], reply_format: ReplyFormat) -> Verdict:
