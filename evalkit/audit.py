@@ -4,7 +4,7 @@
     stats.replicate_agreement(votes)                    # each judge with itself: Fleiss' kappa [95% CI]
     stats.judge_agreement(votes)                        # judges with each other
     stats.human_agreement(verdicts, labels)             # a judge against human labels
-    stats.position_bias(first, swapped)                 # pairwise: does the verdict follow the order?
+    stats.position_bias(*stats.swapped_pairs(votes))    # pairwise: does the verdict follow the order?
     stats.verbosity_bias(verdicts, lengths, reference)  # are long wrong answers passed more often?
     stats.self_preference(verdicts, reference, own)     # does the judge favour its own answers?
 
@@ -221,6 +221,21 @@ def human_agreement(
     return kappa, (right / len(labels), low, high)
 
 
+def swapped_pairs(votes: pd.DataFrame, judge: str | None = None) -> tuple[list[str], list[str]]:
+    """From a pairwise run's votes (`judge_votes`): each pair's verdict in order "ab" and in order "ba",
+    as the judge saw them, ready for `position_bias` (one judge: `judge`, else every judge)."""
+    rows = votes[votes["order"].isin(["ab", "ba"])]
+    if judge is not None:
+        rows = rows[rows["judge"] == judge]
+    table = rows.pivot_table(
+        index=["task", "model", "sample_id", "epoch", "judge", "replicate"], columns="order", values="verdict",
+        aggfunc="first",
+    ).dropna()  # fmt: skip
+    if table.empty:
+        return [], []
+    return table["ab"].tolist(), table["ba"].tolist()
+
+
 # --- biases ----------------------------------------------------------------------------------------
 
 
@@ -322,5 +337,6 @@ __all__ = [
     "position_bias",
     "replicate_agreement",
     "self_preference",
+    "swapped_pairs",
     "verbosity_bias",
 ]

@@ -34,6 +34,7 @@ from evalkit.audit import (  # noqa: F401
     position_bias,
     replicate_agreement,
     self_preference,
+    swapped_pairs,
     verbosity_bias,
 )
 from evalkit.errors import ConfigError
