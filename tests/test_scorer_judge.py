@@ -266,3 +266,39 @@ def test_a_bad_human_label_file_names_its_line(tmp_path: Path) -> None:
     )
     with pytest.raises(TaskError, match=r"line 2.*label 'maybe' is not one of pass, fail"):
         load_task(task).all_samples()
+
+
+def test_a_judge_call_that_fails_makes_an_error_naming_it_never_a_score(tmp_path: Path, monkeypatch) -> None:
+    task = _open_task("open_faults", {"judges": "sim/judge", "replicates": 2}, 4)
+    monkeypatch.setenv("ROUTERAI_API_KEY", "sk-test")
+    with evalkit.sim.serve(
+        tasks=[(task, task.samples)], faults="server_error=0.25", latency_scale=0
+    ) as server:
+        result = evalkit.run([task], ["sim/small-fast"], base_url=server.base_url, out=tmp_path, progress=False,
+                             max_attempts=1, cache=False)  # fmt: skip
+    df = result.df
+    failed = df[df["error"] == "judge_error"]
+    assert len(failed) >= 1 and failed["score"].isna().all()
+    assert failed["error_message"].str.match(r"judge sim/judge#[01]: server_error").all()
+    model_failed = df[df["error"] == "server_error"]  # the model's own failures are not judged at all
+    assert (model_failed["judge_calls"].isna() | (model_failed["judge_calls"] == 0)).all()
+    assert df.loc[df["error"].isna(), "score"].notna().all()
+
+
+def test_estimate_prices_the_judge_calls_and_the_run_lands_inside(tmp_path: Path) -> None:
+    from evalkit.client import Endpoint
+    from evalkit.estimate import estimate_run
+    from evalkit.models import load_catalog
+
+    task = _open_task("open_estimate", {"judges": ["sim/judge"], "replicates": 2}, 4)
+    with evalkit.sim.serve(latency_scale=0) as server:
+        import asyncio
+
+        catalog = asyncio.run(load_catalog(Endpoint(base_url=server.base_url, api_key="sim", simulated=True)))
+    rows = {r.model: r for r in estimate_run([task], ["sim/small-fast", "sim/ru-tuned"], catalog)}
+    judge = rows["judge: sim/judge"]
+    assert judge.calls == len(task.samples) * 2 * 2  # samples × models × replicates
+    result = evalkit.run([task], ["sim/small-fast", "sim/ru-tuned"], sim=True, out=tmp_path, progress=False,
+                         sim_latency_scale=0)  # fmt: skip
+    spent = result.df["cost_rub_judge"].sum()
+    assert judge.low_rub <= spent <= judge.high_rub
