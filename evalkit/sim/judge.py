@@ -56,7 +56,7 @@ def style_mark(model_id: str) -> str:
 
 
 def is_judge_prompt(text: str) -> bool:
-    return "answer" in read_sections(text) or "answer_a" in read_sections(text)
+    return not {"answer", "answer_a"}.isdisjoint(read_sections(text))
 
 
 def judge_reply(profile: JudgeProfile, model_id: str, prompt: str, seed: int, request_seed: object) -> str:
