@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evalkit.budget import Budget, BudgetExhausted, Reservation
-from evalkit.endpoints import model_endpoint, open_endpoint
+from evalkit.client.endpoints import model_endpoint, open_endpoint
+from evalkit.client.variants import parse_variant
 from evalkit.errors import ConfigError, EvalkitError, StorageError
 from evalkit.journal import Journal, JournalState, Key
 from evalkit.progress import NullProgress, ProgressSink, ProgressSnapshot, TqdmProgress
@@ -30,13 +31,12 @@ from evalkit.scorers.base import close_scorer, is_blocking
 from evalkit.task import Sample, Task, resolve_task
 from evalkit.text import encodable
 from evalkit.validate import check_samples
-from evalkit.variants import parse_variant
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from evalkit.client import CallRecord, Endpoint
-    from evalkit.models import Catalog, ModelInfo
+    from evalkit.client.catalog import Catalog, ModelInfo
     from evalkit.prompt import Rendered
     from evalkit.scorers.base import Score
 
@@ -373,13 +373,13 @@ class Runner:
 
     async def _catalogs(self) -> dict[str, Catalog]:
         """Each model's catalog, read once per distinct endpoint."""
-        from evalkit.models import load_catalog
+        from evalkit.client.catalog import load_catalog
 
         by_endpoint = {endpoint: await load_catalog(endpoint) for endpoint in set(self.endpoints.values())}
         return {model: by_endpoint[endpoint] for model, endpoint in self.endpoints.items()}
 
     def _check_models(self, catalogs: dict[str, Catalog], samples: dict[str, list[Sample]]) -> None:
-        from evalkit.models import supports_images
+        from evalkit.client.catalog import supports_images
 
         for model in self.config.models:
             catalog = catalogs[model]
@@ -568,7 +568,7 @@ class Runner:
 
     async def _call(self, unit: Unit, rendered: Rendered, params: dict[str, Any]) -> CallRecord | None:
         from evalkit.client import CallHooks, is_model_fatal, is_run_fatal
-        from evalkit.error_classes import may_be_billed
+        from evalkit.client.errors import may_be_billed
 
         worst = self._worst_case(unit, rendered, params)
         reservations: list[Reservation] = []
@@ -626,7 +626,7 @@ class Runner:
     def _worst_case(self, unit: Unit, rendered: Rendered, params: dict[str, Any]) -> float:
         """The most this call can be billed: every prompt byte a token, and all the output the request
         allows, thinking included (billed as output)."""
-        from evalkit.dialect.reasoning import worst_case_output_tokens
+        from evalkit.client.dialect.reasoning import worst_case_output_tokens
 
         price = self.prices.get(unit.model)
         if price is None:
