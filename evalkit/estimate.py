@@ -92,8 +92,7 @@ def _prompts(task: Task, samples: Sequence[object], epochs: int) -> tuple[int, i
     images_seen = ImageCache()  # samples that share an image prepare it once
     for sample in samples:
         rendered = render(task, sample, images=images_seen)  # type: ignore[arg-type]
-        tokens = estimate_message_tokens(rendered.messages)
-        prompt_tokens += tokens * epochs
+        prompt_tokens += rendered.estimated_tokens * epochs
         images += len(rendered.images) * epochs
         if task.prompt.shared_prefix and len(rendered.messages) > 1:
             prefix = rendered.messages[:-1]

@@ -503,7 +503,6 @@ class Runner:
         if key in self.state.done or (key in self.state.failed and not self.config.retry_errors):
             self._count_existing(key)
             return
-        from evalkit.cache import request_key
         from evalkit.prompt import render
 
         if unit.sample.images:  # reading, decoding and encoding images blocks: never on the event loop
@@ -513,9 +512,7 @@ class Runner:
         params = _params(
             unit.task, unit.epoch, self.variants[unit.model].reasoning(unit.task.generation.reasoning)
         )
-        request = request_key(
-            self.endpoints[unit.model].cache_id, unit.model, rendered.messages, params, unit.epoch
-        )
+        request = rendered.cache_key(self.endpoints[unit.model].cache_id, unit.model, params, unit.epoch)
         record, from_cache = await self._response(unit, rendered, params, request)
         if record is None:
             return
@@ -635,9 +632,8 @@ class Runner:
                     f"no price card for model {unit.model!r}, so the ₽ budget cannot be enforced"
                 )
             return 0.0
-        prompt_bound = _prompt_token_bound(rendered.messages)
         output_bound = worst_case_output_tokens(unit.task.generation.max_tokens, params.get("reasoning"))
-        return price.estimate(prompt_bound, output_bound, images=len(rendered.images)).total
+        return price.estimate(rendered.prompt_token_bound, output_bound, images=len(rendered.images)).total
 
     def _estimate(self, unit: Unit, rendered: Rendered, record: CallRecord) -> Any:
         price = self.prices.get(unit.model)
@@ -788,13 +784,6 @@ def _params(task: Task, epoch: int, reasoning: dict[str, Any] | None = None) -> 
         params["reasoning"] = reasoning
     params.update(generation.extra)
     return params
-
-
-def _prompt_token_bound(messages: list[dict[str, Any]]) -> int:
-    """An upper bound on prompt tokens: byte-level BPE never makes more tokens than UTF-8 bytes."""
-    from evalkit.messages import text_parts
-
-    return sum(8 + sum(len(text.encode()) for text in text_parts(message)) for message in messages)
 
 
 def _price(catalog: Catalog, model: str) -> Any:

@@ -4,7 +4,9 @@
 read router answers with it. `quirks`: `QUIRKS`, each quirk once, with a name, a plain-words
 description and a check that judges what a live router answered (`evidence`: gathered by
 `evalkit doctor --live`). The simulator (`evalkit/sim/`) speaks this dialect, and
-`tests/test_conformance.py` proves it conforms to every entry.
+`tests/test_conformance.py` proves it conforms to every entry. `pricing`: a `/models` entry and its
+price card, in the router's units (the catalog holds them; the quirk checks read them too).
+`reasoning`: where thinking hides in requests, replies and usage.
 """
 
 from evalkit.client.dialect.evidence import PROBES, Evidence, Finding, Reply, Status
