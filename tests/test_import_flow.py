@@ -189,3 +189,19 @@ def test_the_client_package_flows_one_way() -> None:
             if here is not None and target == "evalkit.client":
                 against.append((module, target))
     assert against == []
+
+
+def test_the_client_packages_names_resolve_and_load_only_what_is_asked() -> None:
+    import subprocess
+    import sys
+
+    import evalkit.client
+
+    for name in evalkit.client.__all__:
+        assert getattr(evalkit.client, name) is not None, name
+    probe = (
+        "import sys, evalkit.client.errors, evalkit.client.tokens;"
+        "print(sorted(m for m in ('evalkit.client.call', 'evalkit.client.catalog', 'openai') if m in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"
