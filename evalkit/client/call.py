@@ -4,7 +4,8 @@
 The SDK itself retries nothing (`max_retries=0`): the router reports errors the SDK does not
 understand (inside HTTP 200 bodies and streams), and a blindly retried POST can start a second paid
 generation, so classification and retries live here. What the router's payloads mean (errors inside
-HTTP 200 and streams, `usage.cost`, SSE comments) is read with the router dialect (`evalkit/client/dialect/`).
+HTTP 200 and streams, `usage.cost`, SSE comments) is read with the router dialect (`dialect/`): a
+response by `sse.py`, an exception by `failures.py`; this module runs the attempts.
 
 Timing and money semantics of a `CallRecord`:
 
