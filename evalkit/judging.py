@@ -18,8 +18,7 @@ from evalkit.errors import ConfigError
 
 if TYPE_CHECKING:
     from evalkit.budget import Reservation
-    from evalkit.client import CallRecord
-    from evalkit.models import Catalog
+    from evalkit.client import CallRecord, Catalog
     from evalkit.scorers.base import Score
     from evalkit.scorers.judge import Judge, JudgeCall
 
@@ -61,8 +60,8 @@ def judge_models(scorers: list[Any]) -> list[str]:
 async def judge_prices(runner: Any, scorers: list[Any]) -> dict[str, Any]:
     """Each judge's price card, read from its endpoint's catalog; an unknown judge is refused before
     anything is sent, and so is one without a price when a ₽ budget must hold."""
-    from evalkit.endpoints import model_endpoint
-    from evalkit.models import load_catalog
+    from evalkit.client import load_catalog
+    from evalkit.client.endpoints import model_endpoint
 
     prices: dict[str, Any] = {}
     catalogs: dict[Any, Catalog] = {}
@@ -87,12 +86,11 @@ class JudgeCalls:
         self.runner = runner
 
     async def judge(self, unit: Any, rendered: Any, output: str, scorer: Judge) -> Judged:
-        from evalkit.messages import message_text
         from evalkit.scorers.judge_prompt import VerdictError
 
         judged = Judged(setup=scorer.setup())
         try:
-            calls = scorer.calls(output, unit.sample, message_text(rendered.messages[-1]), unit.epoch)
+            calls = scorer.calls(output, unit.sample, rendered.text, unit.epoch)
         except Exception as exc:  # e.g. no baseline answer for this sample
             judged.failure = f"{type(exc).__name__}: {exc}"[:500]
             return judged
@@ -131,15 +129,15 @@ class JudgeCalls:
 
     async def _response(self, unit: Any, call: JudgeCall) -> tuple[CallRecord, bool]:
         """The judge's reply: from this run's journal, the cache, or a new call journaled at once."""
-        from evalkit.cache import request_key
         from evalkit.client import CallRecord
+        from evalkit.prompt import Rendered
 
         runner = self.runner
         previous = runner.state.judge_responses.pop((unit.key, call.tag), None)
         if previous is not None and not (previous["call"].get("error") and runner.config.retry_errors):
             return CallRecord.from_dict(previous["call"]), bool(previous.get("from_cache"))
         endpoint = runner.judge_endpoints[call.judge]
-        request = request_key(endpoint.cache_id, call.judge, call.messages, call.params, unit.epoch)
+        request = Rendered(call.messages).cache_key(endpoint.cache_id, call.judge, call.params, unit.epoch)
         if runner.cache is not None and (hit := runner.cache.get(request)) is not None:
             runner.invocation["from_cache"] += 1
             return CallRecord.from_dict(hit), True
@@ -156,14 +154,14 @@ class JudgeCalls:
         return record, False
 
     async def _call(self, unit: Any, call: JudgeCall) -> CallRecord:
-        from evalkit.client import CallHooks, is_model_fatal, is_run_fatal
-        from evalkit.error_classes import may_be_billed
-        from evalkit.runner import _RUN_FATAL_HINT, _RUN_FATAL_STATUS, StopRun, _prompt_token_bound
+        from evalkit.client import CallHooks, is_model_fatal, is_run_fatal, may_be_billed
+        from evalkit.prompt import Rendered
+        from evalkit.runner import _RUN_FATAL_HINT, _RUN_FATAL_STATUS, StopRun
 
         runner = self.runner
         price = runner.judge_prices.get(call.judge)
         worst = (
-            price.estimate(_prompt_token_bound(call.messages), call.params["max_tokens"]).total
+            price.estimate(Rendered(call.messages).prompt_token_bound, call.params["max_tokens"]).total
             if price
             else 0.0
         )

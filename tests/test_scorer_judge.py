@@ -286,9 +286,8 @@ def test_a_judge_call_that_fails_makes_an_error_naming_it_never_a_score(tmp_path
 
 
 def test_estimate_prices_the_judge_calls_and_the_run_lands_inside(tmp_path: Path) -> None:
-    from evalkit.client import Endpoint
+    from evalkit.client import Endpoint, load_catalog
     from evalkit.estimate import estimate_run
-    from evalkit.models import load_catalog
 
     task = _open_task("open_estimate", {"judges": ["sim/judge"], "replicates": 2}, 4)
     with evalkit.sim.serve(latency_scale=0) as server:
