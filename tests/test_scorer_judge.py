@@ -4,6 +4,7 @@ panels, pairwise comparison against a baseline run (both orders), and the human-
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -301,3 +302,22 @@ def test_estimate_prices_the_judge_calls_and_the_run_lands_inside(tmp_path: Path
                          sim_latency_scale=0)  # fmt: skip
     spent = result.df["cost_rub_judge"].sum()
     assert judge.low_rub <= spent <= judge.high_rub
+
+
+def test_a_line_format_judge_over_http_and_the_cli_summary_shows_the_judge_apart(tmp_path: Path) -> None:
+    from reliability_helpers import run_cli
+
+    task = _open_task("open_line", {"judges": "sim/judge", "reply_format": "line"}, 2)
+    result = evalkit.run(
+        [task], ["sim/large-accurate"], sim=True, out=tmp_path, progress=False, sim_latency_scale=0
+    )
+    assert result.status == "completed", result.message
+    assert all("VERDICT" not in e for e in result.df["explanation"])  # the reason, not the verdict line
+    assert set(result.df["extracted"]) <= {"pass", "fail"}
+    shown = run_cli(
+        "run", "builtin_open", "-m", "sim/small-fast", "--sim", "--limit", "8", "--out", str(tmp_path)
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert re.search(
+        r"sim/small-fast: judge [\d.]+ ₽ apart: ₽/1000 [\d.]+ without it, [\d.]+ with it", shown.stdout
+    )
