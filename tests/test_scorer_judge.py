@@ -321,3 +321,16 @@ def test_a_line_format_judge_over_http_and_the_cli_summary_shows_the_judge_apart
     assert re.search(
         r"sim/small-fast: judge [\d.]+ ₽ apart: ₽/1000 [\d.]+ without it, [\d.]+ with it", shown.stdout
     )
+
+
+def test_the_report_states_the_judges_rubles_apart(tmp_path: Path) -> None:
+    from evalkit.report import render_report
+
+    task = _open_task("open_report", {"judges": "sim/judge"}, 1)
+    result = evalkit.run(
+        [task], ["sim/small-fast"], sim=True, out=tmp_path, progress=False, sim_latency_scale=0
+    )
+    html = render_report(result.df)
+    assert re.search(
+        r"open_report / sim/small-fast: the judge cost [\d.]+ ₽ more, not in the totals above", html
+    )
