@@ -650,7 +650,7 @@ def group_summary(
 def judge_cost(group: pd.DataFrame, cost: pd.Series) -> dict[str, float]:
     """For a judged task: what the judge cost (`judge_rub`, never mixed into `total_rub`) and ₽ per
     1000 samples with the judge (`rub_per_1000_with_judge`; `rub_per_1000` is without it)."""
-    if "cost_rub_judge" not in group:
+    if "judge_setup" not in group or not group["judge_setup"].notna().any():  # not a judged task
         return {}
     judge = _numeric(group, "cost_rub_judge").fillna(_numeric(group, "cost_rub_judge_estimated")).fillna(0.0)
     with_judge = 1000 * float((cost + judge).mean()) if len(group) else math.nan

@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import evalkit
@@ -333,4 +334,16 @@ def test_the_report_states_the_judges_rubles_apart(tmp_path: Path) -> None:
     html = render_report(result.df)
     assert re.search(
         r"open_report / sim/small-fast: the judge cost [\d.]+ ₽ more, not in the totals above", html
+    )
+
+
+def test_a_judged_and_a_plain_task_loaded_together_keep_their_own_summaries(tmp_path: Path) -> None:
+    judged = _open_task("open_mixed", {"judges": "sim/judge"}, 1)
+    result = evalkit.run([judged, "builtin_qa"], ["sim/small-fast"], sim=True, out=tmp_path, progress=False,
+                         limit=6, sim_latency_scale=0)  # fmt: skip
+    summary = evalkit.summarize(result.df).set_index("task")
+    assert summary.loc["open_mixed", "judge_rub"] > 0
+    assert summary.loc["open_mixed", "rub_per_1000_with_judge"] > summary.loc["open_mixed", "rub_per_1000"]
+    assert pd.isna(summary.loc["builtin_qa", "judge_rub"]) and pd.isna(
+        summary.loc["builtin_qa", "rub_per_1000_with_judge"]
     )
