@@ -257,9 +257,11 @@ def _absorb(record: dict[str, Any], state: JournalState) -> None:
         state.spent_rub += call.get("cost_rub") or 0.0
         state.unconfirmed_rub += record.get("unconfirmed_rub") or 0.0
         return
-    state.responses.pop(key, None)
-    for tag in [t for k, t in state.judge_responses if k == key]:
-        state.judge_responses.pop((key, tag))
+    if not str(record.get("error") or "").startswith("judge_"):
+        # a sample whose judge failed keeps its answer and judge replies: a retry pays neither again
+        state.responses.pop(key, None)
+        for tag in [t for k, t in state.judge_responses if k == key]:
+            state.judge_responses.pop((key, tag))
     if record.get("error"):
         state.failed.add(key)
         state.done.discard(key)

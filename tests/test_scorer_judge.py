@@ -347,3 +347,40 @@ def test_a_judged_and_a_plain_task_loaded_together_keep_their_own_summaries(tmp_
     assert pd.isna(summary.loc["builtin_qa", "judge_rub"]) and pd.isna(
         summary.loc["builtin_qa", "rub_per_1000_with_judge"]
     )
+
+
+def test_retrying_a_failed_judge_pays_neither_the_answer_nor_the_judges_that_answered_again(
+    tmp_path: Path, monkeypatch
+) -> None:
+    from reliability_helpers import journal_lines, request_log
+
+    task = _open_task("open_retry", {"judges": "sim/judge", "replicates": 2}, 4)
+    monkeypatch.setenv("ROUTERAI_API_KEY", "sk-test")
+    options = {"out": tmp_path, "progress": False, "cache": False}
+    with evalkit.sim.serve(tasks=[(task, task.samples)], faults="server_error=0.2", latency_scale=0) as flaky:
+        first = evalkit.run(
+            [task], ["sim/small-fast"], run_id="retry", base_url=flaky.base_url, max_attempts=1, **options
+        )
+    failed = first.df[first.df["error"] == "judge_error"]
+    model_failed = first.df[first.df["error"] == "server_error"]
+    assert len(failed) >= 1
+    lines = journal_lines(tmp_path / "retry")  # before the retry: the judge replies it recorded
+    log = tmp_path / "requests.jsonl"
+    with evalkit.sim.serve(tasks=[(task, task.samples)], latency_scale=0, request_log=log) as steady:
+        again = evalkit.run(
+            [task], ["sim/small-fast"], resume="retry", retry_errors=True, base_url=steady.base_url, **options
+        )
+    assert again.status == "completed", again.message
+    resent = request_log(log)
+    # the answers of the samples whose judge failed are not asked again: only the failed model calls are
+    asked = {e["sample"].split("/", 1)[1] for e in resent if e["model"] == "sim/small-fast"}
+    assert asked == set(model_failed["sample_id"])
+    # of the judge calls: those that failed or were never reached, and those of the new answers
+    answered = sum(
+        1 for line in lines if line["kind"] == "judge_response" and not line["call"]["error"]
+        and line["key"][2] in set(failed["sample_id"])
+    )  # fmt: skip
+    judged = [e for e in resent if e["model"] == "sim/judge"]
+    assert len(judged) == 2 * len(failed) - answered + 2 * len(model_failed)
+    df = again.df.set_index("sample_id")
+    assert df.loc[list(failed["sample_id"]), "score"].notna().all()
