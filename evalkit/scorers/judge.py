@@ -12,9 +12,10 @@ the same sample and epoch, in a finished run: win 1, tie 0.5, loss 0; with `swap
 in both orders, and a pair whose verdict follows the order is a tie).
 judges: one model id or several (a panel); replicates: k calls of each judge (`temperature` then
 defaults to 0.7, each replicate its own `seed`); aggregate: `majority` (a tied vote fails a grade and
-is a tie in a comparison) or `mean` of every vote. rubric: one rubric for all samples, else each sample's `rubric_field`. reply_format: `json` or
-`line` (docs/judge.md). The verdict is read strictly (`judge_prompt.parse_verdict`): a reply that is
-no verdict makes the sample an error, never a wrong answer.
+is a tie in a comparison) or `mean` of every vote. rubric: one rubric for all samples, else each
+sample's `rubric_field`. reply_format: `json` or `line` (docs/judge.md). baseline: {run, model[, task,
+out]}, `task` when that run holds several. The verdict is read strictly (`judge_prompt.parse_verdict`):
+a reply that is no verdict makes the sample an error, never a wrong answer.
 """
 
 from __future__ import annotations
@@ -80,26 +81,10 @@ class Judge(Scorer):
         seed: int = 0,
     ) -> None:
         self.judges = [judges] if isinstance(judges, str) else list(judges)
-        if not self.judges or not all(isinstance(j, str) and j for j in self.judges):
-            raise TypeError("judges must name at least one model")
-        if mode not in ("reference", "rubric", "pairwise"):
-            raise TypeError(f"mode must be reference, rubric or pairwise, not {mode!r}")
-        if aggregate not in ("majority", "mean"):
-            raise TypeError(f"aggregate must be majority or mean, not {aggregate!r}")
-        if reply_format not in ("json", "line"):
-            raise TypeError(f"reply_format must be json or line, not {reply_format!r}")
-        if not isinstance(replicates, int) or replicates < 1:
-            raise TypeError("replicates must be an integer ≥ 1")
-        if mode == "pairwise" and not isinstance(baseline, dict):
-            raise TypeError("mode pairwise needs baseline: {run: RUN_ID_OR_DIR, model: MODEL[, out: DIR]}")
+        _check_options(self.judges, mode, aggregate, reply_format, replicates, baseline)
         self.mode, self.rubric, self.rubric_field = mode, rubric, rubric_field
-        self.replicates, self.aggregate, self.reply_format, self.swap = (
-            replicates,
-            aggregate,
-            reply_format,
-            swap,
-        )
-        self.max_tokens, self.seed = max_tokens, seed
+        self.replicates, self.aggregate, self.reply_format = replicates, aggregate, reply_format
+        self.swap, self.max_tokens, self.seed = swap, max_tokens, seed
         self.temperature = temperature if temperature is not None else (0.7 if replicates > 1 else 0.0)
         self.baseline_model = baseline.get("model") if baseline else None
         self._baseline = _recorded_answers(baseline) if mode == "pairwise" and baseline else {}
@@ -200,6 +185,26 @@ class Judge(Scorer):
         return f"{self.setup()}: " + " | ".join(reasons)
 
 
+def _check_options(
+    judges: list[str], mode: str, aggregate: str, reply_format: str, replicates: Any, baseline: Any
+) -> None:
+    """Bad options are a TypeError, which the registry reports as the task's bad scorer parameters."""
+    if not judges or not all(isinstance(j, str) and j for j in judges):
+        raise TypeError("judges must name at least one model")
+    if mode not in ("reference", "rubric", "pairwise"):
+        raise TypeError(f"mode must be reference, rubric or pairwise, not {mode!r}")
+    if aggregate not in ("majority", "mean"):
+        raise TypeError(f"aggregate must be majority or mean, not {aggregate!r}")
+    if reply_format not in ("json", "line"):
+        raise TypeError(f"reply_format must be json or line, not {reply_format!r}")
+    if not isinstance(replicates, int) or replicates < 1:
+        raise TypeError("replicates must be an integer ≥ 1")
+    if mode == "pairwise" and not isinstance(baseline, dict):
+        raise TypeError(
+            "mode pairwise needs baseline: {run: RUN_ID_OR_DIR, model: MODEL[, task: T, out: DIR]}"
+        )
+
+
 def _value(verdict: str, order: str | None) -> float:
     """1 when the tested answer passed or won, 0.5 a tie, 0 otherwise."""
     if order is None:
@@ -246,12 +251,20 @@ def _recorded_answers(baseline: dict[str, Any]) -> dict[tuple[str, int], str]:
     from evalkit.journal import iter_records
     from evalkit.results import find_run
 
-    run, model = baseline.get("run"), baseline.get("model")
+    run, model, task = baseline.get("run"), baseline.get("model"), baseline.get("task")
     if not isinstance(run, (str, Path)) or not isinstance(model, str):
         raise TypeError("baseline needs run (a run id or directory) and model")
     directory = find_run(run, baseline.get("out"))
-    answers = {}
+    answers: dict[tuple[str, int], str] = {}
+    tasks = set()
     for record in iter_records(directory):
-        if record.get("model") == model and not record.get("error") and isinstance(record.get("output"), str):
+        if record.get("model") != model or (task is not None and record.get("task") != task):
+            continue
+        tasks.add(record.get("task"))
+        if not record.get("error") and isinstance(record.get("output"), str):
             answers[(str(record["sample_id"]), int(record["epoch"]))] = record["output"]
+    if len(tasks) > 1:  # sample ids are unique within a task only
+        raise TypeError(
+            f"the baseline run holds {model!r} on several tasks ({', '.join(sorted(tasks))}); name one as baseline.task"
+        )
     return answers
