@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
-    "run": "evalkit.runner:run",
-    "arun": "evalkit.runner:arun",
-    "RunResult": "evalkit.runner:RunResult",
+    "run": "evalkit.run_api:run",
+    "arun": "evalkit.run_api:arun",
+    "RunResult": "evalkit.run_api:RunResult",
     "rescore": "evalkit.rescore:rescore",
     "load_results": "evalkit.results:load_results",
     "summarize": "evalkit.results:summarize",
@@ -46,7 +46,7 @@ if TYPE_CHECKING:  # names for type checkers and IDEs; runtime goes through __ge
     from evalkit.errors import EvalkitError  # noqa: F401
     from evalkit.rescore import rescore  # noqa: F401
     from evalkit.results import load_results, summarize  # noqa: F401
-    from evalkit.runner import RunResult, arun, run  # noqa: F401
+    from evalkit.run_api import RunResult, arun, run  # noqa: F401
     from evalkit.scorers import scorer  # noqa: F401
     from evalkit.scorers.base import Score, Scorer  # noqa: F401
     from evalkit.sources import reader  # noqa: F401

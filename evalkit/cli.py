@@ -133,7 +133,7 @@ def _add_endpoint(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from evalkit.runner import run
+    from evalkit.run_api import run
 
     if not args.resume and (not args.tasks or not args.models):
         raise EvalkitError("give at least one task and one --model (or --resume RUN_ID)")
@@ -199,7 +199,7 @@ def _add_demo(parser: argparse.ArgumentParser) -> None:
 def _demo(args: argparse.Namespace) -> int:
     from evalkit import plots
     from evalkit.results import load_results, results_dir
-    from evalkit.runner import run
+    from evalkit.run_api import run
     from evalkit.sim import DEFAULT_MODELS
 
     out = results_dir(args.out)

@@ -3,6 +3,9 @@
 Two kinds of line go into samples.jsonl:
   {"kind": "response", "key": ..., "call": {...}}   the router's answer, written as soon as it arrives
   {"kind": "sample", "key": ..., ...columns...}     the scored sample; it counts once this is on disk
+and one kind that only the budget reads:
+  {"kind": "unconfirmed", "key": ..., "unconfirmed_rub": x}  a call that ended without a response
+                                                    (model- or run-fatal) after a cut, maybe billed, attempt
 
 A run killed between the two resumes by scoring the recorded response: nothing is sent twice.
 A line cut short by a crash or power loss is dropped on resume and its sample redone.
@@ -247,6 +250,11 @@ def _absorb(record: dict[str, Any], state: JournalState) -> None:
         if not record.get("from_cache"):
             state.spent_rub += call.get("cost_rub") or 0.0
             state.unconfirmed_rub += record.get("unconfirmed_rub") or 0.0
+        return
+    if record.get("kind") == "unconfirmed":
+        state.unconfirmed_rub += record.get("unconfirmed_rub") or 0.0
+        return
+    if record.get("kind") != "sample":  # a kind written by a later version: not ours to read
         return
     state.responses.pop(key, None)
     if record.get("error"):

@@ -7,20 +7,34 @@ import subprocess
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from evalkit.identity import identity
 
 if TYPE_CHECKING:
+    from evalkit.client import Endpoint
     from evalkit.models import Catalog
-    from evalkit.runner import Runner
+    from evalkit.run_config import RunConfig
     from evalkit.task import Sample, Task
+    from evalkit.variants import ModelVariant
 
 _PACKAGES = ("evalkit", "openai", "aiohttp", "datasets", "pandas", "pydantic", "numpy", "Pillow")
 
 
+class RunFacts(Protocol):
+    """What the manifest records about a run (the scheduler has these): given, not imported."""
+
+    run_id: str
+    simulated: bool
+    config: RunConfig
+    tasks: list[Task]
+    endpoint: Endpoint
+    endpoints: dict[str, Endpoint]
+    variants: dict[str, ModelVariant]
+
+
 def build_manifest(
-    runner: Runner,
+    runner: RunFacts,
     samples: dict[str, list[Sample]],
     catalogs: dict[str, Catalog],
     previous: dict[str, Any] | None,

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from evalkit.client import CallRecord
     from evalkit.prompt import Rendered
-    from evalkit.runner import Unit
     from evalkit.scorers.base import Score
+    from evalkit.unit import Unit
 
 PROMPT_CHARS = 2000
 

@@ -20,8 +20,8 @@ from typing import Any
 from evalkit.errors import ConfigError, TaskError
 from evalkit.journal import MANIFEST, SAMPLES, iter_records, key_of, read_manifest, write_json_atomic
 from evalkit.results import find_run
+from evalkit.run_api import RunResult
 from evalkit.run_config import new_run_id
-from evalkit.runner import RunResult
 from evalkit.task import Sample, ScorerSpec, Task, resolve_task
 
 

@@ -385,10 +385,13 @@ def test_no_message_a_python_user_sees_names_a_cli_flag() -> None:
     import re
 
     import evalkit.endpoints
+    import evalkit.resume
+    import evalkit.run_api
     import evalkit.run_config
     import evalkit.runner
 
-    for module in (evalkit.runner, evalkit.run_config, evalkit.endpoints):
+    modules = (evalkit.runner, evalkit.run_api, evalkit.resume, evalkit.run_config, evalkit.endpoints)
+    for module in modules:
         source = Path(module.__file__).read_text(encoding="utf-8")
         messages = re.findall(r'(?:Error|_error|message)\([^)]*?"([^"]*--[a-z][^"]*)"', source)
         assert not [m for m in messages if "evalkit run" not in m], (module.__name__, messages)
@@ -397,9 +400,13 @@ def test_no_message_a_python_user_sees_names_a_cli_flag() -> None:
 def test_the_runner_does_not_import_the_simulator() -> None:
     import ast
 
+    import evalkit.run_api
     import evalkit.runner
 
-    tree = ast.parse(Path(evalkit.runner.__file__).read_text(encoding="utf-8"))
+    source = "\n".join(
+        Path(m.__file__).read_text(encoding="utf-8") for m in (evalkit.runner, evalkit.run_api)
+    )
+    tree = ast.parse(source)
     imported = {
         *(node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module),
         *(
