@@ -9,12 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import ConfigError
 from evalkit.journal import MANIFEST, iter_records, key_of, read_manifest
+from evalkit.record import SampleRow
 from evalkit.text import encodable
 
 if TYPE_CHECKING:
     import pandas as pd
-
-_DROP = ("kind", "key", "metrics", "metadata")
 
 
 def results_dir(out: str | Path | None = None) -> Path:
@@ -126,12 +125,7 @@ def _latest_rows(directory: Path) -> Iterable[dict[str, Any]]:
 
 
 def _flatten(record: dict[str, Any]) -> dict[str, Any]:
-    row = {k: _utf8(v) for k, v in record.items() if k not in _DROP}
-    for name, value in (record.get("metrics") or {}).items():
-        row[f"score_{name}"] = value
-    for name, value in (record.get("metadata") or {}).items():
-        row[f"meta_{name}"] = _utf8(value)
-    return row
+    return {name: _utf8(value) for name, value in SampleRow.from_line(record).columns().items()}
 
 
 def _utf8(value: Any) -> Any:

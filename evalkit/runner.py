@@ -533,7 +533,7 @@ class Runner:
             from_cache=from_cache,
             simulated=self.simulated,
         )
-        self.journal.write(row)
+        self.journal.write(row.to_line())
         # counted as soon as the line is in the file, so a cancellation during the fsync below (Ctrl-C)
         # cannot leave the manifest's totals one short of the journal
         self.invocation["done"] += 1
