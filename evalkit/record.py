@@ -97,19 +97,36 @@ class SampleRow:
 
     def columns(self) -> dict[str, Any]:
         """The DataFrame's columns of this row: metrics as `score_<name>`, metadata as `meta_<name>`."""
-        row = {name: getattr(self, name) for name in _NAMES if name not in _NESTED}
-        if self.rescored_from is None:
-            del row["rescored_from"]
-        row.update(self.extra)
-        row.update({f"score_{name}": value for name, value in self.metrics.items()})
-        row.update({f"meta_{name}": value for name, value in self.metadata.items()})
+        return SampleRow.columns_of(self.to_line())
+
+    @staticmethod
+    def columns_of(line: dict[str, Any]) -> dict[str, Any]:
+        """`from_line(line).columns()` without building the row: `load_results` reads many."""
+        task, model, sample_id, epoch = line["key"]
+        row = _COLUMN_DEFAULTS | {"task": task, "model": model, "sample_id": sample_id, "epoch": int(epoch)}
+        row["target"], row["image_refs"] = [], []
+        row.update((name, value) for name, value in line.items() if name not in _NOT_COLUMNS)
+        for name, value in (line.get("metrics") or {}).items():
+            row[f"score_{name}"] = value
+        for name, value in (line.get("metadata") or {}).items():
+            row[f"meta_{name}"] = value
         return row
 
 
 _FIELDS = [f for f in dataclasses.fields(SampleRow) if f.name != "extra"]
 _NAMES = tuple(f.name for f in _FIELDS)  # in column order
 _KNOWN = frozenset({*_NAMES, "kind", "key"})
-_NESTED = frozenset({"metrics", "metadata"})
+_NOT_COLUMNS = frozenset({"kind", "key", "metrics", "metadata"})
+
+
+def _default(f: dataclasses.Field[Any]) -> Any:
+    return f.default if f.default is not dataclasses.MISSING else None
+
+
+# a row's columns before its line fills them in (identity is taken from the key)
+_COLUMN_DEFAULTS = {
+    f.name: _default(f) for f in _FIELDS if f.name not in _NOT_COLUMNS and f.name != "rescored_from"
+} | {"run_id": ""}
 
 
 def sample_row(

@@ -125,7 +125,7 @@ def _latest_rows(directory: Path) -> Iterable[dict[str, Any]]:
 
 
 def _flatten(record: dict[str, Any]) -> dict[str, Any]:
-    return {name: _utf8(value) for name, value in SampleRow.from_line(record).columns().items()}
+    return {name: _utf8(value) for name, value in SampleRow.columns_of(record).items()}
 
 
 def _utf8(value: Any) -> Any:

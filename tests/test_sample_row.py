@@ -95,3 +95,11 @@ def test_rows_of_a_new_run_round_trip_too(tmp_path: Path) -> None:
 def test_nested_columns_are_flattened_not_shown_raw(name: str) -> None:
     (line,) = _sample_lines(FIXTURE)[:1]
     assert name not in SampleRow.from_line(line).columns()
+
+
+def test_the_fast_column_reader_agrees_with_the_typed_row() -> None:
+    for line in _sample_lines(FIXTURE):
+        partial = {k: v for k, v in line.items() if k not in ("truncated", "images", "family", "run_id")}
+        partial["later_column"] = 1
+        assert SampleRow.columns_of(partial) == SampleRow.from_line(partial).columns()
+        assert SampleRow.columns_of(line) == SampleRow.from_line(line).columns()
