@@ -447,3 +447,13 @@ def test_a_batch_sent_before_the_program_loads_is_harmless_when_loading_fails(sc
     broken = scorer("```python\ndef f(x):\n    return x\nraise RuntimeError('at import')\n```", sample)
     assert broken.explanation == "fail: RuntimeError: at import"
     assert scorer("```python\ndef f(x):\n    return x\n```", sample).value == 1.0
+
+
+def test_a_name_the_program_owns_in_the_judges_namespace_is_not_batched():
+    from evalkit.sandbox.inside import prefetch
+
+    test = _he("assert normalise(candidate(1)) == 1\n").fields["test"]
+    assert prefetch.planned_calls(test, "", "f", {"normalise": True}) == [([1], {})]
+    # a proxy of the program's (or a builtin it shadows) could run the program out of order
+    assert prefetch.planned_calls(test, "", "f", {"normalise": False}) is None
+    assert prefetch.planned_calls(test.replace("normalise", "abs"), "", "f", {"abs": False}) is None
