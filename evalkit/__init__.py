@@ -25,7 +25,7 @@ _EXPORTS: dict[str, str] = {
     "load_results": "evalkit.results:load_results",
     "summarize": "evalkit.results:summarize",
     "Task": "evalkit.task:Task",
-    "Sample": "evalkit.task:Sample",
+    "Sample": "evalkit.sample:Sample",
     "load_task": "evalkit.task:load_task",
     "Score": "evalkit.scorers.base:Score",
     "Scorer": "evalkit.scorers.base:Scorer",
@@ -47,10 +47,11 @@ if TYPE_CHECKING:  # names for type checkers and IDEs; runtime goes through __ge
     from evalkit.rescore import rescore  # noqa: F401
     from evalkit.results import load_results, summarize  # noqa: F401
     from evalkit.run_api import RunResult, arun, run  # noqa: F401
+    from evalkit.sample import Sample  # noqa: F401
     from evalkit.scorers import scorer  # noqa: F401
     from evalkit.scorers.base import Score, Scorer  # noqa: F401
     from evalkit.sources import reader  # noqa: F401
-    from evalkit.task import Sample, Task, load_task  # noqa: F401
+    from evalkit.task import Task, load_task  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -156,7 +156,7 @@ def _scorer_for(scorer: Any, sample: Sample) -> Any:
 
 
 def _lang(language: str | None) -> str | None:
-    from evalkit.scorers.normalize import language_key
+    from evalkit.sample import language_key
 
     return language_key(language) or None
 

@@ -270,7 +270,7 @@ def test_list_columns_written_by_pandas_to_csv_are_alternatives_and_options(tmp_
     ],
 )
 def test_python_and_numpy_list_texts_are_decoded_item_by_item(cell: str, items: list[str] | None) -> None:
-    from evalkit.sources.targets import decode_list
+    from evalkit.targets import decode_list
 
     assert decode_list(cell) == items
 

@@ -28,7 +28,7 @@ from evalkit.scorers.code_extract import extract_code
 from evalkit.text import encodable
 
 if TYPE_CHECKING:
-    from evalkit.task import Sample
+    from evalkit.sample import Sample
 
 _SHOWN_CHARS = 4000
 

@@ -27,7 +27,7 @@ from evalkit.scorers.normalize import (
 )
 
 if TYPE_CHECKING:
-    from evalkit.task import Sample
+    from evalkit.sample import Sample
 
 
 def _canon_words(table: dict[str, tuple[str, ...]]) -> frozenset[str]:

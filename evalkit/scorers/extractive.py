@@ -29,7 +29,7 @@ from evalkit.scorers.normalize import (
 )
 
 if TYPE_CHECKING:
-    from evalkit.task import Sample
+    from evalkit.sample import Sample
 
 _METRICS = ("f1", "em")
 _PUNCTUATION = ("unicode", "ascii")

@@ -32,7 +32,7 @@ from evalkit.scorers.normalize import (
 )
 
 if TYPE_CHECKING:
-    from evalkit.task import Sample
+    from evalkit.sample import Sample
 
 _EQUALS = re.compile(r"[=≈]")
 _LABEL_ENDS = (":", "：", "-", "–", "—")

@@ -23,7 +23,7 @@ from evalkit.languages import ANSWER_WORDS
 from evalkit.scorers.base import Score, Scorer
 
 if TYPE_CHECKING:
-    from evalkit.task import Sample
+    from evalkit.sample import Sample
 
 _NUMBER = re.compile(r"(?<![\w.])[-+−]?(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)(?:\s?%)?(?![\w])")
 _CURRENCY = "$€£¥₽₹"
