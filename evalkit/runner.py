@@ -82,6 +82,7 @@ class Runner:
         self.run_id = config.run_id or new_run_id()
         self.directory = Path(config.out) / self.run_id
         self.stop: StopRun | None = None
+        self.scorers: dict[str, Any] = {}  # task name → its scorer, built once in `execute`
         self.dead_models: dict[str, str] = {}
         # the whole run's samples (earlier invocations included), and what this invocation did
         self.counts = {"done": 0, "errors": 0, "scored": 0, "score_sum": 0.0}
@@ -98,9 +99,29 @@ class Runner:
             Journal.open_existing(self.directory) if self.config.resume else Journal.create(self.directory)
         )
         try:  # the run's lock is held until its final manifest is written
-            return await self._execute(journal)
+            self.scorers = await self._build_scorers()
+            try:
+                return await self._execute(journal)
+            finally:
+                await self._close_scorers()
         finally:
             journal.release()
+
+    async def _build_scorers(self) -> dict[str, Any]:
+        """Each task's scorer, built once for the run: checked against the samples, used, closed."""
+        scorers: dict[str, Any] = {}
+        try:
+            for task in self.tasks:
+                scorers[task.name] = task.build_scorer()
+        except BaseException:
+            self.scorers = scorers
+            await self._close_scorers()
+            raise
+        return scorers
+
+    async def _close_scorers(self) -> None:
+        for scorer in self.scorers.values():  # e.g. the code sandbox's warm workers
+            await asyncio.to_thread(close_scorer, scorer)
 
     async def _execute(self, journal: Journal) -> Outcome:
         from evalkit.manifest import build_manifest
@@ -108,7 +129,7 @@ class Runner:
         state = journal.read_state() if self.config.resume else JournalState()
         samples = {task.name: self._load(task) for task in self.tasks}
         for task in self.tasks:  # a sample that would be scored wrong stops the run before any request
-            check_samples(task, samples[task.name])
+            check_samples(task, samples[task.name], self.scorers[task.name])
         catalogs = await self._catalogs()
         self._check_models(catalogs, samples)
         self.prices = {model: _price(catalogs[model], self._router_id(model)) for model in self.config.models}
@@ -224,7 +245,6 @@ class Runner:
         from evalkit.images import ImageCache
         from evalkit.limiter import AdaptiveLimiter
 
-        self.scorers = {task.name: task.build_scorer() for task in self.tasks}
         self.image_cache = ImageCache()  # this run's: freed with it, never shared between runs
         self.limiter = AdaptiveLimiter(self.config.concurrency, clock=self.config.clock)
         self.cache = ResponseCache(Path(self.config.out) / "cache.sqlite") if self.config.cache else None
@@ -261,8 +281,6 @@ class Runner:
             await client.close()
         if self.cache is not None:
             self.cache.close()
-        for scorer in self.scorers.values():  # e.g. the code sandbox's warm workers
-            await asyncio.to_thread(close_scorer, scorer)
 
     def _final_status(self) -> str:
         """Honest: a model that answered nothing fails the run; any error at all is said."""

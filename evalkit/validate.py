@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import TaskError
 from evalkit.languages import answer_word
+from evalkit.scorers.base import close_scorer
 
 if TYPE_CHECKING:
     from evalkit.task import Sample, Task
@@ -58,11 +59,18 @@ class TaskReport:
 def check_task(task: Task, limit: int | None = None) -> TaskReport:
     """Load the task's samples (all, or the first `limit`) and check them; never raises for a sample
     problem (those are in `problems`), only for a task that cannot be loaded at all."""
-    from evalkit.prompt import render
-
     samples = task.all_samples()[:limit] if limit else task.all_samples()
     task.check_templates(samples)
     scorer = task.build_scorer()
+    try:
+        return _report(task, scorer, samples)
+    finally:
+        close_scorer(scorer)
+
+
+def _report(task: Task, scorer: Any, samples: Sequence[Sample]) -> TaskReport:
+    from evalkit.prompt import render
+
     report = TaskReport(
         task=task.name,
         where=task.where,
@@ -80,15 +88,15 @@ def check_task(task: Task, limit: int | None = None) -> TaskReport:
     return report
 
 
-def check_samples(task: Task, samples: Sequence[Sample]) -> None:
-    """Raise one TaskError naming the samples that `check_task` would report (used by `run`). A Python
-    scorer of the user's is not second-guessed here (`validate` still reports it): if it raises during
-    the run, the sample is recorded as an error."""
+def check_samples(task: Task, samples: Sequence[Sample], scorer: Any) -> None:
+    """Raise one TaskError naming the samples that `check_task` would report (used by `run`, with the
+    run's own `scorer`, built once). A Python scorer of the user's is not second-guessed here
+    (`validate` still reports it): if it raises during the run, the sample is recorded as an error."""
     from evalkit.task import ScorerSpec
 
     if not isinstance(task.scorer, ScorerSpec):
         return
-    problems = sample_problems(task.build_scorer(), samples)
+    problems = sample_problems(scorer, samples)
     if problems:
         shown = "; ".join(problems[:_SHOWN])
         more = f"; and {len(problems) - _SHOWN} more" if len(problems) > _SHOWN else ""
