@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from evalkit.errors import EvalkitError
+from evalkit.errors import EvalkitError, EvalkitWarning
 from evalkit.redact import redact
 
 DEMO_LIMIT = 26
@@ -24,7 +26,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     terminated = _stop_on_sigterm()
     try:
-        return args.handler(args) or 0
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", EvalkitWarning)
+            warnings.showwarning = _show_warning
+            code = args.handler(args) or 0
+            sys.stdout.flush()  # here, so a closed pipe is met inside this try, not at exit
+        return code
+    except BrokenPipeError:  # `evalkit show RUN | head -1`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
+        return 0
     except EvalkitError as exc:
         print(f"evalkit: error: {redact(_with_flag(str(exc), exc.option))}", file=sys.stderr)
         return 2
@@ -35,6 +45,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("evalkit: interrupted", file=sys.stderr)
         return 128 + signal.SIGTERM if terminated else 130
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    """Our warnings as one line, like our errors; other libraries' as Python shows them."""
+    if issubclass(category, EvalkitWarning):
+        print(f"evalkit: warning: {redact(str(message))}", file=sys.stderr)
+    else:
+        _SHOW_WARNING(message, category, *args, **kwargs)
+
+
+_SHOW_WARNING = warnings.showwarning
 
 
 def _stop_on_sigterm() -> list[bool]:

@@ -78,7 +78,7 @@ def rescore(
 
 def _latest(directory: Path) -> list[dict[str, Any]]:
     latest: dict[Any, dict[str, Any]] = {}
-    for record in iter_records(directory, "sample"):
+    for record in iter_records(directory, "sample", strict=True):
         latest[key_of(record)] = record
     if not latest:
         raise ConfigError(f"run {directory.name} has no recorded samples to rescore", where=str(directory))
