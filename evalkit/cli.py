@@ -410,7 +410,7 @@ def _show(args: argparse.Namespace) -> int:
 def _print_run_header(manifest: dict[str, Any], frame: Any) -> None:
     """Status, then ₽ two ways: billed now (what the manifest counts; cached answers cost nothing) and
     what the same answers would cost without the cache."""
-    from evalkit.display import format_rub
+    from evalkit.money import format_rub
     from evalkit.stats import effective_cost
 
     mark = " [SIMULATED]" if manifest.get("simulated") else ""
@@ -546,7 +546,7 @@ def _catalog_for(args: argparse.Namespace) -> Any:
 
 
 def _plan_details(result: Any) -> str:
-    from evalkit.display import format_rub
+    from evalkit.money import format_rub
 
     clusters = (
         f"clusters of {result.cluster_size:.1f} samples (within-cluster correlation "

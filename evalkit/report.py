@@ -24,8 +24,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from evalkit import plots, stats
-from evalkit.display import format_rub
 from evalkit.errors import ConfigError
+from evalkit.money import format_rub
 from evalkit.text import encodable
 
 OUTPUT_CHARS = 600
