@@ -124,28 +124,15 @@ class Runner:
             await asyncio.to_thread(close_scorer, scorer)
 
     async def _execute(self, journal: Journal) -> Outcome:
-        from evalkit.manifest import build_manifest
-
         state = journal.read_state() if self.config.resume else JournalState()
         samples = {task.name: self._load(task) for task in self.tasks}
         for task in self.tasks:  # a sample that would be scored wrong stops the run before any request
             check_samples(task, samples[task.name], self.scorers[task.name])
         catalogs = await self._catalogs()
         self._check_models(catalogs, samples)
-        self.prices = {model: _price(catalogs[model], self._router_id(model)) for model in self.config.models}
-        self.simulated = any(
-            self.endpoints[m].simulated or getattr(catalogs[m].get(self._router_id(m)), "simulated", False)
-            for m in self.config.models
-        )
+        self._price_models(catalogs)
         total = sum(len(s) for s in samples.values()) * len(self.config.models) * self.config.epochs
-        manifest = build_manifest(
-            self, samples, catalogs, previous=journal.read_manifest() if self.config.resume else None
-        )
-        self.started_at = manifest["started_at"]
-        self.history = [_settled(entry) for entry in manifest.get("invocations") or []]
-        # on disk from the start, so an invocation that is killed still shows in the history
-        manifest["invocations"] = [*self.history, {"started_at": self.started_at, "status": "running"}]
-        journal.write_manifest(manifest)
+        manifest = self._start_manifest(journal, samples, catalogs)
         self.budget = Budget(
             self.config.budget_rub, spent_rub=state.spent_rub, unconfirmed_rub=state.unconfirmed_rub
         )
@@ -156,13 +143,7 @@ class Runner:
             status, message = await self._drive(samples, total)
             finished = True
         except asyncio.CancelledError:
-            status = "interrupted"
-            message = (
-                f"interrupted; resume with: evalkit run --resume {self.run_id} --out {self.config.out} "
-                f"(in Python: evalkit.run(tasks, models, resume={self.run_id!r}, out={self.config.out!r}))"
-            )
-            # Ctrl-C surfaces as a bare KeyboardInterrupt (asyncio.run, Jupyter): this line is the hint
-            print(f"evalkit: run {self.run_id} {message}", file=sys.stderr, flush=True)
+            status, message = "interrupted", self._interrupted_hint()
             raise
         except Exception as exc:  # e.g. an unreadable image met mid-run: the manifest must not say completed
             status, message = "failed", str(exc) if isinstance(exc, EvalkitError) else repr(exc)
@@ -170,6 +151,37 @@ class Runner:
         finally:
             self._close_out(journal, manifest, status, message, total, failing=not finished)
         return Outcome(status, message, dict(self.counts, total=total))
+
+    def _price_models(self, catalogs: dict[str, Catalog]) -> None:
+        self.prices = {model: _price(catalogs[model], self._router_id(model)) for model in self.config.models}
+        self.simulated = any(
+            self.endpoints[m].simulated or getattr(catalogs[m].get(self._router_id(m)), "simulated", False)
+            for m in self.config.models
+        )
+
+    def _start_manifest(
+        self, journal: Journal, samples: dict[str, list[Sample]], catalogs: dict[str, Catalog]
+    ) -> dict[str, Any]:
+        """The manifest, on disk before the first request, saying this invocation is running."""
+        from evalkit.manifest import build_manifest
+
+        previous = journal.read_manifest() if self.config.resume else None
+        manifest = build_manifest(self, samples, catalogs, previous=previous)
+        self.started_at = manifest["started_at"]
+        self.history = [_settled(entry) for entry in manifest.get("invocations") or []]
+        # on disk from the start, so an invocation that is killed still shows in the history
+        manifest["invocations"] = [*self.history, {"started_at": self.started_at, "status": "running"}]
+        journal.write_manifest(manifest)
+        return manifest
+
+    def _interrupted_hint(self) -> str:
+        message = (
+            f"interrupted; resume with: evalkit run --resume {self.run_id} --out {self.config.out} "
+            f"(in Python: evalkit.run(tasks, models, resume={self.run_id!r}, out={self.config.out!r}))"
+        )
+        # Ctrl-C surfaces as a bare KeyboardInterrupt (asyncio.run, Jupyter): this line is the hint
+        print(f"evalkit: run {self.run_id} {message}", file=sys.stderr, flush=True)
+        return message
 
     def _close_out(
         self,
