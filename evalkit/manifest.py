@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 from evalkit.identity import identity
 
 if TYPE_CHECKING:
-    from evalkit.client import Endpoint
-    from evalkit.models import Catalog
+    from evalkit.client.catalog import Catalog
+    from evalkit.client.endpoint import Endpoint
+    from evalkit.client.variants import ModelVariant
     from evalkit.run_config import RunConfig
     from evalkit.task import Sample, Task
-    from evalkit.variants import ModelVariant
 
 _PACKAGES = ("evalkit", "openai", "aiohttp", "datasets", "pandas", "pydantic", "numpy", "Pillow")
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalkit.endpoints import open_endpoint
+from evalkit.client.endpoints import open_endpoint
 from evalkit.errors import ConfigError
 from evalkit.resume import resume_config
 from evalkit.run_config import RunConfig

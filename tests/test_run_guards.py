@@ -384,13 +384,13 @@ def test_resume_keeps_the_saved_options_and_takes_only_what_is_given_now() -> No
 def test_no_message_a_python_user_sees_names_a_cli_flag() -> None:
     import re
 
-    import evalkit.endpoints
+    import evalkit.client.endpoints
     import evalkit.resume
     import evalkit.run_api
     import evalkit.run_config
     import evalkit.runner
 
-    modules = (evalkit.runner, evalkit.run_api, evalkit.resume, evalkit.run_config, evalkit.endpoints)
+    modules = (evalkit.runner, evalkit.run_api, evalkit.resume, evalkit.run_config, evalkit.client.endpoints)
     for module in modules:
         source = Path(module.__file__).read_text(encoding="utf-8")
         messages = re.findall(r'(?:Error|_error|message)\([^)]*?"([^"]*--[a-z][^"]*)"', source)

@@ -9,7 +9,6 @@ adding a reader is one file. Users register their own the same way, from any mod
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import importlib.util
 import inspect
@@ -210,18 +209,6 @@ def _check_reader_options(reader: Reader, fmt: str, options: dict[str, Any], *, 
             f"unknown option(s) {', '.join(unknown)} for format {fmt!r} (allowed: {', '.join(allowed) or 'none'})",
             where=f"{where}: source.options",
         )
-
-
-@contextlib.contextmanager
-def quiet_datasets(datasets: Any) -> Iterator[None]:
-    """A local file loads in milliseconds; its "Generating train split" bars only clutter the output."""
-    was_enabled = datasets.is_progress_bar_enabled()
-    datasets.disable_progress_bars()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            datasets.enable_progress_bars()
 
 
 def _read_hub(source: Source, language: str | None, *, where: str) -> Iterator[dict[str, Any]]:
