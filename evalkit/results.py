@@ -7,10 +7,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalkit.errors import ConfigError
-from evalkit.journal import MANIFEST, iter_records, key_of, read_manifest
-from evalkit.record import SampleRow
-from evalkit.text import encodable
+from evalkit.common.errors import ConfigError
+from evalkit.common.text import encodable
+from evalkit.runner.journal import MANIFEST, iter_records, key_of, read_manifest
+from evalkit.runner.record import SampleRow
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -130,7 +130,7 @@ def _flatten(record: dict[str, Any]) -> dict[str, Any]:
 
 def _utf8(value: Any) -> Any:
     """Strings as pandas' Arrow-backed columns can hold them: a lone surrogate in an output shows as
-    U+FFFD here, while samples.jsonl keeps the exact text (`evalkit.journal.iter_records`)."""
+    U+FFFD here, while samples.jsonl keeps the exact text (`evalkit.runner.journal.iter_records`)."""
     if isinstance(value, str):
         return encodable(value)
     if isinstance(value, list):

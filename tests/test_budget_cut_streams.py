@@ -13,7 +13,7 @@ from aiohttp import web
 
 import evalkit
 from evalkit import Sample, Task
-from evalkit.budget import Budget
+from evalkit.runner.budget import Budget
 from tests.text_router import COST_RUB, MODEL, TextRouter, _event
 
 
@@ -104,7 +104,7 @@ class CutThenRefusingRouter(CuttingRouter):
 def test_a_run_fatal_call_after_a_cut_attempt_keeps_its_worst_case_across_a_resume(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from evalkit.journal import Journal
+    from evalkit.runner.journal import Journal
 
     monkeypatch.setenv("ROUTERAI_API_KEY", "sk-cutting-router-0000")
     with CutThenRefusingRouter() as router:

@@ -11,7 +11,7 @@ import pytest
 
 from evalkit.sandbox import host
 from evalkit.scorers.code import CodeExecution
-from evalkit.task import Sample
+from evalkit.task.spec import Sample
 
 REPO = Path(__file__).resolve().parent.parent
 LAUNCHERS = ["zygote", "exec"] if host._probe().launcher == "zygote" else ["exec"]
@@ -361,7 +361,7 @@ def test_a_simulated_model_that_answers_with_cheats_scores_zero_end_to_end(
     import evalkit
     from evalkit import sim
     from evalkit.sim.profiles import CHEATER
-    from evalkit.task import ScorerSpec, resolve_task
+    from evalkit.task.spec import ScorerSpec, resolve_task
 
     monkeypatch.setenv("ROUTERAI_API_KEY", "sk-test-cheats")
     task = resolve_task("builtin_code")

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 import evalkit
-from evalkit.cli import main
-from evalkit.errors import ConfigError
+from evalkit.cli.commands import main
+from evalkit.common.errors import ConfigError
 
 RUN = dict(sim=True, limit=6, progress=False, cache=False)
 
@@ -137,7 +137,7 @@ def _damage_line_3(tmp_path: Path) -> Path:
 
 
 def test_reading_results_past_a_damaged_middle_line_warns_naming_file_and_line(tmp_path: Path) -> None:
-    from evalkit.errors import EvalkitWarning
+    from evalkit.common.errors import EvalkitWarning
 
     directory = _damage_line_3(tmp_path)
     with pytest.warns(EvalkitWarning, match=r"samples\.jsonl: line\(s\) 3 are not complete records"):

@@ -12,16 +12,16 @@ from pathlib import Path
 import pytest
 
 import evalkit
-from evalkit.errors import TaskError
-from evalkit.identity import identity
+from evalkit.common.errors import TaskError
+from evalkit.common.identity import identity
 from evalkit.scorers import get_scorer, scorer_names
 from evalkit.sim.server import _task_spec
-from evalkit.task import Sample, Task
+from evalkit.task.spec import Sample, Task
 
 USER_PLUGINS = '''
 import evalkit
 from evalkit import Score, Scorer
-from evalkit.task import Sample, Task
+from evalkit.task.spec import Sample, Task
 
 
 @evalkit.scorer("last_word")
@@ -139,7 +139,7 @@ def test_a_run_with_python_plugins_resumes_in_a_new_process(tmp_path: Path, form
 
 
 def test_the_manifest_records_the_sandbox_when_the_scorer_runs_code_whatever_the_family() -> None:
-    from evalkit.manifest import _runs_code
+    from evalkit.runner.manifest import _runs_code
 
     def task(scorer) -> Task:
         return Task(name="t", family="qa", samples=[Sample(id="1", input="x", target="y")], scorer=scorer)

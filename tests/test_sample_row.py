@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import evalkit
-from evalkit.record import SampleRow
+from evalkit.runner.record import SampleRow
 
 FIXTURE = Path(__file__).parent / "data" / "journal_v1" / "fixture-v1"
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from evalkit.client.dialect.reasoning import EFFORTS, reasoning_request
-from evalkit.errors import ConfigError
+from evalkit.common.errors import ConfigError
 
 SETTINGS = ("effort", "reasoning_tokens")
 

@@ -15,8 +15,8 @@ import pkgutil
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from evalkit.errors import TaskError
-from evalkit.lazy import load
+from evalkit.common.errors import TaskError
+from evalkit.common.lazy import load
 from evalkit.scorers.base import Score, Scorer
 
 T = TypeVar("T")

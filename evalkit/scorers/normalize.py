@@ -12,8 +12,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
-from evalkit import languages as L
-from evalkit.sample import language_key
+from evalkit.scorers import languages as L
+from evalkit.task.sample import language_key
 
 # --- text folding -------------------------------------------------------------------------------
 

@@ -19,10 +19,10 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalkit.errors import TaskError
-from evalkit.lazy import load
+from evalkit.common.errors import TaskError
+from evalkit.common.lazy import load
 from evalkit.sources import tables
-from evalkit.targets import (
+from evalkit.task.targets import (
     TargetProblem,
     alternatives,
     cell_text,
@@ -32,8 +32,8 @@ from evalkit.targets import (
 )
 
 if TYPE_CHECKING:
-    from evalkit.sample import Sample
     from evalkit.sources.spec import DataSpec, Source
+    from evalkit.task.sample import Sample
 
 Reader = Callable[..., Iterable[dict[str, Any]]]
 
@@ -249,7 +249,7 @@ def _to_samples(
 ) -> Iterator[Sample]:
     """Rows -> Samples. Every row that cannot become a sample is collected, and all are reported at once
     (a missing id, an unreadable or null target, a choice label that names no option)."""
-    from evalkit.sample import Sample
+    from evalkit.task.sample import Sample
 
     fields = task.fields
     local = _local_file(task, language)

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from evalkit.errors import TaskError
+from evalkit.common.errors import TaskError
 from evalkit.sources.jsonl import MAX_LINE_BYTES, iter_jsonl, iter_lines
 
 FORMATS = ("jsonl", "json", "csv", "tsv", "parquet", "disk")

@@ -10,7 +10,7 @@ import shutil
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from evalkit.money import format_rub
+from evalkit.common.money import format_rub
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -32,12 +32,12 @@ from pydantic import (
     model_validator,
 )
 
-from evalkit.errors import TaskError
-from evalkit.identity import identity as callable_identity
-from evalkit.identity import stable as _stable
-from evalkit.sample import Sample, language_key
+from evalkit.common.errors import TaskError
+from evalkit.common.identity import identity as callable_identity
+from evalkit.common.identity import stable as _stable
 from evalkit.sources.spec import FieldMap, Source
-from evalkit.yaml_load import YamlLimitError, load_yaml
+from evalkit.task.sample import Sample, language_key
+from evalkit.task.yaml_load import YamlLimitError, load_yaml
 
 Family = Literal["qa", "vision", "code", "other"]
 
@@ -386,7 +386,7 @@ def _describe_validation(exc: ValidationError) -> str:
 
 def tasks_dir() -> Path:
     """Where bare task names resolve: the checkout's `tasks/`, else the copy a wheel ships in the package."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parent.parent
     checkout = package.parent / "tasks"
     return checkout if checkout.is_dir() else package / "tasks"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from evalkit.journal import Key
-from evalkit.task import Sample, Task
+from evalkit.runner.journal import Key
+from evalkit.task.spec import Sample, Task
 
 
 @dataclass

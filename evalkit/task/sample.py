@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from evalkit.targets import cell_text, choice_letter
+from evalkit.task.targets import cell_text, choice_letter
 
 
 class Sample(BaseModel):

@@ -17,24 +17,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalkit.budget import Budget, BudgetExhausted, Reservation
 from evalkit.client.endpoints import model_endpoint
 from evalkit.client.variants import parse_variant
-from evalkit.errors import ConfigError, EvalkitError, StorageError
-from evalkit.journal import Journal, JournalState, Key
-from evalkit.progress import NullProgress, ProgressSink, ProgressSnapshot, TqdmProgress
-from evalkit.run_config import RunConfig, new_run_id
+from evalkit.common.errors import ConfigError, EvalkitError, StorageError
+from evalkit.common.text import encodable
+from evalkit.runner.budget import Budget, BudgetExhausted, Reservation
+from evalkit.runner.config import RunConfig, new_run_id
+from evalkit.runner.journal import Journal, JournalState, Key
+from evalkit.runner.progress import NullProgress, ProgressSink, ProgressSnapshot, TqdmProgress
+from evalkit.runner.unit import Unit
 from evalkit.scorers.base import close_scorer, is_blocking
-from evalkit.task import Sample, Task
-from evalkit.text import encodable
-from evalkit.unit import Unit
-from evalkit.validate import check_samples
+from evalkit.task.spec import Sample, Task
+from evalkit.task.validate import check_samples
 
 if TYPE_CHECKING:
     from evalkit.client import CallRecord, Endpoint
     from evalkit.client.catalog import Catalog, ModelInfo
-    from evalkit.prompt import Rendered
     from evalkit.scorers.base import Score
+    from evalkit.task.render import Rendered
 
 PROGRESS_INTERVAL_S = 0.25
 
@@ -163,7 +163,7 @@ class Runner:
         self, journal: Journal, samples: dict[str, list[Sample]], catalogs: dict[str, Catalog]
     ) -> dict[str, Any]:
         """The manifest, on disk before the first request, saying this invocation is running."""
-        from evalkit.manifest import build_manifest
+        from evalkit.runner.manifest import build_manifest
 
         previous = journal.read_manifest() if self.config.resume else None
         manifest = build_manifest(self, samples, catalogs, previous=previous)
@@ -252,10 +252,10 @@ class Runner:
                     )
 
     async def _drive(self, samples: dict[str, list[Sample]], total: int) -> tuple[str, str]:
-        from evalkit.cache import ResponseCache
         from evalkit.client import Client, RetryPolicy
-        from evalkit.images import ImageCache
-        from evalkit.limiter import AdaptiveLimiter
+        from evalkit.runner.cache import ResponseCache
+        from evalkit.runner.limiter import AdaptiveLimiter
+        from evalkit.task.images import ImageCache
 
         self.image_cache = ImageCache()  # this run's: freed with it, never shared between runs
         self.limiter = AdaptiveLimiter(self.config.concurrency, clock=self.config.clock)
@@ -366,7 +366,7 @@ class Runner:
     async def prepare(self, unit: Unit) -> Prepared:
         """The unit's request: rendered messages (images prepared off the event loop), generation
         parameters and the request's content key."""
-        from evalkit.prompt import render
+        from evalkit.task.render import render
 
         if unit.sample.images:  # reading, decoding and encoding images blocks: never on the event loop
             rendered = await asyncio.to_thread(render, unit.task, unit.sample, images=self.image_cache)
@@ -546,7 +546,7 @@ class Runner:
     ) -> None:
         """Write the sample line; the sample counts once it is in the file, and this returns once it is
         fsynced."""
-        from evalkit.record import sample_row
+        from evalkit.runner.record import sample_row
 
         row = sample_row(
             run_id=self.run_id,

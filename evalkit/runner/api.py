@@ -20,16 +20,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evalkit.client.endpoints import open_endpoint
-from evalkit.errors import ConfigError
-from evalkit.resume import resume_config
-from evalkit.run_config import RunConfig
-from evalkit.runner import Runner
-from evalkit.task import Task, resolve_task
+from evalkit.common.errors import ConfigError
+from evalkit.runner.config import RunConfig
+from evalkit.runner.resume import resume_config
+from evalkit.runner.scheduler import Runner
+from evalkit.task.spec import Task, resolve_task
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from evalkit.progress import ProgressSink
+    from evalkit.runner.progress import ProgressSink
 
 
 @dataclass

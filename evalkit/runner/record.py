@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from evalkit.client import CallRecord
-    from evalkit.prompt import Rendered
+    from evalkit.runner.unit import Unit
     from evalkit.scorers.base import Score
-    from evalkit.unit import Unit
+    from evalkit.task.render import Rendered
 
 PROMPT_CHARS = 2000
 

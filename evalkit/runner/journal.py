@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalkit.errors import ConfigError, EvalkitWarning, RunLocked, StorageError
-from evalkit.text import json_document, json_line
+from evalkit.common.errors import ConfigError, EvalkitWarning, RunLocked, StorageError
+from evalkit.common.text import json_document, json_line
 
 MANIFEST = "manifest.json"
 SAMPLES = "samples.jsonl"

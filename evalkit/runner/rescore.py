@@ -18,13 +18,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from evalkit.errors import ConfigError, TaskError
-from evalkit.journal import MANIFEST, SAMPLES, iter_records, key_of, read_manifest, write_json_atomic
-from evalkit.record import SampleRow
+from evalkit.common.errors import ConfigError, TaskError
 from evalkit.results import find_run
-from evalkit.run_api import RunResult
-from evalkit.run_config import new_run_id
-from evalkit.task import Sample, ScorerSpec, Task, resolve_task
+from evalkit.runner.api import RunResult
+from evalkit.runner.config import new_run_id
+from evalkit.runner.journal import MANIFEST, SAMPLES, iter_records, key_of, read_manifest, write_json_atomic
+from evalkit.runner.record import SampleRow
+from evalkit.task.spec import Sample, ScorerSpec, Task, resolve_task
 
 
 def rescore(

@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from evalkit.errors import ConfigError
-from evalkit.journal import read_manifest
-from evalkit.run_config import RunConfig
-from evalkit.task import Task, resolve_task
+from evalkit.common.errors import ConfigError
+from evalkit.runner.config import RunConfig
+from evalkit.runner.journal import read_manifest
+from evalkit.task.spec import Task, resolve_task
 
 
 def resume_config(config: RunConfig, given: list[Any]) -> tuple[RunConfig, list[Task]]:

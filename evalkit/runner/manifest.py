@@ -9,14 +9,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from evalkit.identity import identity
+from evalkit.common.identity import identity
 
 if TYPE_CHECKING:
     from evalkit.client.catalog import Catalog
     from evalkit.client.endpoint import Endpoint
     from evalkit.client.variants import ModelVariant
-    from evalkit.run_config import RunConfig
-    from evalkit.task import Sample, Task
+    from evalkit.runner.config import RunConfig
+    from evalkit.task.spec import Sample, Task
 
 _PACKAGES = ("evalkit", "openai", "aiohttp", "datasets", "pandas", "pydantic", "numpy", "Pillow")
 
