@@ -213,12 +213,10 @@ def human_agreement(
     verdicts: Sequence[str], labels: Sequence[str], **options: Any
 ) -> tuple[Agreement, tuple[float, float, float]]:
     """A judge against human labels: Cohen's kappa [CI], and accuracy with its Wilson interval."""
-    from evalkit.stats import wilson_interval
-
     kappa = cohen_kappa(verdicts, labels, **options)
     right = sum(str(v) == str(h) for v, h in zip(verdicts, labels, strict=True))
-    low, high = wilson_interval(right, len(labels), options.get("confidence", CONFIDENCE))
-    return kappa, (right / len(labels), low, high)
+    wilson = sps.binomtest(right, len(labels)).proportion_ci(options.get("confidence", CONFIDENCE), "wilson")
+    return kappa, (right / len(labels), float(wilson.low), float(wilson.high))
 
 
 def swapped_pairs(votes: pd.DataFrame, judge: str | None = None) -> tuple[list[str], list[str]]:

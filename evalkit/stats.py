@@ -37,7 +37,7 @@ from evalkit.audit import (  # noqa: F401
     swapped_pairs,
     verbosity_bias,
 )
-from evalkit.errors import ConfigError
+from evalkit.common.errors import ConfigError
 
 DEFAULT_CONFIDENCE = 0.95
 DEFAULT_BOOTSTRAP = 2000

@@ -148,7 +148,7 @@ def _recorded(run_dir: Path) -> set[str]:
 def _cli_child(argv: list[str]) -> None:
     os.environ["ROUTERAI_API_KEY"] = KEY
     sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - the child exits below
-    from evalkit.cli import main
+    from evalkit.cli.commands import main
 
     os._exit(main(argv))
 
@@ -169,7 +169,7 @@ def _kill_after(argv: list[str], run_dir: Path, lines: int) -> None:
 def test_a_judged_run_killed_and_resumed_pays_no_judge_call_twice(
     world: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cycle: int
 ) -> None:
-    import evalkit.cli  # noqa: F401 - the forked child inherits the imports
+    import evalkit.cli.commands  # noqa: F401 - the forked child inherits the imports
 
     rng = random.Random(1600 + cycle)
     out, run_id = tmp_path / "out", f"judged{cycle}"

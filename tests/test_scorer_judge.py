@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import evalkit
-from evalkit.errors import TaskError
+from evalkit.common.errors import TaskError
 from evalkit.scorers import get_scorer
 from evalkit.scorers.judge import Judge, JudgeCall
 from evalkit.scorers.judge_prompt import (
@@ -23,7 +23,8 @@ from evalkit.scorers.judge_prompt import (
     read_sections,
 )
 from evalkit.sim.judge import JudgeProfile, judge_reply
-from evalkit.task import Sample, load_task
+from evalkit.task.sample import Sample
+from evalkit.task.spec import load_task
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -289,7 +290,7 @@ def test_a_judge_call_that_fails_makes_an_error_naming_it_never_a_score(tmp_path
 
 def test_estimate_prices_the_judge_calls_and_the_run_lands_inside(tmp_path: Path) -> None:
     from evalkit.client import Endpoint, load_catalog
-    from evalkit.estimate import estimate_run
+    from evalkit.runner.estimate import estimate_run
 
     task = _open_task("open_estimate", {"judges": ["sim/judge"], "replicates": 2}, 4)
     with evalkit.sim.serve(latency_scale=0) as server:

@@ -22,10 +22,9 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
-from evalkit.errors import TaskError
+from evalkit.common.errors import TaskError
 from evalkit.scorers import scorer
 from evalkit.scorers.base import Score, Scorer
 from evalkit.scorers.judge_prompt import (
@@ -37,7 +36,7 @@ from evalkit.scorers.judge_prompt import (
     pairwise_messages,
     parse_verdict,
 )
-from evalkit.task import Sample
+from evalkit.task.sample import Sample
 
 Mode = Literal["reference", "rubric", "pairwise"]
 _SWAPPED = {"a": "b", "b": "a", "tie": "tie"}
@@ -86,8 +85,13 @@ class Judge(Scorer):
         self.replicates, self.aggregate, self.reply_format = replicates, aggregate, reply_format
         self.swap, self.max_tokens, self.seed = swap, max_tokens, seed
         self.temperature = temperature if temperature is not None else (0.7 if replicates > 1 else 0.0)
-        self.baseline_model = baseline.get("model") if baseline else None
-        self._baseline = _recorded_answers(baseline) if mode == "pairwise" and baseline else {}
+        self.baseline = baseline if mode == "pairwise" else None
+        self.baseline_model = baseline.get("model") if self.baseline else None
+        self._baseline: dict[tuple[str, int], str] | None = None  # the runner reads the baseline run
+
+    def use_baseline(self, answers: dict[tuple[str, int], str]) -> None:
+        """The baseline's recorded answers by (sample_id, epoch), read from its run by the runner."""
+        self._baseline = answers
 
     def __call__(self, output: str, sample: Sample) -> Score:
         raise TaskError("the judge scorer calls a model: it scores only inside a run (evalkit.run)")
@@ -108,9 +112,7 @@ class Judge(Scorer):
             return "no reference answer (target) for a reference-guided judge"
         if self.mode == "rubric" and not self._rubric(sample):
             return f"no rubric (give params.rubric or a {self.rubric_field!r} field)"
-        if self.mode == "pairwise" and not self._baseline:
-            return f"the baseline run holds no answers of {self.baseline_model!r}"
-        return None
+        return None  # pairwise: the runner checks the baseline run when it reads it
 
     def calls(self, output: str, sample: Sample, question: str, epoch: int = 0) -> list[JudgeCall]:
         """Every call this answer needs: judges × replicates (× both orders, pairwise)."""
@@ -142,7 +144,7 @@ class Judge(Scorer):
         return value if isinstance(value, str) and value.strip() else None
 
     def _baseline_answer(self, sample: Sample, epoch: int) -> str:
-        answer = self._baseline.get((sample.id, epoch))
+        answer = (self._baseline or {}).get((sample.id, epoch))
         if answer is None:
             raise TaskError(f"the baseline {self.baseline_model!r} has no answer to sample {sample.id!r}")
         return answer
@@ -199,7 +201,11 @@ def _check_options(
         raise TypeError(f"reply_format must be json or line, not {reply_format!r}")
     if not isinstance(replicates, int) or replicates < 1:
         raise TypeError("replicates must be an integer ≥ 1")
-    if mode == "pairwise" and not isinstance(baseline, dict):
+    if mode == "pairwise" and not (
+        isinstance(baseline, dict)
+        and isinstance(baseline.get("run"), str)
+        and isinstance(baseline.get("model"), str)
+    ):
         raise TypeError(
             "mode pairwise needs baseline: {run: RUN_ID_OR_DIR, model: MODEL[, task: T, out: DIR]}"
         )
@@ -244,27 +250,3 @@ def _reference(targets: list[str]) -> str | None:
     if not targets:
         return None
     return targets[0] if len(targets) == 1 else "\n".join(f"- {t}" for t in targets)
-
-
-def _recorded_answers(baseline: dict[str, Any]) -> dict[tuple[str, int], str]:
-    """(sample_id, epoch) -> the baseline model's answer, from a finished run (failed calls left out)."""
-    from evalkit.journal import iter_records
-    from evalkit.results import find_run
-
-    run, model, task = baseline.get("run"), baseline.get("model"), baseline.get("task")
-    if not isinstance(run, (str, Path)) or not isinstance(model, str):
-        raise TypeError("baseline needs run (a run id or directory) and model")
-    directory = find_run(run, baseline.get("out"))
-    answers: dict[tuple[str, int], str] = {}
-    tasks = set()
-    for record in iter_records(directory):
-        if record.get("model") != model or (task is not None and record.get("task") != task):
-            continue
-        tasks.add(record.get("task"))
-        if not record.get("error") and isinstance(record.get("output"), str):
-            answers[(str(record["sample_id"]), int(record["epoch"]))] = record["output"]
-    if len(tasks) > 1:  # sample ids are unique within a task only
-        raise TypeError(
-            f"the baseline run holds {model!r} on several tasks ({', '.join(sorted(tasks))}); name one as baseline.task"
-        )
-    return answers

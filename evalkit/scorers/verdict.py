@@ -10,7 +10,7 @@ import json
 from evalkit.scorers import scorer
 from evalkit.scorers.base import Score, Scorer
 from evalkit.scorers.judge_prompt import GRADES, ReplyFormat, parse_verdict
-from evalkit.task import Sample
+from evalkit.task.sample import Sample
 
 
 @scorer("verdict")

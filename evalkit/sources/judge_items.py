@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from evalkit.errors import TaskError
+from evalkit.common.errors import TaskError
 from evalkit.scorers.judge_prompt import GRADES, grading_messages
 from evalkit.sources import reader
 from evalkit.sources.jsonl import iter_jsonl

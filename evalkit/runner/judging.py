@@ -12,13 +12,15 @@ apart (`cost_rub_judge`) either way.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalkit.errors import ConfigError
+from evalkit.common.errors import ConfigError
+from evalkit.runner.stop import StopRun, run_fatal
 
 if TYPE_CHECKING:
-    from evalkit.budget import Reservation
     from evalkit.client import CallRecord, Catalog
+    from evalkit.runner.budget import Reservation
     from evalkit.scorers.base import Score
     from evalkit.scorers.judge import Judge, JudgeCall
 
@@ -57,9 +59,40 @@ def judge_models(scorers: list[Any]) -> list[str]:
     return list(dict.fromkeys(j for s in scorers if is_judged(s) for j in s.judges))
 
 
+def baseline_answers(baseline: dict[str, Any], out: str | Path) -> dict[tuple[str, int], str]:
+    """(sample_id, epoch) -> a pairwise judge's baseline answer, from a finished run (a run directory,
+    or a run id under `baseline.out`, else under `out`); its failed calls left out. A run that is
+    missing, or holds no answer of the model, is refused before anything is sent."""
+    from evalkit.runner.journal import MANIFEST, iter_records
+
+    run, model, task = str(baseline["run"]), baseline["model"], baseline.get("task")
+    directory = Path(run) if (Path(run) / MANIFEST).exists() else Path(baseline.get("out") or out) / run
+    if not (directory / MANIFEST).exists():
+        raise ConfigError(f"no baseline run {run!r} (looked in {run} and {directory})")
+    answers: dict[tuple[str, int], str] = {}
+    tasks = set()
+    for record in iter_records(directory):
+        if record.get("model") != model or (task is not None and record.get("task") != task):
+            continue
+        tasks.add(record.get("task"))
+        if not record.get("error") and isinstance(record.get("output"), str):
+            answers[(str(record["sample_id"]), int(record["epoch"]))] = record["output"]
+    if len(tasks) > 1:  # sample ids are unique within a task only
+        raise ConfigError(
+            f"the baseline run holds {model!r} on several tasks ({', '.join(sorted(map(str, tasks)))}); name one as baseline.task"
+        )
+    if not answers:
+        raise ConfigError(f"the baseline run {run!r} holds no answer of {model!r}")
+    return answers
+
+
 async def judge_prices(runner: Any, scorers: list[Any]) -> dict[str, Any]:
     """Each judge's price card, read from its endpoint's catalog; an unknown judge is refused before
-    anything is sent, and so is one without a price when a ₽ budget must hold."""
+    anything is sent, and so is one without a price when a ₽ budget must hold. A pairwise judge gets
+    its baseline's answers here."""
+    for scorer in scorers:
+        if is_judged(scorer) and scorer.baseline is not None:
+            scorer.use_baseline(baseline_answers(scorer.baseline, runner.config.out))
     from evalkit.client import load_catalog
     from evalkit.client.endpoints import model_endpoint
 
@@ -130,7 +163,7 @@ class JudgeCalls:
     async def _response(self, unit: Any, call: JudgeCall) -> tuple[CallRecord, bool]:
         """The judge's reply: from this run's journal, the cache, or a new call journaled at once."""
         from evalkit.client import CallRecord
-        from evalkit.prompt import Rendered
+        from evalkit.task.render import Rendered
 
         runner = self.runner
         previous = runner.state.judge_responses.pop((unit.key, call.tag), None)
@@ -141,7 +174,14 @@ class JudgeCalls:
         if runner.cache is not None and (hit := runner.cache.get(request)) is not None:
             runner.invocation["from_cache"] += 1
             return CallRecord.from_dict(hit), True
-        record = await self._call(unit, call)
+        try:
+            record = await self._call(unit, call)
+        except BaseException:  # a call that ends without a reply keeps what it may have cost
+            if unconfirmed := runner.unconfirmed.pop((*unit.key, call.tag), 0.0):
+                runner.journal.write(
+                    {"kind": "unconfirmed", "key": list(unit.key), "unconfirmed_rub": unconfirmed}
+                )
+            raise
         line = {
             "kind": "judge_response", "key": list(unit.key), "judge": call.tag, "request": request,
             "call": record.to_dict(),
@@ -154,9 +194,8 @@ class JudgeCalls:
         return record, False
 
     async def _call(self, unit: Any, call: JudgeCall) -> CallRecord:
-        from evalkit.client import CallHooks, is_model_fatal, is_run_fatal, may_be_billed
-        from evalkit.prompt import Rendered
-        from evalkit.runner import _RUN_FATAL_HINT, _RUN_FATAL_STATUS, StopRun
+        from evalkit.client import CallHooks, is_model_fatal, may_be_billed
+        from evalkit.task.render import Rendered
 
         runner = self.runner
         price = runner.judge_prices.get(call.judge)
@@ -193,12 +232,8 @@ class JudgeCalls:
             call.judge, call.messages, call.params,
             hooks=CallHooks(before_attempt=before_attempt, after_attempt=after_attempt),
         )  # fmt: skip
-        if record.error and is_run_fatal(record.error):
-            hint = _RUN_FATAL_HINT.get(record.error, "").format(run_id=runner.run_id)
-            raise StopRun(
-                _RUN_FATAL_STATUS.get(record.error, "failed"),
-                f"judge {call.judge}: {record.error}: {record.error_message}{hint}",
-            )
+        if (stop := run_fatal(record, runner.run_id, who=f"judge {call.judge}: ")) is not None:
+            raise stop
         if record.error and is_model_fatal(record.error):
             raise StopRun(
                 "failed", f"judge {call.judge} cannot be used: {record.error}: {record.error_message}"

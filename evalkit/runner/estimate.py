@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from evalkit.client.catalog import Catalog
-    from evalkit.task import Task
+    from evalkit.task.spec import Task
 
 from evalkit.client.tokens import REPLY_PRIMING_TOKENS
 from evalkit.client.variants import expand_models
@@ -87,15 +88,20 @@ def _judge_rows(task: Task, samples: Sequence[object], answers: int, catalog: Ca
     the answer at 0 / 35% / all of the task's max_tokens, and its reply at 1 token / 35% / all of the
     judge's max_tokens. `answers` = models × epochs: every answer is judged."""
     from evalkit.client.tokens import estimate_message_tokens
-    from evalkit.messages import message_text
-    from evalkit.prompt import render
+    from evalkit.task.render import render
 
     scorer = task.build_scorer()
     if not getattr(scorer, "calls_models", False):
         return []
+    if scorer.baseline is not None:  # pairwise: the baseline's answers decide which samples are judged
+        from evalkit.runner.judging import baseline_answers
+
+        scorer.use_baseline(
+            baseline_answers(scorer.baseline, os.environ.get("EVALKIT_RESULTS_DIR", "results"))
+        )
     per_judge: dict[str, list[int]] = {}
     for sample in samples:
-        question = message_text(render(task, sample).messages[-1])  # type: ignore[arg-type]
+        question = render(task, sample).text  # type: ignore[arg-type]
         try:
             calls = scorer.calls("", sample, question)
         except Exception:  # e.g. a pairwise sample the baseline did not answer: it will not be judged
@@ -134,8 +140,8 @@ def _judge_rows(task: Task, samples: Sequence[object], answers: int, catalog: Ca
 def _prompts(task: Task, samples: Sequence[object], epochs: int) -> tuple[int, int, int]:
     """(prompt tokens, images, prompt tokens a cache would serve) over every call of the task."""
     from evalkit.client.tokens import estimate_message_tokens
-    from evalkit.images import ImageCache
-    from evalkit.prompt import render
+    from evalkit.task.images import ImageCache
+    from evalkit.task.render import render
 
     prompt_tokens = images = cached = 0
     seen: set[str] = set()
