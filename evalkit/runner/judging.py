@@ -89,13 +89,13 @@ def baseline_answers(baseline: dict[str, Any], out: str | Path) -> dict[tuple[st
 async def judge_prices(runner: Any, scorers: list[Any]) -> dict[str, Any]:
     """Each judge's price card, read from its endpoint's catalog; an unknown judge is refused before
     anything is sent, and so is one without a price when a ₽ budget must hold. A pairwise judge gets
-    its baseline's answers here."""
-    for scorer in scorers:
-        if is_judged(scorer) and scorer.baseline is not None:
-            scorer.use_baseline(baseline_answers(scorer.baseline, runner.config.out))
+    its baseline's answers here too (so a missing baseline is refused just as early)."""
     from evalkit.client import load_catalog
     from evalkit.client.endpoints import model_endpoint
 
+    for scorer in scorers:
+        if is_judged(scorer) and scorer.baseline is not None:
+            scorer.use_baseline(baseline_answers(scorer.baseline, runner.config.out))
     prices: dict[str, Any] = {}
     catalogs: dict[Any, Catalog] = {}
     for judge in judge_models(scorers):
