@@ -56,7 +56,8 @@ def _children(pid: int) -> list[int]:
 
 def _zygote_children() -> list[int]:
     """Processes whose parent is one of our zygotes (each zygote is a direct child of ours), but
-    for each zygote's spare: the next sample's PID 1, forked ahead, still root and idle."""
+    for each zygote's spare: the next sample's PID 1 and its program process, made ahead, still
+    root and idle."""
     found = []
     for zygote in _children(os.getpid()):
         kids = _children(zygote)
@@ -66,13 +67,23 @@ def _zygote_children() -> list[int]:
     return found
 
 
-def _is_idle_spare(pid: int) -> bool:
+def _is_root(pid: int) -> bool:
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return False
-    uid = next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1]
-    return uid == "0" and _children(pid) == []
+    return next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1] == "0"
+
+
+def _is_idle_spare(pid: int) -> bool:
+    """Root, with at most one child (its program process), itself root and childless."""
+    kids = _children(pid)
+    return _is_root(pid) and len(kids) <= 1 and all(_is_root(k) and _children(k) == [] for k in kids)
+
+
+def _spare_processes(zygotes: set[int]) -> set[int]:
+    spares = {kid for zygote in zygotes for kid in _children(zygote) if _is_idle_spare(kid)}
+    return spares | {kid for spare in spares for kid in _children(spare)}
 
 
 def _alive(pid: int) -> bool:
@@ -109,7 +120,7 @@ def no_leftovers():
     yield
     assert _our_sandbox_pids() == [], "a sandboxed process survived its run"
     zygotes = set(_children(os.getpid()))
-    spares = {kid for zygote in zygotes for kid in _children(zygote) if _is_idle_spare(kid)}
+    spares = _spare_processes(zygotes)
     for group in _our_cgroups():  # each zygote's own: only while it lives, and only it (and its spare)
         members = {int(p) for p in (group / "cgroup.procs").read_text().split()}
         assert members & zygotes and members <= zygotes | spares, f"{group} outlived its zygote: {members}"

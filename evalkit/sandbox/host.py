@@ -24,7 +24,6 @@ import queue
 import select
 import shutil
 import signal
-import stat
 import subprocess
 import sys
 import tempfile
@@ -265,8 +264,14 @@ class _Zygote:
         except SandboxError:
             shutil.rmtree(self.jobs, ignore_errors=True)
             raise
-        argv = [plan.python, "-I", "-S", "-B", "-c", _ZYGOTE_MAIN, str(self.jobs)]
-        argv += ["--isolate"] if plan.isolated else []
+        config = {
+            "isolate": plan.isolated,
+            "limits": _rlimits(limits, plan),
+            "tmp_mb": limits.tmp_mb,
+            "env": _environment(),
+            "output_bytes": limits.max_output_bytes,
+        }
+        argv = [plan.python, "-I", "-S", "-B", "-c", _ZYGOTE_MAIN, str(self.jobs), json.dumps(config)]
         argv += ["--once"] if once else list(_WARM_MODULES)
         if plan.network == "netns":
             argv = ["unshare", "--net", "--", *argv]
@@ -391,21 +396,21 @@ def _seccomp_supported() -> bool:
 
 def _run_zygote_one(zygote: _Zygote, job: Job, limits: Limits, plan: _Plan) -> ProgramResult:
     uids = _run_uids()
-    workdir = Path(tempfile.mkdtemp(prefix="job-", dir=zygote.jobs))
-    dir_fd = _open_dir(workdir)
+    # the code and the tests travel in the request; only without a private root (no per-sample
+    # /tmp) does a sample get a directory, for its two homes
+    workdir = None if plan.isolated else Path(tempfile.mkdtemp(prefix="job-", dir=zygote.jobs))
     cgroups = zygote.cgroups
     try:
-        _write_job(workdir, job, plan)
+        if workdir is not None:
+            for side in ("program", "judge"):
+                (workdir / f"home-{side}").mkdir(mode=0o700)
         _reset_failcnt(cgroups)
         request = {
-            "job": workdir.name,
             "uids": list(uids),
-            "isolate": plan.isolated,
             "timeout": limits.timeout_s,
-            "env": _environment(),
-            "limits": _rlimits(limits, plan),
-            "tmp_mb": limits.tmp_mb,
-            "cgroups": [str(group) for group in cgroups],
+            "program": job.code,
+            "spec": {"prelude": job.prelude, "test": job.tests or "", "entry_point": job.entry_point},
+            "job": "" if workdir is None else workdir.name,
         }
         try:
             reply = zygote.run(request, limits.timeout_s)
@@ -418,25 +423,15 @@ def _run_zygote_one(zygote: _Zygote, job: Job, limits: Limits, plan: _Plan) -> P
                 where="sandbox",
             )
         status, detail = _classify(reply, _memory_cgroup_hit(cgroups), limits)
-        stdout = _joined(dir_fd, ("program.stdout", "judge.stdout"), limits.max_output_bytes)
-        stderr = _joined(dir_fd, ("program.stderr", "judge.stderr"), limits.max_output_bytes)
+        outputs = reply["outputs"]
+        stdout = _joined(outputs, ("program.stdout", "judge.stdout"), limits.max_output_bytes)
+        stderr = _joined(outputs, ("program.stderr", "judge.stderr"), limits.max_output_bytes)
         forgeable = not plan.isolated or job.tests is None
         duration = round(reply["duration"], 4)
         return ProgramResult(status, detail, reply["returncode"], stdout, stderr, duration, forgeable)
     finally:
-        os.close(dir_fd)
-        _remove_workdir(workdir)
-
-
-def _write_job(workdir: Path, job: Job, plan: _Plan) -> None:
-    """The program's file and the judge's spec, readable by root only: each sandboxed process
-    reads its own before it drops to its uid, in a mount namespace where the other is absent."""
-    (workdir / "program.py").write_text(job.code, encoding="utf-8")
-    spec = {"prelude": job.prelude, "test": job.tests or "", "entry_point": job.entry_point}
-    (workdir / "judge.json").write_text(json.dumps(spec), encoding="utf-8")
-    if not plan.isolated:
-        for side in ("program", "judge"):
-            (workdir / f"home-{side}").mkdir(mode=0o700)
+        if workdir is not None:
+            _remove_workdir(workdir)
 
 
 def _kill_leftovers(uids: tuple[int, int] | None, cgroups: list[Path]) -> None:
@@ -513,9 +508,8 @@ def _timeout_detail(limits: Limits, cpu: float | None) -> str:
     return detail
 
 
-def _joined(dir_fd: int, names: tuple[str, ...], limit: int) -> str:
-    parts = [text for name in names if (text := _tail(dir_fd, name, limit))]
-    text = "".join(parts)
+def _joined(outputs: dict[str, str], names: tuple[str, ...], limit: int) -> str:
+    text = "".join(str(outputs.get(name, "")) for name in names)
     return text if len(text) <= limit else "…" + text[-limit:]
 
 
@@ -531,32 +525,6 @@ def _remove_workdir(workdir: Path) -> None:
             workdir.unlink()
         return
     shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _open_dir(workdir: Path) -> int:
-    """A descriptor of the run's directory, taken before the program runs: the program owns the
-    directory and may rename it or put symlinks in it, so its outputs are read only through this."""
-    return os.open(workdir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-
-
-def _tail(dir_fd: int, name: str, limit: int) -> str:
-    """The last `limit` bytes of a captured stream (tracebacks end with the useful line). Only a
-    regular file, never through a symlink: we are root and the program chose what is there."""
-    try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
-    except OSError:
-        return ""
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            return ""
-        data = os.pread(fd, limit, max(0, info.st_size - limit))
-    except OSError:
-        return ""
-    finally:
-        os.close(fd)
-    text = data.decode("utf-8", "replace")
-    return ("…" + text) if info.st_size > limit else text
 
 
 def _pids_of_uid(uid: int) -> Iterator[int]:
