@@ -143,5 +143,11 @@ def drop(uid: int | None) -> None:
     check(LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "PR_SET_NO_NEW_PRIVS")
     check(LIBC.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), "PR_SET_DUMPABLE")  # /proc/self as after an exec
     check(LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "PR_SET_PDEATHSIG")  # setuid clears it
-    if uid is not None and seccomp.supported():
+
+
+def refuse_namespaces() -> None:
+    """The seccomp filter, installed while still root (CAP_SYS_ADMIN stands in for `no_new_privs`)
+    once this process needs no more mounts: what is left to do, the uid drop and `prctl`, it
+    allows. Inherited by every child, never removed."""
+    if seccomp.supported():
         seccomp.install()

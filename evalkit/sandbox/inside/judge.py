@@ -138,6 +138,7 @@ class Judge:
         self.batch_open = False
         self.batch_name: str | None = None
         self.batch_target: Remote | None = None  # the program's function of that name, once loaded
+        self.trees: tuple[ast.Module, ast.Module] | None = None  # the prelude and the test, parsed
 
     def start_batch(self, name: str, calls: list[Any]) -> None:
         """Send the planned calls of the program's `name` (before it has even loaded: it runs them
@@ -374,22 +375,30 @@ def _exception(name: str, message: str) -> BaseException:
     return RemoteError(f"{name}: {message}")
 
 
-def _free_names(source: str) -> list[str]:
+def _free_names(*trees: ast.AST) -> list[str]:
     """Names the test code reads that it does not get from builtins: the program may define them."""
-    tree = ast.parse(source)
-    names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    names = {node.id for tree in trees for node in ast.walk(tree) if isinstance(node, ast.Name)}
     return sorted(n for n in names if not hasattr(builtins, n))
+
+
+def _parsed(prelude: str, test: str) -> tuple[ast.Module, ast.Module] | None:
+    """The prelude and the test parsed once, for every analysis and the test's compilation."""
+    try:
+        return ast.parse(prelude), ast.parse(test)
+    except SyntaxError:
+        return None  # the same error is raised where each is compiled, and is the verdict
 
 
 def prepare(judge: Judge, spec: dict[str, Any]) -> dict[str, Any]:
     """The judge's namespace before the program has loaded (the prelude run), and the batch of
     planned calls sent; raises Lost if the program process is already gone."""
     prelude, test, entry_point = spec.get("prelude", ""), spec.get("test", ""), spec.get("entry_point")
+    judge.trees = _parsed(prelude, test)
     namespace: dict[str, Any] = {"__name__": "__sandbox__", "__builtins__": builtins}
     exec(compile(prelude, "prelude.py", "exec"), namespace)
-    if entry_point:
+    if entry_point and judge.trees:
         owned = {k: v for k, v in namespace.items() if k != entry_point}
-        calls = prefetch.planned_calls(test, prelude, entry_point, owned)
+        calls = prefetch.plan(judge.trees[1], judge.trees[0], entry_point, owned)
         if calls:
             judge.start_batch(entry_point, calls)
     return namespace
@@ -401,7 +410,8 @@ def run_tests(judge: Judge, spec: dict[str, Any], namespace: dict[str, Any], loa
         name, message = _pair(loaded["error"])
         return f"{'crash' if name == 'MemoryError' else 'fail'} {name}: {message}"
     prelude, test, entry_point = spec.get("prelude", ""), spec.get("test", ""), spec.get("entry_point")
-    wanted = [n for n in _free_names(prelude + "\n" + test) if n not in namespace or n == entry_point]
+    trees = judge.trees or (ast.parse(prelude + "\n" + test),)  # raises the SyntaxError
+    wanted = [n for n in _free_names(*trees) if n not in namespace or n == entry_point]
     for name in [n for n in wanted if n in sys.stdlib_module_names and n != entry_point]:
         namespace[name] = __import__(name)  # a test relying on `math` gets ours, never the program's
         wanted.remove(name)
@@ -419,7 +429,7 @@ def run_tests(judge: Judge, spec: dict[str, Any], namespace: dict[str, Any], loa
     elif entry_point and judge.batch_name == entry_point:
         judge.batch_target = namespace[entry_point]
     try:
-        exec(compile(test, "test.py", "exec"), namespace)
+        exec(compile(judge.trees[1] if judge.trees else test, "test.py", "exec"), namespace)
     except AssertionError as exc:
         traceback.print_exc()
         return "fail AssertionError: " + str(exc) + _not_plain_note(judge)

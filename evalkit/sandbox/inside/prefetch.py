@@ -36,6 +36,11 @@ def planned_calls(test: str, prelude: str, entry_point: str, local: dict[str, An
         tree, prompt = ast.parse(test), ast.parse(prelude)
     except SyntaxError:
         return None
+    return plan(tree, prompt, entry_point, local)
+
+
+def plan(tree: ast.Module, prompt: ast.Module, entry_point: str, local: dict[str, Any]) -> list[Any] | None:
+    """`planned_calls` for a test and a prompt already parsed."""
     if any(isinstance(n, ast.Name) and n.id == entry_point for n in ast.walk(prompt)):
         return None  # a prompt helper would call the program
     *before, check, last = tree.body if len(tree.body) >= 2 else (None, None, None)

@@ -39,6 +39,7 @@ from . import contain, judge, program, seccomp
 PROGRAM_OUTPUTS = ("program.stdout", "program.stderr")
 JUDGE_OUTPUTS = ("judge.stdout", "judge.stderr")
 SETUP_FAILED = 70
+SPARE_NICE = 19
 _SETUP_FD = [-1]  # where this process reports a failure to contain itself (it moves to fd 4)
 
 
@@ -81,7 +82,8 @@ def serve(once: bool, warm: list[str], jobs_dir: str, config: Config) -> None:
         try:
             if spare is None:
                 spare = spawn(config, own_pidns, jobs_dir + "/" + str(req.get("job", "")))
-            reply, spare = run(req, spare, config, (lambda: spawn(config, own_pidns)) if ahead else None)
+            make = (lambda: spawn(config, own_pidns, lowly=True)) if ahead else None
+            reply, spare = run(req, spare, config, make)
         except OSError as exc:
             reply, spare = {"error": str(exc)}, None
         send(reply)
@@ -125,9 +127,10 @@ class Spare:
             os.waitpid(self.pid, 0)
 
 
-def spawn(config: Config, own_pidns: int, home: str = "") -> Spare:
+def spawn(config: Config, own_pidns: int, home: str = "", lowly: bool = False) -> Spare:
     """Fork the next sample's PID 1 (in a new PID namespace when isolated), which prepares itself
-    and its program process and waits for the request."""
+    and its program process and waits for the request. `lowly`: made while a sample runs, so at
+    the lowest priority until its request comes, to take no CPU time from that sample."""
     judge_read, judge_write = os.pipe()
     program_read, program_write = os.pipe()
     read_fd, write_fd = os.pipe()
@@ -140,6 +143,9 @@ def spawn(config: Config, own_pidns: int, home: str = "") -> Spare:
     finally:
         if config.isolate and os.getpid() != 1:  # back to our own namespace for the next unshare
             contain.check(contain.LIBC.setns(own_pidns, contain.CLONE_NEWPID), "setns")
+    if pid != 0 and lowly:
+        with contextlib.suppress(OSError):  # then only slower
+            os.setpriority(os.PRIO_PROCESS, pid, SPARE_NICE)
     if pid == 0:
         # everything else we hold (another sample's pipes and outputs) is closed in _arrange_fds
         prepare_sample(config, home, (judge_read, program_read, write_fd, setup_write), outputs)
@@ -156,6 +162,7 @@ def run(
     started = time.monotonic()
     pid = spare.pid
     uids = req["uids"] if config.isolate else [None, None]
+    _raise_priority(pid)
     _hand(spare.take("program_fd"), {"uid": uids[1], "source": req["program"]})
     _hand(spare.take("judge_fd"), {"uid": uids[0], "spec": req["spec"]})
     next_spare = None
@@ -184,6 +191,14 @@ def run(
     }
     spare.close()
     return reply, next_spare
+
+
+def _raise_priority(pid: int) -> None:
+    """Back to the normal priority: the spare's PID 1, then its process group (its program process;
+    one forked in between inherits the normal priority, one forked before is in the group)."""
+    for which in (os.PRIO_PROCESS, os.PRIO_PGRP):
+        with contextlib.suppress(OSError):
+            os.setpriority(which, pid, 0)
 
 
 def _hand(fd: int, message: dict[str, Any]) -> None:
@@ -323,6 +338,8 @@ def _settle(config: Config, home: str, side: str) -> None:
     contain.set_limits(config.limits)
     cwd = "/tmp" if config.isolate else f"{home}/home-{side}"
     contain.settle({**config.env, "HOME": cwd, "TMPDIR": cwd}, cwd)
+    if config.isolate:
+        contain.refuse_namespaces()
 
 
 def _activate(config: Config, uid: int | None) -> None:
