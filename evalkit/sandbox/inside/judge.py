@@ -490,6 +490,8 @@ def main(
     except BaseException as exc:  # noqa: BLE001 - a broken prelude is still a verdict, not a hang
         traceback.print_exc()
         verdict = f"fail {type(exc).__name__}: {exc}"
+    with contextlib.suppress(OSError):
+        os.close(sock_fd)  # EOF: the program process ends now, while we finish (else killed with us)
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(BaseException):
             stream.flush()

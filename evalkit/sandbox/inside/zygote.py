@@ -163,8 +163,9 @@ def run(
     pid = spare.pid
     uids = req["uids"] if config.isolate else [None, None]
     _raise_priority(pid)
-    _hand(spare.take("program_fd"), {"uid": uids[1], "source": req["program"]})
+    # the judge first: it has the longer way to go before it needs the program (prelude, parsing)
     _hand(spare.take("judge_fd"), {"uid": uids[0], "spec": req["spec"]})
+    _hand(spare.take("program_fd"), {"uid": uids[1], "source": req["program"]})
     next_spare = None
     if make_spare is not None:
         with contextlib.suppress(OSError):
