@@ -24,6 +24,7 @@ import queue
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -306,22 +307,43 @@ class _Zygote:
         if ready.get("ready") != self.proc.pid:
             self.stop()
             raise SandboxError(f"the sandbox zygote answered {ready!r}", where="sandbox")
+        self.spare: dict[str, Any] | None = ready.get("spare")
 
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def run(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
-        """Send one request and wait for its reply (at most `timeout_s` + a grace period)."""
+    def run(self, request: dict[str, Any], parts: tuple[bytes, bytes], timeout_s: float) -> dict[str, Any]:
+        """Run one sample and wait for its reply (at most `timeout_s` + a grace period). `parts`:
+        the judge's and the program's; written straight into the spare's pipes when it has one
+        (one hand-off fewer), else sent along for the zygote to hand over."""
+        spare, self.spare = self.spare, None
+        pipes = _open_spare(self.proc.pid, spare) if spare else None
+        if pipes is None:
+            request = {**request, "parts": [part.decode() for part in parts]}
+        else:
+            request = {**request, "handed": True}
+            _raise_priority(spare["pid"])  # type: ignore[index]
+        try:
+            self._send(request)
+        except _ZygoteLost:
+            for fd in pipes or ():
+                os.close(fd)  # never start a sample that no zygote watches
+            raise
+        for fd, part in zip(pipes or (), parts, strict=False):
+            _write_part(fd, part)
+        reply = self._reply(timeout_s + _REPLY_GRACE_S)
+        self.spare = reply.get("spare")
+        if "error" in reply:
+            raise SandboxError(f"the sandbox could not start the program: {reply['error']}", where="sandbox")
+        return reply
+
+    def _send(self, request: dict[str, Any]) -> None:
         assert self.proc.stdin is not None
         try:
             self.proc.stdin.write(json.dumps(request).encode() + b"\n")
             self.proc.stdin.flush()
         except OSError as exc:
             raise _ZygoteLost(f"cannot send to the zygote: {exc}") from None
-        reply = self._reply(timeout_s + _REPLY_GRACE_S)
-        if "error" in reply:
-            raise SandboxError(f"the sandbox could not start the program: {reply['error']}", where="sandbox")
-        return reply
 
     def _reply(self, timeout_s: float) -> dict[str, Any]:
         assert self.proc.stdout is not None
@@ -372,6 +394,44 @@ class _Zygote:
         shutil.rmtree(self.jobs, ignore_errors=True)
 
 
+def _open_spare(zygote_pid: int, spare: dict[str, Any]) -> tuple[int, int] | None:
+    """Our own ends of the spare's two request pipes, opened through the zygote's descriptors
+    (it holds them and, blocked on our pipe, changes none until our next request), each checked
+    by inode; None if that fails (the zygote then hands the parts over itself)."""
+    opened: list[int] = []
+    try:
+        for name in ("judge_fd", "program_fd"):
+            number, inode = spare[name]
+            opened.append(os.open(f"/proc/{zygote_pid}/fd/{int(number)}", os.O_WRONLY | os.O_CLOEXEC))
+            info = os.fstat(opened[-1])
+            if not stat.S_ISFIFO(info.st_mode) or info.st_ino != inode:
+                raise OSError(f"descriptor {number} of the zygote is not the spare's pipe")
+    except (OSError, KeyError, TypeError, ValueError):
+        for fd in opened:
+            os.close(fd)
+        return None
+    return opened[0], opened[1]
+
+
+def _raise_priority(pid: int) -> None:
+    """The spare was made at the lowest priority: back to normal, PID 1 then its process group."""
+    for which in (os.PRIO_PROCESS, os.PRIO_PGRP):
+        with contextlib.suppress(OSError):
+            os.setpriority(which, pid, 0)
+
+
+def _write_part(fd: int, part: bytes) -> None:
+    """One side's part, framed as the zygote frames it; a side that could not contain itself is
+    gone (EPIPE), and the zygote's reply says why."""
+    try:
+        with contextlib.suppress(BrokenPipeError):
+            data = memoryview(len(part).to_bytes(4, "big") + part)
+            while data:
+                data = data[os.write(fd, data) :]
+    finally:
+        os.close(fd)
+
+
 def _stop_zygotes(zygotes: list[_Zygote | None]) -> None:
     for index, zygote in enumerate(zygotes):
         if zygote is not None:
@@ -405,15 +465,9 @@ def _run_zygote_one(zygote: _Zygote, job: Job, limits: Limits, plan: _Plan) -> P
             for side in ("program", "judge"):
                 (workdir / f"home-{side}").mkdir(mode=0o700)
         _reset_failcnt(cgroups)
-        request = {
-            "uids": list(uids),
-            "timeout": limits.timeout_s,
-            "program": job.code,
-            "spec": {"prelude": job.prelude, "test": job.tests or "", "entry_point": job.entry_point},
-            "job": "" if workdir is None else workdir.name,
-        }
+        request = {"timeout": limits.timeout_s, "job": "" if workdir is None else workdir.name}
         try:
-            reply = zygote.run(request, limits.timeout_s)
+            reply = zygote.run(request, _parts(job, uids, plan), limits.timeout_s)
         except _ZygoteLost:
             _kill_leftovers(uids, cgroups)  # its children died with it (PDEATHSIG); make sure
             raise
@@ -432,6 +486,16 @@ def _run_zygote_one(zygote: _Zygote, job: Job, limits: Limits, plan: _Plan) -> P
     finally:
         if workdir is not None:
             _remove_workdir(workdir)
+
+
+def _parts(job: Job, uids: tuple[int, int], plan: _Plan) -> tuple[bytes, bytes]:
+    """What each side of the sample is given: the judge its uid and the tests, the program process
+    its uid and the code (never the tests)."""
+    judge_uid, program_uid = uids if plan.isolated else (None, None)
+    spec = {"prelude": job.prelude, "test": job.tests or "", "entry_point": job.entry_point}
+    judge = json.dumps({"uid": judge_uid, "spec": spec}).encode()
+    program = json.dumps({"uid": program_uid, "source": job.code}).encode()
+    return judge, program
 
 
 def _kill_leftovers(uids: tuple[int, int] | None, cgroups: list[Path]) -> None:

@@ -73,7 +73,7 @@ def serve(once: bool, warm: list[str], jobs_dir: str, config: Config) -> None:
     gc.freeze()  # children's collections skip our objects, so fewer copy-on-write page copies
     ahead = config.isolate and not once  # without a private root the homes are per sample
     spare = spawn(config, own_pidns) if ahead else None
-    send({"ready": os.getpid()})
+    send({"ready": os.getpid(), "spare": spare and spare.announce()})
     while True:
         line = sys.stdin.buffer.readline()
         if not line:
@@ -86,6 +86,7 @@ def serve(once: bool, warm: list[str], jobs_dir: str, config: Config) -> None:
             reply, spare = run(req, spare, config, make)
         except OSError as exc:
             reply, spare = {"error": str(exc)}, None
+        reply["spare"] = spare and spare.announce()
         send(reply)
         if once:
             return
@@ -104,6 +105,16 @@ class Spare:
     report_fd: int
     setup_fd: int
     outputs: dict[str, int]
+
+    def announce(self) -> dict[str, Any]:
+        """Where our side can hand this spare its request itself (through /proc/<our pid>/fd, as
+        root), without waking us first: PID 1, and the number and inode of each part's pipe."""
+        pipes = {
+            name: [fd, os.fstat(fd).st_ino]
+            for name in ("judge_fd", "program_fd")
+            if (fd := getattr(self, name)) >= 0
+        }
+        return {"pid": self.pid, **pipes}
 
     def take(self, name: str) -> int:
         """One of the pipe ends, handed over to be closed by the caller (a closed fd's number is
@@ -161,11 +172,14 @@ def run(
     The reply, and the next spare (None: make one when needed)."""
     started = time.monotonic()
     pid = spare.pid
-    uids = req["uids"] if config.isolate else [None, None]
-    _raise_priority(pid)
-    # the judge first: it has the longer way to go before it needs the program (prelude, parsing)
-    _hand(spare.take("judge_fd"), {"uid": uids[0], "spec": req["spec"]})
-    _hand(spare.take("program_fd"), {"uid": uids[1], "source": req["program"]})
+    if req.get("handed"):  # our side wrote both parts itself; ours are only spare copies
+        os.close(spare.take("judge_fd"))
+        os.close(spare.take("program_fd"))
+    else:
+        _raise_priority(pid)
+        judge_part, program_part = (framed(part.encode()) for part in req["parts"])
+        _hand(spare.take("judge_fd"), judge_part)
+        _hand(spare.take("program_fd"), program_part)
     next_spare = None
     if make_spare is not None:
         with contextlib.suppress(OSError):
@@ -202,13 +216,23 @@ def _raise_priority(pid: int) -> None:
             os.setpriority(which, pid, 0)
 
 
-def _hand(fd: int, message: dict[str, Any]) -> None:
-    """Write one side's part of the request and close the pipe (EOF ends its read). A side that
-    could not contain itself is already gone: its setup pipe says why."""
+def framed(part: bytes) -> bytes:
+    """A side's part of the request (JSON: its uid and the tests, or its uid and its code) with its
+    length in front: the side reads exactly that, whoever else still holds the pipe."""
+    return len(part).to_bytes(4, "big") + part
+
+
+def hand(fd: int, part: bytes) -> None:
+    """Write one side's part of the request. A side that could not contain itself is already
+    gone (EPIPE): its setup pipe says why."""
     with contextlib.suppress(BrokenPipeError):
-        data = memoryview(json.dumps(message).encode())
+        data = memoryview(part)
         while data:
             data = data[os.write(fd, data) :]
+
+
+def _hand(fd: int, part: bytes) -> None:
+    hand(fd, part)
     os.close(fd)
 
 
@@ -270,6 +294,11 @@ def prepare_sample(
     judge_read, program_read, status_fd, setup_fd = ends
     _SETUP_FD[0] = setup_fd
     try:
+        # if the zygote dies, so does this spare (and its namespace), even before it is handed a
+        # request: our side may hand it one straight, and nobody would watch the time
+        contain.check(
+            contain.LIBC.prctl(contain.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "PR_SET_PDEATHSIG"
+        )
         os.setsid()
         if config.isolate:
             contain.enter_sample_proc()
@@ -311,16 +340,23 @@ def start_program(
 
 
 def _await_part(fd: int) -> dict[str, Any]:
-    """This side's part of the request (until EOF), or exit quietly when the zygote is gone or
-    drops the spare without sending one."""
-    chunks = []
-    while chunk := os.read(fd, 1 << 20):
-        chunks.append(chunk)
+    """This side's part of the request (a length, then JSON), or exit quietly when the zygote is
+    gone or drops the spare without sending one."""
+    header = _read_exactly(fd, 4)
+    part: dict[str, Any] = json.loads(_read_exactly(fd, int.from_bytes(header, "big")))
     os.close(fd)
-    if not chunks:
-        os._exit(0)
-    part: dict[str, Any] = json.loads(b"".join(chunks))
     return part
+
+
+def _read_exactly(fd: int, size: int) -> bytes:
+    chunks, left = [], size
+    while left:
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            os._exit(0)
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
 
 
 def _arrange_fds(outputs: list[int], extra: list[int]) -> None:
