@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.sandbox import Limits, Sandbox, sandbox_capabilities
+from evalkit.sandbox import Job, Limits, Sandbox, sandbox_capabilities
 from evalkit.sandbox import host as sandbox_module
 
 REPO = Path(__file__).resolve().parent.parent
@@ -553,6 +553,37 @@ def _zygote_pid_after(box: Sandbox, code: str) -> int:
     result = box.run(code)
     assert result.status == "pass", result.stderr
     return _zygote_pid(box)
+
+
+def test_a_spare_waits_at_the_lowest_priority_as_root_and_runs_its_sample_at_the_normal_one(
+    zygote_box: Sandbox,
+):
+    code = "import os\nprint(os.getpriority(os.PRIO_PROCESS, 0), os.getuid())\n"
+    zygote = _zygote_pid_after(zygote_box, code)  # the spare made during this run is the lowly one
+    (spare,) = _children(zygote)
+    assert _is_idle_spare(spare)
+    members = [spare, *_children(spare)]
+    assert len(members) == 2, "the spare has made its program process ahead"
+    assert all(os.getpriority(os.PRIO_PROCESS, pid) == 19 and _is_root(pid) for pid in members)
+    result = zygote_box.run(code)
+    assert result.status == "pass", result.stderr
+    nice, uid = result.stdout.split()
+    assert nice == "0" and uid != "0"
+
+
+def test_a_spare_that_cannot_be_reached_directly_gets_its_request_from_the_zygote(zygote_box: Sandbox):
+    job = Job("def f(x):\n    return x + 1\n", tests="assert f(1) == 2\n", entry_point="f")
+    assert zygote_box.run(job).status == "pass"
+    zygote = zygote_box._zygotes[0]
+    assert zygote is not None and zygote.spare is not None
+    _, inode = zygote.spare["judge_fd"]
+    number, _ = zygote.spare["program_fd"]
+    zygote.spare["judge_fd"] = [number, inode]  # the program's pipe: the inode check must refuse it
+    assert zygote_box.run(job).status == "pass"
+    zygote.spare = None  # no announcement at all
+    assert zygote_box.run(job).status == "pass"
+    wrong = Job("def f(x):\n    return x\n", tests="assert f(1) == 2\n", entry_point="f")
+    assert zygote_box.run(wrong).status == "fail"
 
 
 def test_random_state_is_fresh_in_every_program(zygote_box: Sandbox):

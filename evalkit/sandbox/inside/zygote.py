@@ -394,8 +394,12 @@ def _setup_failed(exc: BaseException) -> NoReturn:
 
 
 def _oom_score_adj(value: str) -> None:
-    with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as f:
-        f.write(value)
+    with contextlib.suppress(OSError):
+        fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, value.encode())
+        finally:
+            os.close(fd)
 
 
 def main() -> None:
