@@ -464,19 +464,21 @@ def _run_zygote_one(zygote: _Zygote, job: Job, limits: Limits, plan: _Plan) -> P
         if workdir is not None:
             for side in ("program", "judge"):
                 (workdir / f"home-{side}").mkdir(mode=0o700)
-        _reset_failcnt(cgroups)
         request = {"timeout": limits.timeout_s, "job": "" if workdir is None else workdir.name}
         try:
             reply = zygote.run(request, _parts(job, uids, plan), limits.timeout_s)
         except _ZygoteLost:
             _kill_leftovers(uids, cgroups)  # its children died with it (PDEATHSIG); make sure
             raise
+        memory_hit = _memory_cgroup_hit(cgroups)
+        if memory_hit:
+            _reset_failcnt(cgroups)  # for the next sample (a new zygote's cgroup starts at 0)
         if reply["setup_error"]:
             raise SandboxError(
                 f"the sandbox could not contain the program: {_one_line(reply['setup_error'])}",
                 where="sandbox",
             )
-        status, detail = _classify(reply, _memory_cgroup_hit(cgroups), limits)
+        status, detail = _classify(reply, memory_hit, limits)
         outputs = reply["outputs"]
         stdout = _joined(outputs, ("program.stdout", "judge.stdout"), limits.max_output_bytes)
         stderr = _joined(outputs, ("program.stderr", "judge.stderr"), limits.max_output_bytes)

@@ -82,7 +82,7 @@ def serve(once: bool, warm: list[str], jobs_dir: str, config: Config) -> None:
         try:
             if spare is None:
                 spare = spawn(config, own_pidns, jobs_dir + "/" + str(req.get("job", "")))
-            make = (lambda: spawn(config, own_pidns, lowly=True)) if ahead else None
+            make = (lambda: spawn_lowly(config, own_pidns)) if ahead else None
             reply, spare = run(req, spare, config, make)
         except OSError as exc:
             reply, spare = {"error": str(exc)}, None
@@ -138,10 +138,9 @@ class Spare:
             os.waitpid(self.pid, 0)
 
 
-def spawn(config: Config, own_pidns: int, home: str = "", lowly: bool = False) -> Spare:
+def spawn(config: Config, own_pidns: int, home: str = "") -> Spare:
     """Fork the next sample's PID 1 (in a new PID namespace when isolated), which prepares itself
-    and its program process and waits for the request. `lowly`: made while a sample runs, so at
-    the lowest priority until its request comes, to take no CPU time from that sample."""
+    and its program process and waits for the request."""
     judge_read, judge_write = os.pipe()
     program_read, program_write = os.pipe()
     read_fd, write_fd = os.pipe()
@@ -154,15 +153,22 @@ def spawn(config: Config, own_pidns: int, home: str = "", lowly: bool = False) -
     finally:
         if config.isolate and os.getpid() != 1:  # back to our own namespace for the next unshare
             contain.check(contain.LIBC.setns(own_pidns, contain.CLONE_NEWPID), "setns")
-    if pid != 0 and lowly:
-        with contextlib.suppress(OSError):  # then only slower
-            os.setpriority(os.PRIO_PROCESS, pid, SPARE_NICE)
     if pid == 0:
         # everything else we hold (another sample's pipes and outputs) is closed in _arrange_fds
         prepare_sample(config, home, (judge_read, program_read, write_fd, setup_write), outputs)
     for fd in (judge_read, program_read, write_fd, setup_write):
         os.close(fd)
     return Spare(pid, judge_write, program_write, read_fd, setup_read, outputs)
+
+
+def spawn_lowly(config: Config, own_pidns: int) -> Spare:
+    """A spare made while a sample runs: the fork itself, too, at the lowest priority (the child
+    keeps it until its request), so that neither takes CPU time from that sample."""
+    os.setpriority(os.PRIO_PROCESS, 0, SPARE_NICE)
+    try:
+        return spawn(config, own_pidns)
+    finally:
+        os.setpriority(os.PRIO_PROCESS, 0, 0)
 
 
 def run(
