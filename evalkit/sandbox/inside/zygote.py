@@ -83,11 +83,13 @@ def serve(once: bool, warm: list[str], jobs_dir: str, config: Config) -> None:
             if spare is None:
                 spare = spawn(config, own_pidns, jobs_dir + "/" + str(req.get("job", "")))
             make = (lambda: spawn_lowly(config, own_pidns)) if ahead else None
-            reply, spare = run(req, spare, config, make)
+            reply, spare, held = run(req, spare, config, make)
         except OSError as exc:
-            reply, spare = {"error": str(exc)}, None
+            reply, spare, held = {"error": str(exc)}, None, []
         reply["spare"] = spare and spare.announce()
         send(reply)
+        for fd in held:  # the judge's mount namespace is torn down now, after the reply
+            os.close(fd)
         if once:
             return
 
@@ -105,6 +107,7 @@ class Spare:
     report_fd: int
     setup_fd: int
     outputs: dict[str, int]
+    keep_fd: int  # where the judge sends its mount namespace, which then outlives it until we reply
 
     def announce(self) -> dict[str, Any]:
         """Where our side can hand this spare its request itself (through /proc/<our pid>/fd, as
@@ -124,7 +127,7 @@ class Spare:
         return fd
 
     def close(self) -> None:
-        for name in ("judge_fd", "program_fd", "report_fd", "setup_fd"):
+        for name in ("judge_fd", "program_fd", "report_fd", "setup_fd", "keep_fd"):
             if (fd := self.take(name)) >= 0:
                 os.close(fd)
         for fd in self.outputs.values():
@@ -145,6 +148,7 @@ def spawn(config: Config, own_pidns: int, home: str = "") -> Spare:
     program_read, program_write = os.pipe()
     read_fd, write_fd = os.pipe()
     setup_read, setup_write = os.pipe()  # closed before any untrusted code runs: it cannot forge
+    keep_ours, keep_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
     outputs = {name: os.memfd_create(name, os.MFD_CLOEXEC) for name in PROGRAM_OUTPUTS + JUDGE_OUTPUTS}
     if config.isolate:
         contain.check(contain.LIBC.unshare(contain.CLONE_NEWPID), "unshare(CLONE_NEWPID)")
@@ -155,10 +159,12 @@ def spawn(config: Config, own_pidns: int, home: str = "") -> Spare:
             contain.check(contain.LIBC.setns(own_pidns, contain.CLONE_NEWPID), "setns")
     if pid == 0:
         # everything else we hold (another sample's pipes and outputs) is closed in _arrange_fds
-        prepare_sample(config, home, (judge_read, program_read, write_fd, setup_write), outputs)
+        ends = (judge_read, program_read, write_fd, setup_write, keep_theirs.detach())
+        prepare_sample(config, home, ends, outputs)
     for fd in (judge_read, program_read, write_fd, setup_write):
         os.close(fd)
-    return Spare(pid, judge_write, program_write, read_fd, setup_read, outputs)
+    keep_theirs.close()
+    return Spare(pid, judge_write, program_write, read_fd, setup_read, outputs, keep_ours.detach())
 
 
 def spawn_lowly(config: Config, own_pidns: int) -> Spare:
@@ -173,7 +179,7 @@ def spawn_lowly(config: Config, own_pidns: int) -> Spare:
 
 def run(
     req: dict[str, Any], spare: Spare, config: Config, make_spare: Any
-) -> tuple[dict[str, Any], Spare | None]:
+) -> tuple[dict[str, Any], Spare | None, list[int]]:
     """Hand the request to `spare`, make the next spare while it runs, wait for the sample's end.
     The reply, and the next spare (None: make one when needed)."""
     started = time.monotonic()
@@ -210,8 +216,22 @@ def run(
         "duration": time.monotonic() - started,
         "cpu": usage.ru_utime + usage.ru_stime,
     }
+    held = _received_fds(spare.keep_fd)
     spare.close()
-    return reply, next_spare
+    return reply, next_spare, held
+
+
+def _received_fds(fd: int) -> list[int]:
+    """The descriptors the spare sent on its keep socket (its judge's mount namespace)."""
+    sock = socket.socket(fileno=os.dup(fd))
+    sock.setblocking(False)
+    try:
+        _, fds, _, _ = socket.recv_fds(sock, 1, 4)
+    except OSError:
+        fds = []
+    finally:
+        sock.close()
+    return list(fds)
 
 
 def _raise_priority(pid: int) -> None:
@@ -293,11 +313,11 @@ def drain(fd: int) -> str:
 
 
 def prepare_sample(
-    config: Config, home: str, ends: tuple[int, int, int, int], outputs: dict[str, int]
+    config: Config, home: str, ends: tuple[int, int, int, int, int], outputs: dict[str, int]
 ) -> NoReturn:
     """PID 1 of the sample's namespace: set up the program process and the judge (this process),
     each waiting for its part of the request, then run the judge."""
-    judge_read, program_read, status_fd, setup_fd = ends
+    judge_read, program_read, status_fd, setup_fd, keep_fd = ends
     _SETUP_FD[0] = setup_fd
     try:
         # if the zygote dies, so does this spare (and its namespace), even before it is handed a
@@ -316,16 +336,30 @@ def prepare_sample(
             start_program(config, home, program_end.detach(), program_setup_write, program_read, outputs)
         program_end.close()
         os.close(program_setup_write)
-        fds = [status_fd, setup_fd, judge_end.detach(), program_setup_read, judge_read]
+        fds = [status_fd, setup_fd, judge_end.detach(), program_setup_read, judge_read, keep_fd]
         _arrange_fds([outputs[name] for name in JUDGE_OUTPUTS], fds)
         _SETUP_FD[0] = 4
         _settle(config, home, "judge")
+        _lend_mount_namespace(config, 8)
         part = _await_part(7)
         _activate(config, part["uid"])
     except BaseException as exc:  # noqa: BLE001 - reported as a sandbox error, never scored
         _setup_failed(exc)
     judge.main(5, 3, part["spec"], program_pid, (4, 6))  # fds 4, 6: the setup pipes, open until loaded
     os._exit(0)
+
+
+def _lend_mount_namespace(config: Config, keep_fd: int) -> None:
+    """Send the zygote our mount namespace: while the descriptor is in flight or held, our exit does
+    not tear down its mounts (a wait for RCU), so the zygote learns of our end sooner; it closes
+    the descriptor once it has replied. Only ours: the program process's files die with it."""
+    if config.isolate:
+        ns = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+        with socket.socket(fileno=keep_fd) as sock:
+            socket.send_fds(sock, [b"m"], [ns])
+        os.close(ns)
+    else:
+        os.close(keep_fd)
 
 
 def start_program(
