@@ -120,9 +120,9 @@ def no_leftovers():
     yield
     assert _our_sandbox_pids() == [], "a sandboxed process survived its run"
     zygotes = set(_children(os.getpid()))
-    spares = _spare_processes(zygotes)
     for group in _our_cgroups():  # each zygote's own: only while it lives, and only it (and its spare)
         members = {int(p) for p in (group / "cgroup.procs").read_text().split()}
+        spares = _spare_processes(zygotes)  # after: a spare still being made may fork its program
         assert members & zygotes and members <= zygotes | spares, f"{group} outlived its zygote: {members}"
     assert _zygote_children() == [], "a zygote still has a child after its run"
     ours = list(
@@ -561,6 +561,9 @@ def test_a_spare_waits_at_the_lowest_priority_as_root_and_runs_its_sample_at_the
     code = "import os\nprint(os.getpriority(os.PRIO_PROCESS, 0), os.getuid())\n"
     zygote = _zygote_pid_after(zygote_box, code)  # the spare made during this run is the lowly one
     (spare,) = _children(zygote)
+    deadline = time.monotonic() + 10  # it is made at the lowest priority: on a busy machine, later
+    while len(_children(spare)) < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert _is_idle_spare(spare)
     members = [spare, *_children(spare)]
     assert len(members) == 2, "the spare has made its program process ahead"

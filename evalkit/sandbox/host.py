@@ -190,11 +190,12 @@ class Sandbox:
         """Judge one job (a bare string: a program with no tests) and return what happened."""
         if isinstance(job, str):
             job = Job(job)
+        analysis = _analysis(job)  # before taking a worker: meanwhile the previous sample runs
         slot = self._slots.get()
         try:
             if self.launcher == "exec":
-                return _run_exec_one(job, self.limits, self._plan)
-            return self._run_in_zygote(slot, job)
+                return _run_exec_one(job, self.limits, self._plan, analysis)
+            return self._run_in_zygote(slot, job, analysis)
         finally:
             self._slots.put(slot)
 
@@ -213,7 +214,7 @@ class Sandbox:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _run_in_zygote(self, slot: int, job: Job) -> ProgramResult:
+    def _run_in_zygote(self, slot: int, job: Job, analysis: dict[str, Any] | None) -> ProgramResult:
         """One retry if the slot's zygote died under the run (not the program's doing: it cannot
         signal the zygote); a second loss is a SandboxError."""
         for attempt in (1, 2):
@@ -223,7 +224,7 @@ class Sandbox:
                     zygote.stop()
                 zygote = self._zygotes[slot] = _Zygote(self._plan, self.limits)
             try:
-                return _run_zygote_one(zygote, job, self.limits, self._plan)
+                return _run_zygote_one(zygote, job, self.limits, self._plan, analysis)
             except _ZygoteLost as exc:
                 zygote.stop()
                 self._zygotes[slot] = None
@@ -439,11 +440,13 @@ def _stop_zygotes(zygotes: list[_Zygote | None]) -> None:
             zygotes[index] = None
 
 
-def _run_exec_one(job: Job, limits: Limits, plan: _Plan) -> ProgramResult:
+def _run_exec_one(
+    job: Job, limits: Limits, plan: _Plan, analysis: dict[str, Any] | None = None
+) -> ProgramResult:
     """The exec launcher: a zygote of its own that serves this one job (a fresh interpreter)."""
     zygote = _Zygote(plan, limits, once=True)
     try:
-        return _run_zygote_one(zygote, job, limits, plan)
+        return _run_zygote_one(zygote, job, limits, plan, analysis)
     except _ZygoteLost as exc:
         raise SandboxError(f"the sandbox process died: {exc}", where="sandbox") from None
     finally:
@@ -454,7 +457,9 @@ def _seccomp_supported() -> bool:
     return os.uname().machine in ("x86_64", "aarch64")
 
 
-def _run_zygote_one(zygote: _Zygote, job: Job, limits: Limits, plan: _Plan) -> ProgramResult:
+def _run_zygote_one(
+    zygote: _Zygote, job: Job, limits: Limits, plan: _Plan, analysis: dict[str, Any] | None = None
+) -> ProgramResult:
     uids = _run_uids()
     # the code and the tests travel in the request; only without a private root (no per-sample
     # /tmp) does a sample get a directory, for its two homes
@@ -466,7 +471,7 @@ def _run_zygote_one(zygote: _Zygote, job: Job, limits: Limits, plan: _Plan) -> P
                 (workdir / f"home-{side}").mkdir(mode=0o700)
         request = {"timeout": limits.timeout_s, "job": "" if workdir is None else workdir.name}
         try:
-            reply = zygote.run(request, _parts(job, uids, plan), limits.timeout_s)
+            reply = zygote.run(request, _parts(job, uids, plan, analysis), limits.timeout_s)
         except _ZygoteLost:
             _kill_leftovers(uids, cgroups)  # its children died with it (PDEATHSIG); make sure
             raise
@@ -490,14 +495,47 @@ def _run_zygote_one(zygote: _Zygote, job: Job, limits: Limits, plan: _Plan) -> P
             _remove_workdir(workdir)
 
 
-def _parts(job: Job, uids: tuple[int, int], plan: _Plan) -> tuple[bytes, bytes]:
-    """What each side of the sample is given: the judge its uid and the tests, the program process
-    its uid and the code (never the tests)."""
+def _parts(
+    job: Job, uids: tuple[int, int], plan: _Plan, analysis: dict[str, Any] | None
+) -> tuple[bytes, bytes]:
+    """What each side of the sample is given: the judge its uid, the tests and their analysis, the
+    program process its uid and the code (never the tests)."""
     judge_uid, program_uid = uids if plan.isolated else (None, None)
     spec = {"prelude": job.prelude, "test": job.tests or "", "entry_point": job.entry_point}
+    if analysis is not None:
+        spec["analysis"] = analysis
     judge = json.dumps({"uid": judge_uid, "spec": spec}).encode()
     program = json.dumps({"uid": program_uid, "source": job.code}).encode()
     return judge, program
+
+
+def _analysis(job: Job) -> dict[str, Any] | None:
+    """The static part of the judge's work, done here (trusted, like the judge): the test's free
+    names and, when its calls can be batched (`inside/prefetch.py`), those calls (plain data) and
+    the names that must then be the judge's own, which the judge checks against its namespace.
+    None when the prelude or the test does not parse: the judge then finds out, and says so."""
+    import ast
+
+    from evalkit.sandbox.inside import plain, prefetch
+    from evalkit.scorers.code_extract import PARSING  # see there: one lock for every ast.parse
+
+    try:
+        with PARSING:
+            prompt, tree = ast.parse(job.prelude), ast.parse(job.tests or "")
+    except (SyntaxError, ValueError, RecursionError, MemoryError, SystemError):
+        return None
+    found = prefetch.analyse(tree, prompt, job.entry_point) if job.entry_point else None
+    calls, needs = found or ([], set())
+
+    def not_literal(value: Any) -> dict[str, Any]:
+        raise TypeError(f"not a literal: {type(value).__name__}")
+
+    try:
+        with plain.deep_enough():
+            encoded = [plain.encode([list(args), kwargs], not_literal) for args, kwargs in calls]
+    except (TypeError, plain.NotPlain, RecursionError):
+        encoded, needs = [], set()
+    return {"free": prefetch.free_names(prompt, tree), "calls": encoded, "needs": sorted(needs)}
 
 
 def _kill_leftovers(uids: tuple[int, int] | None, cgroups: list[Path]) -> None:

@@ -139,6 +139,7 @@ class Judge:
         self.batch_name: str | None = None
         self.batch_target: Remote | None = None  # the program's function of that name, once loaded
         self.trees: tuple[ast.Module, ast.Module] | None = None  # the prelude and the test, parsed
+        self.free: list[str] | None = None  # the test's free names, when our side sent them
 
     def start_batch(self, name: str, calls: list[Any]) -> None:
         """Send the planned calls of the program's `name` (before it has even loaded: it runs them
@@ -375,12 +376,6 @@ def _exception(name: str, message: str) -> BaseException:
     return RemoteError(f"{name}: {message}")
 
 
-def _free_names(*trees: ast.AST) -> list[str]:
-    """Names the test code reads that it does not get from builtins: the program may define them."""
-    names = {node.id for tree in trees for node in ast.walk(tree) if isinstance(node, ast.Name)}
-    return sorted(n for n in names if not hasattr(builtins, n))
-
-
 def _parsed(prelude: str, test: str) -> tuple[ast.Module, ast.Module] | None:
     """The prelude and the test parsed once, for every analysis and the test's compilation."""
     try:
@@ -393,15 +388,32 @@ def prepare(judge: Judge, spec: dict[str, Any]) -> dict[str, Any]:
     """The judge's namespace before the program has loaded (the prelude run), and the batch of
     planned calls sent; raises Lost if the program process is already gone."""
     prelude, test, entry_point = spec.get("prelude", ""), spec.get("test", ""), spec.get("entry_point")
-    judge.trees = _parsed(prelude, test)
+    analysis = spec.get("analysis")  # made by our side while the sample waited for a worker
+    if analysis is None:
+        judge.trees = _parsed(prelude, test)
     namespace: dict[str, Any] = {"__name__": "__sandbox__", "__builtins__": builtins}
     exec(compile(prelude, "prelude.py", "exec"), namespace)
-    if entry_point and judge.trees:
-        owned = {k: v for k, v in namespace.items() if k != entry_point}
+    owned = {k: v for k, v in namespace.items() if k != entry_point}
+    if analysis is not None:
+        judge.free = [str(name) for name in analysis["free"]]
+        if entry_point and analysis["calls"] and prefetch.owns_all(analysis["needs"], owned):
+            judge.start_batch(entry_point, [_literal(call) for call in analysis["calls"]])
+    elif entry_point and judge.trees:
         calls = prefetch.plan(judge.trees[1], judge.trees[0], entry_point, owned)
         if calls:
             judge.start_batch(entry_point, calls)
     return namespace
+
+
+def _literal(data: Any) -> tuple[list[Any], dict[str, Any]]:
+    """A planned call's arguments, as our side encoded them (plain data, no references)."""
+
+    def no_reference(tag: str, body: Any) -> Any:
+        raise plain.NotPlain(f"a reference ({tag}) in a planned call")
+
+    with plain.deep_enough():
+        args, kwargs = plain.decode(data, no_reference)
+    return list(args), dict(kwargs)
 
 
 def run_tests(judge: Judge, spec: dict[str, Any], namespace: dict[str, Any], loaded: dict[str, Any]) -> str:
@@ -410,8 +422,13 @@ def run_tests(judge: Judge, spec: dict[str, Any], namespace: dict[str, Any], loa
         name, message = _pair(loaded["error"])
         return f"{'crash' if name == 'MemoryError' else 'fail'} {name}: {message}"
     prelude, test, entry_point = spec.get("prelude", ""), spec.get("test", ""), spec.get("entry_point")
-    trees = judge.trees or (ast.parse(prelude + "\n" + test),)  # raises the SyntaxError
-    wanted = [n for n in _free_names(*trees) if n not in namespace or n == entry_point]
+    if judge.free is not None:
+        free = judge.free
+    else:
+        free = prefetch.free_names(
+            *(judge.trees or (ast.parse(prelude + "\n" + test),))
+        )  # or the SyntaxError
+    wanted = [n for n in free if n not in namespace or n == entry_point]
     for name in [n for n in wanted if n in sys.stdlib_module_names and n != entry_point]:
         namespace[name] = __import__(name)  # a test relying on `math` gets ours, never the program's
         wanted.remove(name)
