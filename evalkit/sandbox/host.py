@@ -318,20 +318,18 @@ class _Zygote:
         the judge's and the program's; written straight into the spare's pipes when it has one
         (one hand-off fewer), else sent along for the zygote to hand over."""
         spare, self.spare = self.spare, None
-        pipes = _open_spare(self.proc.pid, spare) if spare else None
+        # (if the zygote dies after this check, the spare dies with it: its parent-death signal)
+        pipes = _open_spare(self.proc.pid, spare) if spare and self.alive() else None
         if pipes is None:
             request = {**request, "parts": [part.decode() for part in parts]}
         else:
             request = {**request, "handed": True}
             _raise_priority(spare["pid"])  # type: ignore[index]
-        try:
-            self._send(request)
-        except _ZygoteLost:
-            for fd in pipes or ():
-                os.close(fd)  # never start a sample that no zygote watches
-            raise
+        # the parts first, then the zygote: woken first, it would run (fork the next spare) on
+        # this core before the sample could start; its clock starts a moment after the sample
         for fd, part in zip(pipes or (), parts, strict=False):
             _write_part(fd, part)
+        self._send(request)
         reply = self._reply(timeout_s + _REPLY_GRACE_S)
         self.spare = reply.get("spare")
         if "error" in reply:

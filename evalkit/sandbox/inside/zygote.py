@@ -82,7 +82,7 @@ def serve(once: bool, warm: list[str], jobs_dir: str, config: Config) -> None:
         try:
             if spare is None:
                 spare = spawn(config, own_pidns, jobs_dir + "/" + str(req.get("job", "")))
-            make = (lambda: spawn_lowly(config, own_pidns)) if ahead else None
+            make = (lambda: spawn(config, own_pidns, lowly=True)) if ahead else None
             reply, spare, held = run(req, spare, config, make)
         except OSError as exc:
             reply, spare, held = {"error": str(exc)}, None, []
@@ -141,9 +141,11 @@ class Spare:
             os.waitpid(self.pid, 0)
 
 
-def spawn(config: Config, own_pidns: int, home: str = "") -> Spare:
+def spawn(config: Config, own_pidns: int, home: str = "", lowly: bool = False) -> Spare:
     """Fork the next sample's PID 1 (in a new PID namespace when isolated), which prepares itself
-    and its program process and waits for the request."""
+    and its program process and waits for the request. `lowly`: made while a sample runs, so at
+    the lowest priority until its request comes, to take no CPU time from that sample (set here,
+    before the spare is announced: whoever hands it its request raises it after)."""
     judge_read, judge_write = os.pipe()
     program_read, program_write = os.pipe()
     read_fd, write_fd = os.pipe()
@@ -157,6 +159,9 @@ def spawn(config: Config, own_pidns: int, home: str = "") -> Spare:
     finally:
         if config.isolate and os.getpid() != 1:  # back to our own namespace for the next unshare
             contain.check(contain.LIBC.setns(own_pidns, contain.CLONE_NEWPID), "setns")
+    if pid != 0 and lowly:
+        with contextlib.suppress(OSError):  # then only slower
+            os.setpriority(os.PRIO_PROCESS, pid, SPARE_NICE)
     if pid == 0:
         # everything else we hold (another sample's pipes and outputs) is closed in _arrange_fds
         ends = (judge_read, program_read, write_fd, setup_write, keep_theirs.detach())
@@ -165,16 +170,6 @@ def spawn(config: Config, own_pidns: int, home: str = "") -> Spare:
         os.close(fd)
     keep_theirs.close()
     return Spare(pid, judge_write, program_write, read_fd, setup_read, outputs, keep_ours.detach())
-
-
-def spawn_lowly(config: Config, own_pidns: int) -> Spare:
-    """A spare made while a sample runs: the fork itself, too, at the lowest priority (the child
-    keeps it until its request), so that neither takes CPU time from that sample."""
-    os.setpriority(os.PRIO_PROCESS, 0, SPARE_NICE)
-    try:
-        return spawn(config, own_pidns)
-    finally:
-        os.setpriority(os.PRIO_PROCESS, 0, 0)
 
 
 def run(
@@ -288,14 +283,16 @@ def wait(pid: int, timeout: float) -> bool:
         poller.register(pidfd, select.POLLIN)
         poller.register(0, select.POLLIN)
         deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            for fd, _ in poller.poll(max(1, math.ceil(left * 1000))):
+        while True:  # polled at least once: when we get here late (a busy machine), a sample
+            left = deadline - time.monotonic()  # that already ended is not a timeout
+            for fd, _ in poller.poll(max(0, math.ceil(left * 1000))):
                 if fd == pidfd:
                     return True
                 os.kill(pid, signal.SIGKILL)  # our parent is gone: nobody reads the result
                 os.waitpid(pid, 0)
                 os._exit(0)
-        return False
+            if left <= 0:
+                return False
     finally:
         os.close(pidfd)
 
