@@ -11,7 +11,7 @@ import pytest
 
 from evalkit.sandbox import host
 from evalkit.scorers.code import CodeExecution
-from evalkit.task import Sample
+from evalkit.task.spec import Sample
 
 REPO = Path(__file__).resolve().parent.parent
 LAUNCHERS = ["zygote", "exec"] if host._probe().launcher == "zygote" else ["exec"]
@@ -361,7 +361,7 @@ def test_a_simulated_model_that_answers_with_cheats_scores_zero_end_to_end(
     import evalkit
     from evalkit import sim
     from evalkit.sim.profiles import CHEATER
-    from evalkit.task import ScorerSpec, resolve_task
+    from evalkit.task.spec import ScorerSpec, resolve_task
 
     monkeypatch.setenv("ROUTERAI_API_KEY", "sk-test-cheats")
     task = resolve_task("builtin_code")
@@ -457,7 +457,7 @@ def _judges_own_plan(test: str, prelude: str, entry_point: str) -> tuple[object,
 
     namespace = {"__name__": "__sandbox__", "__builtins__": builtins}
     exec(compile(prelude, "prelude.py", "exec"), namespace)
-    owned = {k: v for k, v in namespace.items() if k != entry_point}
+    owned = {k: True for k in namespace if k != entry_point}  # the judge's own: nothing is a proxy yet
     own = prefetch.planned_calls(test, prelude, entry_point, owned)
     analysis = host._analysis(host.Job("", tests=test, prelude=prelude, entry_point=entry_point))
     assert analysis is not None
@@ -496,3 +496,13 @@ def test_our_side_plans_exactly_the_calls_the_judge_would_on_humaneval_and_mbpp(
         assert own == sent, row["id"]
         batched += sent != "None"
     assert batched >= 143  # HumanEval's
+
+
+def test_a_name_the_program_owns_in_the_judges_namespace_is_not_batched():
+    from evalkit.sandbox.inside import prefetch
+
+    test = _he("assert normalise(candidate(1)) == 1\n").fields["test"]
+    assert prefetch.planned_calls(test, "", "f", {"normalise": True}) == [([1], {})]
+    # a proxy of the program's (or a builtin it shadows) could run the program out of order
+    assert prefetch.planned_calls(test, "", "f", {"normalise": False}) is None
+    assert prefetch.planned_calls(test.replace("normalise", "abs"), "", "f", {"abs": False}) is None

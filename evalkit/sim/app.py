@@ -18,8 +18,8 @@ from typing import IO, Any
 from aiohttp import web
 
 from evalkit.client.dialect import PROCESSING_COMMENT
+from evalkit.client.messages import message_text
 from evalkit.client.tokens import MESSAGE_OVERHEAD_TOKENS, estimate_tokens
-from evalkit.messages import message_text
 from evalkit.sim import wire
 from evalkit.sim.faults import FaultDraw, Faults, draw_fault
 from evalkit.sim.gate import Gate

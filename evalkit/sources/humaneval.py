@@ -19,9 +19,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from evalkit.errors import TaskError
-from evalkit.languages import NAMES
+from evalkit.common.errors import TaskError
 from evalkit.sources.jsonl import iter_jsonl
+from evalkit.task.languages import NAMES
 
 _ISO_BY_NAME = {name.lower(): code for code, name in NAMES.items()}
 _REQUIRED = ("task_id", "prompt", "canonical_solution", "test", "entry_point")

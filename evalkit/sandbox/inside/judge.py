@@ -393,7 +393,7 @@ def prepare(judge: Judge, spec: dict[str, Any]) -> dict[str, Any]:
         judge.trees = _parsed(prelude, test)
     namespace: dict[str, Any] = {"__name__": "__sandbox__", "__builtins__": builtins}
     exec(compile(prelude, "prelude.py", "exec"), namespace)
-    owned = {k: v for k, v in namespace.items() if k != entry_point}
+    owned = {k: not isinstance(v, Remote) for k, v in namespace.items() if k != entry_point}
     if analysis is not None:
         judge.free = [str(name) for name in analysis["free"]]
         if entry_point and analysis["calls"] and prefetch.owns_all(analysis["needs"], owned):

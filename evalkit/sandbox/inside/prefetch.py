@@ -29,9 +29,10 @@ _STRAIGHT = (
 )  # fmt: skip
 
 
-def planned_calls(test: str, prelude: str, entry_point: str, local: dict[str, Any]) -> list[Any] | None:
+def planned_calls(test: str, prelude: str, entry_point: str, local: dict[str, bool]) -> list[Any] | None:
     """The literal (args, kwargs) of each call in evaluation order, or None when not batchable.
-    `local` is the judge's namespace: names the assertions use must be the judge's own."""
+    `local` names the judge's namespace, each with whether the judge owns its value (a proxy of the
+    program's does not): names the assertions use must be the judge's own."""
     try:
         tree, prompt = ast.parse(test), ast.parse(prelude)
     except SyntaxError:
@@ -39,7 +40,7 @@ def planned_calls(test: str, prelude: str, entry_point: str, local: dict[str, An
     return plan(tree, prompt, entry_point, local)
 
 
-def plan(tree: ast.Module, prompt: ast.Module, entry_point: str, local: dict[str, Any]) -> list[Any] | None:
+def plan(tree: ast.Module, prompt: ast.Module, entry_point: str, local: dict[str, bool]) -> list[Any] | None:
     """`planned_calls` for a test and a prompt already parsed."""
     found = analyse(tree, prompt, entry_point)
     if found is None or not owns_all(found[1], local):
@@ -47,8 +48,8 @@ def plan(tree: ast.Module, prompt: ast.Module, entry_point: str, local: dict[str
     return found[0]
 
 
-def owns_all(names: Any, local: dict[str, Any]) -> bool:
-    """Every name is the judge's own in `local` (its namespace), or a builtin it did not shadow."""
+def owns_all(names: Any, local: dict[str, bool]) -> bool:
+    """Every name is the judge's own in `local` (its namespace: name -> owned), or a builtin it did not shadow."""
     return all(_judge_owns(str(name), local) for name in names)
 
 
@@ -138,11 +139,9 @@ def free_names(*trees: ast.AST) -> list[str]:
     return sorted(n for n in names if not hasattr(builtins, n))
 
 
-def _judge_owns(name: str, local: dict[str, Any]) -> bool:
-    from .judge import Remote  # the judge imports us
-
+def _judge_owns(name: str, local: dict[str, bool]) -> bool:
     if name in local:
-        return not isinstance(local[name], Remote)
+        return local[name]
     return hasattr(builtins, name)
 
 

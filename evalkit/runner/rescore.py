@@ -11,18 +11,20 @@ response had in the source run.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from evalkit.errors import ConfigError, TaskError
-from evalkit.journal import MANIFEST, SAMPLES, iter_records, key_of, read_manifest, write_json_atomic
+from evalkit.common.errors import ConfigError, TaskError
 from evalkit.results import find_run
-from evalkit.run_config import new_run_id
-from evalkit.runner import RunResult
-from evalkit.task import Sample, ScorerSpec, Task, resolve_task
+from evalkit.runner.api import RunResult
+from evalkit.runner.config import new_run_id
+from evalkit.runner.journal import MANIFEST, SAMPLES, iter_records, key_of, read_manifest, write_json_atomic
+from evalkit.runner.record import SampleRow
+from evalkit.task.spec import Sample, ScorerSpec, Task, resolve_task
 
 
 def rescore(
@@ -76,7 +78,7 @@ def rescore(
 
 def _latest(directory: Path) -> list[dict[str, Any]]:
     latest: dict[Any, dict[str, Any]] = {}
-    for record in iter_records(directory, "sample"):
+    for record in iter_records(directory, "sample", strict=True):
         latest[key_of(record)] = record
     if not latest:
         raise ConfigError(f"run {directory.name} has no recorded samples to rescore", where=str(directory))
@@ -106,20 +108,21 @@ def _check_known(records: list[dict[str, Any]], samples: dict[str, dict[str, Sam
 def _rescored(
     record: dict[str, Any], sample: Sample, scorer: Any, run_id: str, source: str
 ) -> dict[str, Any]:
-    row = {**record, "run_id": run_id, "rescored_from": source}
-    if record.get("error"):
-        return row  # an API failure is not a wrong answer: never scored
-    score = scorer(record.get("output") or "", sample)
-    return row | {
-        "target": sample.target,
-        "extracted": score.extracted,
-        "score": score.value,
-        "explanation": score.explanation,
-        "metrics": dict(score.metrics),
-        "language": sample.language,
-        "metadata": sample.metadata,
-        "cluster": str(sample.metadata.get("cluster", sample.id)),
-    }
+    row = dataclasses.replace(SampleRow.from_line(record), run_id=run_id, rescored_from=source)
+    if row.error:
+        return row.to_line()  # an API failure is not a wrong answer: never scored
+    score = scorer(row.output or "", sample)
+    return dataclasses.replace(
+        row,
+        target=sample.target,
+        extracted=score.extracted,
+        score=score.value,
+        explanation=score.explanation,
+        metrics=dict(score.metrics),
+        language=sample.language,
+        metadata=sample.metadata,
+        cluster=str(sample.metadata.get("cluster", sample.id)),
+    ).to_line()
 
 
 def _manifest(
