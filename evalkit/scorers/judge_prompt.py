@@ -157,7 +157,9 @@ def _parse_json(text: str, choices: tuple[str, ...]) -> Verdict:
     fenced = _FENCE.match(text)
     body = fenced.group(1).strip() if fenced else text
     try:
-        data = json.loads(body)
+        data = json.loads(body, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:  # json.loads would keep the last one: which counts would be a guess
+        raise VerdictError(f"the judge's JSON gives {exc.args[0]!r} twice: {_clip(text)!r}") from None
     except ValueError:
         raise VerdictError(f"the judge's reply is not one JSON object: {_clip(text)!r}") from None
     if not isinstance(data, dict) or not isinstance(data.get("verdict"), str):
@@ -167,6 +169,19 @@ def _parse_json(text: str, choices: tuple[str, ...]) -> Verdict:
         raise VerdictError(f"the judge's verdict {data['verdict']!r} is not one of {', '.join(choices)}")
     reason = data.get("reason")
     return Verdict(verdict, reason.strip() if isinstance(reason, str) else "")
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    found: dict[str, object] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _DuplicateKey(key)
+        found[key] = value
+    return found
 
 
 def _parse_line(text: str, choices: tuple[str, ...]) -> Verdict:
