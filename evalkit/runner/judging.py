@@ -40,6 +40,7 @@ class Judged:
     votes: list[dict[str, Any]] = field(default_factory=list)
     setup: str = ""
     cost_rub: float | None = None
+    cost_rub_billed: float | None = None
     cost_rub_estimated: float | None = None
     calls: int = 0
     from_cache: int = 0
@@ -51,6 +52,7 @@ class Judged:
             "judge_calls": self.calls,
             "judge_from_cache": self.from_cache,
             "cost_rub_judge": self.cost_rub,
+            "cost_rub_judge_billed": self.cost_rub_billed,
             "cost_rub_judge_estimated": self.cost_rub_estimated,
         }
 
@@ -128,11 +130,12 @@ class JudgeCalls:
             judged.failure = f"{type(exc).__name__}: {exc}"[:500]
             return judged
         replies: list[tuple[JudgeCall, str]] = []
+        paid: list[dict[str, Any]] = []
         for call in calls:
             record, from_cache = await self._response(unit, call)
             judged.calls += 1
             judged.from_cache += from_cache
-            self._add_cost(judged, call, record)
+            paid.append(self._add_cost(judged, call, record, from_cache))
             if record.error:
                 judged.failure = f"judge {call.tag}: {record.error}: {record.error_message or ''}".rstrip(
                     ": "
@@ -140,17 +143,23 @@ class JudgeCalls:
                 return judged
             replies.append((call, record.output or ""))
         try:
-            judged.score, judged.votes = scorer.verdict(replies)
+            judged.score, votes = scorer.verdict(replies)
+            judged.votes = [vote | billed for vote, billed in zip(votes, paid, strict=True)]
         except VerdictError as exc:
             judged.failure, judged.failure_class = str(exc)[:500], "judge_unparsed"
         return judged
 
-    def _add_cost(self, judged: Judged, call: JudgeCall, record: CallRecord) -> None:
+    def _add_cost(self, judged: Judged, call: JudgeCall, record: CallRecord, from_cache: bool) -> dict[str, Any]:
+        """Adds the call's ₽ to the sample's; returns what this call was billed now (a reply from the
+        cache: 0, like a cached answer), for its vote."""
+        billed = None if record.cost_rub is None else 0.0 if from_cache else record.cost_rub
         if record.cost_rub is not None:
             judged.cost_rub = (judged.cost_rub or 0.0) + record.cost_rub
+            judged.cost_rub_billed = (judged.cost_rub_billed or 0.0) + billed
         estimate = self._estimate(call, record)
         if estimate is not None:
             judged.cost_rub_estimated = (judged.cost_rub_estimated or 0.0) + estimate
+        return {"from_cache": from_cache, "cost_rub": billed}
 
     def _estimate(self, call: JudgeCall, record: CallRecord) -> float | None:
         price = self.runner.judge_prices.get(call.judge)
