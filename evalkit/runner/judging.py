@@ -114,6 +114,20 @@ async def judge_prices(runner: Any, scorers: list[Any]) -> dict[str, Any]:
     return prices
 
 
+def _another_request(unit: Any, call: JudgeCall, force: bool) -> None:
+    """A journaled judge reply answers another request than the one this sample needs now: the judge
+    prompt's wording (code, outside the task's fingerprint) or the judge's endpoint changed. Its verdict
+    would be read as the new prompt's, so the resume stops unless forced; forced, the judge is asked again."""
+    if force:
+        return None
+    raise StopRun(
+        "failed",
+        f"the journal's reply of judge {call.tag} to sample {unit.sample.id!r} answers another request "
+        "(the judge prompt or the judge's endpoint changed since it was recorded), so old and new verdicts "
+        "would be mixed; start a new run, or resume with force=True to ask the judge again",
+    )
+
+
 class JudgeCalls:
     """Judges the samples of one run, through the runner's journal, cache, budget, limiter and clients."""
 
@@ -175,11 +189,13 @@ class JudgeCalls:
         from evalkit.task.render import Rendered
 
         runner = self.runner
-        previous = runner.state.judge_responses.pop((unit.key, call.tag), None)
-        if previous is not None and not (previous["call"].get("error") and runner.config.retry_errors):
-            return CallRecord.from_dict(previous["call"]), bool(previous.get("from_cache"))
         endpoint = runner.judge_endpoints[call.judge]
         request = Rendered(call.messages).cache_key(endpoint.cache_id, call.judge, call.params, unit.epoch)
+        previous = runner.state.judge_responses.pop((unit.key, call.tag), None)
+        if previous is not None and previous.get("request") != request:
+            previous = _another_request(unit, call, runner.config.force)
+        if previous is not None and not (previous["call"].get("error") and runner.config.retry_errors):
+            return CallRecord.from_dict(previous["call"]), bool(previous.get("from_cache"))
         if runner.cache is not None and (hit := runner.cache.get(request)) is not None:
             runner.invocation["from_cache"] += 1
             return CallRecord.from_dict(hit), True
