@@ -116,14 +116,14 @@ async def judge_prices(runner: Any, scorers: list[Any]) -> dict[str, Any]:
 
 def _another_request(unit: Any, call: JudgeCall, force: bool) -> None:
     """A journaled judge reply answers another request than the one this sample needs now: the judge
-    prompt's wording (code, outside the task's fingerprint) or the judge's endpoint changed. Its verdict
+    prompt's wording changed (code, outside the task's fingerprint). Its verdict
     would be read as the new prompt's, so the resume stops unless forced; forced, the judge is asked again."""
     if force:
         return None
     raise StopRun(
         "failed",
         f"the journal's reply of judge {call.tag} to sample {unit.sample.id!r} answers another request "
-        "(the judge prompt or the judge's endpoint changed since it was recorded), so old and new verdicts "
+        "(the judge prompt changed since it was recorded), so old and new verdicts "
         "would be mixed; start a new run, or resume with force=True to ask the judge again",
     )
 
@@ -191,8 +191,9 @@ class JudgeCalls:
         runner = self.runner
         endpoint = runner.judge_endpoints[call.judge]
         request = Rendered(call.messages).cache_key(endpoint.cache_id, call.judge, call.params, unit.epoch)
+        asked = Rendered(call.messages).cache_key("", call.judge, call.params, unit.epoch)  # any endpoint
         previous = runner.state.judge_responses.pop((unit.key, call.tag), None)
-        if previous is not None and previous.get("request") != request:
+        if previous is not None and previous.get("asked", asked) != asked:
             previous = _another_request(unit, call, runner.config.force)
         if previous is not None and not (previous["call"].get("error") and runner.config.retry_errors):
             return CallRecord.from_dict(previous["call"]), bool(previous.get("from_cache"))
@@ -209,7 +210,7 @@ class JudgeCalls:
             raise
         line = {
             "kind": "judge_response", "key": list(unit.key), "judge": call.tag, "request": request,
-            "call": record.to_dict(),
+            "asked": asked, "call": record.to_dict(),
         }  # fmt: skip
         if unconfirmed := runner.unconfirmed.pop((*unit.key, call.tag), 0.0):
             line["unconfirmed_rub"] = unconfirmed
