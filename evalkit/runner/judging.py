@@ -155,6 +155,10 @@ class JudgeCalls:
                     ": "
                 )
                 return judged
+            if record.truncated:  # what it would have said after the cut might overturn the verdict
+                judged.failure = f"judge {call.tag}: the judge's reply was cut at max_tokens ({scorer.max_tokens}), so it is no verdict"
+                judged.failure_class = "judge_unparsed"
+                return judged
             replies.append((call, record.output or ""))
         try:
             judged.score, votes = scorer.verdict(replies)
@@ -163,7 +167,9 @@ class JudgeCalls:
             judged.failure, judged.failure_class = str(exc)[:500], "judge_unparsed"
         return judged
 
-    def _add_cost(self, judged: Judged, call: JudgeCall, record: CallRecord, from_cache: bool) -> dict[str, Any]:
+    def _add_cost(
+        self, judged: Judged, call: JudgeCall, record: CallRecord, from_cache: bool
+    ) -> dict[str, Any]:
         """Adds the call's ₽ to the sample's; returns what this call was billed now (a reply from the
         cache: 0, like a cached answer), for its vote."""
         billed = None if record.cost_rub is None else 0.0 if from_cache else record.cost_rub

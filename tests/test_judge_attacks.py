@@ -1,0 +1,135 @@
+"""Attacks on the judge's guarantees that once won: each test failed before its fix."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import evalkit
+from evalkit.scorers.judge_prompt import GRADES, VerdictError, parse_verdict
+from evalkit.task.spec import load_task
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _open_task(name: str, params: dict, n: int = 6) -> evalkit.Task:
+    task = load_task(REPO / "tasks/builtin_open.yaml")
+    samples = [s for s in task.all_samples() if s.language in ("en", "ru", "th", "hi")][:n]
+    return evalkit.Task(
+        name=name, family="other", scorer={"name": "judge", "params": params}, samples=samples,
+        prompt={"user": "{question}"},
+    )  # fmt: skip
+
+
+# --- strict parsing ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        '{"verdict": "fail", "verdict": "pass"}',  # json.loads would keep the last one: a guess
+        '{"reason": "a", "reason": "b", "verdict": "pass"}',
+        '```json\n{"verdict": "pass", "verdict": "pass"}\n```',
+    ],
+)
+def test_a_json_reply_with_a_key_twice_is_no_verdict(reply: str) -> None:
+    with pytest.raises(VerdictError, match="twice"):
+        parse_verdict(reply, GRADES, "json")
+
+
+# --- money ---------------------------------------------------------------------------------------
+
+
+def test_with_the_cache_on_model_and_judge_rubles_billed_add_up_to_the_bill(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A rerun answered partly from the cache: each vote says whether it was paid now, and the ₽ billed
+    now (model rows not from the cache + `cost_rub_judge_billed`) equal the simulator's bill exactly."""
+    monkeypatch.setenv("ROUTERAI_API_KEY", "sk-test")
+    first = _open_task("open_cached", {"judges": "sim/judge", "replicates": 2}, 4)
+    wider = _open_task(
+        "open_cached", {"judges": "sim/judge", "replicates": 3}, 6
+    )  # 1 new vote, 2 new samples
+    with evalkit.sim.serve(tasks=[(wider, wider.samples)], latency_scale=0) as server:
+        options = {"base_url": server.base_url, "out": tmp_path, "progress": False}
+        evalkit.run([first], ["sim/small-fast"], run_id="one", **options)
+        before = server.stats()["billed_rub"]
+        again = evalkit.run([wider], ["sim/small-fast"], run_id="two", **options)
+        billed = server.stats()["billed_rub"] - before
+    assert again.status == "completed", again.message
+    df = again.df
+    votes = [v for row in df["judge_votes"] for v in row]
+    cached = [v for v in votes if v["from_cache"]]
+    assert len(cached) == 4 * 2 and all(v["cost_rub"] == 0 for v in cached)  # cached: 0 ₽, and says so
+    assert all(v["cost_rub"] > 0 for v in votes if not v["from_cache"])
+    model_billed = df.loc[~df["from_cache"].astype(bool), "cost_rub"].sum()
+    judge_billed = df["cost_rub_judge_billed"].sum()
+    assert judge_billed == pytest.approx(sum(v["cost_rub"] for v in votes), rel=1e-12)
+    assert model_billed + judge_billed == pytest.approx(billed, rel=1e-12, abs=1e-12)
+    assert (df["cost_rub_judge"] >= df["cost_rub_judge_billed"]).all()  # what the calls cost, cached or not
+    assert df["judge_from_cache"].sum() == len(cached)
+
+
+# --- resume --------------------------------------------------------------------------------------
+
+
+def _killed_after_the_judge_replied(run_dir: Path) -> int:
+    """The journal as a SIGKILL between the judge's reply lines and the sample lines leaves it."""
+    path = run_dir / "samples.jsonl"
+    lines = [json.loads(raw) for raw in path.read_text("utf-8").splitlines()]
+    kept = [line for line in lines if line.get("kind") != "sample"]
+    path.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in kept), "utf-8")
+    return len(lines) - len(kept)
+
+
+def test_a_judge_reply_to_another_prompt_is_not_reused_on_resume_unless_forced(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The judge's wording is code, outside the task's fingerprint: a resume under a changed judge prompt
+    must not read the old prompt's replies as verdicts of the new one."""
+    from reliability_helpers import request_log
+
+    from evalkit.scorers import judge_prompt
+
+    monkeypatch.setenv("ROUTERAI_API_KEY", "sk-test")
+    task = _open_task("open_resume", {"judges": "sim/judge"}, 4)
+    log = tmp_path / "requests.jsonl"
+    with evalkit.sim.serve(tasks=[(task, task.samples)], latency_scale=0, request_log=log) as server:
+        options = {"base_url": server.base_url, "out": tmp_path, "progress": False, "cache": False}
+        evalkit.run([task], ["sim/small-fast"], run_id="r", **options)
+        assert _killed_after_the_judge_replied(tmp_path / "r") == 4
+        sent = len(request_log(log))
+        monkeypatch.setattr(judge_prompt, "_GRADE_TASK", judge_prompt._GRADE_TASK + " Be lenient.")
+        refused = evalkit.run([task], ["sim/small-fast"], resume="r", **options)
+        assert refused.status == "failed"
+        assert "judge prompt" in refused.message and "force" in refused.message
+        assert len(request_log(log)) == sent  # refused before anything was paid
+        forced = evalkit.run([task], ["sim/small-fast"], resume="r", force=True, **options)
+    assert forced.status == "completed", forced.message
+    asked = [e for e in request_log(log)[sent:] if e["model"] == "sim/judge"]
+    assert len(asked) == 4  # forced: the judge is asked the new prompt, never the old reply reused
+
+
+def test_a_judge_reply_cut_at_max_tokens_is_no_verdict_even_when_it_reads_as_one(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """ "...VERDICT: PASS" cut at max_tokens may have gone on ("...on reflection, VERDICT: FAIL"): a
+    truncated reply is never read as a verdict (here replayed from the journal of a killed run)."""
+    monkeypatch.setenv("ROUTERAI_API_KEY", "sk-test")
+    task = _open_task("open_cut", {"judges": "sim/judge", "reply_format": "line"}, 4)
+    with evalkit.sim.serve(tasks=[(task, task.samples)], latency_scale=0) as server:
+        options = {"base_url": server.base_url, "out": tmp_path, "progress": False, "cache": False}
+        evalkit.run([task], ["sim/small-fast"], run_id="cut", **options)
+        _killed_after_the_judge_replied(tmp_path / "cut")
+        path = tmp_path / "cut" / "samples.jsonl"
+        lines = [json.loads(raw) for raw in path.read_text("utf-8").splitlines()]
+        for line in lines:
+            if line.get("kind") == "judge_response":
+                line["call"].update(output="It covers the key point.\nVERDICT: PASS", finish_reason="length")
+        path.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), "utf-8")
+        resumed = evalkit.run([task], ["sim/small-fast"], resume="cut", **options)
+    df = resumed.df
+    assert (df["error"] == "judge_unparsed").all() and df["score"].isna().all()
+    assert df["error_message"].str.contains("cut at max_tokens").all()
