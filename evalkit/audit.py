@@ -110,9 +110,12 @@ def _cohen(a: np.ndarray, b: np.ndarray, k: int) -> tuple[float, float]:
 def _boot(stat: Any, n: int, seed: int, n_boot: int, confidence: float) -> tuple[float, float]:
     rng = np.random.default_rng(seed)
     values = np.array([stat(rng.integers(0, n, size=n)) for _ in range(n_boot)])
-    values = values[~np.isnan(values)]
-    if len(values) == 0:
+    undefined = np.isnan(values)
+    # Resamples where kappa is undefined (one category only) cannot just be dropped: on a few items
+    # they are common, and the rest claim certainty ([1.00, 1.00] on 2 items). No interval then.
+    if undefined.mean() > 1 - confidence:
         return math.nan, math.nan
+    values = values[~undefined]
     alpha = (1 - confidence) / 2
     low, high = np.quantile(values, [alpha, 1 - alpha])
     return float(low), float(high)
@@ -261,15 +264,19 @@ def position_bias(first: Sequence[str], swapped: Sequence[str], *, alpha: float 
     return BiasCheck("position bias", aa / n - 0.5, low - 0.5, high - 0.5, float(p), n, p < alpha, detail)
 
 
-def _two_means(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[float, float, float, float]:
-    """Difference of means with the unpooled z interval and the z test it inverts."""
+def _two_means(x: np.ndarray, y: np.ndarray, alpha: float, bound: float) -> tuple[float, float, float, float]:
+    """Difference of means with the z test under the null (both groups one population: the pooled
+    variance) and the interval that inverts it. The pooled variance, not each group's own, because on
+    few answers a group's own variance is often 0 (all passed): that claimed certainty (p=0 on 4
+    answers) and flagged fair judges too often."""
     diff = float(x.mean() - y.mean())
-    se = math.sqrt(x.var(ddof=1) / len(x) + y.var(ddof=1) / len(y)) if min(len(x), len(y)) > 1 else math.nan
-    if not se > 0:
-        return diff, diff, diff, (1.0 if diff == 0 else 0.0)
+    pooled = np.concatenate([x, y]).var(ddof=1)
+    se = math.sqrt(pooled * (1 / len(x) + 1 / len(y)))
+    if not se > 0:  # every value the same: no difference, and nothing to test
+        return diff, diff, diff, 1.0
     z = float(sps.norm.ppf(1 - alpha / 2))
     p = float(2 * sps.norm.sf(abs(diff) / se))
-    return diff, diff - z * se, diff + z * se, p
+    return diff, max(diff - z * se, -bound), min(diff + z * se, bound), p  # a difference within ±bound
 
 
 def _binary(values: Sequence[Any]) -> np.ndarray:
@@ -295,7 +302,7 @@ def verbosity_bias(
     long = lengths_ > np.median(lengths_)
     if long.sum() < 2 or (~long).sum() < 2:
         return BiasCheck("verbosity bias", 0.0, math.nan, math.nan, 1.0, len(v), False, "too few answers")
-    diff, low, high, p = _two_means(v[long], v[~long], alpha)
+    diff, low, high, p = _two_means(v[long], v[~long], alpha, bound=1.0)
     among = (
         "answers the reference fails" if reference is not None else "all answers (no reference: confounded)"
     )
@@ -319,7 +326,7 @@ def self_preference(
         return BiasCheck(
             "self-preference", 0.0, math.nan, math.nan, 1.0, len(excess), False, "too few answers"
         )
-    diff, low, high, p = _two_means(excess[mine], excess[~mine], alpha)
+    diff, low, high, p = _two_means(excess[mine], excess[~mine], alpha, bound=2.0)
     detail = f"excess over the reference: own answers {excess[mine].mean():+.3f}, others {excess[~mine].mean():+.3f}"
     return BiasCheck("self-preference", diff, low, high, p, len(excess), p < alpha, detail)
 
