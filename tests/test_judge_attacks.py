@@ -190,3 +190,31 @@ def test_kappa_on_two_or_three_items_has_no_interval_rather_than_a_certain_one(n
     fleiss = fleiss_kappa([[x, x, x] for x in labels])
     assert math.isnan(fleiss.low) and math.isnan(fleiss.high)
     assert cohen_kappa(["pass", "fail"] * 20, ["pass", "fail"] * 20).low == 1.0  # enough items: one
+
+
+# --- pairwise ------------------------------------------------------------------------------------
+
+
+def test_a_baseline_answer_to_another_question_under_the_same_id_is_never_compared(tmp_path: Path) -> None:
+    """The baseline run answered another task whose sample ids happen to match: comparing those
+    answers would score answers to different questions against each other."""
+    every = _open_task("x", {"judges": "sim/judge"}, 16).samples
+    ours, theirs = every[:4], every[8:12]
+    assert all(a.target != b.target for a, b in zip(ours, theirs, strict=True))
+    renamed = [b.model_copy(update={"id": a.id}) for a, b in zip(ours, theirs, strict=True)]
+    base = evalkit.Task(name="other_task", family="other", scorer={"name": "judge", "params": {"judges": "sim/judge"}},
+                        samples=renamed, prompt={"user": "{question}"})  # fmt: skip
+    options = {"sim": True, "out": tmp_path, "progress": False, "sim_latency_scale": 0}
+    evalkit.run([base], ["sim/small-fast"], run_id="base", **options)
+    params = {
+        "judges": "sim/judge",
+        "mode": "pairwise",
+        "baseline": {"run": "base", "model": "sim/small-fast"},
+    }
+    pair = evalkit.Task(name="open_pair", family="other", scorer={"name": "judge", "params": params},
+                        samples=ours, prompt={"user": "{question}"})  # fmt: skip
+    result = evalkit.run([pair], ["sim/large-accurate"], **options)
+    df = result.df
+    assert df["score"].isna().all() and (df["error"] == "judge_error").all()
+    assert df["error_message"].str.contains("another target").all()
+    assert (df["judge_calls"].fillna(0) == 0).all()  # the judge was not paid to compare them

@@ -61,8 +61,10 @@ def judge_models(scorers: list[Any]) -> list[str]:
     return list(dict.fromkeys(j for s in scorers if is_judged(s) for j in s.judges))
 
 
-def baseline_answers(baseline: dict[str, Any], out: str | Path) -> dict[tuple[str, int], str]:
-    """(sample_id, epoch) -> a pairwise judge's baseline answer, from a finished run (a run directory,
+def baseline_answers(
+    baseline: dict[str, Any], out: str | Path
+) -> dict[tuple[str, int], tuple[str, list[str]]]:
+    """(sample_id, epoch) -> a pairwise judge's baseline answer and that sample's targets, from a finished run (a run directory,
     or a run id under `baseline.out`, else under `out`); its failed calls left out. A run that is
     missing, or holds no answer of the model, is refused before anything is sent."""
     from evalkit.runner.journal import MANIFEST, iter_records
@@ -71,14 +73,15 @@ def baseline_answers(baseline: dict[str, Any], out: str | Path) -> dict[tuple[st
     directory = Path(run) if (Path(run) / MANIFEST).exists() else Path(baseline.get("out") or out) / run
     if not (directory / MANIFEST).exists():
         raise ConfigError(f"no baseline run {run!r} (looked in {run} and {directory})")
-    answers: dict[tuple[str, int], str] = {}
+    answers: dict[tuple[str, int], tuple[str, list[str]]] = {}
     tasks = set()
     for record in iter_records(directory):
         if record.get("model") != model or (task is not None and record.get("task") != task):
             continue
         tasks.add(record.get("task"))
         if not record.get("error") and isinstance(record.get("output"), str):
-            answers[(str(record["sample_id"]), int(record["epoch"]))] = record["output"]
+            target = [str(t) for t in record.get("target") or []]
+            answers[(str(record["sample_id"]), int(record["epoch"]))] = (record["output"], target)
     if len(tasks) > 1:  # sample ids are unique within a task only
         raise ConfigError(
             f"the baseline run holds {model!r} on several tasks ({', '.join(sorted(map(str, tasks)))}); name one as baseline.task"

@@ -87,10 +87,11 @@ class Judge(Scorer):
         self.temperature = temperature if temperature is not None else (0.7 if replicates > 1 else 0.0)
         self.baseline = baseline if mode == "pairwise" else None
         self.baseline_model = baseline.get("model") if self.baseline else None
-        self._baseline: dict[tuple[str, int], str] | None = None  # the runner reads the baseline run
+        self._baseline: dict[tuple[str, int], tuple[str, list[str]]] | None = None  # read by the runner
 
-    def use_baseline(self, answers: dict[tuple[str, int], str]) -> None:
-        """The baseline's recorded answers by (sample_id, epoch), read from its run by the runner."""
+    def use_baseline(self, answers: dict[tuple[str, int], tuple[str, list[str]]]) -> None:
+        """The baseline's recorded answers and their samples' targets by (sample_id, epoch), read from
+        its run by the runner."""
         self._baseline = answers
 
     def __call__(self, output: str, sample: Sample) -> Score:
@@ -144,9 +145,15 @@ class Judge(Scorer):
         return value if isinstance(value, str) and value.strip() else None
 
     def _baseline_answer(self, sample: Sample, epoch: int) -> str:
-        answer = (self._baseline or {}).get((sample.id, epoch))
-        if answer is None:
+        found = (self._baseline or {}).get((sample.id, epoch))
+        if found is None:
             raise TaskError(f"the baseline {self.baseline_model!r} has no answer to sample {sample.id!r}")
+        answer, target = found
+        if target != list(sample.target):  # same id, another sample (e.g. the baseline ran another task)
+            raise TaskError(
+                f"the baseline's sample {sample.id!r} has another target ({target!r}, here {sample.target!r}): "
+                "not the same sample, so its answer is not compared"
+            )
         return answer
 
     # --- what the replies say ---------------------------------------------------------------------
