@@ -218,3 +218,64 @@ def test_a_baseline_answer_to_another_question_under_the_same_id_is_never_compar
     assert df["score"].isna().all() and (df["error"] == "judge_error").all()
     assert df["error_message"].str.contains("another target").all()
     assert (df["judge_calls"].fillna(0) == 0).all()  # the judge was not paid to compare them
+
+
+# --- user data -----------------------------------------------------------------------------------
+
+_USER_CSV = [
+    "id;вопрос;эталон;критерий;язык",
+    "r1;Почему небо голубое?;Молекулы воздуха рассеивают синий свет сильнее красного|Рассеяние Рэлея;"
+    "Должно упомянуть рассеяние света;ru",
+    "u1;Чому небо блакитне?;Молекули повітря розсіюють синє світло сильніше за червоне;Має згадати розсіювання;uk",
+    "b1;Защо небето е синьо?;Молекулите на въздуха разсейват синята светлина повече от червената;"
+    "Трябва да спомене разсейване;bg",
+]
+
+
+def _user_task(directory: Path) -> Path:
+    """A user's Excel-style CSV (`;`, cp1251, CRLF): several accepted answers, a rubric per row, and
+    languages outside our tables (Ukrainian, Bulgarian)."""
+    (directory / "data.csv").write_bytes(("\r\n".join(_USER_CSV) + "\r\n").encode("cp1251"))
+    task = directory / "judged.yaml"
+    task.write_text(
+        "name: user_judged\nfamily: other\n"
+        'source: {path: data.csv, options: {delimiter: ";", encoding: cp1251}}\n'
+        'fields: {id: id, target: эталон, language: язык, target_separator: "|"}\n'
+        'prompt: {user: "{вопрос}"}\n'
+        "scorer: {name: judge, params: {judges: sim/judge, mode: reference, rubric_field: критерий}}\n"
+        "generation: {max_tokens: 200}\n",
+        encoding="utf-8",
+    )
+    return task
+
+
+def test_several_accepted_answers_reach_the_judge_as_alternatives(tmp_path: Path) -> None:
+    """Listed without a word, two accepted answers read to a judge as two points the answer must both
+    make: an answer giving one of them could fail."""
+    from evalkit.scorers.judge_prompt import read_sections
+    from evalkit.task.render import render
+
+    task = load_task(_user_task(tmp_path))
+    samples = {s.id: s for s in task.all_samples()}
+    scorer = task.build_scorer()
+    several = scorer.calls("Рассеяние Рэлея.", samples["r1"], render(task, samples["r1"]).text)[0]
+    prompt = several.messages[-1]["content"]
+    assert "agreeing with any one is enough" in prompt.split("<question")[0]
+    sections = read_sections(prompt)
+    assert sections["reference"].splitlines() == [f"- {t}" for t in samples["r1"].target]
+    assert sections["rubric"] == "Должно упомянуть рассеяние света"  # this row's own rubric
+    one = scorer.calls("x", samples["u1"], render(task, samples["u1"]).text)[0].messages[-1]["content"]
+    assert "any one" not in one and read_sections(one)["reference"] == samples["u1"].target[0]
+
+
+def test_a_users_cp1251_csv_task_is_judged_end_to_end(tmp_path: Path) -> None:
+    (tmp_path / "task").mkdir()
+    result = evalkit.run(
+        [str(_user_task(tmp_path / "task"))], ["sim/large-accurate"], sim=True, out=tmp_path / "out",
+        progress=False, sim_latency_scale=0,
+    )  # fmt: skip
+    assert result.status == "completed", result.message
+    df = result.df.set_index("sample_id")
+    assert set(df["language"]) == {"ru", "uk", "bg"} and df["score"].notna().all()
+    assert df.loc["r1", "target"] == " | ".join(_USER_CSV[1].split(";")[2].split("|"))  # both kept
+    assert (df["judge_calls"] == 1).all() and (df["cost_rub_judge"] > 0).all()

@@ -80,7 +80,8 @@ def baseline_answers(
             continue
         tasks.add(record.get("task"))
         if not record.get("error") and isinstance(record.get("output"), str):
-            target = [str(t) for t in record.get("target") or []]
+            target = record.get("target") or []
+            target = [target] if isinstance(target, str) else [str(t) for t in target]
             answers[(str(record["sample_id"]), int(record["epoch"]))] = (record["output"], target)
     if len(tasks) > 1:  # sample ids are unique within a task only
         raise ConfigError(

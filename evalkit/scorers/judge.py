@@ -117,7 +117,7 @@ class Judge(Scorer):
 
     def calls(self, output: str, sample: Sample, question: str, epoch: int = 0) -> list[JudgeCall]:
         """Every call this answer needs: judges × replicates (× both orders, pairwise)."""
-        reference = _reference(sample.target) if self.mode != "rubric" else None
+        reference = (list(sample.target) or None) if self.mode != "rubric" else None
         rubric = self._rubric(sample)
         found = []
         for judge in self.judges:
@@ -251,9 +251,3 @@ def _per_judge(votes: list[dict[str, Any]]) -> dict[str, float]:
     return {
         f"judge{i}": _mean([v["value"] for v in votes if v["judge"] == j]) for i, j in enumerate(judges, 1)
     }
-
-
-def _reference(targets: list[str]) -> str | None:
-    if not targets:
-        return None
-    return targets[0] if len(targets) == 1 else "\n".join(f"- {t}" for t in targets)

@@ -67,12 +67,29 @@ def _sections(tag_id: str, parts: list[tuple[str, str | None]]) -> str:
     return "\n\n".join(_tag(name, tag_id, text) for name, text in parts if text is not None)
 
 
-def _against(reference: str | None, rubric: str | None) -> str:
+def _against(reference: str | None, rubric: str | None, several: bool) -> str:
+    # several references are alternatives (accepted answers), not parts that must all be covered
+    ref = (
+        "the reference answers (each of them is a right answer: agreeing with any one is enough)"
+        if several
+        else "the reference answer"
+    )
     if reference is not None and rubric is not None:
-        return " against the reference answer and the rubric"
+        return f" against {ref} and the rubric"
     if reference is not None:
-        return " against the reference answer (another wording of the same content is right)"
+        return f" against {ref} (another wording of the same content is right)"
     return " against the rubric" if rubric is not None else ""
+
+
+def _references(reference: str | list[str] | None) -> tuple[str | None, bool]:
+    """The reference as sent, and whether it is several accepted answers (one per `- ` line)."""
+    if reference is None or isinstance(reference, str):
+        return reference, False
+    if not reference:
+        return None, False
+    if len(reference) == 1:
+        return reference[0], False
+    return "\n".join(f"- {r}" for r in reference), True
 
 
 def _reply_rule(reply_format: ReplyFormat, choices: tuple[str, ...]) -> str:
@@ -84,14 +101,16 @@ def grading_messages(
     question: str,
     answer: str,
     *,
-    reference: str | None = None,
+    reference: str | list[str] | None = None,
     rubric: str | None = None,
     reply_format: ReplyFormat = "json",
 ) -> list[dict[str, str]]:
-    """The chat messages asking a judge to grade `answer` PASS or FAIL."""
+    """The chat messages asking a judge to grade `answer` PASS or FAIL; `reference`: one text, or the
+    sample's accepted answers (several are shown as alternatives)."""
+    reference, several = _references(reference)
     tag_id = nonce(question, answer, reference, rubric)
     parts = [("question", question), ("reference", reference), ("rubric", rubric), ("answer", answer)]
-    task = _GRADE_TASK.format(against=_against(reference, rubric))
+    task = _GRADE_TASK.format(against=_against(reference, rubric, several))
     user = f"{task}\n\n{_sections(tag_id, parts)}\n\n{_reply_rule(reply_format, GRADES)}"
     return [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": user}]
 
@@ -101,11 +120,12 @@ def pairwise_messages(
     first: str,
     second: str,
     *,
-    reference: str | None = None,
+    reference: str | list[str] | None = None,
     rubric: str | None = None,
     reply_format: ReplyFormat = "json",
 ) -> list[dict[str, str]]:
     """The chat messages asking a judge which of two answers (shown as A, then B) is better."""
+    reference, several = _references(reference)
     tag_id = nonce(question, first, second, reference, rubric)
     parts = [
         ("question", question),
@@ -114,7 +134,7 @@ def pairwise_messages(
         ("answer_a", first),
         ("answer_b", second),
     ]
-    task = _PAIR_TASK.format(against=_against(reference, rubric))
+    task = _PAIR_TASK.format(against=_against(reference, rubric, several))
     user = f"{task}\n\n{_sections(tag_id, parts)}\n\n{_reply_rule(reply_format, PREFERENCES)}"
     return [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": user}]
 
