@@ -279,3 +279,19 @@ def test_a_users_cp1251_csv_task_is_judged_end_to_end(tmp_path: Path) -> None:
     assert set(df["language"]) == {"ru", "uk", "bg"} and df["score"].notna().all()
     assert df.loc["r1", "target"] == " | ".join(_USER_CSV[1].split(";")[2].split("|"))  # both kept
     assert (df["judge_calls"] == 1).all() and (df["cost_rub_judge"] > 0).all()
+
+
+@pytest.mark.parametrize(
+    "reply, reply_format",
+    [
+        ('{"verdict": "PAſſ"}', "json"),  # long s: casefolds to "pass"
+        ('{"verdict": "pa\\u017f\\u017f"}', "json"),
+        ("Fine.\nVERDICT: PAſſ", "line"),
+        ("Fine.\nVERDICT: \u212aeep", "line"),  # the Kelvin sign matched [a-z] under IGNORECASE
+        ("Fine.\nVERDICT: ＰＡＳＳ", "line"),  # fullwidth
+        ('{"verdict": "pa\\u200bss"}', "json"),  # zero-width space
+    ],
+)
+def test_a_look_alike_verdict_is_no_verdict(reply: str, reply_format: str) -> None:
+    with pytest.raises(VerdictError):
+        parse_verdict(reply, (*GRADES, "keep"), reply_format)  # type: ignore[arg-type]

@@ -160,7 +160,8 @@ def read_sections(text: str) -> dict[str, str]:
 
 
 _FENCE = re.compile(r"\A```(?:json)?\s*\n(.*)\n```\Z", re.DOTALL)
-_LINE = re.compile(r"^\s*\**\s*verdict\s*\**\s*:\s*\**\s*([a-z]+)\s*\**\s*$", re.IGNORECASE)
+# ASCII only: under IGNORECASE, [a-z] also matches "ſ" and the Kelvin sign, which casefold to "s" and "k"
+_LINE = re.compile(r"^\s*\**\s*verdict\s*\**\s*:\s*\**\s*([a-z]+)\s*\**\s*$", re.IGNORECASE | re.ASCII)
 
 
 def parse_verdict(reply: str, choices: tuple[str, ...], reply_format: ReplyFormat) -> Verdict:
@@ -184,7 +185,8 @@ def _parse_json(text: str, choices: tuple[str, ...]) -> Verdict:
         raise VerdictError(f"the judge's reply is not one JSON object: {_clip(text)!r}") from None
     if not isinstance(data, dict) or not isinstance(data.get("verdict"), str):
         raise VerdictError(f"the judge's JSON has no string 'verdict': {_clip(text)!r}")
-    verdict = data["verdict"].strip().casefold()
+    verdict = data["verdict"].strip()
+    verdict = verdict.lower() if verdict.isascii() else verdict  # "PAſſ".casefold() == "pass"
     if verdict not in choices:
         raise VerdictError(f"the judge's verdict {data['verdict']!r} is not one of {', '.join(choices)}")
     reason = data.get("reason")
