@@ -295,3 +295,38 @@ def test_a_users_cp1251_csv_task_is_judged_end_to_end(tmp_path: Path) -> None:
 def test_a_look_alike_verdict_is_no_verdict(reply: str, reply_format: str) -> None:
     with pytest.raises(VerdictError):
         parse_verdict(reply, (*GRADES, "keep"), reply_format)  # type: ignore[arg-type]
+
+
+def test_a_python_pairwise_judged_task_resumes_without_paying_the_judge_again(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A Task object with a `Judge` instance: the baseline answers the run read into the judge were part
+    of the task's fingerprint, so the resume refused the same task as changed."""
+    from reliability_helpers import request_log
+
+    from evalkit.scorers.judge import Judge
+
+    monkeypatch.setenv("ROUTERAI_API_KEY", "sk-test")
+    samples = _open_task("x", {"judges": "sim/judge"}, 16).samples[:4]
+
+    def task(scorer: Judge) -> evalkit.Task:
+        return evalkit.Task(name="py_pair", family="other", scorer=scorer, samples=samples,
+                            prompt={"user": "{question}"})  # fmt: skip
+
+    log = tmp_path / "requests.jsonl"
+    with evalkit.sim.serve(
+        tasks=[(task(Judge("sim/judge")), samples)], latency_scale=0, request_log=log
+    ) as server:
+        options = {"base_url": server.base_url, "out": tmp_path, "progress": False, "cache": False}
+        evalkit.run([task(Judge("sim/judge"))], ["sim/small-fast"], run_id="base", **options)
+        baseline = {"run": "base", "model": "sim/small-fast"}
+        first = evalkit.run([task(Judge("sim/judge", "pairwise", baseline=baseline))], ["sim/large-accurate"],
+                            run_id="pair", **options)  # fmt: skip
+        _killed_after_the_judge_replied(tmp_path / "pair")
+        sent = len(request_log(log))
+        again = evalkit.run([task(Judge("sim/judge", "pairwise", baseline=baseline))], ["sim/large-accurate"],
+                            resume="pair", **options)  # fmt: skip
+    assert again.status == "completed", again.message
+    assert len(request_log(log)) == sent  # answers and judge replies all from the journal
+    scores = lambda df: dict(zip(df["sample_id"], df["score"], strict=True))  # noqa: E731
+    assert scores(again.df) == scores(first.df)

@@ -57,6 +57,17 @@ class JudgeCall:
         return f"{self.judge}#{self.replicate}" + (f"/{self.order}" if self.order else "")
 
 
+class _BaselineAnswers:
+    """A pairwise judge's baseline answers and their samples' targets by (sample_id, epoch). State of
+    the run, not of the judge's definition: its fixed repr keeps it out of a Python task's fingerprint,
+    which once changed when the run read them, so the run could not be resumed."""
+
+    answers: dict[tuple[str, int], tuple[str, list[str]]] | None = None
+
+    def __repr__(self) -> str:
+        return "<baseline answers, read by the run>"
+
+
 @scorer("judge")
 class Judge(Scorer):
     """An LLM judge. Not callable as a plain scorer: only a run, which pays for its calls, can use it."""
@@ -87,12 +98,12 @@ class Judge(Scorer):
         self.temperature = temperature if temperature is not None else (0.7 if replicates > 1 else 0.0)
         self.baseline = baseline if mode == "pairwise" else None
         self.baseline_model = baseline.get("model") if self.baseline else None
-        self._baseline: dict[tuple[str, int], tuple[str, list[str]]] | None = None  # read by the runner
+        self._baseline = _BaselineAnswers()  # read by the runner
 
     def use_baseline(self, answers: dict[tuple[str, int], tuple[str, list[str]]]) -> None:
         """The baseline's recorded answers and their samples' targets by (sample_id, epoch), read from
         its run by the runner."""
-        self._baseline = answers
+        self._baseline.answers = answers
 
     def __call__(self, output: str, sample: Sample) -> Score:
         raise TaskError("the judge scorer calls a model: it scores only inside a run (evalkit.run)")
@@ -145,7 +156,7 @@ class Judge(Scorer):
         return value if isinstance(value, str) and value.strip() else None
 
     def _baseline_answer(self, sample: Sample, epoch: int) -> str:
-        found = (self._baseline or {}).get((sample.id, epoch))
+        found = (self._baseline.answers or {}).get((sample.id, epoch))
         if found is None:
             raise TaskError(f"the baseline {self.baseline_model!r} has no answer to sample {sample.id!r}")
         answer, target = found
