@@ -330,3 +330,34 @@ def test_a_python_pairwise_judged_task_resumes_without_paying_the_judge_again(
     assert len(request_log(log)) == sent  # answers and judge replies all from the journal
     scores = lambda df: dict(zip(df["sample_id"], df["score"], strict=True))  # noqa: E731
     assert scores(again.df) == scores(first.df)
+
+
+@pytest.mark.parametrize("budget", [10.0, 14.0])
+def test_the_budget_holds_when_the_judge_costs_far_more_than_the_model(
+    tmp_path: Path, monkeypatch, budget: float
+) -> None:
+    """A judge 100× the model's price: the answers are cheap, the verdicts are not. The ₽ billed never
+    pass the budget, and a sample whose judge could not be afforded is left undone, never scored."""
+    from evalkit.sim.profiles import JUDGE, PER_MILLION
+
+    pricey = JUDGE.model_copy(
+        update={
+            "id": "sim/judge-pricey",
+            "prompt_price": 2000 * PER_MILLION,
+            "completion_price": 8000 * PER_MILLION,
+        }
+    )
+    monkeypatch.setenv("ROUTERAI_API_KEY", "sk-test")
+    task = _open_task("open_pricey", {"judges": "sim/judge-pricey", "replicates": 2}, 8)
+    with evalkit.sim.serve(
+        tasks=[(task, task.samples)], models=["sim/small-fast", pricey], latency_scale=0
+    ) as server:
+        result = evalkit.run([task], ["sim/small-fast"], base_url=server.base_url, out=tmp_path, progress=False,
+                             cache=False, budget_rub=budget, concurrency=4)  # fmt: skip
+        billed = server.stats()["billed_rub"]
+    assert result.status == "budget_exhausted", result.message
+    assert billed <= budget
+    df = result.df
+    assert 0 < len(df) < len(task.samples) and df["score"].notna().all()
+    assert df["cost_rub"].sum() + df["cost_rub_judge"].sum() <= billed + 1e-12
+    assert df["cost_rub_judge"].sum() > 10 * df["cost_rub"].sum()
