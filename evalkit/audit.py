@@ -53,7 +53,8 @@ class Agreement:
 
 @dataclass(frozen=True)
 class BiasCheck:
-    """One bias test: `effect` (0 means no bias) with its interval and p-value."""
+    """One bias test: `effect` (0 means no bias) with its interval and p-value; all NaN (and not
+    flagged) when there was nothing to test: never a "no bias found" made of no data."""
 
     name: str
     effect: float
@@ -65,6 +66,8 @@ class BiasCheck:
     detail: str
 
     def sentence(self) -> str:
+        if math.isnan(self.p_value):
+            return f"{self.name}: cannot be checked ({self.detail})"
         verdict = "BIAS FOUND" if self.flagged else "no bias found"
         return (
             f"{self.name}: {verdict}; effect {self.effect:+.3f} [{self.low:+.3f}, {self.high:+.3f}], "
@@ -256,12 +259,18 @@ def position_bias(first: Sequence[str], swapped: Sequence[str], *, alpha: float 
     consistent = sum(1 for x, y in zip(first, swapped, strict=True) if _SWAP.get(x) == y)
     n = aa + bb
     detail = f"{consistent}/{len(first)} pairs consistent under swap; slot A twice {aa}, slot B twice {bb}"
-    if n == 0:
+    if not first:  # e.g. a pairwise run without `swap`
+        return _untestable("position bias", 0, "no pair was judged in both orders (pairwise with swap)")
+    if n == 0:  # every pair kept its verdict under the swap: no sign of position bias
         return BiasCheck("position bias", 0.0, -0.5, 0.5, 1.0, 0, False, detail)
     p = min(1.0, 2 * min(sps.binom.cdf(aa, n, 0.5), sps.binom.sf(aa - 1, n, 0.5)))
     low = 0.0 if aa == 0 else float(sps.beta.ppf(alpha / 2, aa, n - aa + 1))
     high = 1.0 if aa == n else float(sps.beta.ppf(1 - alpha / 2, aa + 1, n - aa))
     return BiasCheck("position bias", aa / n - 0.5, low - 0.5, high - 0.5, float(p), n, p < alpha, detail)
+
+
+def _untestable(name: str, n: int, why: str) -> BiasCheck:
+    return BiasCheck(name, math.nan, math.nan, math.nan, math.nan, n, False, why)
 
 
 def _two_means(x: np.ndarray, y: np.ndarray, alpha: float, bound: float) -> tuple[float, float, float, float]:
@@ -301,7 +310,7 @@ def verbosity_bias(
     v, lengths_ = v[keep], lengths_[keep]
     long = lengths_ > np.median(lengths_)
     if long.sum() < 2 or (~long).sum() < 2:
-        return BiasCheck("verbosity bias", 0.0, math.nan, math.nan, 1.0, len(v), False, "too few answers")
+        return _untestable("verbosity bias", len(v), "too few answers: fewer than 2 on a side of the median")
     diff, low, high, p = _two_means(v[long], v[~long], alpha, bound=1.0)
     among = (
         "answers the reference fails" if reference is not None else "all answers (no reference: confounded)"
@@ -323,9 +332,7 @@ def self_preference(
     excess = _binary(verdicts) - _binary(reference)
     mine = np.asarray(own, dtype=bool)
     if mine.sum() < 2 or (~mine).sum() < 2:
-        return BiasCheck(
-            "self-preference", 0.0, math.nan, math.nan, 1.0, len(excess), False, "too few answers"
-        )
+        return _untestable("self-preference", len(excess), "too few answers: fewer than 2 own or other")
     diff, low, high, p = _two_means(excess[mine], excess[~mine], alpha, bound=2.0)
     detail = f"excess over the reference: own answers {excess[mine].mean():+.3f}, others {excess[~mine].mean():+.3f}"
     return BiasCheck("self-preference", diff, low, high, p, len(excess), p < alpha, detail)

@@ -361,3 +361,22 @@ def test_the_budget_holds_when_the_judge_costs_far_more_than_the_model(
     assert 0 < len(df) < len(task.samples) and df["score"].notna().all()
     assert df["cost_rub"].sum() + df["cost_rub_judge"].sum() <= billed + 1e-12
     assert df["cost_rub_judge"].sum() > 10 * df["cost_rub"].sum()
+
+
+def test_a_bias_check_with_nothing_to_test_says_so_rather_than_no_bias_found() -> None:
+    """A pairwise run without swap has no pair in both orders; three answers cannot split at a median.
+    These said "no bias found" with effect 0 and p=1: a finding made of no data."""
+    import math
+
+    from evalkit.audit import position_bias, self_preference, verbosity_bias
+
+    checks = [
+        position_bias([], []),
+        verbosity_bias(["pass", "fail", "pass"], [1, 2, 3]),
+        self_preference(["pass", "fail", "pass"], ["pass"] * 3, [True, False, False]),
+    ]
+    for check in checks:
+        assert not check.flagged and math.isnan(check.effect) and math.isnan(check.p_value)
+        assert "cannot be checked" in check.sentence() and "no bias found" not in check.sentence()
+    consistent = position_bias(["a", "b"], ["b", "a"])  # pairs exist, none followed the slot
+    assert consistent.effect == 0.0 and "no bias found" in consistent.sentence()
