@@ -380,3 +380,40 @@ def test_a_bias_check_with_nothing_to_test_says_so_rather_than_no_bias_found() -
         assert "cannot be checked" in check.sentence() and "no bias found" not in check.sentence()
     consistent = position_bias(["a", "b"], ["b", "a"])  # pairs exist, none followed the slot
     assert consistent.effect == 0.0 and "no bias found" in consistent.sentence()
+
+
+def test_pairwise_against_a_baseline_that_lacks_samples_or_failed_them(tmp_path: Path, monkeypatch) -> None:
+    """The baseline answered only some samples, and some of those failed: those samples are errors
+    naming the baseline, the judge is not paid for them, and a failed call's text is never compared."""
+    monkeypatch.setenv("ROUTERAI_API_KEY", "sk-test")
+    samples = _open_task("x", {"judges": "sim/judge"}, 16).samples[:12]
+    plain = {"name": "judge", "params": {"judges": "sim/judge"}}
+    base = evalkit.Task(
+        name="t", family="other", scorer=plain, samples=samples[:8], prompt={"user": "{question}"}
+    )
+    options = {"out": tmp_path, "progress": False, "cache": False}
+    with evalkit.sim.serve(tasks=[(base, samples)], faults="server_error=0.5", latency_scale=0) as flaky:
+        first = evalkit.run(
+            [base], ["sim/small-fast"], run_id="base", base_url=flaky.base_url, max_attempts=1, **options
+        )
+    answered = set(first.df.loc[first.df["error"].isna() & first.df["judge_calls"].notna(), "sample_id"])
+    answered |= set(first.df.loc[first.df["error"] == "judge_error", "sample_id"])  # the answer was fine
+    assert 0 < len(answered) < 8 and (first.df["error"] == "server_error").any()
+    params = {
+        "judges": "sim/judge",
+        "mode": "pairwise",
+        "baseline": {"run": "base", "model": "sim/small-fast"},
+    }
+    pair = evalkit.Task(name="p", family="other", scorer={"name": "judge", "params": params}, samples=samples,
+                        prompt={"user": "{question}"})  # fmt: skip
+    with evalkit.sim.serve(tasks=[(pair, samples)], latency_scale=0) as steady:
+        result = evalkit.run([pair], ["sim/large-accurate"], base_url=steady.base_url, **options)
+    df = result.df.set_index("sample_id")
+    judged = df[df["score"].notna()]
+    assert set(judged.index) == answered and (judged["judge_calls"] == 2).all()
+    missing = df.drop(index=list(answered))
+    assert (missing["error"] == "judge_error").all() and missing["score"].isna().all()
+    assert (
+        missing["error_message"].str.contains("the baseline 'sim/small-fast' has no answer to sample").all()
+    )
+    assert (missing["judge_calls"].fillna(0) == 0).all() and (missing["cost_rub_judge"].fillna(0) == 0).all()
