@@ -61,12 +61,16 @@ def judge_models(scorers: list[Any]) -> list[str]:
     return list(dict.fromkeys(j for s in scorers if is_judged(s) for j in s.judges))
 
 
+_ANSWERED = (None, "judge_error", "judge_unparsed")  # a baseline row's error that leaves its answer good
+
+
 def baseline_answers(
     baseline: dict[str, Any], out: str | Path
 ) -> dict[tuple[str, int], tuple[str, list[str]]]:
     """(sample_id, epoch) -> a pairwise judge's baseline answer and that sample's targets, from a finished run (a run directory,
-    or a run id under `baseline.out`, else under `out`); its failed calls left out. A run that is
-    missing, or holds no answer of the model, is refused before anything is sent."""
+    or a run id under `baseline.out`, else under `out`); its failed calls left out (an answer whose own
+    judge failed is kept). A run that is missing, or holds no answer of the model, is refused before
+    anything is sent."""
     from evalkit.runner.journal import MANIFEST, iter_records
 
     run, model, task = str(baseline["run"]), baseline["model"], baseline.get("task")
@@ -79,7 +83,8 @@ def baseline_answers(
         if record.get("model") != model or (task is not None and record.get("task") != task):
             continue
         tasks.add(record.get("task"))
-        if not record.get("error") and isinstance(record.get("output"), str):
+        # a sample whose own judge failed still holds a good answer: only a failed call has none
+        if record.get("error") in _ANSWERED and isinstance(record.get("output"), str):
             target = record.get("target") or []
             target = [target] if isinstance(target, str) else [str(t) for t in target]
             answers[(str(record["sample_id"]), int(record["epoch"]))] = (record["output"], target)
