@@ -275,3 +275,12 @@ def test_a_run_stopped_by_its_budget_stops_the_prefetch(tmp_path) -> None:
     assert result.status == "budget_exhausted", result.status
     assert len(result.df) < 40
     assert not [t for t in threading.enumerate() if t.name.startswith(THREAD_PREFIX)]
+
+
+def test_a_bad_image_mid_run_fails_the_run_naming_that_sample_not_a_neighbour(tmp_path) -> None:
+    units = _units(tmp_path, 6, bad={4})
+    task = units[0].task
+    with pytest.raises(ImageError, match=r"sample 's4': unreadable image .*img_4\.png"):
+        evalkit.run([task], ["meta-llama/llama-4-scout"], sim=True, out=str(tmp_path / "r"),
+                    progress=False, cache=False, concurrency=2)  # fmt: skip
+    assert not [t for t in threading.enumerate() if t.name.startswith(THREAD_PREFIX)]
