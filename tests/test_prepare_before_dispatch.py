@@ -284,3 +284,34 @@ def test_a_bad_image_mid_run_fails_the_run_naming_that_sample_not_a_neighbour(tm
         evalkit.run([task], ["meta-llama/llama-4-scout"], sim=True, out=str(tmp_path / "r"),
                     progress=False, cache=False, concurrency=2)  # fmt: skip
     assert not [t for t in threading.enumerate() if t.name.startswith(THREAD_PREFIX)]
+
+
+def test_a_cancelled_run_stops_the_prefetch_and_leaves_no_thread_behind(tmp_path) -> None:
+    task = _units(tmp_path, 200)[0].task
+
+    def prefetch_threads() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name.startswith(THREAD_PREFIX)]
+
+    async def interrupted() -> None:
+        run = asyncio.create_task(
+            evalkit.arun(
+                [task],
+                ["meta-llama/llama-4-scout"],
+                sim=True,
+                out=str(tmp_path / "r"),
+                progress=False,
+                cache=False,
+                concurrency=2,
+            )  # fmt: skip
+        )
+        for _ in range(GUARD_S * 100):  # until the prefetch is at work, as SIGINT would find it
+            if prefetch_threads() or run.done():
+                break
+            await asyncio.sleep(0.01)
+        assert not run.done(), "the run ended before it could be interrupted"
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+
+    asyncio.run(interrupted())
+    assert not prefetch_threads()
