@@ -87,9 +87,16 @@ def _latest(directory: Path) -> list[dict[str, Any]]:
 
 def _scorer(task: Task, override: str | dict[str, Any] | None) -> Any:
     if override is None:
-        return task.build_scorer()
-    spec = ScorerSpec(name=override) if isinstance(override, str) else ScorerSpec.model_validate(override)
-    return task.model_copy(update={"scorer": spec}).build_scorer()
+        built = task.build_scorer()
+    else:
+        spec = ScorerSpec(name=override) if isinstance(override, str) else ScorerSpec.model_validate(override)
+        built = task.model_copy(update={"scorer": spec}).build_scorer()
+    if getattr(built, "calls_models", False):  # rescoring sends nothing; a judge must be paid
+        raise ConfigError(
+            f"task {task.name!r} is scored by a judge model, and rescore sends no requests; run it again "
+            "(its model answers come from the response cache, only the judge is paid)"
+        )
+    return built
 
 
 def _check_known(records: list[dict[str, Any]], samples: dict[str, dict[str, Sample]], source: Path) -> None:
