@@ -4,6 +4,8 @@ Public API (imported lazily so that `import evalkit` stays fast):
 
     evalkit.run(tasks, models, ...) / await evalkit.arun(...)   -> RunResult
     evalkit.rescore(run_id, scorer=None) -> RunResult   (score recorded answers again; no requests)
+    evalkit.score(run_id) -> RunResult   (score a run made with phase="generate", in place)
+    evalkit.merge(shard_runs, into=run_id) -> RunResult   (join the shards of one run exactly)
     evalkit.load_results(runs) -> pandas.DataFrame
     evalkit.summarize(df) -> pandas.DataFrame
     evalkit.Task, evalkit.Sample, evalkit.load_task
@@ -22,6 +24,8 @@ _EXPORTS: dict[str, str] = {
     "arun": "evalkit.runner:arun",
     "RunResult": "evalkit.runner:RunResult",
     "rescore": "evalkit.rescore:rescore",
+    "score": "evalkit.rescore:score",
+    "merge": "evalkit.shards:merge",
     "load_results": "evalkit.results:load_results",
     "summarize": "evalkit.results:summarize",
     "Task": "evalkit.task:Task",
@@ -44,11 +48,12 @@ __all__ = sorted(_EXPORTS)
 if TYPE_CHECKING:  # names for type checkers and IDEs; runtime goes through __getattr__
     from evalkit import plots, report, sim, stats, widgets  # noqa: F401
     from evalkit.errors import EvalkitError  # noqa: F401
-    from evalkit.rescore import rescore  # noqa: F401
+    from evalkit.rescore import rescore, score  # noqa: F401
     from evalkit.results import load_results, summarize  # noqa: F401
     from evalkit.runner import RunResult, arun, run  # noqa: F401
     from evalkit.scorers import scorer  # noqa: F401
     from evalkit.scorers.base import Score, Scorer  # noqa: F401
+    from evalkit.shards import merge  # noqa: F401
     from evalkit.sources import reader  # noqa: F401
     from evalkit.task import Sample, Task, load_task  # noqa: F401
 

@@ -112,6 +112,9 @@ async def arun(
     cache: bool = True,
     stream: bool = True,
     progress: bool | ProgressSink = True,
+    phase: str = "all",
+    shard: str | None = None,
+    executor: str = "local",
     **advanced: Any,
 ) -> RunResult:
     """Run tasks × models × epochs and return the outcome; every sample is on disk as it finishes.
@@ -128,6 +131,10 @@ async def arun(
         task definition changed. cache: reuse recorded responses of identical requests.
     stream: stream responses (needed for time to first token). progress: a tqdm bar (True), nothing
         (False), or a sink such as `evalkit.widgets.RunMonitor()`.
+    phase: "all", or "generate" to record responses only (`evalkit.score(run_id)` scores them later).
+    shard: "I/N" runs the I-th of N disjoint parts of the units (`evalkit.merge` joins the shards).
+    executor: "local", "ray" or "ray://HOST:PORT" (calls and code scoring on a Ray cluster; the
+        journal, the ₽ budget and the pace stay with this process).
     advanced: deadline_s, max_attempts, retry_max_total_s, retry_base_delay_s, transport, sim_seed,
         sim_latency_scale, sim_faults, clock (see `RunConfig`).
 
@@ -142,7 +149,8 @@ async def arun(
         languages=list(languages) if languages else None, seed=seed, epochs=epochs, concurrency=concurrency,
         budget_rub=budget_rub, sim=sim, base_url=base_url, api_key_env=api_key_env, model_routes=model_routes,
         out=str(results_dir(out)), run_id=run_id, resume=resume, retry_errors=retry_errors, force=force,
-        cache=cache, stream=stream, progress=progress, **advanced,
+        cache=cache, stream=stream, progress=progress, phase=phase, shard=shard, executor=executor,
+        **advanced,
     )  # fmt: skip
     if config.resume:
         config, task_objects = _resume_config(config, task_list)
@@ -297,7 +305,7 @@ class Runner:
             self.endpoints[m].simulated or getattr(catalogs[m].get(self._router_id(m)), "simulated", False)
             for m in self.config.models
         )
-        total = sum(len(s) for s in samples.values()) * len(self.config.models) * self.config.epochs
+        total = sum(1 for _ in self._units(samples))  # this shard's part, when the run is one
         manifest = build_manifest(
             self, samples, catalogs, previous=journal.read_manifest() if self.config.resume else None
         )
@@ -435,7 +443,11 @@ class Runner:
                 worker.cancel()
             sink.close(self._snapshot(total, self._final_status()))
             await self._release()
-        return self._final_status(), self.stop.message if self.stop else self._dead_model_message()
+        message = self.stop.message if self.stop else self._dead_model_message()
+        if generated := self.counts.get("generated"):
+            hint = f"{generated} responses recorded, not scored; score them with: evalkit score {self.run_id}"
+            message = f"{message}; {hint}" if message else hint
+        return self._final_status(), message
 
     async def _release(self) -> None:
         for client in self.clients.values():
@@ -477,11 +489,16 @@ class Runner:
         return "; ".join(parts)
 
     def _units(self, samples: dict[str, list[Sample]]) -> Iterator[Unit]:
+        from evalkit.shards import parse_shard
+
+        shard = parse_shard(self.config.shard) if self.config.shard else None
         for task in self.tasks:
             for sample in samples[task.name]:
                 for epoch in range(self.config.epochs):
                     for model in self.config.models:
-                        yield Unit(task, sample, model, epoch)
+                        unit = Unit(task, sample, model, epoch)
+                        if shard is None or shard.holds(unit.key):
+                            yield unit
 
     async def _worker(self, units: Iterator[Unit]) -> None:
         for unit in units:
@@ -503,6 +520,9 @@ class Runner:
         if key in self.state.done or (key in self.state.failed and not self.config.retry_errors):
             self._count_existing(key)
             return
+        if self.config.phase == "generate" and _answered(self.state.responses.get(key)):
+            self._count_generated(unit.model)
+            return
         from evalkit.cache import request_key
         from evalkit.prompt import render
 
@@ -519,6 +539,9 @@ class Runner:
         record, from_cache = await self._response(unit, rendered, params, request)
         if record is None:
             return
+        if self.config.phase == "generate" and record.error is None:
+            self._count_generated(unit.model)  # its response line is on disk; `evalkit score` scores it
+            return
         await self._finish(unit, rendered, record, request, from_cache)
 
     def _count_existing(self, key: Key) -> None:
@@ -527,6 +550,12 @@ class Runner:
             self._count(key[1], None, self.state.errors.get(key, "error"))
         else:
             self._count(key[1], self.state.scores.get(key), None)
+
+    def _count_generated(self, model: str) -> None:
+        """A response recorded and not scored (phase generate): done for this phase."""
+        self.counts["done"] += 1
+        self.counts["generated"] = self.counts.get("generated", 0) + 1
+        self.tally[model]["ok"] += 1
 
     def _count(self, model: str, score: float | None, error: str | None) -> None:
         self.counts["done"] += 1
@@ -549,15 +578,19 @@ class Runner:
         previous = self.state.responses.pop(unit.key, None)
         if previous is not None and not (previous["call"].get("error") and self.config.retry_errors):
             return CallRecord.from_dict(previous["call"]), bool(previous.get("from_cache"))
+        generate_only = self.config.phase == "generate"
         if self.cache is not None and (hit := self.cache.get(request)) is not None:
             self.invocation["from_cache"] += 1
+            if generate_only:  # no sample line will say so: the response line keeps the answer
+                line = {"kind": "response", "key": list(unit.key), "request": request, "call": hit}
+                await self.journal.append(line | {"from_cache": True})
             return CallRecord.from_dict(hit), True
         record = await self._call(unit, rendered, params)
         if record is None:
             return None, False
-        # its sample line follows at once unless scoring is slow (code), and that line's fsync covers
-        # this one too: only a slow scorer makes a separate fsync worth waiting for
-        slow_scorer = is_blocking(self.scorers[unit.task.name])
+        # its sample line follows at once unless scoring is slow (code) or left to a later phase, and
+        # that line's fsync covers this one too: otherwise a separate fsync is worth waiting for
+        slow_scorer = generate_only or is_blocking(self.scorers[unit.task.name])
         line = {"kind": "response", "key": list(unit.key), "request": request, "call": record.to_dict()}
         if unconfirmed := self.unconfirmed.pop(unit.key, 0.0):
             line["unconfirmed_rub"] = unconfirmed  # cut attempts' worst case: the router may bill them
@@ -773,6 +806,11 @@ def _settled(invocation: dict[str, Any]) -> dict[str, Any]:
     if invocation.get("status") != "running":
         return invocation
     return invocation | {"status": "unrecorded", "note": "ended without recording its outcome (killed?)"}
+
+
+def _answered(response: dict[str, Any] | None) -> bool:
+    """A recorded response that holds an answer (not a failed call)."""
+    return response is not None and not (response.get("call") or {}).get("error")
 
 
 def _params(task: Task, epoch: int, reasoning: dict[str, Any] | None = None) -> dict[str, Any]:
