@@ -280,6 +280,7 @@ class Runner:
         self.backing_off: str | None = None  # why the last call backed off
         self.waiting_retry: set[Key] = set()  # calls sleeping before their next attempt
         self.unconfirmed: dict[Key, float] = {}  # ₽ of cut attempts per call, until its response line
+        self.remote: Any = None  # the Ray executor, when calls and code scoring run on a cluster
         self._started = config.clock.monotonic()
 
     async def execute(self) -> RunResult:
@@ -427,6 +428,10 @@ class Runner:
                              deadline_s=self.config.deadline_s, retry=retry, clock=self.config.clock)
             for endpoint in set(self.endpoints.values())
         }  # fmt: skip
+        if self.config.executor != "local":
+            from evalkit.ray_executor import RayExecutor
+
+            self.remote = RayExecutor.start(self)
         sink = self._sink(total)
         units = self._units(samples)
         ticker = asyncio.create_task(self._tick(sink, total))
@@ -450,6 +455,8 @@ class Runner:
         return self._final_status(), message
 
     async def _release(self) -> None:
+        if self.remote is not None:
+            await self.remote.close()
         for client in self.clients.values():
             await client.close()
         if self.cache is not None:
@@ -635,25 +642,47 @@ class Runner:
             self.backing_off = f"{record.error} from the router"
 
         try:
-            record = await self.clients[self.endpoints[unit.model]].call(
-                self._router_id(unit.model),
-                rendered.messages,
-                params,
-                hooks=CallHooks(
-                    before_attempt=before_attempt, after_attempt=after_attempt, on_backoff=on_backoff
-                ),
-            )
+            if self.remote is not None:
+                record = await self._call_remote(unit, rendered, params, worst)
+            else:
+                record = await self.clients[self.endpoints[unit.model]].call(
+                    self._router_id(unit.model),
+                    rendered.messages,
+                    params,
+                    hooks=CallHooks(
+                        before_attempt=before_attempt, after_attempt=after_attempt, on_backoff=on_backoff
+                    ),
+                )
         finally:
             self.waiting_retry.discard(unit.key)
         if record.error and is_run_fatal(record.error):
             hint = _RUN_FATAL_HINT.get(record.error, "").format(run_id=self.run_id)
-            raise StopRun(
+            stop = StopRun(
                 _RUN_FATAL_STATUS.get(record.error, "failed"),
                 f"{record.error}: {record.error_message}{hint}",
             )
+            if self.remote is not None:  # no node starts another attempt
+                await self.remote.stop(stop.status, stop.message)
+            raise stop
         if record.error and is_model_fatal(record.error):
             self.dead_models[unit.model] = f"{record.error}: {record.error_message}"
             return None
+        return record
+
+    async def _call_remote(
+        self, unit: Unit, rendered: Rendered, params: dict[str, Any], worst: float
+    ) -> CallRecord:
+        """The call on a cluster node; its attempts are reserved and paced by the cluster's treasury."""
+        if self.stop is not None:
+            raise StopRun(self.stop.status, self.stop.message)
+        record, outcome = await self.remote.call(
+            unit, self._router_id(unit.model), rendered.messages, params, worst
+        )
+        if record is None:
+            status, why = outcome["refused"]
+            if status == "budget_exhausted":
+                raise BudgetExhausted(why)
+            raise StopRun(status, why)
         return record
 
     def _worst_case(self, unit: Unit, rendered: Rendered, params: dict[str, Any]) -> float:
@@ -720,6 +749,8 @@ class Runner:
         scorer = self.scorers[unit.task.name]
         output = encodable(output)  # a lone surrogate cannot reach a file, a regex engine or the sandbox
         try:
+            if is_blocking(scorer) and self.remote is not None:  # on a node's warm sandbox
+                return await self.remote.score(unit.task, output, unit.sample)
             if is_blocking(scorer):
                 return await asyncio.to_thread(scorer, output, unit.sample), None
             return scorer(output, unit.sample), None
@@ -790,6 +821,7 @@ class Runner:
             },
             "invocations": history,
             "dead_models": self.dead_models,
+            **({"executor": self.remote.summary()} if self.remote is not None else {}),
         }
 
 
