@@ -15,6 +15,8 @@ Public API (imported lazily so that `import evalkit` stays fast):
 
 from __future__ import annotations
 
+import sys
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -67,6 +69,19 @@ def __getattr__(name: str) -> Any:
     value = load(target)
     globals()[name] = value
     return value
+
+
+class _Package(ModuleType):
+    """Importing a submodule binds it on its package, so `import evalkit.rescore` would hide the function
+    `evalkit.rescore` (and `evalkit.score`'s module would) once imported first: an export keeps its name."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, ModuleType) and ":" in _EXPORTS.get(name, ""):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __dir__() -> list[str]:
