@@ -123,8 +123,8 @@ def run_evalkit(args: argparse.Namespace) -> dict[str, Any]:
     import evalkit
     import evalkit.cache  # noqa: F401
     import evalkit.client  # noqa: F401
+    import evalkit.client.catalog  # noqa: F401
     import evalkit.manifest  # noqa: F401
-    import evalkit.models  # noqa: F401
     import evalkit.runner  # noqa: F401
 
     os.environ["ROUTERAI_API_KEY"] = KEY

@@ -1,13 +1,13 @@
 """Response cache: request content -> the call's record, so a finished request is never paid twice.
 
-Keyed on the endpoint's identity (never its key), model, messages with images replaced by their
-hashes, generation params and epoch. SQLite in WAL mode: one file, safe against a killed process.
+Keyed by `Rendered.cache_key` (`evalkit/prompt.py`): the endpoint's identity (never its key), model,
+messages with images replaced by their hashes, generation params and epoch. SQLite in WAL mode:
+one file, safe against a killed process.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import sqlite3
 from pathlib import Path
@@ -15,33 +15,6 @@ from typing import Any
 
 from evalkit.errors import StorageError
 from evalkit.text import json_line
-
-
-def request_key(
-    endpoint_id: str, model: str, messages: list[dict[str, Any]], params: dict[str, Any], epoch: int
-) -> str:
-    payload = {
-        "endpoint": endpoint_id,
-        "model": model,
-        "messages": [_without_image_bytes(m) for m in messages],
-        "params": params,
-        "epoch": epoch,
-    }
-    text = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _without_image_bytes(message: dict[str, Any]) -> dict[str, Any]:
-    content = message.get("content")
-    if not isinstance(content, list):
-        return message
-    parts = []
-    for part in content:
-        url = part.get("image_url", {}).get("url", "") if isinstance(part, dict) else ""
-        if url.startswith("data:"):
-            part = {"type": "image_url", "sha256": hashlib.sha256(url.encode()).hexdigest()}
-        parts.append(part)
-    return {**message, "content": parts}
 
 
 class ResponseCache:

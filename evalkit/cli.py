@@ -349,7 +349,7 @@ def _add_models(parser: argparse.ArgumentParser) -> None:
 def _models(args: argparse.Namespace) -> int:
     import asyncio
 
-    from evalkit.models import format_models_table, load_catalog
+    from evalkit.client.catalog import format_models_table, load_catalog
 
     with _endpoint_for(args) as endpoint:
         catalog = asyncio.run(load_catalog(endpoint, refresh=args.refresh))
@@ -387,8 +387,8 @@ def _add_estimate(parser: argparse.ArgumentParser) -> None:
 def _estimate(args: argparse.Namespace) -> int:
     import asyncio
 
+    from evalkit.client.catalog import load_catalog
     from evalkit.estimate import estimate_run, format_estimate
-    from evalkit.models import load_catalog
     from evalkit.task import resolve_task
 
     tasks = [resolve_task(t) for t in args.tasks]
@@ -568,7 +568,7 @@ def _json_safe(value: Any) -> Any:
 def _catalog_for(args: argparse.Namespace) -> Any:
     import asyncio
 
-    from evalkit.models import load_catalog
+    from evalkit.client.catalog import load_catalog
 
     with _endpoint_for(args) as endpoint:
         return asyncio.run(load_catalog(endpoint))

@@ -19,13 +19,21 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from evalkit.budget import Budget, BudgetExhausted
-from evalkit.dialect import STREAM_OPTIONS, Evidence, Finding, Reply, check_all, usage_cost, usage_tokens
+from evalkit.client.dialect import (
+    STREAM_OPTIONS,
+    Evidence,
+    Finding,
+    Reply,
+    check_all,
+    usage_cost,
+    usage_tokens,
+)
 
 if TYPE_CHECKING:
     import openai
 
     from evalkit.client import Endpoint
-    from evalkit.models import PriceCard
+    from evalkit.client.catalog import PriceCard
 
 DEFAULT_MODEL = "meta-llama/llama-4-scout"
 DEFAULT_BUDGET_RUB = 0.15
@@ -294,7 +302,7 @@ def _image_messages() -> list[dict[str, Any]]:
 
 
 def _bundled_card(model: str) -> PriceCard | None:
-    from evalkit.models import bundled_catalog
+    from evalkit.client.catalog import bundled_catalog
 
     info = bundled_catalog().get(model)
     return info.pricing if info is not None else None

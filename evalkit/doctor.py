@@ -48,7 +48,7 @@ def local_checks(
     fonts: FontBook | None = None,
 ) -> list[Check]:
     """Every local check, in the order they are shown. Arguments replace what is looked up."""
-    from evalkit.models import cache_dir
+    from evalkit.client.catalog import cache_dir
     from evalkit.results import results_dir
 
     return [
@@ -241,7 +241,7 @@ def _rmdir(path: Path) -> None:
 def check_catalog_cache(now: float | None = None) -> Check:
     """The router's catalog cached by `evalkit models`: present and younger than its 24 h lifetime."""
     from evalkit.client import Endpoint
-    from evalkit.models import CACHE_TTL_S, cache_path
+    from evalkit.client.catalog import CACHE_TTL_S, cache_path
 
     path = cache_path(Endpoint.from_env(required=False))
     try:
@@ -280,7 +280,7 @@ _MARKS = {"conforms": "conforms", "differs": "DIFFERS ", "not_seen": "not seen"}
 
 
 def format_live(report: LiveReport) -> str:
-    from evalkit.dialect import QUIRKS
+    from evalkit.client.dialect import QUIRKS
 
     width = max(len(q.name) for q in QUIRKS)
     lines = [f"the router at {report.base_url}, model {report.model}:"]

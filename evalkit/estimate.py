@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from evalkit.models import Catalog
+    from evalkit.client.catalog import Catalog
     from evalkit.task import Task
 
-from evalkit.tokens import REPLY_PRIMING_TOKENS
-from evalkit.variants import expand_models
+from evalkit.client.tokens import REPLY_PRIMING_TOKENS
+from evalkit.client.variants import expand_models
 
 EXPECTED_OUTPUT_SHARE = 0.35
 
@@ -44,9 +44,9 @@ def estimate_run(
     cache. A model that cannot take a task's input (images for a text-only model) is refused exactly
     as `run` refuses it, before anything is priced. Models may be variants (`id@effort=high`).
     """
-    from evalkit.dialect.reasoning import worst_case_output_tokens
-    from evalkit.models import check_modalities
-    from evalkit.variants import parse_variant
+    from evalkit.client.catalog import check_modalities
+    from evalkit.client.dialect.reasoning import worst_case_output_tokens
+    from evalkit.client.variants import parse_variant
 
     variants = {model: parse_variant(model) for model in expand_models(models)}
     for task in tasks:
@@ -83,17 +83,16 @@ def estimate_run(
 
 def _prompts(task: Task, samples: Sequence[object], epochs: int) -> tuple[int, int, int]:
     """(prompt tokens, images, prompt tokens a cache would serve) over every call of the task."""
+    from evalkit.client.tokens import estimate_message_tokens
     from evalkit.images import ImageCache
     from evalkit.prompt import render
-    from evalkit.tokens import estimate_message_tokens
 
     prompt_tokens = images = cached = 0
     seen: set[str] = set()
     images_seen = ImageCache()  # samples that share an image prepare it once
     for sample in samples:
         rendered = render(task, sample, images=images_seen)  # type: ignore[arg-type]
-        tokens = estimate_message_tokens(rendered.messages)
-        prompt_tokens += tokens * epochs
+        prompt_tokens += rendered.estimated_tokens * epochs
         images += len(rendered.images) * epochs
         if task.prompt.shared_prefix and len(rendered.messages) > 1:
             prefix = rendered.messages[:-1]

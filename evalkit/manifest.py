@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from evalkit.identity import identity
 
 if TYPE_CHECKING:
-    from evalkit.models import Catalog
+    from evalkit.client.catalog import Catalog
     from evalkit.runner import Runner
     from evalkit.task import Sample, Task
 

@@ -1,13 +1,19 @@
-"""Rendering: Sample + Task -> chat messages (text part first, then image parts)."""
+"""Rendering: Sample + Task -> the request's chat messages (text part first, then image parts).
+
+`Rendered` is the one typed request: what is sent, and everything derived from it (its text, its
+response-cache key, its prompt-token bound and estimate, its images), so no caller re-reads messages.
+"""
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import TaskError
-from evalkit.messages import text_parts
+from evalkit.messages import message_text, text_parts
 
 if TYPE_CHECKING:
     from evalkit.images import ImageCache, PreparedImage
@@ -16,10 +22,38 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Rendered:
-    """The messages for one sample, plus what was attached (for billing estimates and results)."""
+    """One sample's request: its messages, plus what was attached (for billing estimates and results)."""
 
     messages: list[dict[str, Any]]
     images: list[PreparedImage] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        """The text of the last message (the sample's own question), images left out."""
+        return message_text(self.messages[-1]) if self.messages else ""
+
+    @functools.cached_property
+    def text_key(self) -> str:
+        """The hash the simulator finds this request's sample by (see `text_key`)."""
+        return text_key(self.messages)
+
+    @functools.cached_property
+    def prompt_token_bound(self) -> int:
+        """An upper bound on prompt tokens: byte-level BPE never makes more tokens than UTF-8 bytes
+        (plus a few per message for the chat template). Images are priced apart, per image."""
+        return sum(8 + sum(len(t.encode()) for t in text_parts(m)) for m in self.messages)
+
+    @functools.cached_property
+    def estimated_tokens(self) -> int:
+        """A plausible count of prompt tokens (`evalkit.client.tokens`), for plans, not for budgets."""
+        from evalkit.client.tokens import estimate_message_tokens
+
+        return estimate_message_tokens(self.messages)
+
+    def cache_key(self, endpoint_id: str, model: str, params: dict[str, Any], epoch: int) -> str:
+        """The response cache's key: the endpoint's identity (never its key), model, messages with
+        image bytes replaced by their hash, generation params and epoch."""
+        return request_key(endpoint_id, model, self.messages, params, epoch)
 
 
 def render(task: Task, sample: Sample, *, images: ImageCache | None = None) -> Rendered:
@@ -74,3 +108,32 @@ def text_key(messages: list[dict[str, Any]]) -> str:
             digest.update(b"\x00" + text.encode())
         digest.update(b"\x01")
     return digest.hexdigest()
+
+
+def request_key(
+    endpoint_id: str, model: str, messages: list[dict[str, Any]], params: dict[str, Any], epoch: int
+) -> str:
+    """The response-cache key of a request (see `Rendered.cache_key`). Existing caches hold these keys:
+    a change here misses every old entry and pays for it again (`tests/test_messages.py` pins it)."""
+    payload = {
+        "endpoint": endpoint_id,
+        "model": model,
+        "messages": [_without_image_bytes(m) for m in messages],
+        "params": params,
+        "epoch": epoch,
+    }
+    text = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _without_image_bytes(message: dict[str, Any]) -> dict[str, Any]:
+    content = message.get("content")
+    if not isinstance(content, list):
+        return message
+    parts = []
+    for part in content:
+        url = part.get("image_url", {}).get("url", "") if isinstance(part, dict) else ""
+        if url.startswith("data:"):
+            part = {"type": "image_url", "sha256": hashlib.sha256(url.encode()).hexdigest()}
+        parts.append(part)
+    return {**message, "content": parts}

@@ -218,7 +218,7 @@ class CallWorkerState:
         images: int,
     ) -> dict[str, Any]:
         from evalkit.client import CallHooks
-        from evalkit.error_classes import may_be_billed
+        from evalkit.client import may_be_billed
 
         outcome: dict[str, Any] = {"sent": 0, "unconfirmed_rub": 0.0, "totals": None, "node": self.node}
         open_tickets: list[str] = []
@@ -282,7 +282,7 @@ class ScoreWorkerState:
 
 
 def _estimate(price: dict[str, float] | None, record: CallRecord, images: int) -> float | None:
-    from evalkit.models import PriceCard
+    from evalkit.client import PriceCard
 
     if price is None or record.prompt_tokens is None:
         return None

@@ -38,7 +38,7 @@ def sample_row(
         "epoch": unit.epoch,
         "language": sample.language,
         "target": sample.target,
-        "prompt": _user_text(rendered.messages)[:PROMPT_CHARS],
+        "prompt": rendered.text[:PROMPT_CHARS],
         "output": record.output,
         "reasoning": record.reasoning,
         "truncated": record.truncated,
@@ -81,9 +81,3 @@ _CALL_COLUMNS = (
     "generation_id",
     "http_status",
 )
-
-
-def _user_text(messages: list[dict[str, Any]]) -> str:
-    from evalkit.messages import message_text
-
-    return message_text(messages[-1]) if messages else ""

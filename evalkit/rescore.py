@@ -295,7 +295,7 @@ def _row(manifest: dict[str, Any], job: _Job, result: tuple[Any, str | None]) ->
 
 
 def _estimate(manifest: dict[str, Any], model: str, record: Any, images: int) -> Any:
-    from evalkit.models import PriceCard
+    from evalkit.client import PriceCard
 
     pricing = (manifest.get("models") or {}).get(model, {}).get("pricing_rub")
     if pricing is None or record.prompt_tokens is None:

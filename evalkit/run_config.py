@@ -134,7 +134,7 @@ class RunConfig(BaseModel):
     def _models_named(cls, value: list[str]) -> list[str]:
         if any(not m or not m.strip() for m in value):
             raise ValueError("model ids must not be empty")
-        from evalkit.variants import expand_models
+        from evalkit.client.variants import expand_models
 
         return expand_models(value)  # `id@effort=low,high`: one model per setting
 

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evalkit.budget import Budget, BudgetExhausted, Reservation
-from evalkit.endpoints import model_endpoint, open_endpoint
+from evalkit.client.endpoints import model_endpoint, open_endpoint
+from evalkit.client.variants import parse_variant
 from evalkit.errors import ConfigError, EvalkitError, StorageError
 from evalkit.journal import Journal, JournalState, Key
 from evalkit.progress import NullProgress, ProgressSink, ProgressSnapshot, TqdmProgress
@@ -30,13 +31,12 @@ from evalkit.scorers.base import close_scorer, is_blocking
 from evalkit.task import Sample, Task, resolve_task
 from evalkit.text import encodable
 from evalkit.validate import check_samples
-from evalkit.variants import parse_variant
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from evalkit.client import CallRecord, Endpoint
-    from evalkit.models import Catalog, ModelInfo
+    from evalkit.client.catalog import Catalog, ModelInfo
     from evalkit.prompt import Rendered
     from evalkit.scorers.base import Score
 
@@ -382,13 +382,13 @@ class Runner:
 
     async def _catalogs(self) -> dict[str, Catalog]:
         """Each model's catalog, read once per distinct endpoint."""
-        from evalkit.models import load_catalog
+        from evalkit.client.catalog import load_catalog
 
         by_endpoint = {endpoint: await load_catalog(endpoint) for endpoint in set(self.endpoints.values())}
         return {model: by_endpoint[endpoint] for model, endpoint in self.endpoints.items()}
 
     def _check_models(self, catalogs: dict[str, Catalog], samples: dict[str, list[Sample]]) -> None:
-        from evalkit.models import supports_images
+        from evalkit.client.catalog import supports_images
 
         for model in self.config.models:
             catalog = catalogs[model]
@@ -530,7 +530,6 @@ class Runner:
         if self.config.phase == "generate" and _answered(self.state.responses.get(key)):
             self._count_generated(unit.model)
             return
-        from evalkit.cache import request_key
         from evalkit.prompt import render
 
         if unit.sample.images:  # reading, decoding and encoding images blocks: never on the event loop
@@ -540,9 +539,7 @@ class Runner:
         params = _params(
             unit.task, unit.epoch, self.variants[unit.model].reasoning(unit.task.generation.reasoning)
         )
-        request = request_key(
-            self.endpoints[unit.model].cache_id, unit.model, rendered.messages, params, unit.epoch
-        )
+        request = rendered.cache_key(self.endpoints[unit.model].cache_id, unit.model, params, unit.epoch)
         record, from_cache = await self._response(unit, rendered, params, request)
         if record is None:
             return
@@ -608,7 +605,7 @@ class Runner:
 
     async def _call(self, unit: Unit, rendered: Rendered, params: dict[str, Any]) -> CallRecord | None:
         from evalkit.client import CallHooks, is_model_fatal, is_run_fatal
-        from evalkit.error_classes import may_be_billed
+        from evalkit.client.errors import may_be_billed
 
         worst = self._worst_case(unit, rendered, params)
         reservations: list[Reservation] = []
@@ -688,7 +685,7 @@ class Runner:
     def _worst_case(self, unit: Unit, rendered: Rendered, params: dict[str, Any]) -> float:
         """The most this call can be billed: every prompt byte a token, and all the output the request
         allows, thinking included (billed as output)."""
-        from evalkit.dialect.reasoning import worst_case_output_tokens
+        from evalkit.client.dialect.reasoning import worst_case_output_tokens
 
         price = self.prices.get(unit.model)
         if price is None:
@@ -697,9 +694,8 @@ class Runner:
                     f"no price card for model {unit.model!r}, so the ₽ budget cannot be enforced"
                 )
             return 0.0
-        prompt_bound = _prompt_token_bound(rendered.messages)
         output_bound = worst_case_output_tokens(unit.task.generation.max_tokens, params.get("reasoning"))
-        return price.estimate(prompt_bound, output_bound, images=len(rendered.images)).total
+        return price.estimate(rendered.prompt_token_bound, output_bound, images=len(rendered.images)).total
 
     def _estimate(self, unit: Unit, rendered: Rendered, record: CallRecord) -> Any:
         price = self.prices.get(unit.model)
@@ -858,13 +854,6 @@ def _params(task: Task, epoch: int, reasoning: dict[str, Any] | None = None) -> 
         params["reasoning"] = reasoning
     params.update(generation.extra)
     return params
-
-
-def _prompt_token_bound(messages: list[dict[str, Any]]) -> int:
-    """An upper bound on prompt tokens: byte-level BPE never makes more tokens than UTF-8 bytes."""
-    from evalkit.messages import text_parts
-
-    return sum(8 + sum(len(text.encode()) for text in text_parts(message)) for message in messages)
 
 
 def _price(catalog: Catalog, model: str) -> Any:

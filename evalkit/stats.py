@@ -926,7 +926,7 @@ def _plan_from_pilot(df, model_a, model_b, task, delta, power, alpha, catalog) -
 
 def _router_id(model: str) -> str:
     """The router's id of a model or of a variant of it (`id@effort=high`)."""
-    from evalkit.variants import parse_variant
+    from evalkit.client.variants import parse_variant
 
     return parse_variant(model).router_id
 

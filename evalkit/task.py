@@ -257,7 +257,7 @@ class Reasoning(BaseModel):
 
     def request(self) -> dict[str, Any]:
         """The `reasoning` object of the request body, in the router's format."""
-        from evalkit.dialect.reasoning import reasoning_request
+        from evalkit.client.dialect.reasoning import reasoning_request
 
         return reasoning_request(self.effort, self.max_tokens, self.exclude)
 

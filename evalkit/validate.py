@@ -211,15 +211,10 @@ def scorer_name(task: Task) -> str:
 
 
 def _message_text(messages: list[dict[str, Any]]) -> str:
-    parts = []
-    for message in messages:
-        content = message["content"]
-        if isinstance(content, list):
-            content = " ".join(
-                p.get("text", "[image]") if p.get("type") == "text" else "[image]" for p in content
-            )
-        parts.append(f"{message['role']}: {content}")
-    return " | ".join(parts)
+    from evalkit.messages import image_urls, text_parts
+
+    shown = [f"{m['role']}: " + " ".join(text_parts(m) + ["[image]"] * len(image_urls(m))) for m in messages]
+    return " | ".join(shown)
 
 
 def _short(text: str, width: int = 160) -> str:

@@ -26,14 +26,13 @@ from evalkit.client import (
     ErrorClass,
     RetryPolicy,
     Severity,
-    classify_payload,
     is_model_fatal,
     is_retryable,
     is_run_fatal,
-    parse_error_payload,
     parse_retry_after,
     severity,
 )
+from evalkit.client.dialect import classify_payload, parse_error_payload
 from evalkit.clock import ManualClock
 from evalkit.errors import ConfigError
 

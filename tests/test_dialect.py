@@ -15,7 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evalkit.dialect import (
+from evalkit.client.catalog import PriceCard
+from evalkit.client.dialect import (
     PROBES,
     QUIRKS,
     Evidence,
@@ -30,9 +31,8 @@ from evalkit.dialect import (
     unwrap_data,
     usage_cost,
 )
-from evalkit.error_classes import ErrorClass
+from evalkit.client.errors import ErrorClass
 from evalkit.errors import ConfigError
-from evalkit.models import PriceCard
 
 MODEL = "meta-llama/llama-4-scout"
 PROMPT, COMPLETION, IMAGE = 1.8e-05, 5.9e-05, 0.09114
@@ -361,15 +361,26 @@ def test_unwrap_data() -> None:
 def test_the_recognisers_each_quirk_names_are_what_evalkit_reads_the_router_with() -> None:
     import inspect
 
-    import evalkit.client
+    import evalkit.client.call
+    import evalkit.client.catalog
+    import evalkit.client.dialect
+    import evalkit.client.dialect.pricing
+    import evalkit.client.failures
+    import evalkit.client.sse
     import evalkit.conformance
-    import evalkit.dialect
-    import evalkit.models
 
-    calls = "".join(inspect.getsource(m) for m in (evalkit.client, evalkit.models, evalkit.conformance))
+    readers = (
+        evalkit.client.call,
+        evalkit.client.sse,
+        evalkit.client.failures,
+        evalkit.client.catalog,
+        evalkit.client.dialect.pricing,
+        evalkit.conformance,
+    )
+    calls = "".join(inspect.getsource(m) for m in readers)
     named = {f.__name__ for quirk in QUIRKS for f in quirk.recognisers}
-    inner = inspect.getsource(evalkit.dialect.classify_http_error) + inspect.getsource(
-        evalkit.dialect.classify_payload
+    inner = inspect.getsource(evalkit.client.dialect.classify_http_error) + inspect.getsource(
+        evalkit.client.dialect.classify_payload
     )
     unused = {name for name in named if f"{name}(" not in calls and f"{name}(" not in inner}
     assert not unused, unused

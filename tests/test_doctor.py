@@ -13,8 +13,8 @@ import pytest
 from evalkit import doctor, sim
 from evalkit.cli import main
 from evalkit.client import Endpoint
+from evalkit.client.catalog import Catalog, cache_path, write_cache
 from evalkit.errors import ConfigError
-from evalkit.models import Catalog, cache_path, write_cache
 from evalkit.visual.fonts import PACKAGE_HINT, FontBook, font_dirs
 
 KEY = "sk-doctor-cli-SECRET-77e1b0"

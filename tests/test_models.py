@@ -14,8 +14,7 @@ import pytest
 from aiohttp import web
 
 from evalkit.client import Client, Endpoint
-from evalkit.errors import ConfigError
-from evalkit.models import (
+from evalkit.client.catalog import (
     Catalog,
     ModelInfo,
     PriceCard,
@@ -29,6 +28,7 @@ from evalkit.models import (
     read_cache,
     supports_images,
 )
+from evalkit.errors import ConfigError
 
 KEY = "sk-models-SECRET-42"
 SCOUT = "meta-llama/llama-4-scout"

@@ -16,8 +16,8 @@ import pytest
 from scipy import stats as sps
 
 from evalkit import stats
+from evalkit.client.catalog import Catalog, ModelInfo, PriceCard
 from evalkit.errors import ConfigError
-from evalkit.models import Catalog, ModelInfo, PriceCard
 
 SIMULATIONS = 4000
 

@@ -10,7 +10,7 @@ import pytest
 
 import evalkit
 from evalkit import sim
-from evalkit.dialect.reasoning import (
+from evalkit.client.dialect.reasoning import (
     reasoning_budget,
     reasoning_in,
     reasoning_request,
@@ -18,9 +18,9 @@ from evalkit.dialect.reasoning import (
     split_thinking,
     worst_case_output_tokens,
 )
+from evalkit.client.variants import expand_models, parse_variant
 from evalkit.errors import ConfigError
 from evalkit.task import Generation, Sample, Task
-from evalkit.variants import expand_models, parse_variant
 
 KEY = "sk-test-reasoning-0123456789abcdef"
 SYSTEM = " ".join(f"Rule {i}: answer arithmetic exactly and show the final number." for i in range(40))
@@ -244,9 +244,9 @@ def test_a_shared_prefix_is_cached_and_lowers_the_bill_exactly_as_priced(router,
 
 
 def test_estimate_counts_on_caching_only_for_a_declared_shared_prefix_and_never_in_the_worst_case() -> None:
+    from evalkit.client.catalog import Catalog, ModelInfo, PriceCard
+    from evalkit.client.tokens import estimate_message_tokens
     from evalkit.estimate import estimate_run, format_estimate
-    from evalkit.models import Catalog, ModelInfo, PriceCard
-    from evalkit.tokens import estimate_message_tokens
 
     card = PriceCard(prompt=30e-6, completion=90e-6, input_cache_read=7.5e-6)
     catalog = Catalog({"m/x": ModelInfo("m/x", "x", 10_000, ("text",), ("text",), card)}, source="bundled")
@@ -289,7 +289,7 @@ def test_the_report_and_the_cli_summary_show_thinking_truncation_and_caching(rou
 
 
 def test_cache_reads_and_writes_are_priced_from_the_card_and_savings_are_net_of_writes() -> None:
-    from evalkit.models import PriceCard
+    from evalkit.client.catalog import PriceCard
 
     card = PriceCard.from_api({"prompt": "3e-6", "completion": 1.5e-5, "input_cache_read": 3e-7,
                                "input_cache_write": "3.75e-6"})  # fmt: skip

@@ -384,11 +384,11 @@ def test_resume_keeps_the_saved_options_and_takes_only_what_is_given_now() -> No
 def test_no_message_a_python_user_sees_names_a_cli_flag() -> None:
     import re
 
-    import evalkit.endpoints
+    import evalkit.client.endpoints
     import evalkit.run_config
     import evalkit.runner
 
-    for module in (evalkit.runner, evalkit.run_config, evalkit.endpoints):
+    for module in (evalkit.runner, evalkit.run_config, evalkit.client.endpoints):
         source = Path(module.__file__).read_text(encoding="utf-8")
         messages = re.findall(r'(?:Error|_error|message)\([^)]*?"([^"]*--[a-z][^"]*)"', source)
         assert not [m for m in messages if "evalkit run" not in m], (module.__name__, messages)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from evalkit.tokens import estimate_message_tokens, estimate_tokens, truncate_to_tokens
+from evalkit.client.tokens import estimate_message_tokens, estimate_tokens, truncate_to_tokens
 
 
 def test_empty_and_short() -> None:

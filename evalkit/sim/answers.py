@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from evalkit.client.tokens import estimate_tokens, truncate_to_tokens
 from evalkit.languages import answer_word
 from evalkit.task import Sample, ScorerSpec, Task
-from evalkit.tokens import estimate_tokens, truncate_to_tokens
 
 _REASONING: dict[str, tuple[str, ...]] = {
     "en": (

@@ -59,7 +59,7 @@ def generators() -> dict[str, Callable[..., Any]]:
 
 
 def suite_dir(seed: int) -> Path:
-    from evalkit.models import cache_dir
+    from evalkit.client.catalog import cache_dir
 
     return cache_dir() / "visual_suite" / f"v{VERSION}" / str(seed)
 

@@ -12,14 +12,14 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from evalkit.client import Endpoint
+    from evalkit.client.endpoint import Endpoint
     from evalkit.run_config import RunConfig
 
 
 @contextlib.contextmanager
 def open_endpoint(config: RunConfig, tasks: Iterable[Any]) -> Iterator[Endpoint]:
     """The run's default endpoint, alive for the `with` block (a simulator is stopped after it)."""
-    from evalkit.client import Endpoint
+    from evalkit.client.endpoint import Endpoint
 
     if not config.sim:
         yield Endpoint.from_env(base_url=config.base_url, api_key_env=config.api_key_env)
@@ -39,7 +39,7 @@ def model_endpoint(
 ) -> Endpoint:
     """The model's own endpoint when the run routes it (or the router id of its variant) elsewhere,
     else `default`."""
-    from evalkit.client import Endpoint
+    from evalkit.client.endpoint import Endpoint
 
     route = config.model_routes.get(model) or (config.model_routes.get(router_id) if router_id else None)
     if route is None or config.sim:

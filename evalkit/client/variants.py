@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from evalkit.dialect.reasoning import EFFORTS
+from evalkit.client.dialect.reasoning import EFFORTS
 from evalkit.errors import ConfigError
 
 SETTINGS = ("effort", "reasoning_tokens")

@@ -2,7 +2,7 @@
 
 Errors inside HTTP 200 bodies and streams, errors as strings holding JSON, HTTP statuses, SSE comment
 lines, `usage.cost` in ₽, prices in ₽ per token, and the `{"data": ...}` wrapping of `/credits` and
-`/generation`. `evalkit/dialect/quirks.py` names, for each quirk, the functions here that read it.
+`/generation`. `evalkit/client/dialect/quirks.py` names, for each quirk, the functions here that read it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from evalkit.error_classes import ErrorClass
+from evalkit.client.errors import ErrorClass
 from evalkit.errors import ConfigError
 
 STREAM_OPTIONS: dict[str, Any] = {"include_usage": True}

@@ -10,11 +10,12 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from evalkit.dialect.evidence import Evidence, Finding, Reply
-from evalkit.dialect.reasoning import cached_tokens, reasoning_tokens
-from evalkit.dialect.recognise import (
+from evalkit.client.dialect.evidence import Evidence, Finding, Reply
+from evalkit.client.dialect.pricing import PriceCard
+from evalkit.client.dialect.reasoning import cached_tokens, reasoning_tokens
+from evalkit.client.dialect.recognise import (
     RouterError,
     classify_http_error,
     classify_payload,
@@ -30,10 +31,7 @@ from evalkit.dialect.recognise import (
     usage_cost,
     usage_tokens,
 )
-from evalkit.error_classes import ErrorClass
-
-if TYPE_CHECKING:
-    from evalkit.models import PriceCard
+from evalkit.client.errors import ErrorClass
 
 
 def _conforms(detail: str) -> Finding:

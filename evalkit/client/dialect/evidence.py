@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-from evalkit.dialect.recognise import sse_event
+from evalkit.client.dialect.pricing import ModelInfo, PriceCard, read_models
+from evalkit.client.dialect.recognise import sse_event
 from evalkit.errors import ConfigError
-
-if TYPE_CHECKING:
-    from evalkit.models import ModelInfo, PriceCard
 
 PROBES = ("models", "credits", "plain", "stream", "unknown_model", "bad_key", "image", "generation")
 """The doctor's requests, by name: see `evalkit/conformance.py`."""
@@ -66,14 +64,12 @@ class Evidence:
 
     def model_info(self) -> ModelInfo | None:
         """The model's entry in the live `/models`, as evalkit reads it."""
-        from evalkit.models import Catalog
-
         reply = self.ok("models")
         try:
-            catalog = Catalog.from_api(reply.json() if reply else None)
+            models = read_models(reply.json() if reply else None)
         except (ConfigError, ValueError, TypeError, AttributeError):  # a catalog evalkit cannot read
             return None
-        return catalog.get(self.model)
+        return models.get(self.model)
 
     def usage(self, probe: str) -> dict[str, Any] | None:
         """The usage of a plain reply, or of the last stream chunk that has one."""

@@ -1,15 +1,17 @@
 """The router dialect: what RouterAI does that plain OpenAI does not.
 
-`recognise`: the code that reads each quirk; the client (`client.py`) and the catalog (`models.py`)
+`recognise`: the code that reads each quirk; the call (`call.py`, `sse.py`) and the catalog (`catalog.py`)
 read router answers with it. `quirks`: `QUIRKS`, each quirk once, with a name, a plain-words
 description and a check that judges what a live router answered (`evidence`: gathered by
 `evalkit doctor --live`). The simulator (`evalkit/sim/`) speaks this dialect, and
-`tests/test_conformance.py` proves it conforms to every entry.
+`tests/test_conformance.py` proves it conforms to every entry. `pricing`: a `/models` entry and its
+price card, in the router's units (the catalog holds them; the quirk checks read them too).
+`reasoning`: where thinking hides in requests, replies and usage.
 """
 
-from evalkit.dialect.evidence import PROBES, Evidence, Finding, Reply, Status
-from evalkit.dialect.quirks import QUIRKS, Quirk, check_all
-from evalkit.dialect.recognise import (
+from evalkit.client.dialect.evidence import PROBES, Evidence, Finding, Reply, Status
+from evalkit.client.dialect.quirks import QUIRKS, Quirk, check_all
+from evalkit.client.dialect.recognise import (
     ERROR_FINISH_REASON,
     PROCESSING_COMMENT,
     STREAM_OPTIONS,
