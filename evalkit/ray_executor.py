@@ -217,8 +217,7 @@ class CallWorkerState:
         price: dict[str, float] | None,
         images: int,
     ) -> dict[str, Any]:
-        from evalkit.client import CallHooks
-        from evalkit.client import may_be_billed
+        from evalkit.client import CallHooks, may_be_billed
 
         outcome: dict[str, Any] = {"sent": 0, "unconfirmed_rub": 0.0, "totals": None, "node": self.node}
         open_tickets: list[str] = []
