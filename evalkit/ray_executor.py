@@ -206,6 +206,17 @@ class CallWorkerState:
             self.clients[endpoint_id] = Client(endpoint, retry=retry, **options)
         return self.clients[endpoint_id]
 
+    def check(self) -> str | None:
+        """Why this node cannot call every endpoint (a key missing from its environment), or None."""
+        from evalkit.errors import EvalkitError
+
+        try:
+            for endpoint_id in self.specs:
+                self._client(endpoint_id)
+        except EvalkitError as exc:
+            return f"node {self.node[:12]}: {exc}"
+        return None
+
     async def call(
         self,
         ticket: str,
@@ -370,7 +381,18 @@ class RayExecutor:
 
     @classmethod
     def start(cls, runner: Runner) -> RayExecutor:
-        return cls(connect(runner.config.executor), runner)
+        """Connect, start the treasury and a call worker per node, and check that every node can call
+        (before anything is sent)."""
+        executor = cls(connect(runner.config.executor), runner)
+        problems = [p for p in executor.ray.get([c.check.remote() for c in executor.callers.values()]) if p]
+        if problems:
+            executor.kill()
+            raise ConfigError(
+                "; ".join(problems) + " (each node reads the key from its own environment: set it "
+                "where `ray start` runs)",
+                option="executor",
+            )
+        return executor
 
     def _pinned(self, node_id: str | None) -> dict[str, Any]:
         if node_id is None:
@@ -419,7 +441,7 @@ class RayExecutor:
                 )
             except Exception as exc:
                 if not _is_lost(exc):
-                    raise
+                    raise _unwrapped(exc) from None
                 await self._lost_caller(name)
                 # never journaled, so sending it again pays nothing twice; the lost attempt's worst case
                 # stays committed (the router may have billed it) and is journaled with the response
@@ -454,7 +476,7 @@ class RayExecutor:
 
     async def score(self, task: Any, output: str, sample: Any) -> tuple[Any, str | None]:
         """A blocking scorer's verdict from a node's warm sandbox."""
-        while True:
+        for _ in range(MAX_REDISPATCH):
             if not self.scorers:
                 self._start_scorers()
             name = self._pick(self.scorers)
@@ -467,10 +489,11 @@ class RayExecutor:
                 return verdict
             except Exception as exc:
                 if not _is_lost(exc):
-                    raise
+                    raise _unwrapped(exc) from None
                 self.scorers.pop(name, None)
             finally:
                 self.load[name] = self.load.get(name, 1) - 1
+        raise ConfigError(f"the Ray cluster lost the code scorers of {MAX_REDISPATCH} nodes in a row")
 
     def _start_scorers(self) -> None:
         cpus = float(os.environ.get(SCORE_CPUS_ENV, "1"))
@@ -511,10 +534,22 @@ class RayExecutor:
                 await _quietly(caller.close.remote())
             for scorer in self.scorers.values():
                 await _quietly(scorer.close.remote())
-            for actor in [*self.callers.values(), *self.scorers.values(), self.treasury]:
-                self.ray.kill(actor)
-            self.callers.clear()
-            self.scorers.clear()
+            self.kill()
+
+    def kill(self) -> None:
+        """Stop every actor of this run now."""
+        for actor in [*self.callers.values(), *self.scorers.values(), self.treasury]:
+            self.ray.kill(actor)
+        self.callers.clear()
+        self.scorers.clear()
+
+
+def _unwrapped(exc: BaseException) -> BaseException:
+    """An evalkit error raised on a node, as itself (one clear line, not a remote traceback)."""
+    from evalkit.errors import EvalkitError
+
+    cause = getattr(exc, "cause", None)
+    return cause if isinstance(cause, EvalkitError) else exc
 
 
 async def _quietly(ref: Any) -> None:

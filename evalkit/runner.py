@@ -414,6 +414,10 @@ class Runner:
         from evalkit.images import ImageCache
         from evalkit.limiter import AdaptiveLimiter
 
+        if self.config.executor != "local":
+            from evalkit.ray_executor import RayExecutor
+
+            self.remote = RayExecutor.start(self)
         self.scorers = {task.name: task.build_scorer() for task in self.tasks}
         self.image_cache = ImageCache()  # this run's: freed with it, never shared between runs
         self.limiter = AdaptiveLimiter(self.config.concurrency, clock=self.config.clock)
@@ -428,10 +432,6 @@ class Runner:
                              deadline_s=self.config.deadline_s, retry=retry, clock=self.config.clock)
             for endpoint in set(self.endpoints.values())
         }  # fmt: skip
-        if self.config.executor != "local":
-            from evalkit.ray_executor import RayExecutor
-
-            self.remote = RayExecutor.start(self)
         sink = self._sink(total)
         units = self._units(samples)
         ticker = asyncio.create_task(self._tick(sink, total))

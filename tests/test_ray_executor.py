@@ -20,8 +20,9 @@ import evalkit
 from evalkit import sim
 from evalkit.journal import iter_records, read_manifest
 from tests.reliability_helpers import comparable, journal_lines, request_log, write_task
+from tests.userdata import cli
 
-if os.environ.get("CI") == "true":  # CI must prove these ran: a missing Ray fails there, never skips
+if os.environ.get("CI"):  # CI (.ci/run) must prove these ran: a missing Ray fails there, never skips
     import ray
 else:
     ray = pytest.importorskip("ray")
@@ -153,6 +154,19 @@ def test_the_score_phase_runs_code_in_the_nodes_sandboxes(cluster: Any, tmp_path
     mine = {r["sample_id"]: (r["score"], r["explanation"]) for r in iter_records(out / "gen")}
     theirs = {r["sample_id"]: (r["score"], r["explanation"]) for r in iter_records(out / "here")}
     assert mine == theirs
+
+
+def test_a_node_without_the_key_stops_the_run_before_anything_is_sent(
+    cluster: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("EVALKIT_DRIVER_ONLY_KEY", "sk-driver-only-0123456789")  # the nodes never had it
+    task = write_task(tmp_path, 3)
+    with sim.serve(tasks=[str(task)], latency_scale=0) as server:
+        code, _, err = cli(["run", str(task), "-m", MODELS[0], "--base-url", server.base_url, "--api-key-env",
+                            "EVALKIT_DRIVER_ONLY_KEY", "--executor", "ray", "--out", str(tmp_path), "-q"], capsys)  # fmt: skip
+        assert server.stats()["requests"] == 0
+    assert code == 2 and "EVALKIT_DRIVER_ONLY_KEY" in err and "where `ray start` runs" in err, err
+    assert "Traceback" not in err and "sk-driver" not in err
 
 
 def _recorded_bodies(run_dir: Path, log: list[dict[str, Any]]) -> set[str]:
