@@ -5,6 +5,7 @@ a `;`-separated cp1251 CSV with integer ids and several accepted answers per row
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -213,3 +214,18 @@ def test_generate_phase_shards_merge_then_score(tmp_path: Path) -> None:
     assert "evalkit score gen" in merged.message
     evalkit.score("gen", out=str(out))
     assert _rows(out / "gen") == _rows(out / "whole")
+
+
+def test_an_executor_that_cannot_run_is_one_clear_error_before_anything_is_sent(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, out = _task(tmp_path, n=2), tmp_path / "results"
+    code, _, err = cli(
+        ["run", str(path), "-m", MODELS[0], "--sim", "--executor", "spark", "--out", str(out)], capsys
+    )
+    assert code == 2 and "expected local, ray or ray://HOST:PORT" in err and "Traceback" not in err
+    monkeypatch.setitem(sys.modules, "ray", None)  # Ray not installed
+    code, _, err = cli(["run", str(path), "-m", MODELS[0], "--sim", "--executor", "ray", "--out", str(out),
+                        "--run-id", "no-ray", "-q"], capsys)  # fmt: skip
+    assert code == 2 and "pip install 'evalkit[ray]'" in err and "Traceback" not in err
+    assert not list(iter_records(out / "no-ray"))  # nothing was sent or recorded

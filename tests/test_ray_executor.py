@@ -55,7 +55,7 @@ def _run(task: Path, server: Any, out: Path, run_id: str, **options: Any) -> Any
 
 
 def test_same_results_as_the_local_executor(cluster: Any, tmp_path: Path) -> None:
-    task = write_task(tmp_path, 12)
+    task = write_task(tmp_path, 8)
     out = tmp_path / "results"
     with sim.serve(tasks=[str(task)], latency_scale=0) as server:
         local = _run(task, server, out, "local")
@@ -64,9 +64,9 @@ def test_same_results_as_the_local_executor(cluster: Any, tmp_path: Path) -> Non
         for i in (1, 2):
             _run(task, server, out, f"part-{i}", executor="ray", shard=f"{i}/2")
     assert on_ray.status == local.status == "completed"
-    assert comparable(on_ray.df) == comparable(local.df) and len(on_ray.df) == 24
+    assert comparable(on_ray.df) == comparable(local.df) and len(on_ray.df) == 16
     calls = read_manifest(out / "ray")["executor"]["calls_by_node"]
-    assert len(calls) == 2 and sum(calls.values()) == 24  # both nodes called the router
+    assert len(calls) == 2 and sum(calls.values()) == 16  # both nodes called the router
     merged = evalkit.merge(["part-1", "part-2"], into="merged", out=str(out))
     assert comparable(merged.df) == comparable(local.df)
     totals = [read_manifest(out / name)["totals"] for name in ("local", "ray", "merged")]
@@ -75,7 +75,7 @@ def test_same_results_as_the_local_executor(cluster: Any, tmp_path: Path) -> Non
         == pytest.approx(totals[1]["spent_rub"])
         == pytest.approx(totals[2]["spent_rub"])
     )
-    assert totals[0]["sent"] == totals[1]["sent"] == totals[2]["sent"] == 24
+    assert totals[0]["sent"] == totals[1]["sent"] == totals[2]["sent"] == 16
 
 
 def test_the_budget_holds_across_nodes_under_faults_and_the_run_resumes_locally(
@@ -103,6 +103,25 @@ def test_the_budget_holds_across_nodes_under_faults_and_the_run_resumes_locally(
     assert recorded and not recorded & again
     rows = [r for r in iter_records(out / "capped")]
     assert len({tuple(r["key"]) for r in rows}) == 60
+
+
+def test_a_local_run_resumes_on_ray_without_asking_again(cluster: Any, tmp_path: Path) -> None:
+    task = write_task(tmp_path, 20)
+    out = tmp_path / "results"
+    log = tmp_path / "requests.jsonl"
+    with sim.serve(tasks=[str(task)], latency_scale=0, request_log=log) as server:
+        stopped = _run(task, server, out, "moved", budget_rub=0.02)
+        assert stopped.status == "budget_exhausted", stopped.message
+        recorded = _recorded_bodies(out / "moved", request_log(log))
+        log_start = len(request_log(log))
+        finished = evalkit.run([], [], resume="moved", base_url=server.base_url, api_key_env=KEY_ENV,
+                               out=str(out), budget_rub=10.0, progress=False, executor="ray")  # fmt: skip
+    assert finished.status == "completed", finished.message
+    again = [entry["body_sha256"] for entry in request_log(log)[log_start:]]
+    assert recorded and again and not recorded & set(again)
+    assert sum(read_manifest(out / "moved")["executor"]["calls_by_node"].values()) == len(again)
+    samples = [tuple(r["key"]) for r in iter_records(out / "moved")]
+    assert len(samples) == len(set(samples)) == 40
 
 
 def test_a_worker_node_killed_mid_run_redoes_only_its_unfinished_samples(
@@ -142,14 +161,14 @@ def test_a_worker_node_killed_mid_run_redoes_only_its_unfinished_samples(
 
 def test_the_score_phase_runs_code_in_the_nodes_sandboxes(cluster: Any, tmp_path: Path) -> None:
     out = tmp_path / "results"
-    options = {"limit": 4, "sim": True, "out": str(out), "progress": False, "cache": False, "seed": 0}
+    options = {"limit": 3, "sim": True, "out": str(out), "progress": False, "cache": False, "seed": 0}
     here = evalkit.run(["builtin_code"], ["sim/small-fast"], run_id="here", **options)
     evalkit.run(["builtin_code"], ["sim/small-fast"], run_id="gen", phase="generate", **options)
     scored = evalkit.score("gen", out=str(out), executor="ray")
-    assert scored.status == here.status and scored.counts["scored"] == here.counts["scored"] == 4
+    assert scored.status == here.status and scored.counts["scored"] == here.counts["scored"] == 3
     # ... and the same for a whole run on the cluster: calls and code scoring on the nodes
     on_ray = evalkit.run(["builtin_code"], ["sim/small-fast"], run_id="ray", executor="ray", **options)
-    assert read_manifest(out / "ray")["executor"]["code_scored_on_nodes"] == 4
+    assert read_manifest(out / "ray")["executor"]["code_scored_on_nodes"] == 3
     assert comparable(on_ray.df) == comparable(here.df)
     mine = {r["sample_id"]: (r["score"], r["explanation"]) for r in iter_records(out / "gen")}
     theirs = {r["sample_id"]: (r["score"], r["explanation"]) for r in iter_records(out / "here")}
