@@ -8,7 +8,8 @@ throughput per node.
    in its own process, with `executor="local"` and with `executor="ray"` on a Ray cluster of `--nodes`
    nodes started on this machine (`ray.cluster_utils.Cluster`, one CPU each). Each harness runs in its
    own process; Ray's start-up (connecting, starting the actors) counts in the run's time, since a
-   user pays it too; the cluster itself is started before the timer.
+   user pays it too; the cluster itself is started before the timer. An 8-sample run before it
+   (the last column) shows that fixed cost.
 2. Code scoring: `evalkit score RUN` of a recorded `builtin_code` run (`--phase generate`, repeated
    by epochs to `--code-samples`), locally (a thread pool over the sandbox's warm workers) and on
    the cluster (one scorer actor per node reserving one CPU, each with its warm sandbox).
@@ -47,6 +48,11 @@ if {executor!r} != "local":
         cluster.add_node(num_cpus=1)
     ray.init(address=cluster.address, log_to_driver=False, logging_level="WARNING")
     cluster.wait_for_nodes()
+tiny = evalkit.Task(name="tiny", samples=[evalkit.Sample(id=str(i), input=prompt(i), target="42") for i in range(8)],
+                    scorer="numeric")
+started = time.perf_counter()
+evalkit.run([tiny], [MODEL], base_url={url!r}, out={out!r}, progress=False, cache=False, executor={executor!r})
+tiny_s = time.perf_counter() - started
 task = evalkit.Task(name="bench", samples=[evalkit.Sample(id=str(i), input=prompt(i), target="42") for i in range({n})],
                     scorer="numeric")
 started = time.perf_counter()
@@ -54,7 +60,8 @@ result = evalkit.run([task], [MODEL], base_url={url!r}, out={out!r}, progress=Fa
                      concurrency={concurrency}, executor={executor!r})
 elapsed = time.perf_counter() - started
 nodes = (json.load(open(os.path.join({out!r}, result.run_id, "manifest.json"))).get("executor") or {{}}).get("calls_by_node")
-print(json.dumps({{"s": elapsed, "samples_per_s": {n} / elapsed, "status": result.status, "nodes": nodes}}))
+print(json.dumps({{"s": elapsed, "samples_per_s": {n} / elapsed, "status": result.status, "nodes": nodes,
+                  "tiny_s": tiny_s}}))
 if cluster is not None:
     ray.shutdown(); cluster.shutdown()
 """
@@ -89,8 +96,8 @@ def child(code: str) -> dict:
 
 
 def calls(args: argparse.Namespace, work: Path) -> list[str]:
-    rows = ["| executor | nodes | latency ms | c | n | samples/s (median) | spread | vs local | calls per node |",
-            "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    rows = ["| executor | nodes | latency ms | c | n | samples/s (median) | spread | vs local | calls per node | 8-sample run s |",
+            "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for latency in args.latency_ms:
         with server(latency) as (url, _):
             grid = [("local", 1), *(("ray", nodes) for nodes in args.nodes)]
@@ -112,7 +119,8 @@ def calls(args: argparse.Namespace, work: Path) -> list[str]:
                 rows.append(
                     f"| {executor} | {nodes if executor == 'ray' else '–'} | {latency:g} | {args.concurrency} | "
                     f"{args.n} | {statistics.median(rates):.0f} | {min(rates):.0f}–{max(rates):.0f} | "
-                    f"{statistics.median(rates) / local:.0%} | {per_node} |"
+                    f"{statistics.median(rates) / local:.0%} | {per_node} | "
+                    f"{statistics.median(r['tiny_s'] for r in runs):.2f} |"
                 )
     return rows
 
@@ -120,7 +128,7 @@ def calls(args: argparse.Namespace, work: Path) -> list[str]:
 def scoring(args: argparse.Namespace, work: Path) -> list[str]:
     import evalkit
 
-    out = work / "code"
+    out = Path(tempfile.mkdtemp(dir=work, prefix="code-"))
     epochs = max(1, args.code_samples // 10)
     evalkit.run(["builtin_code"], ["sim/small-fast"], sim=True, out=str(out), run_id="gen", limit=10,
                 epochs=epochs, phase="generate", progress=False, cache=False, seed=0)  # fmt: skip
@@ -145,6 +153,44 @@ def scoring(args: argparse.Namespace, work: Path) -> list[str]:
     return rows
 
 
+TREASURY = """
+import asyncio, json, time
+import ray
+from evalkit.ray_executor import _actor_classes
+ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+treasury_cls, _, _ = _actor_classes(ray)
+treasury = treasury_cls.remote(1e9, 0.0, 0.0, {concurrency}, ["e"])
+ray.get(treasury.totals.remote())
+
+async def attempt(i):
+    await treasury.begin.remote(f"t{{i}}/1", "w", "e", 0.001)
+    await treasury.end.remote(f"t{{i}}/1", None, 0.0005, 0.0005, False)
+
+async def main():
+    started = time.perf_counter()
+    await asyncio.gather(*(attempt(i) for i in range({n})))
+    return time.perf_counter() - started
+
+elapsed = asyncio.run(main())
+print(json.dumps({{"attempts_per_s": {n} / elapsed}}))
+ray.shutdown()
+"""
+
+
+def treasury(args: argparse.Namespace) -> list[str]:
+    """The cluster-wide ceiling the one treasury puts on attempts: begin + end round trips per second,
+    from one caller with `--concurrency` attempts in flight."""
+    rates = [
+        child(TREASURY.format(concurrency=args.concurrency, n=2000))["attempts_per_s"]
+        for _ in range(args.repeats)
+    ]
+    return [
+        "| treasury: attempts/s (begin + end), one caller, c | median | spread |",
+        "|---|---|---|",
+        f"| {args.concurrency} | {statistics.median(rates):.0f} | {min(rates):.0f}–{max(rates):.0f} |",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=1000)
@@ -155,6 +201,7 @@ def main() -> None:
     parser.add_argument("--code-samples", type=int, default=40)
     parser.add_argument("--skip-calls", action="store_true")
     parser.add_argument("--skip-scoring", action="store_true")
+    parser.add_argument("--skip-treasury", action="store_true")
     args = parser.parse_args()
     work = BENCH / "out" / "ray"
     work.mkdir(parents=True, exist_ok=True)
@@ -164,6 +211,9 @@ def main() -> None:
     if not args.skip_scoring:
         print()
         print("\n".join(scoring(args, work)))
+    if not args.skip_treasury:
+        print()
+        print("\n".join(treasury(args)))
     print(f"# load average at end {os.getloadavg()[0]:.1f}; {time.strftime('%H:%M')}")
 
 

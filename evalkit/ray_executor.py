@@ -500,7 +500,7 @@ class RayExecutor:
         nodes = [node["NodeID"] for node in _alive_nodes(self.ray) if node["Resources"].get("CPU", 0) >= cpus]
         for node_id in nodes or [None]:
             name = f"scorer-{next(self._names)}"
-            options = self._pinned(node_id) | {"num_cpus": cpus, "max_concurrency": max(1, int(cpus))}
+            options = self._pinned(node_id) | {"num_cpus": cpus, "max_concurrency": _scoring_threads(cpus)}
             self.scorers[name] = self._scorer_cls.options(**options).remote()
 
     def _mirror(self, totals: dict[str, Any]) -> None:
@@ -542,6 +542,12 @@ class RayExecutor:
             self.ray.kill(actor)
         self.callers.clear()
         self.scorers.clear()
+
+
+def _scoring_threads(cpus: float) -> int:
+    """Samples a node's scorer takes at once: twice its CPUs, as the local thread pool does, since a
+    sandboxed sample spends much of its time starting processes and waiting on them."""
+    return max(2, 2 * int(cpus))
 
 
 def _unwrapped(exc: BaseException) -> BaseException:
@@ -594,15 +600,12 @@ def score_on_cluster(jobs: list[Any], executor: str) -> Iterator[tuple[Any, tupl
     nodes = [node["NodeID"] for node in _alive_nodes(ray) if node["Resources"].get("CPU", 0) >= cpus]
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    workers = [
-        scorer_cls.options(
-            num_cpus=cpus,
-            max_concurrency=max(1, int(cpus)),
-            scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=True),
-        ).remote()
-        for node in nodes or [None]
-        if node is not None
-    ] or [scorer_cls.options(num_cpus=cpus).remote()]
+    def one_on(node: str | None) -> Any:
+        placed = {"scheduling_strategy": NodeAffinitySchedulingStrategy(node, soft=True)} if node else {}
+        return scorer_cls.options(num_cpus=cpus, max_concurrency=_scoring_threads(cpus), **placed).remote()
+
+    # a lost node fails this phase; scoring it again scores only what is still unscored
+    workers = [one_on(node) for node in nodes] or [one_on(None)]
     tasks = {job.task.name: ray.put(job.task) for job in jobs}
     try:
         refs = [
