@@ -133,22 +133,27 @@ def scoring(args: argparse.Namespace, work: Path) -> list[str]:
     evalkit.run(["builtin_code"], ["sim/small-fast"], sim=True, out=str(out), run_id="gen", limit=10,
                 epochs=epochs, phase="generate", progress=False, cache=False, seed=0)  # fmt: skip
     rows = [
-        "| executor | nodes × CPUs | samples | s (median) | samples/s | samples/s per node |",
-        "|---|---|---|---|---|---|",
+        "| executor | nodes × CPUs | samples | s (median) | samples/s | samples/s per node | vs local |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for executor, nodes in [("local", 1), *(("ray", nodes) for nodes in args.nodes)]:
-        times, scored = [], 0
-        for repeat in range(args.repeats):
+    grid = [("local", 1), *(("ray", nodes) for nodes in args.nodes)]
+    times: dict[tuple[str, int], list[float]] = {cell: [] for cell in grid}
+    scored = 0
+    for repeat in range(args.repeats):  # interleaved, as above
+        for executor, nodes in grid:
             run = f"gen-{executor}-{nodes}-{repeat}"
             subprocess.run(["cp", "-r", str(out / "gen"), str(out / run)], check=True)
             result = child(SCORE.format(executor=executor, nodes=nodes, run=run, out=str(out)))
-            times.append(result["s"])
+            times[(executor, nodes)].append(result["s"])
             scored = result["scored"]
-        median = statistics.median(times)
+    local = scored / statistics.median(times[("local", 1)])
+    for (executor, nodes), spent in times.items():
+        median = statistics.median(spent)
         label = f"{nodes} × 1" if executor == "ray" else f"this process ({os.cpu_count()} CPUs)"
         per_node = scored / median / (nodes if executor == "ray" else 1)
         rows.append(
-            f"| {executor} | {label} | {scored} | {median:.2f} | {scored / median:.1f} | {per_node:.1f} |"
+            f"| {executor} | {label} | {scored} | {median:.2f} | {scored / median:.1f} | {per_node:.1f} | "
+            f"{scored / median / local:.0%} |"
         )
     return rows
 
