@@ -29,7 +29,6 @@ from evalkit.progress import NullProgress, ProgressSink, ProgressSnapshot, TqdmP
 from evalkit.run_config import RunConfig, new_run_id
 from evalkit.scorers.base import close_scorer, is_blocking
 from evalkit.task import Sample, Task, resolve_task
-from evalkit.text import encodable
 from evalkit.validate import check_samples
 
 if TYPE_CHECKING:
@@ -741,16 +740,18 @@ class Runner:
         await self.journal.sync()
 
     async def _score(self, unit: Unit, output: str) -> tuple[Score | None, str | None]:
-        """Score one output; a scorer that breaks (e.g. the sandbox itself failed) is an error, not a 0."""
+        """Score one output (`score_output`, shared with `evalkit score` and `rescore`): a scorer that
+        breaks (e.g. the sandbox itself failed) is an error, not a 0."""
+        from evalkit.rescore import score_output
+
         scorer = self.scorers[unit.task.name]
-        output = encodable(output)  # a lone surrogate cannot reach a file, a regex engine or the sandbox
-        try:
-            if is_blocking(scorer) and self.remote is not None:  # on a node's warm sandbox
-                return await self.remote.score(unit.task, output, unit.sample)
-            if is_blocking(scorer):
-                return await asyncio.to_thread(scorer, output, unit.sample), None
-            return scorer(output, unit.sample), None
-        except Exception as exc:  # any scorer bug must not end the run or pass for a wrong answer
+        if not is_blocking(scorer):
+            return score_output(scorer, output, unit.sample)
+        if self.remote is None:
+            return await asyncio.to_thread(score_output, scorer, output, unit.sample)
+        try:  # on a node's warm sandbox
+            return await self.remote.score(unit.task, output, unit.sample)
+        except Exception as exc:  # the cluster failed, not the answer: an error, never a 0
             return None, f"{type(exc).__name__}: {exc}"[:500]
 
     def _sink(self, total: int) -> ProgressSink:
