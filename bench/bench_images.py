@@ -10,8 +10,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from evalkit.images import ImageCache, prepare_image
-from evalkit.task import ImageOptions
+from evalkit.task.images import ImageCache, prepare_image
+from evalkit.task.spec import ImageOptions
 from evalkit.visual import generate
 
 

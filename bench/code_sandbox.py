@@ -29,7 +29,7 @@ from pathlib import Path
 from evalkit.sandbox import Sandbox, sandbox_capabilities
 from evalkit.scorers.code import CodeExecution
 from evalkit.sources import humaneval
-from evalkit.task import Sample
+from evalkit.task.spec import Sample
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "humaneval" / "HumanEval.jsonl.gz"
 

@@ -121,11 +121,11 @@ def run_evalkit(args: argparse.Namespace) -> dict[str, Any]:
     import openai  # noqa: F401 - imports are start-up cost (bench/startup.py), not per-sample cost
 
     import evalkit
-    import evalkit.cache  # noqa: F401
     import evalkit.client  # noqa: F401
     import evalkit.client.catalog  # noqa: F401
-    import evalkit.manifest  # noqa: F401
-    import evalkit.runner  # noqa: F401
+    import evalkit.runner.cache  # noqa: F401
+    import evalkit.runner.manifest  # noqa: F401
+    import evalkit.runner.scheduler  # noqa: F401
 
     os.environ["ROUTERAI_API_KEY"] = KEY
     task = evalkit.Task(

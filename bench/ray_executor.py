@@ -161,7 +161,7 @@ def scoring(args: argparse.Namespace, work: Path) -> list[str]:
 TREASURY = """
 import asyncio, json, time
 import ray
-from evalkit.ray_executor import _actor_classes
+from evalkit.runner.ray_executor import _actor_classes
 ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
 treasury_cls, _, _ = _actor_classes(ray)
 treasury = treasury_cls.remote(1e9, 0.0, 0.0, {concurrency}, ["e"])

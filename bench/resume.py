@@ -53,7 +53,7 @@ print(json.dumps({{"total_s": done - started, "resume_s": done - built, "build_t
 READ_STATE = """
 import json, time
 from pathlib import Path
-from evalkit.journal import Journal
+from evalkit.runner.journal import Journal
 started = time.perf_counter()
 state = Journal.open_existing(Path({run!r})).read_state()
 print(json.dumps({{"read_state_s": time.perf_counter() - started, "done": len(state.done)}}))

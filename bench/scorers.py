@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 
 from evalkit.scorers import get_scorer
-from evalkit.task import Sample
+from evalkit.task.spec import Sample
 
 PHRASES = {
     "en": "The answer is {}.",

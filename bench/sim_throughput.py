@@ -34,7 +34,7 @@ import aiohttp
 import evalkit
 from evalkit.sim import Latency, SimModel, serve
 from evalkit.sim.profiles import SMALL_FAST
-from evalkit.task import Sample, Task
+from evalkit.task.spec import Sample, Task
 
 TASK = Task(
     name="bench",

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import evalkit
-from evalkit.task import Sample, Task
+from evalkit.task.spec import Sample, Task
 
 
 def _images(folder: Path, n: int) -> list[str]:

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from evalkit import stats
-from evalkit.errors import ConfigError
+from evalkit.common.errors import ConfigError
 
 LOG_SPREAD = 10.0
 WATERMARK = "SIMULATED"

@@ -24,9 +24,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from evalkit import plots, stats
-from evalkit.display import format_rub
-from evalkit.errors import ConfigError
-from evalkit.text import encodable
+from evalkit.common.errors import ConfigError
+from evalkit.common.money import format_rub
+from evalkit.common.text import encodable
 
 OUTPUT_CHARS = 600
 WORST_PER_TASK = 15

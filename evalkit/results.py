@@ -7,14 +7,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalkit.errors import ConfigError
-from evalkit.journal import MANIFEST, iter_records, key_of, read_manifest
-from evalkit.text import encodable
+from evalkit.common.errors import ConfigError
+from evalkit.common.text import encodable
+from evalkit.runner.journal import MANIFEST, iter_records, key_of, read_manifest
+from evalkit.runner.record import SampleRow
 
 if TYPE_CHECKING:
     import pandas as pd
-
-_DROP = ("kind", "key", "metrics", "metadata")
 
 
 def results_dir(out: str | Path | None = None) -> Path:
@@ -126,17 +125,12 @@ def _latest_rows(directory: Path) -> Iterable[dict[str, Any]]:
 
 
 def _flatten(record: dict[str, Any]) -> dict[str, Any]:
-    row = {k: _utf8(v) for k, v in record.items() if k not in _DROP}
-    for name, value in (record.get("metrics") or {}).items():
-        row[f"score_{name}"] = value
-    for name, value in (record.get("metadata") or {}).items():
-        row[f"meta_{name}"] = _utf8(value)
-    return row
+    return {name: _utf8(value) for name, value in SampleRow.columns_of(record).items()}
 
 
 def _utf8(value: Any) -> Any:
     """Strings as pandas' Arrow-backed columns can hold them: a lone surrogate in an output shows as
-    U+FFFD here, while samples.jsonl keeps the exact text (`evalkit.journal.iter_records`)."""
+    U+FFFD here, while samples.jsonl keeps the exact text (`evalkit.runner.journal.iter_records`)."""
     if isinstance(value, str):
         return encodable(value)
     if isinstance(value, list):

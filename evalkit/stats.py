@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from evalkit.errors import ConfigError
+from evalkit.common.errors import ConfigError
 
 DEFAULT_CONFIDENCE = 0.95
 DEFAULT_BOOTSTRAP = 2000

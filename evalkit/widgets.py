@@ -20,8 +20,8 @@ from typing import Any
 import ipywidgets as w
 import pandas as pd
 
-from evalkit.progress import ProgressSnapshot
-from evalkit.text import encodable
+from evalkit.common.text import encodable
+from evalkit.runner.progress import ProgressSnapshot
 
 MIN_INTERVAL_S = 0.2  # at most 5 redraws a second: each one is a message to the browser
 _DONE_STATUSES = {"done", "completed", "complete", "finished", "ok"}

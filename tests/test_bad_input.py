@@ -14,8 +14,8 @@ from PIL import Image
 from reliability_helpers import KEY, MODEL, write_task
 
 from evalkit import sim
-from evalkit.cli import main
-from evalkit.journal import read_manifest
+from evalkit.cli.commands import main
+from evalkit.runner.journal import read_manifest
 
 
 @pytest.fixture(scope="module")

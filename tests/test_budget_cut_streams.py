@@ -13,7 +13,7 @@ from aiohttp import web
 
 import evalkit
 from evalkit import Sample, Task
-from evalkit.budget import Budget
+from evalkit.runner.budget import Budget
 from tests.text_router import COST_RUB, MODEL, TextRouter, _event
 
 
@@ -87,3 +87,37 @@ def test_a_cut_attempt_commits_its_worst_case_less_what_its_tokens_already_cost(
         return await plain.settle(await plain.reserve(0.3), None, None)
 
     assert asyncio.run(refused()) == 0.0 and plain.unconfirmed_rub == 0.0
+
+
+class CutThenRefusingRouter(CuttingRouter):
+    """Cuts the first stream of each prompt (maybe billed), then answers every retry with HTTP 402."""
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        if self.requests[body["messages"][-1]["content"]]:
+            self.requests[body["messages"][-1]["content"]] += 1
+            error = {"error": {"code": 402, "message": "Insufficient credits"}}
+            return web.json_response(error, status=402)
+        return await super()._chat(request)
+
+
+def test_a_run_fatal_call_after_a_cut_attempt_keeps_its_worst_case_across_a_resume(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from evalkit.runner.journal import Journal
+
+    monkeypatch.setenv("ROUTERAI_API_KEY", "sk-cutting-router-0000")
+    with CutThenRefusingRouter() as router:
+        run = dict(base_url=router.base_url, out=str(tmp_path), progress=False, cache=False, concurrency=1)
+        result = evalkit.run([_task(1)], [MODEL], run_id="cut402", budget_rub=1.0, **run)
+        assert result.status == "out_of_credit", result.message
+        first = json.loads((tmp_path / "cut402" / "manifest.json").read_text())["totals"]
+        assert first["unconfirmed_rub"] > 0  # the cut attempt may have been billed
+        lines = [json.loads(line) for line in (tmp_path / "cut402" / "samples.jsonl").open()]
+        assert [line["kind"] for line in lines] == ["unconfirmed"]  # no response, no sample: redone
+        assert Journal(tmp_path / "cut402").read_state().unconfirmed_rub == first["unconfirmed_rub"]
+
+        resumed = evalkit.run([_task(1)], [MODEL], resume="cut402", budget_rub=1.0, **run)
+        assert resumed.status == "out_of_credit", resumed.message
+        again = json.loads((tmp_path / "cut402" / "manifest.json").read_text())["totals"]
+        assert again["unconfirmed_rub"] >= first["unconfirmed_rub"]  # still counted after the resume

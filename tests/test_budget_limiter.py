@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
-from evalkit.budget import Budget, BudgetExhausted
-from evalkit.clock import ManualClock
-from evalkit.errors import BudgetError
-from evalkit.limiter import AdaptiveLimiter
+from evalkit.common.clock import ManualClock
+from evalkit.common.errors import BudgetError
+from evalkit.runner.budget import Budget, BudgetExhausted
+from evalkit.runner.limiter import AdaptiveLimiter
 
 
 def test_reservations_never_let_spending_pass_the_limit():

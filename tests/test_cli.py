@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.cli import main
+from evalkit.cli.commands import main
 
 
 def _write_task(tmp_path, *, extra: str = "", user: str = "{question}") -> str:
@@ -133,7 +133,7 @@ def test_run_without_a_key_suggests_the_simulator(tmp_path, monkeypatch, capsys)
 def test_help_is_fast_to_import():
     """`evalkit --help` must not import the SDK, pandas, matplotlib or datasets."""
     code = (
-        "import sys; from evalkit.cli import _parser; _parser(); "
+        "import sys; from evalkit.cli.commands import _parser; _parser(); "
         "print(sorted(m for m in ('openai','pandas','matplotlib','datasets','aiohttp') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -12,8 +12,9 @@ import pytest
 from test_cli import _write_task
 from test_stats import make_results
 
-from evalkit import display, stats
-from evalkit.cli import main
+from evalkit import stats
+from evalkit.cli import display
+from evalkit.cli.commands import main
 from evalkit.results import list_runs, load_results
 
 MODELS = ["meta-llama/llama-4-scout", "sim/small-fast"]
@@ -189,7 +190,7 @@ def test_by_language_is_in_percent_and_fits(capsys, monkeypatch) -> None:
 
 
 def test_progress_line_gives_accuracy_in_percent() -> None:
-    from evalkit.progress import ProgressSnapshot, describe
+    from evalkit.runner.progress import ProgressSnapshot, describe
 
     line = describe(ProgressSnapshot(total=10, done=8, score_sum=6.0, scored=8))
     assert "acc 75.0%" in line and "0.750" not in line

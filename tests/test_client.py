@@ -33,8 +33,8 @@ from evalkit.client import (
     severity,
 )
 from evalkit.client.dialect import classify_payload, parse_error_payload
-from evalkit.clock import ManualClock
-from evalkit.errors import ConfigError
+from evalkit.common.clock import ManualClock
+from evalkit.common.errors import ConfigError
 
 KEY = "sk-test-SECRET-0123456789abcdef"
 FAST = RetryPolicy(max_attempts=4, max_total_s=30.0, base_delay_s=0.01, max_delay_s=0.05)

@@ -8,8 +8,8 @@ import asyncio
 import pytest
 
 import evalkit
-from evalkit.clock import ManualClock
-from evalkit.task import Sample, Task
+from evalkit.common.clock import ManualClock
+from evalkit.task.spec import Sample, Task
 
 
 def test_an_autojumping_sleep_moves_time_and_returns_at_once():

@@ -11,7 +11,7 @@ import pytest
 
 from evalkit.sandbox import host
 from evalkit.scorers.code import CodeExecution
-from evalkit.task import Sample
+from evalkit.task.spec import Sample
 
 REPO = Path(__file__).resolve().parent.parent
 LAUNCHERS = ["zygote", "exec"] if host._probe().launcher == "zygote" else ["exec"]
@@ -361,7 +361,7 @@ def test_a_simulated_model_that_answers_with_cheats_scores_zero_end_to_end(
     import evalkit
     from evalkit import sim
     from evalkit.sim.profiles import CHEATER
-    from evalkit.task import ScorerSpec, resolve_task
+    from evalkit.task.spec import ScorerSpec, resolve_task
 
     monkeypatch.setenv("ROUTERAI_API_KEY", "sk-test-cheats")
     task = resolve_task("builtin_code")
@@ -447,3 +447,13 @@ def test_a_batch_sent_before_the_program_loads_is_harmless_when_loading_fails(sc
     broken = scorer("```python\ndef f(x):\n    return x\nraise RuntimeError('at import')\n```", sample)
     assert broken.explanation == "fail: RuntimeError: at import"
     assert scorer("```python\ndef f(x):\n    return x\n```", sample).value == 1.0
+
+
+def test_a_name_the_program_owns_in_the_judges_namespace_is_not_batched():
+    from evalkit.sandbox.inside import prefetch
+
+    test = _he("assert normalise(candidate(1)) == 1\n").fields["test"]
+    assert prefetch.planned_calls(test, "", "f", {"normalise": True}) == [([1], {})]
+    # a proxy of the program's (or a builtin it shadows) could run the program out of order
+    assert prefetch.planned_calls(test, "", "f", {"normalise": False}) is None
+    assert prefetch.planned_calls(test.replace("normalise", "abs"), "", "f", {"abs": False}) is None

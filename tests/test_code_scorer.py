@@ -10,7 +10,7 @@ import pytest
 from evalkit.scorers import get_scorer
 from evalkit.scorers.code import CodeExecution, pass_at_k
 from evalkit.sources import humaneval, mbpp
-from evalkit.task import Sample, resolve_task
+from evalkit.task.spec import Sample, resolve_task
 
 REPO = Path(__file__).resolve().parent.parent
 # MBPP test-split items whose reference solution does not pass its own tests on this data file,
@@ -180,7 +180,7 @@ def test_every_code_task_row_has_a_solution(shared_data: Path):
 
 
 def test_readers_name_the_bad_line(tmp_path: Path):
-    from evalkit.errors import TaskError
+    from evalkit.common.errors import TaskError
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text(

@@ -20,7 +20,7 @@ from aiohttp import web
 from evalkit import sim
 from evalkit.client import Endpoint
 from evalkit.client.dialect import QUIRKS
-from evalkit.conformance import DEFAULT_BUDGET_RUB, LiveReport, check_live
+from evalkit.doctor.conformance import DEFAULT_BUDGET_RUB, LiveReport, check_live
 
 KEY = "sk-doctor-test-SECRET-5f3a9c"
 NOT_SEEN_ON_A_HEALTHY_ROUTER = {

@@ -37,8 +37,8 @@ from reliability_helpers import (
 
 import evalkit
 from evalkit import sim
-from evalkit.journal import read_manifest
-from evalkit.task import load_task
+from evalkit.runner.journal import read_manifest
+from evalkit.task.spec import load_task
 
 N_SAMPLES = 48
 CONCURRENCY = 8
@@ -72,7 +72,7 @@ def _cli_args(world: Any, out: Path, run_id: str, seed: int, *extra: str) -> lis
 def _cli_child(argv: list[str]) -> None:
     os.environ["ROUTERAI_API_KEY"] = KEY
     sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - the child exits below
-    from evalkit.cli import main
+    from evalkit.cli.commands import main
 
     os._exit(main(argv))
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import evalkit
-from evalkit.cli import main
+from evalkit.cli.commands import main
 
 
 def _run(out: Path, run_id: str) -> evalkit.RunResult:

@@ -32,7 +32,7 @@ from evalkit.client.dialect import (
     usage_cost,
 )
 from evalkit.client.errors import ErrorClass
-from evalkit.errors import ConfigError
+from evalkit.common.errors import ConfigError
 
 MODEL = "meta-llama/llama-4-scout"
 PROMPT, COMPLETION, IMAGE = 1.8e-05, 5.9e-05, 0.09114
@@ -367,7 +367,7 @@ def test_the_recognisers_each_quirk_names_are_what_evalkit_reads_the_router_with
     import evalkit.client.dialect.pricing
     import evalkit.client.failures
     import evalkit.client.sse
-    import evalkit.conformance
+    import evalkit.doctor.conformance
 
     readers = (
         evalkit.client.call,
@@ -375,7 +375,7 @@ def test_the_recognisers_each_quirk_names_are_what_evalkit_reads_the_router_with
         evalkit.client.failures,
         evalkit.client.catalog,
         evalkit.client.dialect.pricing,
-        evalkit.conformance,
+        evalkit.doctor.conformance,
     )
     calls = "".join(inspect.getsource(m) for m in readers)
     named = {f.__name__ for quirk in QUIRKS for f in quirk.recognisers}

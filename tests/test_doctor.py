@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from evalkit import doctor, sim
-from evalkit.cli import main
+from evalkit import sim
+from evalkit.cli.commands import main
 from evalkit.client import Endpoint
 from evalkit.client.catalog import Catalog, cache_path, write_cache
-from evalkit.errors import ConfigError
+from evalkit.common.errors import ConfigError
+from evalkit.doctor import machine as doctor
 from evalkit.visual.fonts import PACKAGE_HINT, FontBook, font_dirs
 
 KEY = "sk-doctor-cli-SECRET-77e1b0"
@@ -55,7 +56,7 @@ def test_a_read_only_results_folder_is_degraded_even_for_root(tmp_path: Path) ->
     folder = tmp_path / "results"
     folder.mkdir()
     program = (
-        "import sys; from pathlib import Path; from evalkit import doctor; "
+        "import sys; from pathlib import Path; from evalkit.doctor import machine as doctor; "
         "c = doctor.check_folder('results folder', Path(sys.argv[1]), 'EVALKIT_RESULTS_DIR'); "
         "print(c.ok, c.detail)"
     )

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 import evalkit
-from evalkit.cli import main
-from evalkit.errors import ConfigError
+from evalkit.cli.commands import main
+from evalkit.common.errors import ConfigError
 
 RUN = dict(sim=True, limit=6, progress=False, cache=False)
 
@@ -127,3 +127,63 @@ def test_a_manifest_that_is_not_an_object_is_one_clear_error(
     (directory / "manifest.json").write_text("[1]", encoding="utf-8")
     assert main(["run", "--resume", "edited", "--out", str(tmp_path), "--quiet"]) == 2
     assert "corrupt manifest: not a JSON object" in capsys.readouterr().err
+
+
+def _damage_line_3(tmp_path: Path) -> Path:
+    directory = _first_run(tmp_path)
+    lines = _lines(directory)
+    (directory / "samples.jsonl").write_bytes(b"".join([*lines[:2], lines[2][:50] + b"\n", *lines[3:]]))
+    return directory
+
+
+def test_reading_results_past_a_damaged_middle_line_warns_naming_file_and_line(tmp_path: Path) -> None:
+    from evalkit.common.errors import EvalkitWarning
+
+    directory = _damage_line_3(tmp_path)
+    with pytest.warns(EvalkitWarning, match=r"samples\.jsonl: line\(s\) 3 are not complete records"):
+        df = evalkit.load_results(directory)
+    assert len(df) >= 5  # every readable sample is still there
+
+
+def test_a_torn_last_line_is_normal_recovery_and_says_nothing(tmp_path: Path) -> None:
+    import warnings
+
+    directory = _first_run(tmp_path)
+    with open(directory / "samples.jsonl", "ab") as file:
+        file.write(b'{"kind": "sample", "key": ["builtin_qa", "sim/sm')  # a run killed mid-line
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(evalkit.load_results(directory)) == 6
+
+
+def test_show_warns_in_one_line_and_rescore_refuses_a_damaged_journal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _damage_line_3(tmp_path)
+    assert main(["show", "edited", "--out", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "evalkit: warning: " in err and "samples.jsonl: line(s) 3" in err and "Traceback" not in err
+    assert main(["rescore", "edited", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "line(s) 3 are not complete records" in err and "Nothing was written" in err
+    assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == ["edited"]  # no new run
+
+
+def test_show_into_a_closed_pipe_prints_no_traceback(tmp_path: Path) -> None:
+    """`evalkit show RUN | head -1`: the reader is gone before the table is written (here it is gone
+    before the command starts, so every write meets the closed pipe)."""
+    import os
+    import subprocess
+    import sys
+
+    _first_run(tmp_path)
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "evalkit.cli", "show", "edited", "--out", str(tmp_path)],
+            stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (0, "")  # no traceback, no "error: Broken pipe"

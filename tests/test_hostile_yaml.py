@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from evalkit.cli import main
-from evalkit.task import load_task
-from evalkit.yaml_load import MAX_DEPTH
+from evalkit.cli.commands import main
+from evalkit.task.spec import load_task
+from evalkit.task.yaml_load import MAX_DEPTH
 
 HEAD = "name: hostile\nfamily: qa\nscorer: exact\nsamples:\n"
 

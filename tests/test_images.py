@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from evalkit.errors import ImageError
-from evalkit.images import ImageCache, PreparedImage, prepare_image
-from evalkit.task import ImageOptions, Sample, Task
+from evalkit.common.errors import ImageError
+from evalkit.task.images import ImageCache, PreparedImage, prepare_image
+from evalkit.task.spec import ImageOptions, Sample, Task
 
 WHERE = "tasks/demo.yaml: sample 'q7'"
 
@@ -251,7 +251,7 @@ def test_url_is_downloaded_and_errors_name_it(image_server: str) -> None:
 
 
 def test_rendered_message_has_text_first_then_the_image(tmp_path: Path) -> None:
-    from evalkit.prompt import render
+    from evalkit.task.render import render
 
     file = tmp_path / "a.png"
     file.write_bytes(encode(gradient(), "PNG"))
@@ -266,7 +266,7 @@ def test_rendered_message_has_text_first_then_the_image(tmp_path: Path) -> None:
 
 
 def test_rendering_a_missing_image_names_the_task_and_sample(tmp_path: Path) -> None:
-    from evalkit.prompt import render
+    from evalkit.task.render import render
 
     task = Task(name="t", samples=[Sample(id="s9", input="?", images=[str(tmp_path / "gone.png")])])
     with pytest.raises(ImageError, match="gone.png") as info:

@@ -16,14 +16,9 @@ import evalkit
 
 ROOT = Path(evalkit.__file__).parent
 
-# Known deferred back-arrows, left for issue 15b (task definition apart from its data and scorers;
-# the sandbox's judge and prefetch programs). Each is (importer, imported); a test fails once one is
-# gone, so the list only shrinks.
-ALLOWED_DEFERRED = {
-    ("evalkit.sources", "evalkit.task"),
-    ("evalkit.sources.tables", "evalkit.sources"),
-    ("evalkit.sandbox.inside.prefetch", "evalkit.sandbox.inside.judge"),
-}
+# Known deferred back-arrows, each (importer, imported); a test fails once one is gone, so the list
+# only shrinks. None are left.
+ALLOWED_DEFERRED: set[tuple[str, str]] = set()
 
 
 def _module_names() -> dict[str, Path]:

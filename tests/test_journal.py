@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from evalkit.errors import ConfigError
-from evalkit.journal import Journal, iter_records
+from evalkit.common.errors import ConfigError
+from evalkit.runner.journal import Journal, iter_records
 
 
 def _response(sample_id: str, cost: float = 0.5, error: str | None = None) -> dict:

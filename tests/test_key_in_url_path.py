@@ -9,7 +9,7 @@ import pytest
 
 import evalkit
 from evalkit.client import Endpoint
-from evalkit.run_config import RunConfig
+from evalkit.runner.config import RunConfig
 
 KEY = "sk-or-v1-pathkey0123456789abcdef"
 OWN = "plainpathsecret42"  # a key of no known shape, in a variable named by --api-key-env

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from evalkit.messages import image_urls, message_text, text_parts
-from evalkit.prompt import text_key
+from evalkit.task.messages import image_urls, message_text, text_parts
+from evalkit.task.render import text_key
 
 IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
 

@@ -28,7 +28,7 @@ from evalkit.client.catalog import (
     read_cache,
     supports_images,
 )
-from evalkit.errors import ConfigError
+from evalkit.common.errors import ConfigError
 
 KEY = "sk-models-SECRET-42"
 SCOUT = "meta-llama/llama-4-scout"

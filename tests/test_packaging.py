@@ -48,7 +48,7 @@ def test_an_installed_package_resolves_bundled_tasks_by_name(tmp_path) -> None:
     _install_like_a_wheel(site)
     assert not (site / "tasks").exists(), "the installed layout must not contain a checkout's tasks/"
     probe = (
-        "import json, evalkit.task as t; "
+        "import json, evalkit.task.spec as t; "
         "task = t.resolve_task('builtin_qa'); "
         "print(json.dumps({'dir': str(t.tasks_dir()), 'samples': len(task.load_samples())}))"
     )

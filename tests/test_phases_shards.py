@@ -13,9 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import evalkit
-from evalkit.errors import ConfigError
-from evalkit.journal import iter_records, read_manifest
-from evalkit.shards import parse_shard, shard_of
+from evalkit.common.errors import ConfigError
+from evalkit.runner.journal import iter_records, read_manifest
+from evalkit.runner.shards import parse_shard, shard_of
 from tests.userdata import cli, write_csv, write_task
 
 MODELS = ["meta-llama/llama-4-scout", "sim/small-fast"]

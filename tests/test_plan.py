@@ -17,7 +17,7 @@ from scipy import stats as sps
 
 from evalkit import stats
 from evalkit.client.catalog import Catalog, ModelInfo, PriceCard
-from evalkit.errors import ConfigError
+from evalkit.common.errors import ConfigError
 
 SIMULATIONS = 4000
 

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from test_stats import make_results
 
 from evalkit import plots
-from evalkit.errors import ConfigError
+from evalkit.common.errors import ConfigError
 
 N_BOOT = 200  # enough for the drawing; the intervals themselves are tested in test_stats
 

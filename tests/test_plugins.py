@@ -12,16 +12,16 @@ from pathlib import Path
 import pytest
 
 import evalkit
-from evalkit.errors import TaskError
-from evalkit.identity import identity
+from evalkit.common.errors import TaskError
+from evalkit.common.identity import identity
 from evalkit.scorers import get_scorer, scorer_names
 from evalkit.sim.server import _task_spec
-from evalkit.task import Sample, Task
+from evalkit.task.spec import Sample, Task
 
 USER_PLUGINS = '''
 import evalkit
 from evalkit import Score, Scorer
-from evalkit.task import Sample, Task
+from evalkit.task.spec import Sample, Task
 
 
 @evalkit.scorer("last_word")
@@ -96,8 +96,24 @@ def test_the_simulator_names_a_python_scorer_by_its_identity_not_as_exact() -> N
     assert sent != "exact" and "my_scorer" in sent and sent == identity(my_scorer)
 
 
-def test_a_run_with_python_plugins_resumes_in_a_new_process(tmp_path: Path) -> None:
-    spec = f"{_plugin_file(tmp_path)}:task"
+FUNCTION_SCORER = """
+
+def last_word_fn(output, sample):
+    words = output.split()
+    last = words[-1].strip(".") if words else None
+    return evalkit.Score(float(last in sample.target), last)
+
+
+task = task.model_copy(update={"scorer": last_word_fn})
+"""
+
+
+@pytest.mark.parametrize("form", ["registered class", "plain function"])
+def test_a_run_with_python_plugins_resumes_in_a_new_process(tmp_path: Path, form: str) -> None:
+    path = _plugin_file(tmp_path)
+    if form == "plain function":  # named by identity (module.qualname@hash), not by a registry
+        path.write_text(path.read_text(encoding="utf-8") + FUNCTION_SCORER, encoding="utf-8")
+    spec = f"{path}:task"
     out = tmp_path / "results"
     first = subprocess.run(
         [sys.executable, "-m", "evalkit.cli", "run", spec, "-m", "meta-llama/llama-4-scout", "--sim",
@@ -106,7 +122,11 @@ def test_a_run_with_python_plugins_resumes_in_a_new_process(tmp_path: Path) -> N
     )  # fmt: skip
     manifest = json.loads((out / "p1" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["status"] == "budget_exhausted", first.stderr[-2000:]
-    assert manifest["tasks"][0]["scorer"] == {"name": "last_word", "params": {}}
+    recorded = manifest["tasks"][0]["scorer"]
+    if form == "registered class":
+        assert recorded == {"name": "last_word", "params": {}}
+    else:
+        assert isinstance(recorded, str) and "last_word_fn" in recorded
     resumed = subprocess.run(
         [sys.executable, "-m", "evalkit.cli", "run", "--resume", "p1", "--out", str(out),
          "--budget-rub", "100", "-q"],
@@ -119,7 +139,7 @@ def test_a_run_with_python_plugins_resumes_in_a_new_process(tmp_path: Path) -> N
 
 
 def test_the_manifest_records_the_sandbox_when_the_scorer_runs_code_whatever_the_family() -> None:
-    from evalkit.manifest import _runs_code
+    from evalkit.runner.manifest import _runs_code
 
     def task(scorer) -> Task:
         return Task(name="t", family="qa", samples=[Sample(id="1", input="x", target="y")], scorer=scorer)
@@ -128,3 +148,36 @@ def test_the_manifest_records_the_sandbox_when_the_scorer_runs_code_whatever_the
     assert _runs_code(task({"name": "by_type", "params": {"scorers": {"program": "code"}}}))
     assert _runs_code(task({"name": "by_type", "params": {"default": {"name": "code"}}}))
     assert not _runs_code(task({"name": "by_type", "params": {"scorers": {"n": "numeric"}}}))
+
+
+BUILT: list[str] = []
+
+
+@evalkit.scorer("test_plugins_counted")
+class Counted(evalkit.Scorer):
+    """Counts its builds and closes, and holds nothing."""
+
+    def __init__(self) -> None:
+        BUILT.append("built")
+
+    def __call__(self, output: str, sample: Sample) -> evalkit.Score:
+        if sample.input == "boom":
+            raise ValueError("cannot score this one")
+        return evalkit.Score(float(output.strip() in sample.target), output.strip())
+
+    def close(self) -> None:
+        BUILT.append("closed")
+
+
+@pytest.mark.parametrize("valid", [True, False])
+def test_a_run_builds_each_scorer_once_and_closes_it_once(tmp_path: Path, valid: bool) -> None:
+    BUILT.clear()
+    samples = [Sample(id=str(i), input=f"Say {i}" if valid or i else "boom", target=str(i)) for i in range(3)]
+    task = Task(name="counted", samples=samples, scorer="test_plugins_counted")
+    run = dict(sim=True, sim_latency_scale=0, out=str(tmp_path), progress=False)
+    if valid:
+        assert evalkit.run([task], ["sim/small-fast"], **run).counts["done"] == 3
+    else:  # refused before anything is sent (its gold cannot be scored): still closed
+        with pytest.raises(TaskError, match="would be scored wrong"):
+            evalkit.run([task], ["sim/small-fast"], **run)
+    assert BUILT == ["built", "closed"]

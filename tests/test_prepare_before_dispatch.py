@@ -9,9 +9,9 @@ import threading
 import pytest
 
 import evalkit
-from evalkit import images as images_module
-from evalkit.errors import ConfigError
-from evalkit.task import Sample, Task
+from evalkit.common.errors import ConfigError
+from evalkit.task import images as images_module
+from evalkit.task.spec import Sample, Task
 
 
 def _png(tmp_path, name: str = "red.png"):

@@ -18,7 +18,7 @@ import pytest
 
 import evalkit
 from evalkit import sim
-from evalkit.journal import iter_records, read_manifest
+from evalkit.runner.journal import iter_records, read_manifest
 from tests.reliability_helpers import comparable, journal_lines, request_log, write_task
 from tests.userdata import cli
 

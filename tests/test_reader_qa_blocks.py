@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from evalkit.errors import TaskError
-from evalkit.task import load_task
+from evalkit.common.errors import TaskError
+from evalkit.task.spec import load_task
 
 QUIZ = "Q: Capital of France?\nA: Paris | Paris, France\n\n\nq: 2 + 2?\na: 4\n"
 

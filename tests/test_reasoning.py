@@ -19,8 +19,8 @@ from evalkit.client.dialect.reasoning import (
     worst_case_output_tokens,
 )
 from evalkit.client.variants import expand_models, parse_variant
-from evalkit.errors import ConfigError
-from evalkit.task import Generation, Sample, Task
+from evalkit.common.errors import ConfigError
+from evalkit.task.spec import Generation, Sample, Task
 
 KEY = "sk-test-reasoning-0123456789abcdef"
 SYSTEM = " ".join(f"Rule {i}: answer arithmetic exactly and show the final number." for i in range(40))
@@ -246,7 +246,7 @@ def test_a_shared_prefix_is_cached_and_lowers_the_bill_exactly_as_priced(router,
 def test_estimate_counts_on_caching_only_for_a_declared_shared_prefix_and_never_in_the_worst_case() -> None:
     from evalkit.client.catalog import Catalog, ModelInfo, PriceCard
     from evalkit.client.tokens import estimate_message_tokens
-    from evalkit.estimate import estimate_run, format_estimate
+    from evalkit.runner.estimate import estimate_run, format_estimate
 
     card = PriceCard(prompt=30e-6, completion=90e-6, input_cache_read=7.5e-6)
     catalog = Catalog({"m/x": ModelInfo("m/x", "x", 10_000, ("text",), ("text",), card)}, source="bundled")
@@ -268,7 +268,7 @@ def test_estimate_counts_on_caching_only_for_a_declared_shared_prefix_and_never_
 
 
 def test_the_report_and_the_cli_summary_show_thinking_truncation_and_caching(router, tmp_path, capsys):
-    from evalkit.cli import main
+    from evalkit.cli.commands import main
     from evalkit.report import render_report
 
     task = arithmetic(n=12, max_tokens=400, system=SYSTEM, shared_prefix=True)
@@ -304,7 +304,7 @@ def test_cache_reads_and_writes_are_priced_from_the_card_and_savings_are_net_of_
 
 
 def test_excluded_thinking_is_billed_and_counted_but_not_returned(router, tmp_path):
-    from evalkit.runner import _params
+    from evalkit.runner.scheduler import _params
 
     task = arithmetic(n=6, max_tokens=2000).model_copy(
         update={"generation": Generation(max_tokens=2000, reasoning={"effort": "low", "exclude": True})}
@@ -341,7 +341,7 @@ def test_the_cost_breakdown_splits_output_into_answer_and_thinking() -> None:
 
 
 def test_the_cli_runs_effort_variants_from_yaml_and_refuses_a_bad_one(tmp_path, capsys):
-    from evalkit.cli import main
+    from evalkit.cli.commands import main
 
     data = tmp_path / "sums.jsonl"
     data.write_text("".join(json.dumps({"id": i, "q": f"What is {i} + 1? End with 'Answer: <n>'.",

@@ -17,9 +17,9 @@ from reliability_helpers import KEY, MODEL, journal_lines, request_log, run_cli,
 
 import evalkit
 from evalkit import sim
-from evalkit.journal import read_manifest
-from evalkit.progress import ProgressSnapshot
-from evalkit.task import Sample, Task
+from evalkit.runner.journal import read_manifest
+from evalkit.runner.progress import ProgressSnapshot
+from evalkit.task.spec import Sample, Task
 
 MIXED_FAULTS = (
     "rate_limit=0.10,retry_after_share=0.5,retry_after_s=0.2,"  # half of the 429s carry a hint
@@ -307,7 +307,7 @@ def test_a_full_budget_raises_instead_of_waiting_forever_after_float_residue() -
     left ~1e-19 ₽ "reserved", so the next reservation waited for a settle that would never come."""
     import random
 
-    from evalkit.budget import Budget, BudgetExhausted
+    from evalkit.runner.budget import Budget, BudgetExhausted
 
     async def scenario(seed: int) -> None:
         rng = random.Random(seed)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from evalkit import Sample, Task
 from evalkit.client.tokens import estimate_message_tokens
-from evalkit.prompt import Rendered, render, request_key
+from evalkit.task.render import Rendered, render, request_key
 
 IMAGE_URL = "data:image/png;base64,iVBORw0KGgo="
 MESSAGES = [

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import evalkit
-from evalkit.journal import iter_records, read_manifest
+from evalkit.runner.journal import iter_records, read_manifest
 from tests.userdata import cli, write_csv, write_task
 
 MODEL = "meta-llama/llama-4-scout"
@@ -79,3 +79,16 @@ def test_rescore_keeps_failed_calls_as_errors(tmp_path: Path) -> None:
     rows = {r["sample_id"]: r for r in iter_records(out / "again")}
     assert rows[failed["sample_id"]]["error"] == "server_error" and rows[failed["sample_id"]]["score"] is None
     assert read_manifest(out / "again")["totals"]["errors"] == 1
+
+
+def test_the_public_names_stay_functions_once_their_modules_are_imported() -> None:
+    """A public function whose module bore its name (`evalkit/rescore.py`) was replaced by that module
+    as soon as anything imported it (the CLI does): `evalkit.rescore(...)` then failed."""
+    import importlib
+
+    import evalkit
+
+    for module in ("evalkit.runner.rescore", "evalkit.runner.api", "evalkit.cli", "evalkit.results"):
+        importlib.import_module(module)
+    for name in ("run", "arun", "rescore", "load_results", "summarize", "scorer", "reader"):
+        assert callable(getattr(evalkit, name)) and not isinstance(getattr(evalkit, name), type(evalkit))

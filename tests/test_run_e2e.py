@@ -9,8 +9,8 @@ import pytest
 
 import evalkit
 from evalkit import sim
-from evalkit.errors import ConfigError
-from evalkit.task import Sample, Task
+from evalkit.common.errors import ConfigError
+from evalkit.task.spec import Sample, Task
 
 MODELS = ["meta-llama/llama-4-scout", "sim/small-fast"]
 KEY = "sk-test-e2e-0123456789abcdefSECRET"

@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 
 import evalkit
-from evalkit import journal as journal_module
 from evalkit import sim
-from evalkit.cli import main
+from evalkit.cli.commands import main
+from evalkit.runner import journal as journal_module
 from evalkit.scorers.numeric import NumericMatch
-from evalkit.task import resolve_task
+from evalkit.task.spec import resolve_task
 from tests.reliability_helpers import KEY, MODEL, journal_lines, request_log, write_task
 
 N = 12
@@ -81,7 +81,7 @@ def _exactly_once(run_dir: Path) -> None:
 _HOLDER = """
 import sys
 from pathlib import Path
-from evalkit.journal import Journal
+from evalkit.runner.journal import Journal
 journal = Journal.open_existing(Path(sys.argv[1]))
 print("locked", flush=True)
 sys.stdin.readline()
@@ -362,7 +362,7 @@ def test_a_response_cache_that_cannot_be_opened_is_one_clear_error_before_anythi
 
 
 def test_an_unknown_transport_is_refused_before_anything_is_written(tmp_path) -> None:
-    from evalkit.errors import ConfigError
+    from evalkit.common.errors import ConfigError
 
     with pytest.raises(ConfigError, match="transport"):
         evalkit.run(["builtin_qa"], ["m"], sim=True, transport="requests", out=str(tmp_path), progress=False)
@@ -370,7 +370,7 @@ def test_an_unknown_transport_is_refused_before_anything_is_written(tmp_path) ->
 
 
 def test_resume_keeps_the_saved_options_and_takes_only_what_is_given_now() -> None:
-    from evalkit.run_config import RunConfig
+    from evalkit.runner.config import RunConfig
 
     saved = RunConfig.build(models=["m"], concurrency=4, budget_rub=2.0, base_url="http://a/v1", seed=7)
     quiet = RunConfig.build(models=["other"], resume="r1", out="elsewhere").resumed_from(saved)
@@ -385,10 +385,19 @@ def test_no_message_a_python_user_sees_names_a_cli_flag() -> None:
     import re
 
     import evalkit.client.endpoints
-    import evalkit.run_config
-    import evalkit.runner
+    import evalkit.runner.api
+    import evalkit.runner.config
+    import evalkit.runner.resume
+    import evalkit.runner.scheduler
 
-    for module in (evalkit.runner, evalkit.run_config, evalkit.client.endpoints):
+    modules = (
+        evalkit.runner.scheduler,
+        evalkit.runner.api,
+        evalkit.runner.resume,
+        evalkit.runner.config,
+        evalkit.client.endpoints,
+    )
+    for module in modules:
         source = Path(module.__file__).read_text(encoding="utf-8")
         messages = re.findall(r'(?:Error|_error|message)\([^)]*?"([^"]*--[a-z][^"]*)"', source)
         assert not [m for m in messages if "evalkit run" not in m], (module.__name__, messages)
@@ -397,9 +406,13 @@ def test_no_message_a_python_user_sees_names_a_cli_flag() -> None:
 def test_the_runner_does_not_import_the_simulator() -> None:
     import ast
 
-    import evalkit.runner
+    import evalkit.runner.api
+    import evalkit.runner.scheduler
 
-    tree = ast.parse(Path(evalkit.runner.__file__).read_text(encoding="utf-8"))
+    source = "\n".join(
+        Path(m.__file__).read_text(encoding="utf-8") for m in (evalkit.runner.scheduler, evalkit.runner.api)
+    )
+    tree = ast.parse(source)
     imported = {
         *(node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module),
         *(

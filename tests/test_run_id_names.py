@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.cli import main
-from evalkit.run_config import check_run_id
+from evalkit.cli.commands import main
+from evalkit.runner.config import check_run_id
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from evalkit.scorers import get_scorer, scorer_names
-from evalkit.task import Sample
+from evalkit.task.spec import Sample
 
 
 def _score(output: str, *targets: str) -> float:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from evalkit.errors import TaskError
+from evalkit.common.errors import TaskError
 from evalkit.scorers import get_scorer
 from evalkit.scorers.choice import MultipleChoice, target_letter
 from evalkit.scorers.exact import ExactMatch, iso_date, yes_no
 from evalkit.scorers.regex import RegexMatch
-from evalkit.task import Sample
+from evalkit.task.spec import Sample
 
 CHOICES = ["Paris", "London", "Berlin", "Madrid"]
 

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from evalkit.errors import TaskError
+from evalkit.common.errors import TaskError
 from evalkit.scorers import get_scorer
 from evalkit.scorers.extractive import ExtractiveQA
-from evalkit.task import Sample
+from evalkit.task.spec import Sample
 
 # --- oracle: the official SQuAD v1.1 evaluate script's normalisation and metrics -----------------
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.errors import TaskError
+from evalkit.common.errors import TaskError
 from evalkit.scorers import get_scorer
 from evalkit.scorers.normalize import interpret, number_style, parse_target_number
 from evalkit.scorers.numeric import NumericMatch
-from evalkit.task import Sample
+from evalkit.task.spec import Sample
 
 MGSM_LANGUAGES = ("bn", "de", "en", "es", "fr", "ja", "ru", "sw", "te", "th", "zh")
 # simple-evals' LANG_TO_ANSWER_PREFIX.

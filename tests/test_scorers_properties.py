@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from evalkit.scorers import get_scorer
 from evalkit.scorers.base import Score
-from evalkit.task import Sample
+from evalkit.task.spec import Sample
 
 SCORERS = {
     "numeric": {},

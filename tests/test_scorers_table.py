@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from evalkit.scorers import get_scorer
-from evalkit.task import Sample
+from evalkit.task.spec import Sample
 
 CASES: list[dict[str, Any]] = yaml.safe_load(
     (Path(__file__).parent / "data" / "scorer_cases.yaml").read_text(encoding="utf-8")

@@ -18,8 +18,8 @@ from reliability_helpers import KEY, REPO, cli_command, cli_env, write_task
 import evalkit
 from evalkit import sim
 from evalkit.client import Client, Endpoint
-from evalkit.errors import EvalkitError
-from evalkit.journal import read_manifest
+from evalkit.common.errors import EvalkitError
+from evalkit.runner.journal import read_manifest
 
 FAULTS = "rate_limit=0.1,server_error=0.1,error_in_200=0.05,drop_stream=0.05,retry_after_s=0.05"
 

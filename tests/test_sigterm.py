@@ -12,7 +12,7 @@ import pytest
 from reliability_helpers import cli_command, cli_env, journal_lines, wait_until_held_with_samples
 
 from evalkit import sim
-from evalkit.journal import read_manifest
+from evalkit.runner.journal import read_manifest
 
 N = 120
 

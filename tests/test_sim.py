@@ -18,7 +18,7 @@ import pytest
 
 from evalkit.sim import Faults, serve
 from evalkit.sim.profiles import LLAMA_4_SCOUT, SMALL_FAST
-from evalkit.task import Sample, Task
+from evalkit.task.spec import Sample, Task
 
 KEY = "sk-test-simulator-key"
 SCOUT = LLAMA_4_SCOUT.id

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from evalkit.prompt import render
 from evalkit.sim.answers import break_code
 from evalkit.sim.generation import Plan, plan
 from evalkit.sim.index import SampleIndex
 from evalkit.sim.profiles import DEFAULT_MODELS, LARGE_ACCURATE, LLAMA_4_SCOUT, RU_TUNED, SMALL_FAST, SimModel
-from evalkit.task import Sample, Task
+from evalkit.task.render import render
+from evalkit.task.spec import Sample, Task
 
 ANSWER = re.compile(r"^(\w+): (.+)$", re.MULTILINE)
 
@@ -247,7 +247,7 @@ def test_latency_model_scales_with_prompt_and_output() -> None:
 
 
 def test_real_mgsm_russian_favours_the_russian_tuned_model(shared_data: Any) -> None:
-    from evalkit.task import Source
+    from evalkit.task.spec import Source
 
     task = Task(
         name="mgsm-ru",

@@ -20,7 +20,7 @@ from typing import Any
 import openai
 import pytest
 
-from evalkit.errors import ConfigError
+from evalkit.common.errors import ConfigError
 from evalkit.sim import FAULT_KINDS, Faults, serve
 from evalkit.sim.faults import draw_fault
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from evalkit.errors import TaskError
+from evalkit.common.errors import TaskError
 from evalkit.sources import mgsm, mkqa, squad
-from evalkit.task import Task
+from evalkit.task.spec import Task
 
 MGSM_LANGUAGES = ["bn", "de", "en", "es", "fr", "ja", "ru", "sw", "te", "th", "zh"]
 XQUAD_LANGUAGES = ["ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh"]
@@ -48,7 +48,7 @@ def test_mgsm_real_files_rows_targets_and_clusters(shared_data: Path) -> None:
 
 
 def test_mgsm_task_ids_language_and_cluster(shared_data: Path) -> None:
-    from evalkit.task import load_task
+    from evalkit.task.spec import load_task
 
     task = load_task(Path(__file__).resolve().parent.parent / "tasks" / "mgsm.yaml")
     samples = task.load_samples()

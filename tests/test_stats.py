@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from scipy import stats as sps
 
 from evalkit import stats
-from evalkit.errors import ConfigError
+from evalkit.common.errors import ConfigError
 
 
 def make_results(

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from evalkit import languages as L
-from evalkit.errors import TaskError
-from evalkit.prompt import render
+from evalkit.common.errors import TaskError
 from evalkit.scorers import get_scorer, scorer_names
-from evalkit.task import Sample, Task, load_task
+from evalkit.scorers import languages as L
+from evalkit.task.render import render
+from evalkit.task.spec import Sample, Task, load_task
 
 TASKS = Path(__file__).resolve().parent.parent / "tasks"
 QA_TASKS = ["mgsm", "xquad", "mkqa", "builtin_qa"]

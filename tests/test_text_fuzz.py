@@ -20,13 +20,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import evalkit
-from evalkit.cache import ResponseCache
-from evalkit.cli import main
-from evalkit.journal import Journal, iter_records
+from evalkit.cli.commands import main
+from evalkit.common.text import encodable, join_pairs, json_line
 from evalkit.report import write_report
+from evalkit.runner.cache import ResponseCache
+from evalkit.runner.journal import Journal, iter_records
 from evalkit.scorers import get_scorer, scorer_names
-from evalkit.task import Sample, Task
-from evalkit.text import encodable, join_pairs, json_line
+from evalkit.task.spec import Sample, Task
 from evalkit.widgets import describe_html, sample_explorer
 from tests.text_router import MODEL, TextRouter, pieces
 
@@ -210,7 +210,7 @@ def test_ten_megabytes_of_odd_text_and_split_pairs_survive_the_cli_and_a_resume(
 
 
 def test_the_live_monitor_takes_odd_text():
-    from evalkit.progress import ProgressSnapshot
+    from evalkit.runner.progress import ProgressSnapshot
 
     html = describe_html(
         ProgressSnapshot(total=3, done=1, status="running", backing_off="\ud800 \x00 \u202e")

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.errors import TaskError
+from evalkit.common.errors import TaskError
 from evalkit.scorers import get_scorer
-from evalkit.task import Sample
+from evalkit.task.spec import Sample
 from tests.userdata import cli, task_at, write_task
 
 NUMERIC = get_scorer("numeric")
@@ -270,7 +270,7 @@ def test_list_columns_written_by_pandas_to_csv_are_alternatives_and_options(tmp_
     ],
 )
 def test_python_and_numpy_list_texts_are_decoded_item_by_item(cell: str, items: list[str] | None) -> None:
-    from evalkit.sources.targets import decode_list
+    from evalkit.task.targets import decode_list
 
     assert decode_list(cell) == items
 
@@ -442,7 +442,7 @@ def test_option_texts_differing_only_in_a_sign_or_symbol_are_different_options(
 
 
 def test_norwegian_and_yes_no_words_in_task_yaml_stay_text(tmp_path: Path) -> None:
-    from evalkit.task import load_task
+    from evalkit.task.spec import load_task
 
     (tmp_path / "task.yaml").write_text(
         "name: nb\nsource: {path: d.jsonl, languages: [en, no]}\nfields: {target: answer}\n"
@@ -466,7 +466,7 @@ def test_norwegian_and_yes_no_words_in_task_yaml_stay_text(tmp_path: Path) -> No
 
 
 def test_inline_answers_that_yaml_1_1_would_turn_into_other_numbers_stay_as_written(tmp_path: Path) -> None:
-    from evalkit.task import load_task
+    from evalkit.task.spec import load_task
 
     path = tmp_path / "inline.yaml"
     path.write_text(

@@ -10,16 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.errors import TaskError
-from evalkit.task import load_task, resolve_task, tasks_dir
-from evalkit.validate import check_task
+from evalkit.common.errors import TaskError
+from evalkit.task.spec import load_task, resolve_task, tasks_dir
+from evalkit.task.validate import check_task
 from tests.userdata import cli, write_csv, write_task
 
 MODEL = "meta-llama/llama-4-scout"
 
 PY_TASK = '''
 from evalkit import Score
-from evalkit.task import Sample, Task
+from evalkit.task.spec import Sample, Task
 
 
 def close_enough(output, sample):
@@ -92,7 +92,7 @@ def test_a_python_task_file_that_fails_to_import_names_its_line(tmp_path: Path, 
 
 
 def _fingerprint_in_new_process(spec: str) -> str:
-    code = f"from evalkit.task import resolve_task; print(resolve_task({spec!r}).fingerprint())"
+    code = f"from evalkit.task.spec import resolve_task; print(resolve_task({spec!r}).fingerprint())"
     return subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
@@ -148,7 +148,7 @@ def test_resume_after_the_data_file_changed_is_refused_unless_forced(tmp_path: P
 # --- 6. code samples need a test --------------------------------------------------------------------
 
 CODE_TASK = """
-from evalkit.task import Sample, Task
+from evalkit.task.spec import Sample, Task
 
 task = Task(
     name="py_code",

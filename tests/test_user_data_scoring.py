@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.errors import TaskError
-from evalkit.languages import answer_word
+from evalkit.common.errors import TaskError
 from evalkit.scorers import get_scorer
-from evalkit.task import Sample
+from evalkit.scorers.languages import answer_word
+from evalkit.task.spec import Sample
 from tests.userdata import task_at, write_csv
 
 SPACES = {"space": " ", "nbsp": "\u00a0", "narrow nbsp": "\u202f", "thin space": "\u2009"}

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.errors import TaskError
+from evalkit.common.errors import TaskError
 from evalkit.scorers import get_scorer
-from evalkit.task import Sample, Task
+from evalkit.task.spec import Sample, Task
 from tests.userdata import cli, task_at, write_csv, write_disk, write_jsonl, write_parquet, write_task
 
 CAPITALS = [

@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from evalkit.prompt import render
-from evalkit.task import Task, load_task, tasks_dir
+from evalkit.task.render import render
+from evalkit.task.spec import Task, load_task, tasks_dir
 
 ROWS = [
     ("What is the value of the tallest bar?", ["54.3"], 0, "red"),

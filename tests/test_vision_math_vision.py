@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from evalkit.errors import TaskError
-from evalkit.prompt import render
+from evalkit.common.errors import TaskError
 from evalkit.sources import math_vision
-from evalkit.task import load_task, tasks_dir
+from evalkit.task.render import render
+from evalkit.task.spec import load_task, tasks_dir
 
 
 def test_real_testmini_rows(shared_data: Path) -> None:

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from evalkit.scorers import get_scorer
 from evalkit.scorers.anls import ANLS, anls_similarity, levenshtein
 from evalkit.scorers.relaxed import RelaxedAccuracy, as_number, final_answer
-from evalkit.task import Sample
+from evalkit.task.spec import Sample
 
 
 def sample(*targets: str, choices: list[str] | None = None, language: str | None = None) -> Sample:

@@ -15,10 +15,10 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from evalkit.errors import TaskError
-from evalkit.languages import CORE_LANGUAGES
+from evalkit.common.errors import TaskError
+from evalkit.scorers.languages import CORE_LANGUAGES
 from evalkit.sources.visual_suite import read
-from evalkit.task import load_task, tasks_dir
+from evalkit.task.spec import load_task, tasks_dir
 from evalkit.visual import FontWarning, generate
 from evalkit.visual.draw import COLOURS
 from evalkit.visual.fonts import CANDIDATES, SCRIPTS, FontBook, font_dirs, shaping_available

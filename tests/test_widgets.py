@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 from test_stats import make_results
 
-from evalkit.progress import ProgressSnapshot
+from evalkit.runner.progress import ProgressSnapshot
 from evalkit.widgets import RunMonitor, outcome_of, sample_explorer
 
 

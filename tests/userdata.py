@@ -10,8 +10,8 @@ from typing import Any
 
 import yaml
 
-from evalkit.cli import main
-from evalkit.task import Task, load_task
+from evalkit.cli.commands import main
+from evalkit.task.spec import Task, load_task
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]], *, sep: str = ",", encoding: str = "utf-8") -> Path:

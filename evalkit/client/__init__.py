@@ -61,7 +61,7 @@ def __getattr__(name: str) -> Any:
     target = _EXPORTS.get(name)
     if target is None:
         raise AttributeError(f"module 'evalkit.client' has no attribute {name!r}")
-    from evalkit.lazy import load
+    from evalkit.common.lazy import load
 
     value = load(target)
     globals()[name] = value

@@ -32,8 +32,8 @@ from evalkit.client.endpoint import Endpoint
 from evalkit.client.errors import ErrorClass, is_retryable
 from evalkit.client.failures import CallFailed, classify_exception, clean_message
 from evalkit.client.sse import AttemptState, json_chunk, read_body, read_chunk, sse_data, usage_fields
-from evalkit.clock import SYSTEM_CLOCK, Clock
-from evalkit.errors import ConfigError
+from evalkit.common.clock import SYSTEM_CLOCK, Clock
+from evalkit.common.errors import ConfigError
 
 if TYPE_CHECKING:
     import openai

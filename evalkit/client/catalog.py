@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from evalkit.client.dialect.pricing import CostEstimate, ModelInfo, PriceCard, read_models
 from evalkit.client.dialect.recognise import unwrap_data
-from evalkit.errors import ConfigError
+from evalkit.common.errors import ConfigError
 
 if TYPE_CHECKING:
     from evalkit.client.call import Client

@@ -7,8 +7,8 @@ import functools
 import os
 from dataclasses import dataclass, field
 
-from evalkit.errors import ConfigError
-from evalkit.redact import url_without_credentials
+from evalkit.common.errors import ConfigError
+from evalkit.common.redact import url_without_credentials
 
 DEFAULT_BASE_URL = "https://routerai.ru/api/v1"
 KEY_ENV_VARS = ("ROUTERAI_API_KEY", "OPENAI_API_KEY")
@@ -38,7 +38,7 @@ class Endpoint:
         With `required=False` a missing key gives an Endpoint with an empty key (enough for a
         public `GET /models`); otherwise it is a ConfigError.
         """
-        from evalkit.run_config import check_env_name
+        from evalkit.runner.config import check_env_name
 
         try:
             check_env_name(api_key_env)

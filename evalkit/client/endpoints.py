@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from evalkit.client.endpoint import Endpoint
-    from evalkit.run_config import RunConfig
+    from evalkit.runner.config import RunConfig
 
 
 @contextlib.contextmanager

@@ -28,8 +28,8 @@ from evalkit.client.dialect.recognise import (
 )
 from evalkit.client.errors import ErrorClass
 from evalkit.client.failures import CallFailed
-from evalkit.clock import SYSTEM_CLOCK, Clock
-from evalkit.text import join_pairs
+from evalkit.common.clock import SYSTEM_CLOCK, Clock
+from evalkit.common.text import join_pairs
 
 
 @dataclass

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from evalkit.client.dialect.reasoning import EFFORTS
-from evalkit.errors import ConfigError
+from evalkit.client.dialect.reasoning import EFFORTS, reasoning_request
+from evalkit.common.errors import ConfigError
 
 SETTINGS = ("effort", "reasoning_tokens")
 
@@ -29,12 +29,10 @@ class ModelVariant:
 
     def reasoning(self, task_reasoning: Any) -> dict[str, Any] | None:
         """The request's `reasoning` object: the task's, with this variant's setting in its place."""
-        from evalkit.task import Reasoning
-
         if self.effort is None and self.reasoning_tokens is None:
             return task_reasoning.request() if task_reasoning is not None else None
         exclude = bool(task_reasoning.exclude) if task_reasoning is not None else False
-        return Reasoning(effort=self.effort, max_tokens=self.reasoning_tokens, exclude=exclude).request()
+        return reasoning_request(self.effort, self.reasoning_tokens, exclude)
 
 
 def expand_models(specs: Iterable[str]) -> list[str]:

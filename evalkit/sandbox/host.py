@@ -38,7 +38,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from evalkit.errors import ConfigError, EvalkitError
+from evalkit.common.errors import ConfigError, EvalkitError
 
 Status = Literal["pass", "fail", "timeout", "crash"]
 Launcher = Literal["zygote", "exec"]

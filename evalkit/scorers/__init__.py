@@ -15,8 +15,8 @@ import pkgutil
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from evalkit.errors import TaskError
-from evalkit.lazy import load
+from evalkit.common.errors import TaskError
+from evalkit.common.lazy import load
 from evalkit.scorers.base import Score, Scorer
 
 T = TypeVar("T")
@@ -38,7 +38,7 @@ _REGISTRY: dict[str, str] = {
 
 _REGISTERED: dict[str, Callable[..., Any]] = {}
 # helpers, not scorers: never looked up as a scorer's module
-_NOT_SCORERS = {"base", "normalize", "code_extract"}
+_NOT_SCORERS = {"base", "normalize", "code_extract", "languages"}  # helpers the scorers share
 
 
 def scorer(name: str) -> Callable[[T], T]:

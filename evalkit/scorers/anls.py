@@ -13,7 +13,7 @@ from evalkit.scorers.base import Score, Scorer
 from evalkit.scorers.relaxed import final_answer
 
 if TYPE_CHECKING:
-    from evalkit.task import Sample
+    from evalkit.task.sample import Sample
 
 _MAX_CHARS = 2_000  # an answer longer than this scores 0 against any short target anyway
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from evalkit.task import Sample
+    from evalkit.task.sample import Sample
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from evalkit.scorers.base import Score, Scorer, close_scorer, is_blocking
 
 if TYPE_CHECKING:
-    from evalkit.task import Sample
+    from evalkit.task.sample import Sample
 
 
 class ByAnswerType(Scorer):

@@ -26,7 +26,7 @@ from evalkit.scorers.base import Score, Scorer
 from evalkit.scorers.normalize import Phrases, answer_phrases, fold, last_boxed, phrase_table, squash_answer
 
 if TYPE_CHECKING:
-    from evalkit.task import Sample
+    from evalkit.task.sample import Sample
 
 _LETTERS = {c: c for c in string.ascii_uppercase}
 _LETTERS |= {"أ": "A", "ا": "A", "إ": "A", "ب": "B", "ج": "C", "د": "D", "هـ": "E", "ه": "E"}

@@ -22,13 +22,13 @@ import math
 import threading
 from typing import TYPE_CHECKING, Any, Literal
 
+from evalkit.common.text import encodable
 from evalkit.sandbox import Job, Limits, ProgramResult, Sandbox
 from evalkit.scorers.base import Score, Scorer
 from evalkit.scorers.code_extract import extract_code
-from evalkit.text import encodable
 
 if TYPE_CHECKING:
-    from evalkit.task import Sample
+    from evalkit.task.sample import Sample
 
 _SHOWN_CHARS = 4000
 

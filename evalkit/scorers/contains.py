@@ -16,7 +16,7 @@ from evalkit.scorers import scorer
 from evalkit.scorers.base import Score, Scorer
 
 if TYPE_CHECKING:
-    from evalkit.task import Sample
+    from evalkit.task.sample import Sample
 
 
 def _fold(text: str) -> str:

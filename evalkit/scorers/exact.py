@@ -15,7 +15,7 @@ import re
 import unicodedata
 from typing import TYPE_CHECKING
 
-from evalkit import languages as L
+from evalkit.scorers import languages as L
 from evalkit.scorers.base import Score, Scorer
 from evalkit.scorers.normalize import (
     after_answer_phrase,
@@ -27,7 +27,7 @@ from evalkit.scorers.normalize import (
 )
 
 if TYPE_CHECKING:
-    from evalkit.task import Sample
+    from evalkit.task.sample import Sample
 
 
 def _canon_words(table: dict[str, tuple[str, ...]]) -> frozenset[str]:

@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from evalkit import languages as L
-from evalkit.errors import TaskError
+from evalkit.common.errors import TaskError
+from evalkit.scorers import languages as L
 from evalkit.scorers.base import Score, Scorer
 from evalkit.scorers.normalize import (
     after_answer_phrase,
@@ -29,7 +29,7 @@ from evalkit.scorers.normalize import (
 )
 
 if TYPE_CHECKING:
-    from evalkit.task import Sample
+    from evalkit.task.sample import Sample
 
 _METRICS = ("f1", "em")
 _PUNCTUATION = ("unicode", "ascii")

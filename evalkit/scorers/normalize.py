@@ -12,7 +12,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
-from evalkit import languages as L
+from evalkit.scorers import languages as L
+from evalkit.task.sample import language_key
 
 # --- text folding -------------------------------------------------------------------------------
 
@@ -120,11 +121,6 @@ def squad_tokens(text: str, language: str | None, *, articles: bool = True) -> l
     if article is not None:
         text = article.sub(" ", text)
     return text.split()
-
-
-def language_key(language: str | None) -> str:
-    """ "pt-BR" -> "pt", "zh_cn" -> "zh", None -> ""."""
-    return (language or "").split("-")[0].split("_")[0].lower()
 
 
 def qa_tokens(

@@ -17,7 +17,7 @@ import re
 from decimal import Context, Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
-from evalkit.errors import TaskError
+from evalkit.common.errors import TaskError
 from evalkit.scorers.base import Score, Scorer
 from evalkit.scorers.normalize import (
     Number,
@@ -32,7 +32,7 @@ from evalkit.scorers.normalize import (
 )
 
 if TYPE_CHECKING:
-    from evalkit.task import Sample
+    from evalkit.task.sample import Sample
 
 _EQUALS = re.compile(r"[=≈]")
 _LABEL_ENDS = (":", "：", "-", "–", "—")

@@ -14,12 +14,12 @@ import re
 import unicodedata
 from typing import TYPE_CHECKING
 
-from evalkit.errors import TaskError
+from evalkit.common.errors import TaskError
 from evalkit.scorers.base import Score, Scorer
 from evalkit.scorers.normalize import after_answer_phrase
 
 if TYPE_CHECKING:
-    from evalkit.task import Sample
+    from evalkit.task.sample import Sample
 
 _FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE, "a": re.ASCII}
 _CACHE_SIZE = 4096

@@ -19,11 +19,11 @@ import string
 import unicodedata
 from typing import TYPE_CHECKING
 
-from evalkit.languages import ANSWER_WORDS
 from evalkit.scorers.base import Score, Scorer
+from evalkit.scorers.languages import ANSWER_WORDS
 
 if TYPE_CHECKING:
-    from evalkit.task import Sample
+    from evalkit.task.sample import Sample
 
 _NUMBER = re.compile(r"(?<![\w.])[-+−]?(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)(?:\s?%)?(?![\w])")
 _CURRENCY = "$€£¥₽₹"

@@ -40,6 +40,6 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'evalkit.sim' has no attribute {name!r}")
-    from evalkit.lazy import load
+    from evalkit.common.lazy import load
 
     return load(f"{module}:{name}")

@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evalkit.errors import EvalkitError
+from evalkit.common.errors import EvalkitError
 from evalkit.sim import KEY_ENV
 from evalkit.sim.profiles import DEFAULT_MODELS
 

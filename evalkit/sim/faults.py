@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from evalkit.errors import ConfigError
+from evalkit.common.errors import ConfigError
 
 FaultKind = Literal["rate_limit", "server_error", "error_in_200", "error_in_stream", "drop_stream", "hang"]
 FAULT_KINDS: tuple[FaultKind, ...] = (

@@ -1,6 +1,6 @@
 """Index of known samples: an incoming request's messages -> the (task, sample) it was rendered from.
 
-Keys are `evalkit.prompt.text_key(messages)`, which ignores images, so samples are rendered with their
+Keys are `evalkit.task.render.text_key(messages)`, which ignores images, so samples are rendered with their
 images stripped (no image is read or encoded at start-up). A second key, the last user message's text
 alone, still finds the sample when a caller adds or changes the system prompt. When several samples
 share their text (vision items asking the same question of different images), the images decide:
@@ -15,11 +15,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from evalkit.errors import EvalkitError
-from evalkit.messages import image_urls, message_text
-from evalkit.prompt import render, text_key
+from evalkit.common.errors import EvalkitError
 from evalkit.sim.answers import Item, scorer_name
-from evalkit.task import Sample, Task, resolve_task
+from evalkit.task.messages import image_urls, message_text
+from evalkit.task.render import render, text_key
+from evalkit.task.spec import Sample, Task, resolve_task
 
 TaskSpec = Task | str | Path | tuple[Task, Sequence[Sample]]
 

@@ -23,7 +23,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from evalkit.errors import ConfigError
+from evalkit.common.errors import ConfigError
 
 PER_MILLION = 1e-6
 

@@ -19,14 +19,14 @@ from typing import Any
 
 from aiohttp import web
 
-from evalkit.errors import ConfigError
-from evalkit.identity import identity
+from evalkit.common.errors import ConfigError
+from evalkit.common.identity import identity
 from evalkit.sim import KEY_ENV
 from evalkit.sim.app import API, SimApp, SimConfig
 from evalkit.sim.faults import Faults
 from evalkit.sim.index import SampleIndex, TaskSpec
 from evalkit.sim.profiles import SimModel, resolve_models
-from evalkit.task import Sample, Task
+from evalkit.task.spec import Sample, Task
 
 SHUTDOWN_TIMEOUT_S = 0.25
 DEFAULT_CLIENT_KEY = "sim-key"

@@ -9,7 +9,6 @@ adding a reader is one file. Users register their own the same way, from any mod
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import importlib.util
 import inspect
@@ -20,10 +19,10 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalkit.errors import TaskError
-from evalkit.lazy import load
+from evalkit.common.errors import TaskError
+from evalkit.common.lazy import load
 from evalkit.sources import tables
-from evalkit.sources.targets import (
+from evalkit.task.targets import (
     TargetProblem,
     alternatives,
     cell_text,
@@ -33,7 +32,8 @@ from evalkit.sources.targets import (
 )
 
 if TYPE_CHECKING:
-    from evalkit.task import Sample, Source, Task
+    from evalkit.sources.spec import DataSpec, Source
+    from evalkit.task.sample import Sample
 
 Reader = Callable[..., Iterable[dict[str, Any]]]
 
@@ -75,7 +75,7 @@ def _find_reader(fmt: str | None) -> Reader | None:
 _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-def load_samples(task: Task) -> list[Sample]:
+def load_samples(task: DataSpec) -> list[Sample]:
     """All samples of a task's source, in source order (languages in the order listed)."""
     assert task.source is not None
     source = task.source
@@ -88,7 +88,7 @@ def load_samples(task: Task) -> list[Sample]:
     return samples
 
 
-def source_signature(task: Task) -> tuple[Any, ...]:
+def source_signature(task: DataSpec) -> tuple[Any, ...]:
     """What identifies the current content of a task's local data files (path, size, mtime), so that
     samples read once can be reused until a file changes."""
     if task.source is None:
@@ -117,13 +117,13 @@ def check_unique_ids(samples: list[Sample], where: str) -> None:
     problems.raise_if_any()
 
 
-def _data_dir(task: Task, language: str | None) -> Path | None:
+def _data_dir(task: DataSpec, language: str | None) -> Path | None:
     """The folder of the local data file, against which relative image paths in its rows resolve."""
     local = _local_file(task, language)
     return local.parent if local is not None else None
 
 
-def _local_file(task: Task, language: str | None) -> Path | None:
+def _local_file(task: DataSpec, language: str | None) -> Path | None:
     """The local data file (or folder) this language reads, when it exists."""
     assert task.source is not None
     path = _expand_env(_expand(task.source.path, language), where=f"{task.where}: source.path")
@@ -131,7 +131,7 @@ def _local_file(task: Task, language: str | None) -> Path | None:
     return local if local is not None and local.exists() else None
 
 
-def _base_dir(task: Task) -> Path:
+def _base_dir(task: DataSpec) -> Path:
     return Path(task.file).resolve().parent if task.file else Path.cwd()
 
 
@@ -211,18 +211,6 @@ def _check_reader_options(reader: Reader, fmt: str, options: dict[str, Any], *, 
         )
 
 
-@contextlib.contextmanager
-def quiet_datasets(datasets: Any) -> Iterator[None]:
-    """A local file loads in milliseconds; its "Generating train split" bars only clutter the output."""
-    was_enabled = datasets.is_progress_bar_enabled()
-    datasets.disable_progress_bars()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            datasets.enable_progress_bars()
-
-
 def _read_hub(source: Source, language: str | None, *, where: str) -> Iterator[dict[str, Any]]:
     if source.options and _find_reader(source.format) is None:
         raise TaskError(
@@ -257,11 +245,11 @@ def _adapt_hub(
 
 
 def _to_samples(
-    task: Task, rows: Iterable[dict[str, Any]], language: str | None, data_dir: Path | None = None
+    task: DataSpec, rows: Iterable[dict[str, Any]], language: str | None, data_dir: Path | None = None
 ) -> Iterator[Sample]:
     """Rows -> Samples. Every row that cannot become a sample is collected, and all are reported at once
     (a missing id, an unreadable or null target, a choice label that names no option)."""
-    from evalkit.task import Sample
+    from evalkit.task.sample import Sample
 
     fields = task.fields
     local = _local_file(task, language)

@@ -19,8 +19,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from evalkit.errors import TaskError
-from evalkit.languages import NAMES
+from evalkit.common.errors import TaskError
+from evalkit.scorers.languages import NAMES
 from evalkit.sources.jsonl import iter_jsonl
 
 _ISO_BY_NAME = {name.lower(): code for code, name in NAMES.items()}

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from evalkit.errors import TaskError
+from evalkit.common.errors import TaskError
 
 MAX_LINE_BYTES = 64 * 1024 * 1024
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from evalkit.errors import TaskError
+from evalkit.common.errors import TaskError
 
 _INTEGER = re.compile(r"-?\d{1,3}(,\d{3})+|-?\d+")
 

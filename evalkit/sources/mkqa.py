@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from evalkit.errors import TaskError
+from evalkit.common.errors import TaskError
 from evalkit.sources.jsonl import iter_jsonl
 
 # The order of the `type` ClassLabel in the hub dataset.

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from evalkit.errors import TaskError
+from evalkit.common.errors import TaskError
 
 
 def read(path: Path, **options: Any) -> Iterator[dict[str, Any]]:

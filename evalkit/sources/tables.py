@@ -7,6 +7,7 @@ an error naming it. Errors name the file and the line (or row).
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import gzip
 import io
@@ -15,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from evalkit.errors import TaskError
+from evalkit.common.errors import TaskError
 from evalkit.sources.jsonl import MAX_LINE_BYTES, iter_jsonl, iter_lines
 
 FORMATS = ("jsonl", "json", "csv", "tsv", "parquet", "disk")
@@ -197,8 +198,6 @@ def _check_header(header: list[str], path: Path, delimiter: str) -> None:
 def _read_parquet(path: Path) -> Iterator[dict[str, Any]]:
     import datasets
 
-    from evalkit.sources import quiet_datasets
-
     try:
         with quiet_datasets(datasets):
             dataset = datasets.load_dataset("parquet", data_files=str(path), split="train")
@@ -233,3 +232,15 @@ def _read_disk(path: Path, split: str | None) -> Iterator[dict[str, Any]]:
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [""])[0][:300]
+
+
+@contextlib.contextmanager
+def quiet_datasets(datasets: Any) -> Iterator[None]:
+    """A local file loads in milliseconds; its "Generating train split" bars only clutter the output."""
+    was_enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            datasets.enable_progress_bars()

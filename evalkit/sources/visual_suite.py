@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from evalkit.errors import TaskError
+from evalkit.common.errors import TaskError
 
 SPEC_KEYS = {"seed", "counts", "text_per_language", "languages", "out_dir"}
 

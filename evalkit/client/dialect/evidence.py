@@ -8,10 +8,10 @@ from typing import Any, Literal
 
 from evalkit.client.dialect.pricing import ModelInfo, PriceCard, read_models
 from evalkit.client.dialect.recognise import sse_event
-from evalkit.errors import ConfigError
+from evalkit.common.errors import ConfigError
 
 PROBES = ("models", "credits", "plain", "stream", "unknown_model", "bad_key", "image", "generation")
-"""The doctor's requests, by name: see `evalkit/conformance.py`."""
+"""The doctor's requests, by name: see `evalkit/doctor/conformance.py`."""
 
 
 @dataclass

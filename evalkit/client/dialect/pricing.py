@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from evalkit.client.dialect.recognise import parse_price
-from evalkit.errors import ConfigError
+from evalkit.common.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from evalkit.client.errors import ErrorClass
-from evalkit.errors import ConfigError
+from evalkit.common.errors import ConfigError
 
 STREAM_OPTIONS: dict[str, Any] = {"include_usage": True}
 """Asks for the usage (and its ₽ cost) in the stream's last chunk."""

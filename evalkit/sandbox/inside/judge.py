@@ -388,7 +388,7 @@ def prepare(judge: Judge, spec: dict[str, Any]) -> dict[str, Any]:
     namespace: dict[str, Any] = {"__name__": "__sandbox__", "__builtins__": builtins}
     exec(compile(prelude, "prelude.py", "exec"), namespace)
     if entry_point:
-        owned = {k: v for k, v in namespace.items() if k != entry_point}
+        owned = {k: not isinstance(v, Remote) for k, v in namespace.items() if k != entry_point}
         calls = prefetch.planned_calls(test, prelude, entry_point, owned)
         if calls:
             judge.start_batch(entry_point, calls)

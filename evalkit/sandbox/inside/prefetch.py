@@ -29,9 +29,10 @@ _STRAIGHT = (
 )  # fmt: skip
 
 
-def planned_calls(test: str, prelude: str, entry_point: str, local: dict[str, Any]) -> list[Any] | None:
+def planned_calls(test: str, prelude: str, entry_point: str, local: dict[str, bool]) -> list[Any] | None:
     """The literal (args, kwargs) of each call in evaluation order, or None when not batchable.
-    `local` is the judge's namespace: names the assertions use must be the judge's own."""
+    `local` names the judge's namespace, each with whether the judge owns its value (a proxy of the
+    program's does not): names the assertions use must be the judge's own."""
     try:
         tree, prompt = ast.parse(test), ast.parse(prelude)
     except SyntaxError:
@@ -90,7 +91,7 @@ def _inert(stmt: ast.stmt) -> bool:
     return False
 
 
-def _collect(node: ast.AST, param: str, local: dict[str, Any], calls: list[Any]) -> bool:
+def _collect(node: ast.AST, param: str, local: dict[str, bool], calls: list[Any]) -> bool:
     """Post-order, field order: the evaluation order for the node types in _STRAIGHT."""
     if not isinstance(node, _STRAIGHT):
         return False
@@ -109,11 +110,9 @@ def _collect(node: ast.AST, param: str, local: dict[str, Any], calls: list[Any])
     return all(_collect(child, param, local, calls) for child in ast.iter_child_nodes(node))
 
 
-def _judge_owns(name: str, local: dict[str, Any]) -> bool:
-    from .judge import Remote  # the judge imports us
-
+def _judge_owns(name: str, local: dict[str, bool]) -> bool:
     if name in local:
-        return not isinstance(local[name], Remote)
+        return local[name]
     return hasattr(builtins, name)
 
 

@@ -21,12 +21,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalkit.errors import ImageError
+from evalkit.common.errors import ImageError
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
 
-    from evalkit.task import ImageOptions
+    from evalkit.task.spec import ImageOptions
 
 SENDABLE = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp"}
 # Formats we decode (and convert to PNG/JPEG when they are not sendable). Restricting Pillow to these

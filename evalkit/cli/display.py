@@ -10,6 +10,8 @@ import shutil
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from evalkit.common.money import format_rub
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -101,20 +103,7 @@ def pct(value: float) -> str:
     return "–" if value is None or math.isnan(value) else f"{100 * value:.1f}"
 
 
-def format_rub(value: float) -> str:
-    """₽ for display: more decimals for small amounts (money is never rounded before this point)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if math.isinf(value):
-        return "∞"
-    if abs(value) >= 100:
-        return f"{value:,.0f}".replace(",", " ")
-    if abs(value) >= 1:
-        return f"{value:.2f}"
-    return f"{value:.3g}" if value else "0"
-
-
-rub = format_rub
+rub = format_rub  # the tables' short name
 
 
 def seconds(value: float) -> str:

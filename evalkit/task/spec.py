@@ -32,145 +32,14 @@ from pydantic import (
     model_validator,
 )
 
-from evalkit.errors import TaskError
-from evalkit.identity import identity as callable_identity
-from evalkit.identity import stable as _stable
-from evalkit.yaml_load import YamlLimitError, load_yaml
+from evalkit.common.errors import TaskError
+from evalkit.common.identity import identity as callable_identity
+from evalkit.common.identity import stable as _stable
+from evalkit.sources.spec import FieldMap, Source
+from evalkit.task.sample import Sample, language_key
+from evalkit.task.yaml_load import YamlLimitError, load_yaml
 
 Family = Literal["qa", "vision", "code", "other"]
-
-
-class Sample(BaseModel):
-    """One item to evaluate.
-
-    fields: the template variables (every column of the source row); `input` is a shorthand for
-        fields["input"], which the default user template `{input}` shows.
-    target: the acceptable answers (several for aliases); empty when the scorer needs none.
-    choices: the options of a multiple-choice item, in order (A, B, C, ...).
-    images: image references (path, URL, bytes, PIL image) sent with the user turn.
-    metadata: values kept in the results (answer type, subject, cluster id, ...).
-    """
-
-    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
-
-    id: str
-    input: str | None = None
-    fields: dict[str, Any] = Field(default_factory=dict)
-    target: list[str] = Field(default_factory=list)
-    choices: list[str] | None = None
-    language: str | None = None
-    images: list[Any] = Field(default_factory=list)
-    metadata: dict[str, Any] = Field(default_factory=dict)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _integer_labels(cls, data: Any) -> Any:
-        """`Sample(target=1, choices=[...])` means option B (a 0-based index), as in hub datasets."""
-        if isinstance(data, dict) and data.get("choices") and data.get("target") is not None:
-            from evalkit.sources.targets import choice_letter
-
-            target = data["target"]
-            items = target if isinstance(target, (list, tuple)) else [target]
-            if any(isinstance(t, int) and not isinstance(t, bool) for t in items):
-                data = {
-                    **data,
-                    "target": [
-                        choice_letter(t, data["choices"], reading="index") if isinstance(t, int) else t
-                        for t in items
-                    ],
-                }
-        return data
-
-    @field_validator("id", mode="before")
-    @classmethod
-    def _id_as_str(cls, value: Any) -> str:
-        if value is None or (isinstance(value, str) and not value.strip()):
-            raise ValueError("a sample needs an id")
-        return str(value)
-
-    @field_validator("language", mode="before")
-    @classmethod
-    def _language_code(cls, value: Any) -> str | None:
-        """ " RU " is "ru" and "PT-BR" is "pt-BR": one language, one prompt variant, one group in reports."""
-        if value is None or (isinstance(value, float) and value != value):
-            return None
-        text = str(value).strip()
-        if not text:
-            return None
-        head = re.match(r"[A-Za-z]+", text)
-        return head.group(0).lower() + text[head.end() :] if head else text
-
-    @field_validator("target", mode="before")
-    @classmethod
-    def _target_as_list(cls, value: Any) -> list[str]:
-        from evalkit.sources.targets import cell_text
-
-        if value is None:
-            return []
-        values = list(value) if isinstance(value, (list, tuple)) else [value]
-        if any(v is None or v != v for v in values):  # None or NaN must never become the text "None"
-            raise ValueError(f"a target is null: {value!r} (use target=None for no target)")
-        return [cell_text(v) for v in values]
-
-    @model_validator(mode="after")
-    def _input_in_fields(self) -> Sample:
-        if self.input is not None and "input" not in self.fields:
-            self.fields["input"] = self.input
-        return self
-
-    def template_vars(self) -> dict[str, Any]:
-        """Variables a prompt template may use: every field plus `choices` as a lettered list."""
-        variables = dict(self.fields)
-        if self.choices is not None:
-            variables["choices"] = format_choices(self.choices)
-        variables.setdefault("language", self.language or "")
-        return variables
-
-
-def format_choices(choices: Sequence[str]) -> str:
-    return "\n".join(f"{string.ascii_uppercase[i]}. {choice}" for i, choice in enumerate(choices))
-
-
-class Source(BaseModel):
-    """Where samples come from: a Hugging Face dataset, a local file, or both (local wins if present).
-
-    `{language}` in `path` or `config` expands over `languages`, adding a `language` column.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    hub: str | None = None
-    config: str | None = None
-    split: str = "test"
-    revision: str | None = None
-    path: str | None = None
-    format: str | None = None
-    languages: list[str] | None = None
-    options: dict[str, Any] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _has_somewhere(self) -> Source:
-        if not self.hub and not self.path:
-            raise ValueError("a source needs `hub` (a dataset id) or `path` (a local file)")
-        return self
-
-
-class FieldMap(BaseModel):
-    """Which source column feeds which Sample attribute. Every column is also a template variable."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    id: str | None = None
-    input: str | None = None
-    target: str | list[str] | None = "target"
-    target_separator: str | None = Field(default=None, min_length=1)
-    target_json_lists: bool = True
-    choices: str | list[str] | None = None
-    choice_target: Literal["auto", "index", "letter", "cyrillic", "text"] = "auto"
-    index_base: Literal[0, 1] = 0
-    language: str | None = "language"
-    images: str | None = None
-    metadata: list[str] = Field(default_factory=list)
 
 
 class FewShot(BaseModel):
@@ -210,8 +79,6 @@ class Prompt(BaseModel):
 
     def variant(self, language: str | None) -> PromptVariant | None:
         """The variant for a language: its own (`pt-BR`), else its base language's (`pt`)."""
-        from evalkit.scorers.normalize import language_key
-
         found = self.languages.get(language or "")
         return found if found is not None else self.languages.get(language_key(language))
 
@@ -519,7 +386,7 @@ def _describe_validation(exc: ValidationError) -> str:
 
 def tasks_dir() -> Path:
     """Where bare task names resolve: the checkout's `tasks/`, else the copy a wheel ships in the package."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parent.parent
     checkout = package.parent / "tasks"
     return checkout if checkout.is_dir() else package / "tasks"
 

@@ -10,9 +10,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from evalkit.clock import SYSTEM_CLOCK
-from evalkit.errors import ConfigError
-from evalkit.redact import url_without_credentials
+from evalkit.common.clock import SYSTEM_CLOCK
+from evalkit.common.errors import ConfigError
+from evalkit.common.redact import url_without_credentials
 
 DEFAULT_CONCURRENCY = 32
 Transport = Literal["aiohttp", "httpx"]
@@ -127,7 +127,7 @@ class RunConfig(BaseModel):
     shard: str | None = None
     executor: str = "local"
     progress: Any = Field(default=True, exclude=True)
-    clock: Any = Field(default=SYSTEM_CLOCK, exclude=True)  # evalkit.clock.ManualClock in tests
+    clock: Any = Field(default=SYSTEM_CLOCK, exclude=True)  # evalkit.common.clock.ManualClock in tests
 
     @field_validator("models")
     @classmethod
@@ -151,7 +151,7 @@ class RunConfig(BaseModel):
     @field_validator("shard")
     @classmethod
     def _shard(cls, value: str | None) -> str | None:
-        from evalkit.shards import parse_shard
+        from evalkit.runner.shards import parse_shard
 
         if value is not None:
             parse_shard(value)

@@ -1,6 +1,6 @@
 """Response cache: request content -> the call's record, so a finished request is never paid twice.
 
-Keyed by `Rendered.cache_key` (`evalkit/prompt.py`): the endpoint's identity (never its key), model,
+Keyed by `Rendered.cache_key` (`evalkit/task/render.py`): the endpoint's identity (never its key), model,
 messages with images replaced by their hashes, generation params and epoch. SQLite in WAL mode:
 one file, safe against a killed process.
 """
@@ -13,8 +13,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from evalkit.errors import StorageError
-from evalkit.text import json_line
+from evalkit.common.errors import StorageError
+from evalkit.common.text import json_line
 
 
 class ResponseCache:

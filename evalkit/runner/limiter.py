@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-from evalkit.clock import SYSTEM_CLOCK, Clock
+from evalkit.common.clock import SYSTEM_CLOCK, Clock
 
 
 class AdaptiveLimiter:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from evalkit.errors import EvalkitError
-from evalkit.redact import redact
+from evalkit.common.errors import EvalkitError, EvalkitWarning
+from evalkit.common.redact import redact
 
 DEMO_LIMIT = 26
 
@@ -24,7 +26,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     terminated = _stop_on_sigterm()
     try:
-        return args.handler(args) or 0
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", EvalkitWarning)
+            warnings.showwarning = _show_warning
+            code = args.handler(args) or 0
+            sys.stdout.flush()  # here, so a closed pipe is met inside this try, not at exit
+        return code
+    except BrokenPipeError:  # `evalkit show RUN | head -1`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
+        return 0
     except EvalkitError as exc:
         print(f"evalkit: error: {redact(_with_flag(str(exc), exc.option))}", file=sys.stderr)
         return 2
@@ -35,6 +45,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("evalkit: interrupted", file=sys.stderr)
         return 128 + signal.SIGTERM if terminated else 130
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    """Our warnings as one line, like our errors; other libraries' as Python shows them."""
+    if issubclass(category, EvalkitWarning):
+        print(f"evalkit: warning: {redact(str(message))}", file=sys.stderr)
+    else:
+        _SHOW_WARNING(message, category, *args, **kwargs)
+
+
+_SHOW_WARNING = warnings.showwarning
 
 
 def _stop_on_sigterm() -> list[bool]:
@@ -71,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_run(parser: argparse.ArgumentParser) -> None:
-    from evalkit.run_config import DEFAULT_CONCURRENCY
+    from evalkit.runner.config import DEFAULT_CONCURRENCY
 
     parser.add_argument("tasks", nargs="*", help="task names (see `evalkit list`) or YAML paths")
     parser.add_argument(
@@ -150,7 +171,7 @@ def _add_endpoint(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from evalkit.runner import run
+    from evalkit.runner.api import run
 
     if not args.resume and (not args.tasks or not args.models):
         raise EvalkitError("give at least one task and one --model (or --resume RUN_ID)")
@@ -193,7 +214,7 @@ def _with_flag(message: str, option: str | None) -> str:
 
 
 def _print_outcome(result: Any, fmt: str = "table") -> None:
-    from evalkit import display
+    from evalkit.cli import display
 
     if fmt in ("csv", "json"):  # machine output: the table alone
         print(display.summary(result.summary(), fmt) if len(result.df) else "")
@@ -219,7 +240,7 @@ def _add_demo(parser: argparse.ArgumentParser) -> None:
 def _demo(args: argparse.Namespace) -> int:
     from evalkit import plots
     from evalkit.results import load_results, results_dir
-    from evalkit.runner import run
+    from evalkit.runner.api import run
     from evalkit.sim import DEFAULT_MODELS
 
     out = results_dir(args.out)
@@ -252,8 +273,8 @@ def _add_validate(parser: argparse.ArgumentParser) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from evalkit.task import resolve_task
-    from evalkit.validate import check_task
+    from evalkit.task.spec import resolve_task
+    from evalkit.task.validate import check_task
 
     failed = False
     for name in args.files:
@@ -279,7 +300,7 @@ def _add_rescore(parser: argparse.ArgumentParser) -> None:
 def _rescore(args: argparse.Namespace) -> int:
     import json
 
-    from evalkit.rescore import rescore
+    from evalkit.runner.rescore import rescore
 
     scorer = args.scorer
     if scorer and scorer.lstrip().startswith("{"):
@@ -301,7 +322,7 @@ def _add_score(parser: argparse.ArgumentParser) -> None:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from evalkit.rescore import score
+    from evalkit.runner.rescore import score
 
     result = score(args.run, out=args.out, force=args.force, executor=args.executor or "local")
     _print_outcome(result)
@@ -316,7 +337,7 @@ def _add_merge(parser: argparse.ArgumentParser) -> None:
 
 
 def _merge(args: argparse.Namespace) -> int:
-    from evalkit.shards import merge
+    from evalkit.runner.shards import merge
 
     result = merge(args.runs, into=args.into, out=args.out)
     _print_outcome(result)
@@ -328,7 +349,7 @@ def _add_list(parser: argparse.ArgumentParser) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from evalkit.task import load_task, tasks_dir
+    from evalkit.task.spec import load_task, tasks_dir
 
     for path in sorted(tasks_dir().glob("*.yaml")):
         try:
@@ -388,8 +409,8 @@ def _estimate(args: argparse.Namespace) -> int:
     import asyncio
 
     from evalkit.client.catalog import load_catalog
-    from evalkit.estimate import estimate_run, format_estimate
-    from evalkit.task import resolve_task
+    from evalkit.runner.estimate import estimate_run, format_estimate
+    from evalkit.task.spec import resolve_task
 
     tasks = [resolve_task(t) for t in args.tasks]
     with _endpoint_for(args) as endpoint:
@@ -416,7 +437,7 @@ def _add_show(parser: argparse.ArgumentParser) -> None:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from evalkit import display
+    from evalkit.cli import display
     from evalkit.results import expand_runs, list_runs, load_results, summarize
 
     if not args.runs:
@@ -439,7 +460,7 @@ def _show(args: argparse.Namespace) -> int:
 def _print_run_header(manifest: dict[str, Any], frame: Any) -> None:
     """Status, then ₽ two ways: billed now (what the manifest counts; cached answers cost nothing) and
     what the same answers would cost without the cache."""
-    from evalkit.display import format_rub
+    from evalkit.common.money import format_rub
     from evalkit.stats import effective_cost
 
     mark = " [SIMULATED]" if manifest.get("simulated") else ""
@@ -454,7 +475,7 @@ def _print_run_header(manifest: dict[str, Any], frame: Any) -> None:
 
 
 def _manifest(directory: Path) -> dict[str, Any]:
-    from evalkit.journal import read_manifest
+    from evalkit.runner.journal import read_manifest
 
     return read_manifest(directory)
 
@@ -472,7 +493,7 @@ def _add_compare(parser: argparse.ArgumentParser) -> None:
 
 def _compare(args: argparse.Namespace) -> int:
     """The pooled comparison, then one per task (and language), Holm-adjusted over that family."""
-    from evalkit import display
+    from evalkit.cli import display
     from evalkit.results import load_results
     from evalkit.stats import compare_groups, compare_models
 
@@ -575,7 +596,7 @@ def _catalog_for(args: argparse.Namespace) -> Any:
 
 
 def _plan_details(result: Any) -> str:
-    from evalkit.display import format_rub
+    from evalkit.common.money import format_rub
 
     clusters = (
         f"clusters of {result.cluster_size:.1f} samples (within-cluster correlation "
@@ -657,13 +678,13 @@ def _add_doctor(parser: argparse.ArgumentParser) -> None:
 def _doctor(args: argparse.Namespace) -> int:
     import asyncio
 
-    from evalkit import doctor
+    from evalkit.doctor import machine as doctor
 
     checks = doctor.local_checks()
     print(doctor.format_local(checks))
     live, secret = None, ""
     if args.live:
-        from evalkit.conformance import DEFAULT_BUDGET_RUB, DEFAULT_MODEL, check_live
+        from evalkit.doctor.conformance import DEFAULT_BUDGET_RUB, DEFAULT_MODEL, check_live
 
         with _live_endpoint(args) as endpoint:
             secret = endpoint.api_key

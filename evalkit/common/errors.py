@@ -39,3 +39,7 @@ class StorageError(EvalkitError):
 
 class RunLocked(ConfigError):
     """Another process is writing the same run."""
+
+
+class EvalkitWarning(UserWarning):
+    """Something the user must know, though it does not stop the command (the CLI prints one line)."""

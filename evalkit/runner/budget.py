@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from evalkit.errors import BudgetError
+from evalkit.common.errors import BudgetError
 
 MARGIN = 1.1
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from evalkit.client.catalog import Catalog
-    from evalkit.task import Task
+    from evalkit.task.spec import Task
 
 from evalkit.client.tokens import REPLY_PRIMING_TOKENS
 from evalkit.client.variants import expand_models
@@ -84,8 +84,8 @@ def estimate_run(
 def _prompts(task: Task, samples: Sequence[object], epochs: int) -> tuple[int, int, int]:
     """(prompt tokens, images, prompt tokens a cache would serve) over every call of the task."""
     from evalkit.client.tokens import estimate_message_tokens
-    from evalkit.images import ImageCache
-    from evalkit.prompt import render
+    from evalkit.task.images import ImageCache
+    from evalkit.task.render import render
 
     prompt_tokens = images = cached = 0
     seen: set[str] = set()

@@ -6,8 +6,8 @@
 `score` finishes a run made with `--phase generate` in place: every recorded response without a sample
 line is scored with the task's scorer and written as that sample's line, under the run's writer lock,
 and the task definitions must be those the run recorded (fingerprints), as on resume. `rescore` writes
-a new run instead (below). Both score through `score_output`: a scorer that breaks is an error, never
-a 0, and a failed call is never scored.
+a new run instead (below). Both score through `score_output`, as the scheduler does: a scorer that
+breaks is an error, never a 0, and a failed call is never scored.
 
 Every recorded answer of the source run is scored again against the task's current samples (so a
 fixed scorer or a corrected target applies for free). A failed call stays a failed call: it is copied,
@@ -18,19 +18,21 @@ response had in the source run.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalkit.errors import ConfigError, TaskError
-from evalkit.journal import MANIFEST, SAMPLES, iter_records, key_of, read_manifest, write_json_atomic
+from evalkit.common.errors import ConfigError, TaskError
+from evalkit.common.text import encodable
 from evalkit.results import find_run
-from evalkit.run_config import new_run_id
-from evalkit.runner import RunResult
-from evalkit.task import Sample, ScorerSpec, Task, resolve_task
-from evalkit.text import encodable
+from evalkit.runner.api import RunResult
+from evalkit.runner.config import new_run_id
+from evalkit.runner.journal import MANIFEST, SAMPLES, iter_records, key_of, read_manifest, write_json_atomic
+from evalkit.runner.record import SampleRow
+from evalkit.task.spec import Sample, ScorerSpec, Task, resolve_task
 
 if TYPE_CHECKING:
     from evalkit.scorers.base import Score
@@ -87,7 +89,7 @@ def rescore(
 
 def _latest(directory: Path) -> list[dict[str, Any]]:
     latest: dict[Any, dict[str, Any]] = {}
-    for record in iter_records(directory, "sample"):
+    for record in iter_records(directory, "sample", strict=True):
         latest[key_of(record)] = record
     if not latest:
         raise ConfigError(f"run {directory.name} has no recorded samples to rescore", where=str(directory))
@@ -117,31 +119,23 @@ def _check_known(records: list[dict[str, Any]], samples: dict[str, dict[str, Sam
 def _rescored(
     record: dict[str, Any], sample: Sample, scorer: Any, run_id: str, source: str
 ) -> dict[str, Any]:
-    row = {**record, "run_id": run_id, "rescored_from": source}
-    if record.get("error"):
-        return row  # an API failure is not a wrong answer: never scored
-    score, failure = score_output(scorer, record.get("output") or "", sample)
+    row = dataclasses.replace(SampleRow.from_line(record), run_id=run_id, rescored_from=source)
+    if row.error:
+        return row.to_line()  # an API failure is not a wrong answer: never scored
+    score, failure = score_output(scorer, row.output or "", sample)
     if score is None:
-        return row | {"error": "scoring_failed", "error_message": failure, "score": None}
-    return row | {
-        "target": sample.target,
-        "extracted": score.extracted,
-        "score": score.value,
-        "explanation": score.explanation,
-        "metrics": dict(score.metrics),
-        "language": sample.language,
-        "metadata": sample.metadata,
-        "cluster": str(sample.metadata.get("cluster", sample.id)),
-    }
-
-
-def score_output(scorer: Any, output: str, sample: Sample) -> tuple[Score | None, str | None]:
-    """Score one output; a scorer that breaks (e.g. the sandbox itself failed) is an error, not a 0."""
-    output = encodable(output)  # a lone surrogate cannot reach a file, a regex engine or the sandbox
-    try:
-        return scorer(output, sample), None
-    except Exception as exc:  # any scorer bug must not end the run or pass for a wrong answer
-        return None, f"{type(exc).__name__}: {exc}"[:500]
+        return dataclasses.replace(row, error="scoring_failed", error_message=failure, score=None).to_line()
+    return dataclasses.replace(
+        row,
+        target=sample.target,
+        extracted=score.extracted,
+        score=score.value,
+        explanation=score.explanation,
+        metrics=dict(score.metrics),
+        language=sample.language,
+        metadata=sample.metadata,
+        cluster=str(sample.metadata.get("cluster", sample.id)),
+    ).to_line()
 
 
 def _manifest(
@@ -174,6 +168,15 @@ def _scorer_record(task: Task, override: str | dict[str, Any] | None) -> Any:
     return task.scorer.model_dump() if isinstance(task.scorer, ScorerSpec) else repr(task.scorer)
 
 
+def score_output(scorer: Any, output: str, sample: Sample) -> tuple[Score | None, str | None]:
+    """Score one output; a scorer that breaks (e.g. the sandbox itself failed) is an error, not a 0."""
+    output = encodable(output)  # a lone surrogate cannot reach a file, a regex engine or the sandbox
+    try:
+        return scorer(output, sample), None
+    except Exception as exc:  # any scorer bug must not end the run or pass for a wrong answer
+        return None, f"{type(exc).__name__}: {exc}"[:500]
+
+
 def score(
     run: str | Path,
     *,
@@ -189,7 +192,7 @@ def score(
     executor: "local" scores here (code in a thread pool); "ray" or "ray://HOST:PORT" scores code on
     the cluster's nodes, each with a warm sandbox.
     """
-    from evalkit.journal import Journal
+    from evalkit.runner.journal import Journal
 
     directory = find_run(run, out)
     journal = Journal.open_existing(directory)
@@ -253,7 +256,7 @@ def _score_all(jobs: list[_Job], scorers: dict[str, Any], executor: str) -> Any:
     if not slow:
         return
     if executor != "local":
-        from evalkit.ray_executor import score_on_cluster
+        from evalkit.runner.ray_executor import score_on_cluster
 
         yield from score_on_cluster(slow, executor)
         return
@@ -268,12 +271,10 @@ def _score_all(jobs: list[_Job], scorers: dict[str, Any], executor: str) -> Any:
 
 def _row(manifest: dict[str, Any], job: _Job, result: tuple[Any, str | None]) -> dict[str, Any]:
     """The sample line the runner would have written, from the recorded response and its score."""
-    import dataclasses
-
     from evalkit.client import CallRecord
-    from evalkit.prompt import render
-    from evalkit.record import sample_row
-    from evalkit.runner import Unit
+    from evalkit.runner.record import sample_row
+    from evalkit.runner.unit import Unit
+    from evalkit.task.render import render
 
     score, failure = result
     record = CallRecord.from_dict(job.call)
@@ -281,7 +282,7 @@ def _row(manifest: dict[str, Any], job: _Job, result: tuple[Any, str | None]) ->
         record = dataclasses.replace(record, error="scoring_failed", error_message=failure)
     task, model, _, epoch = job.key
     rendered = render(job.task, job.sample)
-    return sample_row(
+    row = sample_row(
         run_id=manifest["run_id"],
         unit=Unit(job.task, job.sample, model, epoch),
         rendered=rendered,
@@ -292,6 +293,7 @@ def _row(manifest: dict[str, Any], job: _Job, result: tuple[Any, str | None]) ->
         from_cache=bool(job.response.get("from_cache")),
         simulated=bool(manifest.get("simulated")),
     )
+    return row.to_line()
 
 
 def _estimate(manifest: dict[str, Any], model: str, record: Any, images: int) -> Any:

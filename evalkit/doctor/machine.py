@@ -3,7 +3,7 @@
 The local checks need no key and no network: Python and package versions, the sandbox's
 capabilities (asked of the sandbox itself), fonts for every script of the visual suite, headless
 Chromium for reports, write access and free space in the results and cache folders, and the age of
-the catalog cache. `--live` adds the router's conformance (`evalkit/conformance.py`).
+the catalog cache. `--live` adds the router's conformance (`evalkit/doctor/conformance.py`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from evalkit.conformance import LiveReport
+    from evalkit.doctor.conformance import LiveReport
     from evalkit.visual.fonts import FontBook
 
 MIN_FREE_BYTES = 1 << 30
@@ -113,7 +113,7 @@ def _declared() -> list[str]:
     except metadata.PackageNotFoundError:
         import tomllib
 
-        pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+        pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
         try:
             return list(tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["dependencies"])
         except (OSError, KeyError, ValueError):
@@ -126,7 +126,7 @@ def _version(text: str) -> tuple[int, ...]:
 
 def check_sandbox(capabilities: Callable[[], dict[str, Any]] | None = None) -> Check:
     """What the sandbox for model-written code can enforce here, as the sandbox itself reports it."""
-    from evalkit.errors import EvalkitError
+    from evalkit.common.errors import EvalkitError
 
     if capabilities is None:
         from evalkit.sandbox import sandbox_capabilities as capabilities
@@ -150,7 +150,7 @@ def check_sandbox(capabilities: Callable[[], dict[str, Any]] | None = None) -> C
 
 def check_fonts(fonts: FontBook | None = None) -> Check:
     """A font (and text shaping where needed) for every script of the generated visual suite."""
-    from evalkit.languages import CORE_LANGUAGES
+    from evalkit.scorers.languages import CORE_LANGUAGES
     from evalkit.visual.fonts import PACKAGE_HINT, SCRIPTS, FontBook
     from evalkit.visual.text import WORDS
 

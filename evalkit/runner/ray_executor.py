@@ -30,11 +30,12 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from evalkit.errors import ConfigError
+from evalkit.common.errors import ConfigError
 
 if TYPE_CHECKING:
     from evalkit.client import CallRecord
-    from evalkit.runner import Runner, Unit
+    from evalkit.runner.scheduler import Runner
+    from evalkit.runner.unit import Unit
 
 SCORE_CPUS_ENV = "EVALKIT_RAY_SCORE_CPUS"  # CPUs each node's code scorer reserves (default 1)
 MAX_REDISPATCH = 8  # a call whose worker is lost is sent again from another node, this many times at most
@@ -93,8 +94,8 @@ class TreasuryState:
         concurrency: int,
         endpoints: list[str],
     ) -> None:
-        from evalkit.budget import Budget
-        from evalkit.limiter import AdaptiveLimiter
+        from evalkit.runner.budget import Budget
+        from evalkit.runner.limiter import AdaptiveLimiter
 
         self.budget = Budget(limit_rub, spent_rub=spent_rub, unconfirmed_rub=unconfirmed_rub)
         self.limiters = {endpoint: AdaptiveLimiter(concurrency) for endpoint in endpoints}
@@ -106,7 +107,7 @@ class TreasuryState:
         self, ticket: str, worker: str, endpoint: str, worst_rub: float
     ) -> tuple[str, str] | None:
         """Reserve an attempt's worst case and a slot; (status, why) when it may not be sent."""
-        from evalkit.budget import BudgetExhausted
+        from evalkit.runner.budget import BudgetExhausted
 
         if self.stopped is not None:
             return self.stopped
@@ -208,7 +209,7 @@ class CallWorkerState:
 
     def check(self) -> str | None:
         """Why this node cannot call every endpoint (a key missing from its environment), or None."""
-        from evalkit.errors import EvalkitError
+        from evalkit.common.errors import EvalkitError
 
         try:
             for endpoint_id in self.specs:
@@ -272,7 +273,7 @@ class ScoreWorkerState:
         self.scorers: dict[str, Any] = {}
 
     def score(self, task: Any, output: str, sample: Any) -> tuple[Any, str | None]:
-        from evalkit.rescore import score_output
+        from evalkit.runner.rescore import score_output
 
         if task.name not in self.scorers:  # one run's tasks have distinct names
             self.scorers[task.name] = task.build_scorer()
@@ -552,7 +553,7 @@ def _scoring_threads(cpus: float) -> int:
 
 def _unwrapped(exc: BaseException) -> BaseException:
     """An evalkit error raised on a node, as itself (one clear line, not a remote traceback)."""
-    from evalkit.errors import EvalkitError
+    from evalkit.common.errors import EvalkitError
 
     cause = getattr(exc, "cause", None)
     return cause if isinstance(cause, EvalkitError) else exc

@@ -35,11 +35,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalkit.errors import ConfigError
-from evalkit.journal import SAMPLES, Journal, Key, key_of, read_manifest
+from evalkit.common.errors import ConfigError
+from evalkit.runner.journal import SAMPLES, Journal, Key, key_of, read_manifest
 
 if TYPE_CHECKING:
-    from evalkit.runner import RunResult
+    from evalkit.runner.api import RunResult
 
 _SHARD = re.compile(r"\s*(\d{1,6})\s*/\s*(\d{1,6})\s*")
 
@@ -95,7 +95,7 @@ class _ShardRun:
 
 def merge(runs: Sequence[str | Path], *, into: str, out: str | Path | None = None) -> RunResult:
     """Join the shard runs `runs` into a new run `into` (in `out`, default the first shard's folder)."""
-    from evalkit.run_config import check_run_id
+    from evalkit.runner.config import check_run_id
 
     try:
         check_run_id(into)
@@ -154,7 +154,7 @@ def _difference(a: dict[str, str], b: dict[str, str]) -> str:
 def _expected_units(shard: _ShardRun) -> set[Key]:
     """Every unit of the whole run: the task's selected samples × models × epochs, from the task files as
     they are now, which must be the definitions the shards ran (fingerprints)."""
-    from evalkit.task import resolve_task
+    from evalkit.task.spec import resolve_task
 
     config = shard.manifest["config"]
     units: set[Key] = set()
@@ -227,7 +227,7 @@ def _check_totals(shard: _ShardRun) -> None:
 
 def _recorded_keys(directory: Path) -> set[Key]:
     """The units a run finished: a sample line, or an answered response (a `--phase generate` run)."""
-    from evalkit.journal import iter_records
+    from evalkit.runner.journal import iter_records
 
     keys = {key_of(record) for record in iter_records(directory, "sample")}
     for record in iter_records(directory, "response"):
@@ -242,7 +242,7 @@ def _name(key: Key) -> str:
 
 
 def _write(shards: list[_ShardRun], directory: Path, run_id: str) -> RunResult:
-    from evalkit.runner import RunResult
+    from evalkit.runner.api import RunResult
 
     journal = Journal.create(directory)
     try:
@@ -259,7 +259,8 @@ def _write(shards: list[_ShardRun], directory: Path, run_id: str) -> RunResult:
 
 
 def _lines(directory: Path) -> Iterator[dict[str, Any]]:
-    """Every complete line of a shard's journal, in order (responses and samples alike)."""
+    """Every complete line of a shard's journal, in order: responses, samples and the unconfirmed ₽ of
+    calls that left no response, so the merged run's budget reads what the shards paid."""
     import json
 
     with open(directory / SAMPLES, "rb") as file:
@@ -269,7 +270,7 @@ def _lines(directory: Path) -> Iterator[dict[str, Any]]:
                     record = json.loads(raw)
                 except ValueError:
                     continue
-                if isinstance(record, dict) and record.get("kind") in ("response", "sample"):
+                if isinstance(record, dict) and record.get("kind"):  # unconfirmed ₽ lines too
                     yield record
 
 

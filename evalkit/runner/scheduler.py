@@ -1,70 +1,41 @@
-"""The runner: tasks × models × epochs through the client, with concurrency, budget, cache and journal.
+"""The scheduler: one run's tasks × models × epochs through the client, with concurrency, budget, cache
+and journal. `run`/`arun` (`run_api.py`) build it; this module only schedules.
 
-    result = evalkit.run(["builtin_qa"], ["meta-llama/llama-4-scout"], limit=50, sim=True)
-    result.df          # one row per (task, model, sample, epoch)
-    result.summary()   # accuracy with CI, errors, latency percentiles, ₽ per 1000 samples
-
-Works from scripts (`run`) and inside Jupyter, where a loop is already running (`run` then drives
-the run on a private thread; `await arun(...)` runs on the notebook's own loop).
+Each unit of work (a sample, a model, an epoch) goes through four steps, each its own method so that
+other phases and scorers can reuse them: `prepare` (render the request and its cache key), `respond`
+(the recorded response, the cache, or a paid `call`, journaled at once), `score`, and `record` (the
+sample line; it counts once that line is on disk).
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import sys
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalkit.budget import Budget, BudgetExhausted, Reservation
-from evalkit.client.endpoints import model_endpoint, open_endpoint
+from evalkit.client.endpoints import model_endpoint
 from evalkit.client.variants import parse_variant
-from evalkit.errors import ConfigError, EvalkitError, StorageError
-from evalkit.journal import Journal, JournalState, Key
-from evalkit.progress import NullProgress, ProgressSink, ProgressSnapshot, TqdmProgress
-from evalkit.run_config import RunConfig, new_run_id
+from evalkit.common.errors import ConfigError, EvalkitError, StorageError
+from evalkit.runner.budget import Budget, BudgetExhausted, Reservation
+from evalkit.runner.config import RunConfig, new_run_id
+from evalkit.runner.journal import Journal, JournalState, Key
+from evalkit.runner.progress import NullProgress, ProgressSink, ProgressSnapshot, TqdmProgress
+from evalkit.runner.unit import Unit
 from evalkit.scorers.base import close_scorer, is_blocking
-from evalkit.task import Sample, Task, resolve_task
-from evalkit.validate import check_samples
+from evalkit.task.spec import Sample, Task
+from evalkit.task.validate import check_samples
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from evalkit.client import CallRecord, Endpoint
     from evalkit.client.catalog import Catalog, ModelInfo
-    from evalkit.prompt import Rendered
     from evalkit.scorers.base import Score
+    from evalkit.task.render import Rendered
 
 PROGRESS_INTERVAL_S = 0.25
-
-
-@dataclass
-class RunResult:
-    """The outcome of a run. `df` and `summary()` read the journal from disk."""
-
-    run_id: str
-    path: Path
-    status: str
-    message: str = ""
-    counts: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def df(self) -> pd.DataFrame:
-        from evalkit.results import load_results
-
-        return load_results([self.path])
-
-    def summary(self) -> pd.DataFrame:
-        from evalkit.results import summarize
-
-        return summarize(self.df)
-
-    def __repr__(self) -> str:
-        return f"RunResult(run_id={self.run_id!r}, status={self.status!r}, path='{self.path}', counts={self.counts})"
 
 
 class StopRun(Exception):
@@ -77,182 +48,22 @@ class StopRun(Exception):
 
 
 @dataclass
-class Unit:
-    task: Task
-    sample: Sample
-    model: str
-    epoch: int
+class Outcome:
+    """How a run ended: its status, why, and the whole run's counts."""
 
-    @property
-    def key(self) -> Key:
-        return (self.task.name, self.model, self.sample.id, self.epoch)
+    status: str
+    message: str = ""
+    counts: dict[str, Any] = field(default_factory=dict)
 
 
-async def arun(
-    tasks: Sequence[str | Path | Task] | str | Task,
-    models: Sequence[str] | str,
-    *,
-    limit: int | None = None,
-    limit_per_language: int | None = None,
-    languages: Sequence[str] | None = None,
-    seed: int | None = None,
-    epochs: int | None = None,
-    concurrency: int | None = None,
-    budget_rub: float | None = None,
-    sim: bool = False,
-    base_url: str | None = None,
-    api_key_env: str | None = None,
-    model_routes: dict[str, Any] | Sequence[str] | None = None,
-    out: str | Path | None = None,
-    run_id: str | None = None,
-    resume: str | None = None,
-    retry_errors: bool = False,
-    force: bool = False,
-    cache: bool = True,
-    stream: bool = True,
-    progress: bool | ProgressSink = True,
-    phase: str = "all",
-    shard: str | None = None,
-    executor: str = "local",
-    **advanced: Any,
-) -> RunResult:
-    """Run tasks × models × epochs and return the outcome; every sample is on disk as it finishes.
+@dataclass
+class Prepared:
+    """A unit's request, ready to send: the rendered messages, the generation parameters and the
+    request's content key (the response cache's key)."""
 
-    tasks: task names (from `tasks/`), YAML paths or `Task` objects. models: router model ids.
-    limit, limit_per_language, languages, seed: which samples (`seed` shuffles before the limits).
-    epochs: repeats of every sample (pass@k, variance). concurrency: requests in flight (default 32,
-        lowered automatically while the router answers 429). budget_rub: a hard ceiling in ₽.
-    sim: use the bundled router simulator (no key, no network). base_url, api_key_env: the router and
-        the variable holding its key (default ROUTERAI_API_KEY, else OPENAI_API_KEY). model_routes:
-        per-model endpoints, `{"org/model": {"base_url": ..., "api_key_env": ...}}` or "MODEL=URL[,ENV]".
-    out: the results folder (default $EVALKIT_RESULTS_DIR or results/). run_id: name the run.
-    resume: a run id to finish; retry_errors: also redo its failed samples; force: resume even if a
-        task definition changed. cache: reuse recorded responses of identical requests.
-    stream: stream responses (needed for time to first token). progress: a tqdm bar (True), nothing
-        (False), or a sink such as `evalkit.widgets.RunMonitor()`.
-    phase: "all", or "generate" to record responses only (`evalkit.score(run_id)` scores them later).
-    shard: "I/N" runs the I-th of N disjoint parts of the units (`evalkit.merge` joins the shards).
-    executor: "local", "ray" or "ray://HOST:PORT" (calls and code scoring on a Ray cluster; the
-        journal, the ₽ budget and the pace stay with this process).
-    advanced: deadline_s, max_attempts, retry_max_total_s, retry_base_delay_s, transport, sim_seed,
-        sim_latency_scale, sim_faults, clock (see `RunConfig`).
-
-    Awaitable, for code that already runs an event loop (`await evalkit.arun(...)` in Jupyter).
-    """
-    from evalkit.results import results_dir
-
-    task_list = [tasks] if isinstance(tasks, (str, Path, Task)) else list(tasks)
-    model_list = [models] if isinstance(models, str) else list(models)
-    config = RunConfig.build(
-        tasks=task_list, models=model_list, limit=limit, limit_per_language=limit_per_language,
-        languages=list(languages) if languages else None, seed=seed, epochs=epochs, concurrency=concurrency,
-        budget_rub=budget_rub, sim=sim, base_url=base_url, api_key_env=api_key_env, model_routes=model_routes,
-        out=str(results_dir(out)), run_id=run_id, resume=resume, retry_errors=retry_errors, force=force,
-        cache=cache, stream=stream, progress=progress, phase=phase, shard=shard, executor=executor,
-        **advanced,
-    )  # fmt: skip
-    if config.resume:
-        config, task_objects = _resume_config(config, task_list)
-    else:
-        task_objects = [resolve_task(t) for t in task_list]
-    if not task_objects or not config.models:
-        raise ConfigError("a run needs at least one task and one model")
-    with open_endpoint(config, task_objects) as endpoint:
-        runner = Runner(config, task_objects, endpoint)
-        return await runner.execute()
-
-
-@functools.wraps(arun, assigned=("__annotations__",))  # show arun's parameters, keep this doc
-def run(*args: Any, **kwargs: Any) -> RunResult:
-    """Run tasks × models and return when done (the blocking form of `arun`, same parameters).
-
-    In a script it runs its own event loop; inside Jupyter, where the kernel's loop is busy, it drives
-    the run on a private thread, and an interrupted kernel stops the run cleanly.
-    """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(arun(*args, **kwargs))
-    return _run_on_private_loop(arun(*args, **kwargs))
-
-
-def _run_on_private_loop(coroutine: Any) -> RunResult:
-    """Drive a run on a thread with its own loop. An interrupted kernel (KeyboardInterrupt) cancels the
-    run cleanly, so its journal is flushed."""
-    loop = asyncio.new_event_loop()
-    outcome: dict[str, Any] = {}
-    # waited on instead of Thread.join: a KeyboardInterrupt inside join() can mark a running thread
-    # as stopped (CPython bpo-45274), and the loop would then be closed under the run's feet
-    finished = threading.Event()
-
-    def drive() -> None:
-        try:
-            outcome["result"] = loop.run_until_complete(main_task)
-        except BaseException as exc:  # handed back to the caller's thread
-            outcome["error"] = exc
-        finally:
-            finished.set()
-
-    main_task = loop.create_task(coroutine)
-    thread = threading.Thread(target=drive, name="evalkit-run", daemon=True)
-    thread.start()
-    try:
-        while not finished.wait(0.1):
-            pass
-    except KeyboardInterrupt:
-        loop.call_soon_threadsafe(main_task.cancel)
-        finished.wait()
-        raise
-    finally:
-        if finished.is_set():
-            thread.join()
-            loop.close()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["result"]
-
-
-def _resume_config(config: RunConfig, given: list[Any]) -> tuple[RunConfig, list[Task]]:
-    from evalkit.journal import read_manifest
-
-    directory = Path(config.out) / config.resume
-    manifest = read_manifest(directory)
-    saved, recorded_tasks = _read_back(manifest, directory)
-    tasks = [resolve_task(t) for t in given] if given else [resolve_task(t) for t in recorded_tasks]
-    changed = _changed_tasks(manifest, tasks)
-    if changed and not config.force:
-        raise ConfigError(
-            f"the definition of task(s) {', '.join(changed)} changed since run {config.resume} started, "
-            "so old and new samples would not be comparable; start a new run, or resume with force=True",
-            option="force",
-        )
-    merged = config.resumed_from(saved)
-    return merged, tasks
-
-
-def _read_back(manifest: dict[str, Any], directory: Path) -> tuple[RunConfig, list[str]]:
-    """The options and tasks a run recorded; a manifest damaged or edited by hand is one clear error."""
-    try:
-        saved = RunConfig.model_validate(manifest["config"])
-        recorded_tasks = [t["file"] or t["name"] for t in manifest["tasks"]]
-        invocations = manifest.get("invocations") or []
-        if not isinstance(invocations, list) or not all(isinstance(i, dict) for i in invocations):
-            raise TypeError("invocations is not a list of objects")
-    except (KeyError, TypeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
-        reason = f"missing {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0]
-        if errors := getattr(exc, "errors", None):  # pydantic: name the field
-            first = errors()[0]
-            reason = f"config.{'.'.join(map(str, first['loc']))}: {first['msg']}".rstrip(".: ")
-        raise ConfigError(
-            f"the manifest cannot be read back ({reason[:200]}); was it edited? Nothing was sent",
-            where=str(directory / "manifest.json"),
-        ) from None
-    return saved, recorded_tasks
-
-
-def _changed_tasks(manifest: dict[str, Any], tasks: list[Task]) -> list[str]:
-    saved = {t["name"]: t["fingerprint"] for t in manifest.get("tasks", [])}
-    return [t.name for t in tasks if t.name in saved and saved[t.name] != t.fingerprint()]
+    rendered: Rendered
+    params: dict[str, Any]
+    request: str
 
 
 class Runner:
@@ -270,6 +81,7 @@ class Runner:
         self.run_id = config.run_id or new_run_id()
         self.directory = Path(config.out) / self.run_id
         self.stop: StopRun | None = None
+        self.scorers: dict[str, Any] = {}  # task name → its scorer, built once in `execute`
         self.dead_models: dict[str, str] = {}
         # the whole run's samples (earlier invocations included), and what this invocation did
         self.counts = {"done": 0, "errors": 0, "scored": 0, "score_sum": 0.0}
@@ -282,38 +94,45 @@ class Runner:
         self.remote: Any = None  # the Ray executor, when calls and code scoring run on a cluster
         self._started = config.clock.monotonic()
 
-    async def execute(self) -> RunResult:
+    async def execute(self) -> Outcome:
         journal = (
             Journal.open_existing(self.directory) if self.config.resume else Journal.create(self.directory)
         )
         try:  # the run's lock is held until its final manifest is written
-            return await self._execute(journal)
+            self.scorers = await self._build_scorers()
+            try:
+                return await self._execute(journal)
+            finally:
+                await self._close_scorers()
         finally:
             journal.release()
 
-    async def _execute(self, journal: Journal) -> RunResult:
-        from evalkit.manifest import build_manifest
+    async def _build_scorers(self) -> dict[str, Any]:
+        """Each task's scorer, built once for the run: checked against the samples, used, closed."""
+        scorers: dict[str, Any] = {}
+        try:
+            for task in self.tasks:
+                scorers[task.name] = task.build_scorer()
+        except BaseException:
+            self.scorers = scorers
+            await self._close_scorers()
+            raise
+        return scorers
 
+    async def _close_scorers(self) -> None:
+        for scorer in self.scorers.values():  # e.g. the code sandbox's warm workers
+            await asyncio.to_thread(close_scorer, scorer)
+
+    async def _execute(self, journal: Journal) -> Outcome:
         state = journal.read_state() if self.config.resume else JournalState()
         samples = {task.name: self._load(task) for task in self.tasks}
         for task in self.tasks:  # a sample that would be scored wrong stops the run before any request
-            check_samples(task, samples[task.name])
+            check_samples(task, samples[task.name], self.scorers[task.name])
         catalogs = await self._catalogs()
         self._check_models(catalogs, samples)
-        self.prices = {model: _price(catalogs[model], self._router_id(model)) for model in self.config.models}
-        self.simulated = any(
-            self.endpoints[m].simulated or getattr(catalogs[m].get(self._router_id(m)), "simulated", False)
-            for m in self.config.models
-        )
+        self._price_models(catalogs)
         total = sum(1 for _ in self._units(samples))  # this shard's part, when the run is one
-        manifest = build_manifest(
-            self, samples, catalogs, previous=journal.read_manifest() if self.config.resume else None
-        )
-        self.started_at = manifest["started_at"]
-        self.history = [_settled(entry) for entry in manifest.get("invocations") or []]
-        # on disk from the start, so an invocation that is killed still shows in the history
-        manifest["invocations"] = [*self.history, {"started_at": self.started_at, "status": "running"}]
-        journal.write_manifest(manifest)
+        manifest = self._start_manifest(journal, samples, catalogs)
         self.budget = Budget(
             self.config.budget_rub, spent_rub=state.spent_rub, unconfirmed_rub=state.unconfirmed_rub
         )
@@ -324,20 +143,45 @@ class Runner:
             status, message = await self._drive(samples, total)
             finished = True
         except asyncio.CancelledError:
-            status = "interrupted"
-            message = (
-                f"interrupted; resume with: evalkit run --resume {self.run_id} --out {self.config.out} "
-                f"(in Python: evalkit.run(tasks, models, resume={self.run_id!r}, out={self.config.out!r}))"
-            )
-            # Ctrl-C surfaces as a bare KeyboardInterrupt (asyncio.run, Jupyter): this line is the hint
-            print(f"evalkit: run {self.run_id} {message}", file=sys.stderr, flush=True)
+            status, message = "interrupted", self._interrupted_hint()
             raise
         except Exception as exc:  # e.g. an unreadable image met mid-run: the manifest must not say completed
             status, message = "failed", str(exc) if isinstance(exc, EvalkitError) else repr(exc)
             raise
         finally:
             self._close_out(journal, manifest, status, message, total, failing=not finished)
-        return RunResult(self.run_id, self.directory, status, message, dict(self.counts, total=total))
+        return Outcome(status, message, dict(self.counts, total=total))
+
+    def _price_models(self, catalogs: dict[str, Catalog]) -> None:
+        self.prices = {model: _price(catalogs[model], self._router_id(model)) for model in self.config.models}
+        self.simulated = any(
+            self.endpoints[m].simulated or getattr(catalogs[m].get(self._router_id(m)), "simulated", False)
+            for m in self.config.models
+        )
+
+    def _start_manifest(
+        self, journal: Journal, samples: dict[str, list[Sample]], catalogs: dict[str, Catalog]
+    ) -> dict[str, Any]:
+        """The manifest, on disk before the first request, saying this invocation is running."""
+        from evalkit.runner.manifest import build_manifest
+
+        previous = journal.read_manifest() if self.config.resume else None
+        manifest = build_manifest(self, samples, catalogs, previous=previous)
+        self.started_at = manifest["started_at"]
+        self.history = [_settled(entry) for entry in manifest.get("invocations") or []]
+        # on disk from the start, so an invocation that is killed still shows in the history
+        manifest["invocations"] = [*self.history, {"started_at": self.started_at, "status": "running"}]
+        journal.write_manifest(manifest)
+        return manifest
+
+    def _interrupted_hint(self) -> str:
+        message = (
+            f"interrupted; resume with: evalkit run --resume {self.run_id} --out {self.config.out} "
+            f"(in Python: evalkit.run(tasks, models, resume={self.run_id!r}, out={self.config.out!r}))"
+        )
+        # Ctrl-C surfaces as a bare KeyboardInterrupt (asyncio.run, Jupyter): this line is the hint
+        print(f"evalkit: run {self.run_id} {message}", file=sys.stderr, flush=True)
+        return message
 
     def _close_out(
         self,
@@ -408,16 +252,15 @@ class Runner:
                     )
 
     async def _drive(self, samples: dict[str, list[Sample]], total: int) -> tuple[str, str]:
-        from evalkit.cache import ResponseCache
         from evalkit.client import Client, RetryPolicy
-        from evalkit.images import ImageCache
-        from evalkit.limiter import AdaptiveLimiter
+        from evalkit.runner.cache import ResponseCache
+        from evalkit.runner.limiter import AdaptiveLimiter
+        from evalkit.task.images import ImageCache
 
         if self.config.executor != "local":
-            from evalkit.ray_executor import RayExecutor
+            from evalkit.runner.ray_executor import RayExecutor
 
             self.remote = RayExecutor.start(self)
-        self.scorers = {task.name: task.build_scorer() for task in self.tasks}
         self.image_cache = ImageCache()  # this run's: freed with it, never shared between runs
         self.limiter = AdaptiveLimiter(self.config.concurrency, clock=self.config.clock)
         self.cache = ResponseCache(Path(self.config.out) / "cache.sqlite") if self.config.cache else None
@@ -460,8 +303,6 @@ class Runner:
             await client.close()
         if self.cache is not None:
             self.cache.close()
-        for scorer in self.scorers.values():  # e.g. the code sandbox's warm workers
-            await asyncio.to_thread(close_scorer, scorer)
 
     def _final_status(self) -> str:
         """Honest: a model that answered nothing fails the run; any error at all is said."""
@@ -495,7 +336,7 @@ class Runner:
         return "; ".join(parts)
 
     def _units(self, samples: dict[str, list[Sample]]) -> Iterator[Unit]:
-        from evalkit.shards import parse_shard
+        from evalkit.runner.shards import parse_shard
 
         shard = parse_shard(self.config.shard) if self.config.shard else None
         for task in self.tasks:
@@ -522,30 +363,41 @@ class Runner:
                 )
 
     async def _process(self, unit: Unit) -> None:
-        key = unit.key
-        if key in self.state.done or (key in self.state.failed and not self.config.retry_errors):
-            self._count_existing(key)
+        """One unit: prepare → respond (call, record the response) → score → record the sample."""
+        if self._recorded(unit.key):
+            self._count_existing(unit.key)
             return
-        if self.config.phase == "generate" and _answered(self.state.responses.get(key)):
+        generate_only = self.config.phase == "generate"
+        if generate_only and _answered(self.state.responses.get(unit.key)):
             self._count_generated(unit.model)
             return
-        from evalkit.prompt import render
+        prepared = await self.prepare(unit)
+        record, from_cache = await self.respond(unit, prepared)
+        if record is None:
+            return
+        if generate_only and record.error is None:
+            self._count_generated(unit.model)  # its response line is on disk; `evalkit score` scores it
+            return
+        record, score = await self.score(unit, record)
+        await self.record_sample(unit, prepared, record, score, from_cache=from_cache)
+
+    def _recorded(self, key: Key) -> bool:
+        """Done by an earlier invocation (a failed sample too, unless its errors are retried)."""
+        return key in self.state.done or (key in self.state.failed and not self.config.retry_errors)
+
+    async def prepare(self, unit: Unit) -> Prepared:
+        """The unit's request: rendered messages (images prepared off the event loop), generation
+        parameters and the request's content key."""
+        from evalkit.task.render import render
 
         if unit.sample.images:  # reading, decoding and encoding images blocks: never on the event loop
             rendered = await asyncio.to_thread(render, unit.task, unit.sample, images=self.image_cache)
         else:
             rendered = render(unit.task, unit.sample)
-        params = _params(
-            unit.task, unit.epoch, self.variants[unit.model].reasoning(unit.task.generation.reasoning)
-        )
+        reasoning = self.variants[unit.model].reasoning(unit.task.generation.reasoning)
+        params = _params(unit.task, unit.epoch, reasoning)
         request = rendered.cache_key(self.endpoints[unit.model].cache_id, unit.model, params, unit.epoch)
-        record, from_cache = await self._response(unit, rendered, params, request)
-        if record is None:
-            return
-        if self.config.phase == "generate" and record.error is None:
-            self._count_generated(unit.model)  # its response line is on disk; `evalkit score` scores it
-            return
-        await self._finish(unit, rendered, record, request, from_cache)
+        return Prepared(rendered, params, request)
 
     def _count_existing(self, key: Key) -> None:
         """Samples recorded by earlier invocations count in the run's totals too."""
@@ -572,40 +424,62 @@ class Runner:
             self.counts["scored"] += 1
             self.counts["score_sum"] += score
 
-    async def _response(
-        self, unit: Unit, rendered: Rendered, params: dict[str, Any], request: str
-    ) -> tuple[CallRecord | None, bool]:
-        """The call's record: from this run's journal, the cache, or a new call (journaled at once)."""
+    async def respond(self, unit: Unit, prepared: Prepared) -> tuple[CallRecord | None, bool]:
+        """The unit's response and whether it came from the cache: this run's journal, the cache, or a
+        new call (journaled at once). None when the call recorded nothing (a model-fatal error)."""
         from evalkit.client import CallRecord
 
         previous = self.state.responses.pop(unit.key, None)
         if previous is not None and not (previous["call"].get("error") and self.config.retry_errors):
             return CallRecord.from_dict(previous["call"]), bool(previous.get("from_cache"))
-        generate_only = self.config.phase == "generate"
-        if self.cache is not None and (hit := self.cache.get(request)) is not None:
+        if self.cache is not None and (hit := self.cache.get(prepared.request)) is not None:
             self.invocation["from_cache"] += 1
-            if generate_only:  # no sample line will say so: the response line keeps the answer
-                line = {"kind": "response", "key": list(unit.key), "request": request, "call": hit}
+            if self.config.phase == "generate":  # no sample line will say so: a response line keeps it
+                line = {"kind": "response", "key": list(unit.key), "request": prepared.request, "call": hit}
                 await self.journal.append(line | {"from_cache": True})
             return CallRecord.from_dict(hit), True
-        record = await self._call(unit, rendered, params)
+        try:
+            record = await self.call(unit, prepared)
+        except BaseException:  # a call that ends without a response keeps what it may have cost
+            self._record_unconfirmed(unit.key)
+            raise
         if record is None:
+            self._record_unconfirmed(unit.key)
             return None, False
+        await self.record_response(unit, prepared, record)
+        return record, False
+
+    async def record_response(self, unit: Unit, prepared: Prepared, record: CallRecord) -> None:
+        """Journal (and cache) a paid response before it is scored, so it is never paid twice."""
         # its sample line follows at once unless scoring is slow (code) or left to a later phase, and
         # that line's fsync covers this one too: otherwise a separate fsync is worth waiting for
-        slow_scorer = generate_only or is_blocking(self.scorers[unit.task.name])
-        line = {"kind": "response", "key": list(unit.key), "request": request, "call": record.to_dict()}
+        slow_scorer = self.config.phase == "generate" or is_blocking(self.scorers[unit.task.name])
+        line = {
+            "kind": "response",
+            "key": list(unit.key),
+            "request": prepared.request,
+            "call": record.to_dict(),
+        }
         if unconfirmed := self.unconfirmed.pop(unit.key, 0.0):
             line["unconfirmed_rub"] = unconfirmed  # cut attempts' worst case: the router may bill them
         await self.journal.append(line, sync=slow_scorer)
         if self.cache is not None and record.error is None:
-            self.cache.put(request, record.to_dict())
-        return record, False
+            self.cache.put(prepared.request, record.to_dict())
 
-    async def _call(self, unit: Unit, rendered: Rendered, params: dict[str, Any]) -> CallRecord | None:
+    def _record_unconfirmed(self, key: Key) -> None:
+        """Journal the worst case of cut attempts of a call that left no response line (a model- or
+        run-fatal error, a stop, a cancellation), so a resume still counts it against the budget."""
+        if unconfirmed := self.unconfirmed.pop(key, 0.0):
+            self.journal.write({"kind": "unconfirmed", "key": list(key), "unconfirmed_rub": unconfirmed})
+
+    async def call(self, unit: Unit, prepared: Prepared) -> CallRecord | None:
+        """One paid call through the client: each attempt reserves its worst case in the budget and a
+        concurrency slot, and settles the real cost. Raises StopRun on a run-fatal error; None (and the
+        model is dropped) on a model-fatal one."""
         from evalkit.client import CallHooks, is_model_fatal, is_run_fatal
         from evalkit.client.errors import may_be_billed
 
+        rendered, params = prepared.rendered, prepared.params
         worst = self._worst_case(unit, rendered, params)
         reservations: list[Reservation] = []
 
@@ -637,17 +511,14 @@ class Runner:
             self.waiting_retry.add(unit.key)
             self.backing_off = f"{record.error} from the router"
 
+        hooks = CallHooks(before_attempt=before_attempt, after_attempt=after_attempt, on_backoff=on_backoff)
         try:
             if self.remote is not None:
                 record = await self._call_remote(unit, rendered, params, worst)
             else:
-                record = await self.clients[self.endpoints[unit.model]].call(
-                    self._router_id(unit.model),
-                    rendered.messages,
-                    params,
-                    hooks=CallHooks(
-                        before_attempt=before_attempt, after_attempt=after_attempt, on_backoff=on_backoff
-                    ),
+                client = self.clients[self.endpoints[unit.model]]
+                record = await client.call(
+                    self._router_id(unit.model), rendered.messages, params, hooks=hooks
                 )
         finally:
             self.waiting_retry.discard(unit.key)
@@ -709,28 +580,46 @@ class Runner:
             cache_write_tokens=record.cache_write_tokens or 0,
         )
 
-    async def _finish(
-        self, unit: Unit, rendered: Rendered, record: CallRecord, request: str, from_cache: bool
-    ) -> None:
-        from evalkit.record import sample_row
+    async def score(self, unit: Unit, record: CallRecord) -> tuple[CallRecord, Score | None]:
+        """Score a successful response; a failed call is never scored, and a scorer that breaks (e.g.
+        the sandbox itself failed) turns the record into a `scoring_failed` error, not a 0."""
+        from evalkit.runner.rescore import score_output
 
-        score = None
-        if record.error is None:
-            score, failure = await self._score(unit, record.output or "")
-            if failure is not None:
-                record = dataclasses.replace(record, error="scoring_failed", error_message=failure)
+        if record.error is not None:
+            return record, None
+        scorer, output = self.scorers[unit.task.name], record.output or ""
+        if not is_blocking(scorer):
+            score, failure = score_output(scorer, output, unit.sample)
+        elif self.remote is None:
+            score, failure = await asyncio.to_thread(score_output, scorer, output, unit.sample)
+        else:  # on a node's warm sandbox; a cluster that fails is an error, never a 0
+            try:
+                score, failure = await self.remote.score(unit.task, output, unit.sample)
+            except Exception as exc:
+                score, failure = None, f"{type(exc).__name__}: {exc}"[:500]
+        if failure is not None:
+            return dataclasses.replace(record, error="scoring_failed", error_message=failure), None
+        return record, score
+
+    async def record_sample(
+        self, unit: Unit, prepared: Prepared, record: CallRecord, score: Score | None, *, from_cache: bool
+    ) -> None:
+        """Write the sample line; the sample counts once it is in the file, and this returns once it is
+        fsynced."""
+        from evalkit.runner.record import sample_row
+
         row = sample_row(
             run_id=self.run_id,
             unit=unit,
-            rendered=rendered,
+            rendered=prepared.rendered,
             record=record,
             score=score,
-            estimate=self._estimate(unit, rendered, record),
-            request=request,
+            estimate=self._estimate(unit, prepared.rendered, record),
+            request=prepared.request,
             from_cache=from_cache,
             simulated=self.simulated,
         )
-        self.journal.write(row)
+        self.journal.write(row.to_line())
         # counted as soon as the line is in the file, so a cancellation during the fsync below (Ctrl-C)
         # cannot leave the manifest's totals one short of the journal
         self.invocation["done"] += 1
@@ -738,21 +627,6 @@ class Runner:
         self.invocation["errors"] += error is not None
         self._count(unit.model, score.value if score is not None else None, error)
         await self.journal.sync()
-
-    async def _score(self, unit: Unit, output: str) -> tuple[Score | None, str | None]:
-        """Score one output (`score_output`, shared with `evalkit score` and `rescore`): a scorer that
-        breaks (e.g. the sandbox itself failed) is an error, not a 0."""
-        from evalkit.rescore import score_output
-
-        scorer = self.scorers[unit.task.name]
-        if not is_blocking(scorer):
-            return score_output(scorer, output, unit.sample)
-        if self.remote is None:
-            return await asyncio.to_thread(score_output, scorer, output, unit.sample)
-        try:  # on a node's warm sandbox
-            return await self.remote.score(unit.task, output, unit.sample)
-        except Exception as exc:  # the cluster failed, not the answer: an error, never a 0
-            return None, f"{type(exc).__name__}: {exc}"[:500]
 
     def _sink(self, total: int) -> ProgressSink:
         progress = self.config.progress
@@ -862,4 +736,4 @@ def _price(catalog: Catalog, model: str) -> Any:
     return info.pricing if info is not None else None
 
 
-__all__ = ["RunResult", "arun", "run", "EvalkitError"]
+__all__ = ["Outcome", "Prepared", "Runner", "StopRun"]

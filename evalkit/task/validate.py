@@ -16,11 +16,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from evalkit.errors import TaskError
-from evalkit.languages import answer_word
+from evalkit.common.errors import TaskError
+from evalkit.scorers.base import close_scorer
+from evalkit.scorers.languages import answer_word
 
 if TYPE_CHECKING:
-    from evalkit.task import Sample, Task
+    from evalkit.task.spec import Sample, Task
 
 _SHOWN = 8
 
@@ -58,11 +59,18 @@ class TaskReport:
 def check_task(task: Task, limit: int | None = None) -> TaskReport:
     """Load the task's samples (all, or the first `limit`) and check them; never raises for a sample
     problem (those are in `problems`), only for a task that cannot be loaded at all."""
-    from evalkit.prompt import render
-
     samples = task.all_samples()[:limit] if limit else task.all_samples()
     task.check_templates(samples)
     scorer = task.build_scorer()
+    try:
+        return _report(task, scorer, samples)
+    finally:
+        close_scorer(scorer)
+
+
+def _report(task: Task, scorer: Any, samples: Sequence[Sample]) -> TaskReport:
+    from evalkit.task.render import render
+
     report = TaskReport(
         task=task.name,
         where=task.where,
@@ -80,15 +88,15 @@ def check_task(task: Task, limit: int | None = None) -> TaskReport:
     return report
 
 
-def check_samples(task: Task, samples: Sequence[Sample]) -> None:
-    """Raise one TaskError naming the samples that `check_task` would report (used by `run`). A Python
-    scorer of the user's is not second-guessed here (`validate` still reports it): if it raises during
-    the run, the sample is recorded as an error."""
-    from evalkit.task import ScorerSpec
+def check_samples(task: Task, samples: Sequence[Sample], scorer: Any) -> None:
+    """Raise one TaskError naming the samples that `check_task` would report (used by `run`, with the
+    run's own `scorer`, built once). A Python scorer of the user's is not second-guessed here
+    (`validate` still reports it): if it raises during the run, the sample is recorded as an error."""
+    from evalkit.task.spec import ScorerSpec
 
     if not isinstance(task.scorer, ScorerSpec):
         return
-    problems = sample_problems(task.build_scorer(), samples)
+    problems = sample_problems(scorer, samples)
     if problems:
         shown = "; ".join(problems[:_SHOWN])
         more = f"; and {len(problems) - _SHOWN} more" if len(problems) > _SHOWN else ""
@@ -156,7 +164,7 @@ def _scorer_for(scorer: Any, sample: Sample) -> Any:
 
 
 def _lang(language: str | None) -> str | None:
-    from evalkit.scorers.normalize import language_key
+    from evalkit.task.sample import language_key
 
     return language_key(language) or None
 
@@ -203,7 +211,7 @@ def _reading(scorer: Any, sample: Sample, raw: Any) -> tuple[str, str] | None:
 
 
 def scorer_name(task: Task) -> str:
-    from evalkit.task import ScorerSpec
+    from evalkit.task.spec import ScorerSpec
 
     if isinstance(task.scorer, ScorerSpec):
         return task.scorer.name
@@ -211,7 +219,7 @@ def scorer_name(task: Task) -> str:
 
 
 def _message_text(messages: list[dict[str, Any]]) -> str:
-    from evalkit.messages import image_urls, text_parts
+    from evalkit.task.messages import image_urls, text_parts
 
     shown = [f"{m['role']}: " + " ".join(text_parts(m) + ["[image]"] * len(image_urls(m))) for m in messages]
     return " | ".join(shown)

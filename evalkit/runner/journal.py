@@ -3,6 +3,9 @@
 Two kinds of line go into samples.jsonl:
   {"kind": "response", "key": ..., "call": {...}}   the router's answer, written as soon as it arrives
   {"kind": "sample", "key": ..., ...columns...}     the scored sample; it counts once this is on disk
+and one kind that only the budget reads:
+  {"kind": "unconfirmed", "key": ..., "unconfirmed_rub": x}  a call that ended without a response
+                                                    (model- or run-fatal) after a cut, maybe billed, attempt
 
 A run killed between the two resumes by scoring the recorded response: nothing is sent twice.
 A line cut short by a crash or power loss is dropped on resume and its sample redone.
@@ -19,13 +22,14 @@ import fcntl
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalkit.errors import ConfigError, RunLocked, StorageError
-from evalkit.text import json_document, json_line
+from evalkit.common.errors import ConfigError, EvalkitWarning, RunLocked, StorageError
+from evalkit.common.text import json_document, json_line
 
 MANIFEST = "manifest.json"
 SAMPLES = "samples.jsonl"
@@ -248,6 +252,11 @@ def _absorb(record: dict[str, Any], state: JournalState) -> None:
             state.spent_rub += call.get("cost_rub") or 0.0
             state.unconfirmed_rub += record.get("unconfirmed_rub") or 0.0
         return
+    if record.get("kind") == "unconfirmed":
+        state.unconfirmed_rub += record.get("unconfirmed_rub") or 0.0
+        return
+    if record.get("kind") != "sample":  # a kind written by a later version: not ours to read
+        return
     state.responses.pop(key, None)
     if record.get("error"):
         state.failed.add(key)
@@ -277,16 +286,37 @@ def storage(path: Path) -> Iterator[None]:
         raise StorageError(f"cannot write: {code}{reason}", where=str(path)) from exc
 
 
-def iter_records(directory: Path, kind: str = "sample") -> Iterator[dict[str, Any]]:
-    """Every complete record of a kind, in file order (a trailing partial line is ignored)."""
+def iter_records(directory: Path, kind: str = "sample", *, strict: bool = False) -> Iterator[dict[str, Any]]:
+    """Every complete record of a kind, in file order. A trailing partial line is ignored (a run being
+    written, or killed mid-line); a bad line with records after it means the file was damaged or
+    edited: it is skipped with an `EvalkitWarning` naming the file and line, or refused with `strict`
+    (for a command that writes a new run from these records)."""
     path = directory / SAMPLES
     if not path.exists():
         return
+    bad: list[int] = []  # unreadable lines so far; damage once a record follows them
+    damaged: list[int] = []
     with open(path, "rb") as file:
-        for raw in file:
+        for number, raw in enumerate(file, start=1):
             record = _parse(raw)
-            if record is not None and record.get("kind") == kind:
+            if record is None:
+                bad.append(number)
+                continue
+            damaged, bad = damaged + bad, []
+            if record.get("kind") == kind:
                 yield record
+    if damaged:
+        _damaged(path, damaged, strict)
+
+
+def _damaged(path: Path, lines: list[int], strict: bool) -> None:
+    shown = ", ".join(map(str, lines[:10])) + (f" and {len(lines) - 10} more" if len(lines) > 10 else "")
+    message = (
+        f"line(s) {shown} are not complete records, yet records follow them: was the file damaged or edited?"
+    )
+    if strict:
+        raise ConfigError(f"{message} Nothing was written", where=str(path))
+    warnings.warn(EvalkitWarning(f"{path}: {message} They are left out of these results"), stacklevel=3)
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:

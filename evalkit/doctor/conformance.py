@@ -18,7 +18,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from evalkit.budget import Budget, BudgetExhausted
 from evalkit.client.dialect import (
     STREAM_OPTIONS,
     Evidence,
@@ -28,6 +27,7 @@ from evalkit.client.dialect import (
     usage_cost,
     usage_tokens,
 )
+from evalkit.runner.budget import Budget, BudgetExhausted
 
 if TYPE_CHECKING:
     import openai

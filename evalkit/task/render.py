@@ -12,12 +12,12 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from evalkit.errors import TaskError
-from evalkit.messages import message_text, text_parts
+from evalkit.common.errors import TaskError
+from evalkit.task.messages import message_text, text_parts
 
 if TYPE_CHECKING:
-    from evalkit.images import ImageCache, PreparedImage
-    from evalkit.task import Sample, Task
+    from evalkit.task.images import ImageCache, PreparedImage
+    from evalkit.task.spec import Sample, Task
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ def _fill(template: str, values: dict[str, Any], task: Task, sample: Sample) -> 
 def _prepare_images(task: Task, sample: Sample, cache: ImageCache | None) -> list[PreparedImage]:
     if not sample.images:
         return []
-    from evalkit.images import prepare_image
+    from evalkit.task.images import prepare_image
 
     where = f"{task.where}: sample {sample.id!r}"
     return [prepare_image(ref, task.images, where=where, cache=cache) for ref in sample.images]

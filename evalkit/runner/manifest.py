@@ -7,20 +7,34 @@ import subprocess
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from evalkit.identity import identity
+from evalkit.common.identity import identity
 
 if TYPE_CHECKING:
     from evalkit.client.catalog import Catalog
-    from evalkit.runner import Runner
-    from evalkit.task import Sample, Task
+    from evalkit.client.endpoint import Endpoint
+    from evalkit.client.variants import ModelVariant
+    from evalkit.runner.config import RunConfig
+    from evalkit.task.spec import Sample, Task
 
 _PACKAGES = ("evalkit", "openai", "aiohttp", "datasets", "pandas", "pydantic", "numpy", "Pillow")
 
 
+class RunFacts(Protocol):
+    """What the manifest records about a run (the scheduler has these): given, not imported."""
+
+    run_id: str
+    simulated: bool
+    config: RunConfig
+    tasks: list[Task]
+    endpoint: Endpoint
+    endpoints: dict[str, Endpoint]
+    variants: dict[str, ModelVariant]
+
+
 def build_manifest(
-    runner: Runner,
+    runner: RunFacts,
     samples: dict[str, list[Sample]],
     catalogs: dict[str, Catalog],
     previous: dict[str, Any] | None,

@@ -1,0 +1,1 @@
+"""Small pieces every layer uses: errors, clock, text safety, lazy names, identity, redaction."""
