@@ -25,7 +25,7 @@ _EXPORTS: dict[str, str] = {
     "RunResult": "evalkit.runner.api:RunResult",
     "rescore": "evalkit.runner.rescore:rescore",
     "score": "evalkit.runner.rescore:score",
-    "merge": "evalkit.runner.shards:merge",
+    "merge": "evalkit.runner.merge:merge",
     "load_results": "evalkit.results:load_results",
     "summarize": "evalkit.results:summarize",
     "Task": "evalkit.task.spec:Task",
@@ -50,8 +50,8 @@ if TYPE_CHECKING:  # names for type checkers and IDEs; runtime goes through __ge
     from evalkit.common.errors import EvalkitError  # noqa: F401
     from evalkit.results import load_results, summarize  # noqa: F401
     from evalkit.runner.api import RunResult, arun, run  # noqa: F401
+    from evalkit.runner.merge import merge  # noqa: F401
     from evalkit.runner.rescore import rescore, score  # noqa: F401
-    from evalkit.runner.shards import merge  # noqa: F401
     from evalkit.scorers import scorer  # noqa: F401
     from evalkit.scorers.base import Score, Scorer  # noqa: F401
     from evalkit.sources import reader  # noqa: F401

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import evalkit
 from evalkit.common.errors import ConfigError
 from evalkit.runner.journal import iter_records, read_manifest
-from evalkit.runner.shards import parse_shard, shard_of
+from evalkit.runner.partition import parse_shard, shard_of
 from tests.userdata import cli, write_csv, write_task
 
 MODELS = ["meta-llama/llama-4-scout", "sim/small-fast"]

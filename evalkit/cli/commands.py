@@ -337,7 +337,7 @@ def _add_merge(parser: argparse.ArgumentParser) -> None:
 
 
 def _merge(args: argparse.Namespace) -> int:
-    from evalkit.runner.shards import merge
+    from evalkit.runner.merge import merge
 
     result = merge(args.runs, into=args.into, out=args.out)
     _print_outcome(result)

@@ -151,7 +151,7 @@ class RunConfig(BaseModel):
     @field_validator("shard")
     @classmethod
     def _shard(cls, value: str | None) -> str | None:
-        from evalkit.runner.shards import parse_shard
+        from evalkit.runner.partition import parse_shard
 
         if value is not None:
             parse_shard(value)

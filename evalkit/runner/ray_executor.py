@@ -273,7 +273,7 @@ class ScoreWorkerState:
         self.scorers: dict[str, Any] = {}
 
     def score(self, task: Any, output: str, sample: Any) -> tuple[Any, str | None]:
-        from evalkit.runner.rescore import score_output
+        from evalkit.scorers.base import score_output
 
         if task.name not in self.scorers:  # one run's tasks have distinct names
             self.scorers[task.name] = task.build_scorer()

@@ -6,7 +6,7 @@
 `score` finishes a run made with `--phase generate` in place: every recorded response without a sample
 line is scored with the task's scorer and written as that sample's line, under the run's writer lock,
 and the task definitions must be those the run recorded (fingerprints), as on resume. `rescore` writes
-a new run instead (below). Both score through `score_output`, as the scheduler does: a scorer that
+a new run instead (below). Both score through `score_output` (evalkit/scorers/base.py), as the scheduler does: a scorer that
 breaks is an error, never a 0, and a failed call is never scored.
 
 Every recorded answer of the source run is scored again against the task's current samples (so a
@@ -23,19 +23,16 @@ import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from evalkit.common.errors import ConfigError, TaskError
-from evalkit.common.text import encodable
 from evalkit.results import find_run
 from evalkit.runner.api import RunResult
 from evalkit.runner.config import new_run_id
 from evalkit.runner.journal import MANIFEST, SAMPLES, iter_records, key_of, read_manifest, write_json_atomic
 from evalkit.runner.record import SampleRow
+from evalkit.scorers.base import score_output
 from evalkit.task.spec import Sample, ScorerSpec, Task, resolve_task
-
-if TYPE_CHECKING:
-    from evalkit.scorers.base import Score
 
 
 def rescore(
@@ -166,15 +163,6 @@ def _scorer_record(task: Task, override: str | dict[str, Any] | None) -> Any:
     if override is not None:
         return {"name": override} if isinstance(override, str) else override
     return task.scorer.model_dump() if isinstance(task.scorer, ScorerSpec) else repr(task.scorer)
-
-
-def score_output(scorer: Any, output: str, sample: Sample) -> tuple[Score | None, str | None]:
-    """Score one output; a scorer that breaks (e.g. the sandbox itself failed) is an error, not a 0."""
-    output = encodable(output)  # a lone surrogate cannot reach a file, a regex engine or the sandbox
-    try:
-        return scorer(output, sample), None
-    except Exception as exc:  # any scorer bug must not end the run or pass for a wrong answer
-        return None, f"{type(exc).__name__}: {exc}"[:500]
 
 
 def score(

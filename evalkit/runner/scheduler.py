@@ -336,7 +336,7 @@ class Runner:
         return "; ".join(parts)
 
     def _units(self, samples: dict[str, list[Sample]]) -> Iterator[Unit]:
-        from evalkit.runner.shards import parse_shard
+        from evalkit.runner.partition import parse_shard
 
         shard = parse_shard(self.config.shard) if self.config.shard else None
         for task in self.tasks:
@@ -583,7 +583,7 @@ class Runner:
     async def score(self, unit: Unit, record: CallRecord) -> tuple[CallRecord, Score | None]:
         """Score a successful response; a failed call is never scored, and a scorer that breaks (e.g.
         the sandbox itself failed) turns the record into a `scoring_failed` error, not a 0."""
-        from evalkit.runner.rescore import score_output
+        from evalkit.scorers.base import score_output
 
         if record.error is not None:
             return record, None
