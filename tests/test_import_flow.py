@@ -200,3 +200,59 @@ def test_the_client_packages_names_resolve_and_load_only_what_is_asked() -> None
     )
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert loaded.stdout.strip() == "[]"
+
+
+# The layers of DESIGN.md's "Flow" table, lowest first: a module imports only from its own layer or
+# a lower one, deferred imports included. The longest matching prefix gives a module its layer.
+LAYERS: dict[str, int] = {
+    "evalkit.common": 1,
+    "evalkit.client": 2,
+    "evalkit.task.sample": 3,
+    "evalkit.task.targets": 3,
+    "evalkit.task.languages": 3,
+    "evalkit.sources": 4,
+    "evalkit.scorers": 4,
+    "evalkit.sandbox": 4,
+    "evalkit.visual": 4,
+    "evalkit.task": 5,
+    "evalkit.sim": 6,
+    "evalkit.client.endpoints": 7,
+    "evalkit.runner": 8,
+    "evalkit.results": 9,
+    "evalkit.stats": 9,
+    "evalkit.plots": 9,
+    "evalkit.report": 9,
+    "evalkit.widgets": 9,
+    "evalkit.runner.api": 10,
+    "evalkit.runner.rescore": 10,
+    "evalkit.cli": 11,
+    "evalkit.doctor": 11,
+    "evalkit": 12,
+}
+
+
+def layer_of(module: str) -> int:
+    prefixes = [p for p in LAYERS if module == p or module.startswith(p + ".")]
+    return LAYERS[max(prefixes, key=len)]
+
+
+def imports_against_the_layers(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    return sorted(
+        (module, target)
+        for module, targets in graph.items()
+        for target in targets
+        if layer_of(target) > layer_of(module) and not module.startswith(target + ".")
+    )
+
+
+def test_every_import_goes_down_the_layers_of_the_design() -> None:
+    assert imports_against_the_layers(import_graph(deferred=True)) == []
+
+
+def test_the_layer_check_sees_an_import_that_goes_up() -> None:
+    graph = {
+        "evalkit.client.tokens": {"evalkit.task.render"},
+        "evalkit.task.render": {"evalkit.client.tokens"},
+    }
+    assert imports_against_the_layers(graph) == [("evalkit.client.tokens", "evalkit.task.render")]
+    assert layer_of("evalkit.runner.api") > layer_of("evalkit.results") > layer_of("evalkit.runner.scheduler")

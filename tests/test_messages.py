@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from evalkit.task.messages import image_urls, message_text, text_parts
+from evalkit.client.messages import image_urls, message_text, text_parts
 from evalkit.task.render import text_key
 
 IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}

@@ -12,7 +12,7 @@ import yaml
 
 from evalkit.common.errors import TaskError
 from evalkit.scorers import get_scorer, scorer_names
-from evalkit.scorers import languages as L
+from evalkit.task import languages as L
 from evalkit.task.render import render
 from evalkit.task.spec import Sample, Task, load_task
 

@@ -9,7 +9,7 @@ import pytest
 
 from evalkit.common.errors import TaskError
 from evalkit.scorers import get_scorer
-from evalkit.scorers.languages import answer_word
+from evalkit.task.languages import answer_word
 from evalkit.task.spec import Sample
 from tests.userdata import task_at, write_csv
 

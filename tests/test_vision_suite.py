@@ -16,8 +16,8 @@ from PIL import Image
 from scipy import ndimage
 
 from evalkit.common.errors import TaskError
-from evalkit.scorers.languages import CORE_LANGUAGES
 from evalkit.sources.visual_suite import read
+from evalkit.task.languages import CORE_LANGUAGES
 from evalkit.task.spec import load_task, tasks_dir
 from evalkit.visual import FontWarning, generate
 from evalkit.visual.draw import COLOURS

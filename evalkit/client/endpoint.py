@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from dataclasses import dataclass, field
 
 from evalkit.common.errors import ConfigError
@@ -12,6 +13,20 @@ from evalkit.common.redact import url_without_credentials
 
 DEFAULT_BASE_URL = "https://routerai.ru/api/v1"
 KEY_ENV_VARS = ("ROUTERAI_API_KEY", "OPENAI_API_KEY")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+
+
+def check_env_name(value: str | None) -> str | None:
+    """`value` when it can name an environment variable; the error never repeats it (it may be a key)."""
+    if value is not None and not ENV_NAME.fullmatch(value):
+        raise ValueError(_NOT_AN_ENV_NAME)
+    return value
+
+
+_NOT_AN_ENV_NAME = (
+    "expected the NAME of an environment variable holding the key (letters, digits and _); "
+    "the value given is not shown, in case it is the key itself"
+)
 
 
 @dataclass(frozen=True)
@@ -38,8 +53,6 @@ class Endpoint:
         With `required=False` a missing key gives an Endpoint with an empty key (enough for a
         public `GET /models`); otherwise it is a ConfigError.
         """
-        from evalkit.runner.config import check_env_name
-
         try:
             check_env_name(api_key_env)
         except ValueError as exc:

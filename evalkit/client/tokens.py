@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from evalkit.task.messages import message_text
+from evalkit.client.messages import message_text
 
 # Characters per token by script. Byte lengths in UTF-8 split the text into ASCII (1 byte), the
 # alphabetic scripts of 2 bytes (Latin Extended, Cyrillic, Greek, Hebrew, Arabic), the 3-byte scripts

@@ -150,7 +150,7 @@ def check_sandbox(capabilities: Callable[[], dict[str, Any]] | None = None) -> C
 
 def check_fonts(fonts: FontBook | None = None) -> Check:
     """A font (and text shaping where needed) for every script of the generated visual suite."""
-    from evalkit.scorers.languages import CORE_LANGUAGES
+    from evalkit.task.languages import CORE_LANGUAGES
     from evalkit.visual.fonts import PACKAGE_HINT, SCRIPTS, FontBook
     from evalkit.visual.text import WORDS
 

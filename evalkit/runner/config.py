@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from evalkit.client.endpoint import check_env_name
 from evalkit.common.clock import SYSTEM_CLOCK
 from evalkit.common.errors import ConfigError
 from evalkit.common.redact import url_without_credentials
@@ -20,7 +21,6 @@ Phase = Literal["all", "generate"]
 # a run id names one folder directly inside the results folder: no separators, no "..", no hidden or absolute names
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 # an environment variable's name; anything else given as one may be the key itself, so it is never shown
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
 
 def new_run_id() -> str:
@@ -41,13 +41,6 @@ class ModelRoute(BaseModel):
         return check_env_name(value)
 
 
-def check_env_name(value: str | None) -> str | None:
-    """`value` when it can name an environment variable; the error never repeats it (it may be a key)."""
-    if value is not None and not ENV_NAME.fullmatch(value):
-        raise ValueError(_NOT_AN_ENV_NAME)
-    return value
-
-
 def check_run_id(value: str | None) -> str | None:
     if value is not None and (not RUN_ID.fullmatch(value) or ".." in value or _not_portable(value)):
         raise ValueError(
@@ -64,12 +57,6 @@ def _not_portable(run_id: str) -> bool:
 
 
 _DEVICE_NAMES = {"CON", "PRN", "AUX", "NUL"} | {f"{p}{i}" for p in ("COM", "LPT") for i in range(10)}
-
-
-_NOT_AN_ENV_NAME = (
-    "expected the NAME of an environment variable holding the key (letters, digits and _); "
-    "the value given is not shown, in case it is the key itself"
-)
 
 
 class RunConfig(BaseModel):

@@ -15,7 +15,6 @@ import re
 import unicodedata
 from typing import TYPE_CHECKING
 
-from evalkit.scorers import languages as L
 from evalkit.scorers.base import Score, Scorer
 from evalkit.scorers.normalize import (
     after_answer_phrase,
@@ -25,6 +24,7 @@ from evalkit.scorers.normalize import (
     squash,
     squash_answer,
 )
+from evalkit.task import languages as L
 
 if TYPE_CHECKING:
     from evalkit.task.sample import Sample

@@ -17,7 +17,6 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from evalkit.common.errors import TaskError
-from evalkit.scorers import languages as L
 from evalkit.scorers.base import Score, Scorer
 from evalkit.scorers.normalize import (
     after_answer_phrase,
@@ -27,6 +26,7 @@ from evalkit.scorers.normalize import (
     squad_tokens,
     squash,
 )
+from evalkit.task import languages as L
 
 if TYPE_CHECKING:
     from evalkit.task.sample import Sample

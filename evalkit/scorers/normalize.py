@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
-from evalkit.scorers import languages as L
+from evalkit.task import languages as L
 from evalkit.task.sample import language_key
 
 # --- text folding -------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import unicodedata
 from typing import TYPE_CHECKING
 
 from evalkit.scorers.base import Score, Scorer
-from evalkit.scorers.languages import ANSWER_WORDS
+from evalkit.task.languages import ANSWER_WORDS
 
 if TYPE_CHECKING:
     from evalkit.task.sample import Sample

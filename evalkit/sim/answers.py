@@ -15,7 +15,7 @@ from functools import cached_property
 from pathlib import Path
 
 from evalkit.client.tokens import estimate_tokens, truncate_to_tokens
-from evalkit.scorers.languages import answer_word
+from evalkit.task.languages import answer_word
 from evalkit.task.spec import Sample, ScorerSpec, Task
 
 _REASONING: dict[str, tuple[str, ...]] = {

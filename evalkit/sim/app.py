@@ -18,6 +18,7 @@ from typing import IO, Any
 from aiohttp import web
 
 from evalkit.client.dialect import PROCESSING_COMMENT
+from evalkit.client.messages import message_text
 from evalkit.client.tokens import MESSAGE_OVERHEAD_TOKENS, estimate_tokens
 from evalkit.sim import wire
 from evalkit.sim.faults import FaultDraw, Faults, draw_fault
@@ -25,7 +26,6 @@ from evalkit.sim.gate import Gate
 from evalkit.sim.generation import Plan, RequestError, plan
 from evalkit.sim.index import SampleIndex
 from evalkit.sim.profiles import SimModel
-from evalkit.task.messages import message_text
 
 API = "/api/v1"
 KEEPALIVE_S = 1.0

@@ -13,13 +13,13 @@ from statistics import NormalDist
 from typing import Any
 
 from evalkit.client.dialect.reasoning import EFFORT_RATIO, reasoning_budget
+from evalkit.client.messages import image_urls, message_text
 from evalkit.client.tokens import estimate_message_tokens, estimate_tokens, truncate_to_tokens
 from evalkit.sim.answers import Item, cheating_program, compose, generic_reply, thinking
 from evalkit.sim.faults import unit
 from evalkit.sim.index import SampleIndex
 from evalkit.sim.profiles import SimModel
 from evalkit.sim.wire import Usage
-from evalkit.task.messages import image_urls, message_text
 
 _NORMAL = NormalDist()
 SAMPLE_DIFFICULTY_SHARE = 0.5

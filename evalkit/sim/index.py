@@ -15,9 +15,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from evalkit.client.messages import image_urls, message_text
 from evalkit.common.errors import EvalkitError
 from evalkit.sim.answers import Item, scorer_name
-from evalkit.task.messages import image_urls, message_text
 from evalkit.task.render import render, text_key
 from evalkit.task.spec import Sample, Task, resolve_task
 

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.common.errors import TaskError
-from evalkit.scorers.languages import NAMES
 from evalkit.sources.jsonl import iter_jsonl
+from evalkit.task.languages import NAMES
 
 _ISO_BY_NAME = {name.lower(): code for code, name in NAMES.items()}
 _REQUIRED = ("task_id", "prompt", "canonical_solution", "test", "entry_point")

@@ -12,8 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from evalkit.client.messages import message_text, text_parts
 from evalkit.common.errors import TaskError
-from evalkit.task.messages import message_text, text_parts
 
 if TYPE_CHECKING:
     from evalkit.task.images import ImageCache, PreparedImage

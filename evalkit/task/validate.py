@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from evalkit.common.errors import TaskError
 from evalkit.scorers.base import close_scorer
-from evalkit.scorers.languages import answer_word
+from evalkit.task.languages import answer_word
 
 if TYPE_CHECKING:
     from evalkit.task.spec import Sample, Task
@@ -219,7 +219,7 @@ def scorer_name(task: Task) -> str:
 
 
 def _message_text(messages: list[dict[str, Any]]) -> str:
-    from evalkit.task.messages import image_urls, text_parts
+    from evalkit.client.messages import image_urls, text_parts
 
     shown = [f"{m['role']}: " + " ".join(text_parts(m) + ["[image]"] * len(image_urls(m))) for m in messages]
     return " | ".join(shown)

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalkit.scorers.languages import CORE_LANGUAGES, NAMES
+from evalkit.task.languages import CORE_LANGUAGES, NAMES
 
 if TYPE_CHECKING:
     from evalkit.visual.fonts import FontBook
