@@ -4,7 +4,8 @@ and journal. `run`/`arun` (`run_api.py`) build it; this module only schedules.
 Each unit of work (a sample, a model, an epoch) goes through four steps, each its own method so that
 other phases and scorers can reuse them: `prepare` (render the request and its cache key), `respond`
 (the recorded response, the cache, or a paid `call`, journaled at once), `score`, and `record` (the
-sample line; it counts once that line is on disk).
+sample line; it counts once that line is on disk). `--phase generate` stops after `respond`; with a
+Ray executor (`remote`, runner/ray_executor.py) `call` and blocking scoring run on cluster nodes.
 """
 
 from __future__ import annotations
