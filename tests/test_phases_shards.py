@@ -192,6 +192,25 @@ def test_merge_refuses_overlaps_gaps_and_other_runs(tmp_path: Path) -> None:
     assert not (out / "x").exists()  # nothing was written by any refused merge
 
 
+def test_a_unit_moved_into_another_shard_by_hand_is_refused(tmp_path: Path) -> None:
+    path, out = _task(tmp_path, n=8), tmp_path / "results"
+    for i in (1, 2):
+        _run(path, out, f"part-{i}", shard=f"{i}/2")
+    theirs = out / "part-2" / "samples.jsonl"
+    lines = theirs.read_text(encoding="utf-8").splitlines(keepends=True)
+    moved = json.loads(next(line for line in lines if '"kind":"sample"' in line))
+    theirs.write_text(
+        "".join(line for line in lines if json.loads(line).get("key") != moved["key"]), encoding="utf-8"
+    )
+    with open(out / "part-1" / "samples.jsonl", "a", encoding="utf-8") as mine:
+        mine.write(json.dumps(moved | {"run_id": "part-1"}, ensure_ascii=False) + "\n")
+    with pytest.raises(
+        ConfigError, match=r"is recorded in run part-1 \(shard 1/2\) but belongs to shard 2/2"
+    ):
+        evalkit.merge(["part-1", "part-2"], into="x", out=str(out))
+    assert not (out / "x").exists()
+
+
 def test_an_unfinished_shard_is_named_with_the_command_that_finishes_it(tmp_path: Path) -> None:
     path, out = _task(tmp_path, n=8), tmp_path / "results"
     for i in (1, 2):
