@@ -333,6 +333,8 @@ def _record_score_phase(journal: Any, manifest: dict[str, Any], started: str, sc
         "score_sum": float(sum(scores)),
     }
     status = manifest.get("status") or "completed"
+    if status == "running":  # its generate phase was killed before it recorded how it ended
+        status = "interrupted"
     if status in ("completed", "completed_with_errors"):
         status = "completed_with_errors" if state.failed else "completed"
     message = f"scored {scored} recorded responses; no request was sent"
