@@ -186,6 +186,13 @@ def _summary_html(df: pd.DataFrame) -> str:
             f"The router did not report a cost for {estimated} calls; ₽ there is the price-card estimate."
         )
     notes.append("Failed calls are excluded from accuracy and counted under errors; their cost is included.")
+    if "judge_rub" in table:  # judged tasks: the judge's ₽ are never in the totals above
+        judged = table[table["judge_rub"].notna()]
+        notes += [
+            f"{r.task} / {r.model}: the judge cost {format_rub(r.judge_rub)} ₽ more, not in the totals above; "
+            f"₽ per 1000 samples with the judge {format_rub(r.rub_per_1000_with_judge)}."
+            for r in judged.itertuples()
+        ]
     return _table(header, rows, raw=True) + "".join(f'<p class="note">{_e(n)}</p>' for n in notes)
 
 

@@ -22,6 +22,21 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+# the judge audit (its own module) is part of `evalkit.stats`: re-exported by name
+from evalkit.audit import (  # noqa: F401
+    Agreement,
+    BiasCheck,
+    cohen_kappa,
+    fleiss_kappa,
+    human_agreement,
+    judge_agreement,
+    judge_votes,
+    position_bias,
+    replicate_agreement,
+    self_preference,
+    swapped_pairs,
+    verbosity_bias,
+)
 from evalkit.common.errors import ConfigError
 
 DEFAULT_CONFIDENCE = 0.95
@@ -627,8 +642,19 @@ def group_summary(
         "rub_per_correct_high": per_correct.high, "cost_estimated_calls": fallback,
         **cost_split(group, float(cost.sum())),
         **thinking_and_caching(group, float(cost.sum())),
+        **judge_cost(group, cost),
         "simulated": _is_simulated(group),
     }  # fmt: skip
+
+
+def judge_cost(group: pd.DataFrame, cost: pd.Series) -> dict[str, float]:
+    """For a judged task: what the judge cost (`judge_rub`, never mixed into `total_rub`) and ₽ per
+    1000 samples with the judge (`rub_per_1000_with_judge`; `rub_per_1000` is without it)."""
+    if "judge_setup" not in group or not group["judge_setup"].notna().any():  # not a judged task
+        return {}
+    judge = _numeric(group, "cost_rub_judge").fillna(_numeric(group, "cost_rub_judge_estimated")).fillna(0.0)
+    with_judge = 1000 * float((cost + judge).mean()) if len(group) else math.nan
+    return {"judge_rub": float(judge.sum()), "rub_per_1000_with_judge": with_judge}
 
 
 def thinking_and_caching(group: pd.DataFrame, total_rub: float) -> dict[str, float]:

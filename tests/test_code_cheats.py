@@ -449,6 +449,55 @@ def test_a_batch_sent_before_the_program_loads_is_harmless_when_loading_fails(sc
     assert scorer("```python\ndef f(x):\n    return x\n```", sample).value == 1.0
 
 
+def _judges_own_plan(test: str, prelude: str, entry_point: str) -> tuple[object, object]:
+    """The calls the judge would batch by itself, and those it batches from our side's analysis."""
+    import builtins
+
+    from evalkit.sandbox.inside import judge, prefetch
+
+    namespace = {"__name__": "__sandbox__", "__builtins__": builtins}
+    exec(compile(prelude, "prelude.py", "exec"), namespace)
+    owned = {k: True for k in namespace if k != entry_point}  # the judge's own: nothing is a proxy yet
+    own = prefetch.planned_calls(test, prelude, entry_point, owned)
+    analysis = host._analysis(host.Job("", tests=test, prelude=prelude, entry_point=entry_point))
+    assert analysis is not None
+    sent = None
+    if analysis["calls"] and prefetch.owns_all(analysis["needs"], owned):
+        sent = [judge._literal(call) for call in analysis["calls"]]
+    own = [(list(args), dict(kwargs)) for args, kwargs in own] if own else None
+    return repr(own), repr(sent)
+
+
+@pytest.mark.parametrize(
+    ("prelude", "body"),
+    [
+        ("", "    assert candidate({'a', 'b'}, b'x', 1.5, -0.0, 10**30, k=(1, 2j)) == 1\n"),
+        ("def helper(x):\n    return x\n", "    assert helper(candidate(1)) == 1\n"),  # the prompt's own
+        ("", "    assert helper(candidate(1)) == 1\n"),  # not the judge's: maybe the program's
+        ("import math\n", "    assert math.isclose(candidate(1), 1.0)\n"),
+        ("", "    assert abs(candidate(1) - 1) < 1e-6\n"),
+    ],
+)
+def test_our_side_plans_exactly_the_calls_the_judge_would(prelude: str, body: str):
+    test = f"def check(candidate):\n{body}\ncheck(f)\n"
+    own, sent = _judges_own_plan(test, prelude, "f")
+    assert own == sent
+
+
+def test_our_side_plans_exactly_the_calls_the_judge_would_on_humaneval_and_mbpp(shared_data: Path):
+    from evalkit.sources import humaneval, mbpp
+
+    rows = list(humaneval.read(shared_data / "humaneval" / "HumanEval.jsonl.gz"))
+    rows += list(mbpp.read(shared_data / "mbpp" / "mbpp.jsonl", split="all", challenge_tests=True))
+    batched = 0
+    for row in rows:
+        prelude = row.get("setup", "") + row.get("prompt", "")
+        own, sent = _judges_own_plan(row["test"], prelude, row["entry_point"])
+        assert own == sent, row["id"]
+        batched += sent != "None"
+    assert batched >= 143  # HumanEval's
+
+
 def test_a_name_the_program_owns_in_the_judges_namespace_is_not_batched():
     from evalkit.sandbox.inside import prefetch
 

@@ -220,6 +220,7 @@ LAYERS: dict[str, int] = {
     "evalkit.runner": 8,
     "evalkit.results": 9,
     "evalkit.stats": 9,
+    "evalkit.audit": 9,
     "evalkit.plots": 9,
     "evalkit.report": 9,
     "evalkit.widgets": 9,

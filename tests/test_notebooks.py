@@ -15,11 +15,12 @@ CELL_TIMEOUT_S = 120
 MAX_BYTES = 20_000
 
 
-def test_the_three_notebooks_exist() -> None:
+def test_the_four_notebooks_exist() -> None:
     assert [p.name for p in NOTEBOOKS] == [
         "01_quickstart.ipynb",
         "02_quality_per_ruble.ipynb",
         "03_sample_explorer.ipynb",
+        "04_judge_audit.ipynb",
     ]
 
 
@@ -103,3 +104,17 @@ def test_sample_explorer_runs(sandbox: Path) -> None:
     text = "\n".join(_texts(book))
     assert "samples where" in text
     assert "application/vnd.jupyter.widget-view+json" in _kinds(book)
+
+
+@pytest.mark.slow
+def test_judge_audit_runs_and_finds_the_planted_biases(sandbox: Path) -> None:
+    book = _execute(REPO / "notebooks" / "04_judge_audit.ipynb", sandbox)
+    text = "\n".join(_texts(book))
+    assert "running on the simulator" in text and "rub_per_1000_with_judge" in text
+    assert "sim/judge with itself: fleiss kappa" in text and "between judges: cohen kappa" in text
+    assert re.search(r"sim/judge: agrees with people on \d+% \[\d+%, \d+%\]; cohen kappa", text)
+    # the simulator's biased judge leans on position and on its own answers; the fair one does not
+    assert re.search(r"position bias: BIAS FOUND.*\[sim/judge-biased\]", text)
+    assert re.search(r"position bias: no bias found.*\[sim/judge\]", text)
+    assert re.search(r"self-preference: BIAS FOUND.*\[sim/judge-biased vs sim/judge\]", text)
+    assert re.search(r"pairwise run: models 0\.0000 ₽ \(0 answers paid\), judges \d", text)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.sandbox import Limits, Sandbox, sandbox_capabilities
+from evalkit.sandbox import Job, Limits, Sandbox, sandbox_capabilities
 from evalkit.sandbox import host as sandbox_module
 
 REPO = Path(__file__).resolve().parent.parent
@@ -56,7 +56,8 @@ def _children(pid: int) -> list[int]:
 
 def _zygote_children() -> list[int]:
     """Processes whose parent is one of our zygotes (each zygote is a direct child of ours), but
-    for each zygote's spare: the next sample's PID 1, forked ahead, still root and idle."""
+    for each zygote's spare: the next sample's PID 1 and its program process, made ahead, still
+    root and idle."""
     found = []
     for zygote in _children(os.getpid()):
         kids = _children(zygote)
@@ -66,13 +67,23 @@ def _zygote_children() -> list[int]:
     return found
 
 
-def _is_idle_spare(pid: int) -> bool:
+def _is_root(pid: int) -> bool:
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return False
-    uid = next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1]
-    return uid == "0" and _children(pid) == []
+    return next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1] == "0"
+
+
+def _is_idle_spare(pid: int) -> bool:
+    """Root, with at most one child (its program process), itself root and childless."""
+    kids = _children(pid)
+    return _is_root(pid) and len(kids) <= 1 and all(_is_root(k) and _children(k) == [] for k in kids)
+
+
+def _spare_processes(zygotes: set[int]) -> set[int]:
+    spares = {kid for zygote in zygotes for kid in _children(zygote) if _is_idle_spare(kid)}
+    return spares | {kid for spare in spares for kid in _children(spare)}
 
 
 def _alive(pid: int) -> bool:
@@ -109,9 +120,9 @@ def no_leftovers():
     yield
     assert _our_sandbox_pids() == [], "a sandboxed process survived its run"
     zygotes = set(_children(os.getpid()))
-    spares = {kid for zygote in zygotes for kid in _children(zygote) if _is_idle_spare(kid)}
     for group in _our_cgroups():  # each zygote's own: only while it lives, and only it (and its spare)
         members = {int(p) for p in (group / "cgroup.procs").read_text().split()}
+        spares = _spare_processes(zygotes)  # after: a spare still being made may fork its program
         assert members & zygotes and members <= zygotes | spares, f"{group} outlived its zygote: {members}"
     assert _zygote_children() == [], "a zygote still has a child after its run"
     ours = list(
@@ -542,6 +553,40 @@ def _zygote_pid_after(box: Sandbox, code: str) -> int:
     result = box.run(code)
     assert result.status == "pass", result.stderr
     return _zygote_pid(box)
+
+
+def test_a_spare_waits_at_the_lowest_priority_as_root_and_runs_its_sample_at_the_normal_one(
+    zygote_box: Sandbox,
+):
+    code = "import os\nprint(os.getpriority(os.PRIO_PROCESS, 0), os.getuid())\n"
+    zygote = _zygote_pid_after(zygote_box, code)  # the spare made during this run is the lowly one
+    (spare,) = _children(zygote)
+    deadline = time.monotonic() + 10  # it is made at the lowest priority: on a busy machine, later
+    while len(_children(spare)) < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _is_idle_spare(spare)
+    members = [spare, *_children(spare)]
+    assert len(members) == 2, "the spare has made its program process ahead"
+    assert all(os.getpriority(os.PRIO_PROCESS, pid) == 19 and _is_root(pid) for pid in members)
+    result = zygote_box.run(code)
+    assert result.status == "pass", result.stderr
+    nice, uid = result.stdout.split()
+    assert nice == "0" and uid != "0"
+
+
+def test_a_spare_that_cannot_be_reached_directly_gets_its_request_from_the_zygote(zygote_box: Sandbox):
+    job = Job("def f(x):\n    return x + 1\n", tests="assert f(1) == 2\n", entry_point="f")
+    assert zygote_box.run(job).status == "pass"
+    zygote = zygote_box._zygotes[0]
+    assert zygote is not None and zygote.spare is not None
+    _, inode = zygote.spare["judge_fd"]
+    number, _ = zygote.spare["program_fd"]
+    zygote.spare["judge_fd"] = [number, inode]  # the program's pipe: the inode check must refuse it
+    assert zygote_box.run(job).status == "pass"
+    zygote.spare = None  # no announcement at all
+    assert zygote_box.run(job).status == "pass"
+    wrong = Job("def f(x):\n    return x\n", tests="assert f(1) == 2\n", entry_point="f")
+    assert zygote_box.run(wrong).status == "fail"
 
 
 def test_random_state_is_fresh_in_every_program(zygote_box: Sandbox):

@@ -148,6 +148,10 @@ def thinking_notes(part: pd.DataFrame) -> list[str]:
             )
         if r.get("rub_cache_saved", 0) > 0:
             said.append(f"caching saved {rub(r['rub_cache_saved'])} ₽")
+        with_judge = r.get("rub_per_1000_with_judge", math.nan)
+        if with_judge is not None and with_judge == with_judge:  # a judged task (NaN for the others)
+            said.append(f"judge {rub(r['judge_rub'])} ₽ apart: ₽/1000 {rub(r['rub_per_1000'])} without it, "
+                        f"{rub(with_judge)} with it")  # fmt: skip
         if said:
             lines.append(f"  {r['model']}: " + "; ".join(said))
     return lines

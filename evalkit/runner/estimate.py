@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -37,7 +38,7 @@ def estimate_run(
     tasks: Sequence[Task], models: Sequence[str], catalog: Catalog, *, epochs: int = 1, **selection: object
 ) -> list[CostRange]:
     """low: prompts only; expected: prompts + 35% of max_tokens; high: every answer hits max_tokens,
-    thinking budget included, with no help from caching.
+    thinking budget included, with no help from caching. A judged task adds a row per judge model.
 
     Caching is counted (in low and expected) only when the task says `prompt.shared_prefix: true`: then
     every call after the first that repeats a prefix (the messages before the last) reads it from the
@@ -78,6 +79,61 @@ def estimate_run(
                     cached,
                 )
             )
+        rows += _judge_rows(task, samples, len(variants) * epochs, catalog)
+    return rows
+
+
+def _judge_rows(task: Task, samples: Sequence[object], answers: int, catalog: Catalog) -> list[CostRange]:
+    """A judged task's judge calls, one row per judge (`judge: <id>`): its prompt with no answer, plus
+    the answer at 0 / 35% / all of the task's max_tokens, and its reply at 1 token / 35% / all of the
+    judge's max_tokens. `answers` = models × epochs: every answer is judged."""
+    from evalkit.client.tokens import estimate_message_tokens
+    from evalkit.task.render import render
+
+    scorer = task.build_scorer()
+    if not getattr(scorer, "calls_models", False):
+        return []
+    if scorer.baseline is not None:  # pairwise: the baseline's answers decide which samples are judged
+        from evalkit.runner.judging import baseline_answers
+
+        scorer.use_baseline(
+            baseline_answers(scorer.baseline, os.environ.get("EVALKIT_RESULTS_DIR", "results"))
+        )
+    per_judge: dict[str, list[int]] = {}
+    for sample in samples:
+        question = render(task, sample).text  # type: ignore[arg-type]
+        try:
+            calls = scorer.calls("", sample, question)
+        except Exception:  # e.g. a pairwise sample the baseline did not answer: it will not be judged
+            continue
+        for call in calls:
+            per_judge.setdefault(call.judge, []).append(estimate_message_tokens(call.messages))
+    rows = []
+    for judge, prompts in per_judge.items():
+        info = catalog.get(judge)
+        price = info.pricing if info else None
+        calls, prompt_tokens = len(prompts) * answers, sum(prompts) * answers
+        shown = 2 if scorer.mode == "pairwise" else 1  # answers inside each judge prompt
+        answer_tokens = task.generation.max_tokens * shown * calls
+        reply = scorer.max_tokens * calls
+        rows.append(
+            CostRange(
+                task.name,
+                f"judge: {judge}",
+                calls,
+                prompt_tokens,
+                0,
+                _cost(price, prompt_tokens, calls, 0, 0),
+                _cost(
+                    price,
+                    prompt_tokens + int(answer_tokens * EXPECTED_OUTPUT_SHARE),
+                    reply * EXPECTED_OUTPUT_SHARE,
+                    0,
+                    0,
+                ),
+                _cost(price, prompt_tokens + answer_tokens, reply, 0, 0),
+            )
+        )
     return rows
 
 

@@ -1,7 +1,9 @@
 """The run journal: `results/<run_id>/manifest.json` + an append-only `samples.jsonl`.
 
-Two kinds of line go into samples.jsonl:
+Three kinds of line go into samples.jsonl:
   {"kind": "response", "key": ..., "call": {...}}   the router's answer, written as soon as it arrives
+  {"kind": "judge_response", "key": ..., "judge": tag, "call": {...}}   a judge's reply (judged tasks),
+                                                    written before any verdict is read from it
   {"kind": "sample", "key": ..., ...columns...}     the scored sample; it counts once this is on disk
 and one kind that only the budget reads:
   {"kind": "unconfirmed", "key": ..., "unconfirmed_rub": x}  a call that ended without a response
@@ -50,6 +52,7 @@ class JournalState:
     done: set[Key] = field(default_factory=set)
     failed: set[Key] = field(default_factory=set)
     responses: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    judge_responses: dict[tuple[Key, str], dict[str, Any]] = field(default_factory=dict)  # (key, call tag)
     scores: dict[Key, float | None] = field(default_factory=dict)  # of the done samples
     errors: dict[Key, str] = field(default_factory=dict)  # of the failed ones: "class: message"
     spent_rub: float = 0.0
@@ -252,12 +255,22 @@ def _absorb(record: dict[str, Any], state: JournalState) -> None:
             state.spent_rub += call.get("cost_rub") or 0.0
             state.unconfirmed_rub += record.get("unconfirmed_rub") or 0.0
         return
+    if record.get("kind") == "judge_response":
+        state.judge_responses[(key, str(record.get("judge")))] = record
+        call = record.get("call") or {}
+        state.spent_rub += call.get("cost_rub") or 0.0
+        state.unconfirmed_rub += record.get("unconfirmed_rub") or 0.0
+        return
     if record.get("kind") == "unconfirmed":
         state.unconfirmed_rub += record.get("unconfirmed_rub") or 0.0
         return
     if record.get("kind") != "sample":  # a kind written by a later version: not ours to read
         return
-    state.responses.pop(key, None)
+    if not str(record.get("error") or "").startswith("judge_"):
+        # a sample whose judge failed keeps its answer and judge replies: a retry pays neither again
+        state.responses.pop(key, None)
+        for tag in [t for k, t in state.judge_responses if k == key]:
+            state.judge_responses.pop((key, tag))
     if record.get("error"):
         state.failed.add(key)
         state.done.discard(key)

@@ -384,6 +384,15 @@ class RayExecutor:
     def start(cls, runner: Runner) -> RayExecutor:
         """Connect, start the treasury and a call worker per node, and check that every node can call
         (before anything is sent)."""
+        from evalkit.runner.judging import is_judged
+
+        if judged := [name for name, scorer in runner.scorers.items() if is_judged(scorer)]:
+            # a judge's calls are reserved in this process's budget, which a cluster run leaves idle
+            raise ConfigError(
+                f"task(s) {', '.join(judged)} are scored by a judge, whose calls the Ray executor does not "
+                "make yet; run them with the local executor",
+                option="executor",
+            )
         executor = cls(connect(runner.config.executor), runner)
         problems = [p for p in executor.ray.get([c.check.remote() for c in executor.callers.values()]) if p]
         if problems:

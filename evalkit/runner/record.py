@@ -140,8 +140,10 @@ def sample_row(
     request: str,
     from_cache: bool,
     simulated: bool,
+    extra: dict[str, Any] | None = None,
 ) -> SampleRow:
-    """The row of one finished unit: its sample, its response, its score and the price-card estimate."""
+    """The row of one finished unit: its sample, its response, its score and the price-card estimate;
+    `extra`: a judged sample's columns (`evalkit.runner.judging.Judged.columns`)."""
     sample = unit.sample
     call = record.to_dict()
     return SampleRow(
@@ -172,6 +174,7 @@ def sample_row(
         cluster=str(sample.metadata.get("cluster", sample.id)),
         metadata=sample.metadata,
         request=request,
+        extra=dict(extra or {}),
     )
 
 

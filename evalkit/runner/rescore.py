@@ -95,9 +95,16 @@ def _latest(directory: Path) -> list[dict[str, Any]]:
 
 def _scorer(task: Task, override: str | dict[str, Any] | None) -> Any:
     if override is None:
-        return task.build_scorer()
-    spec = ScorerSpec(name=override) if isinstance(override, str) else ScorerSpec.model_validate(override)
-    return task.model_copy(update={"scorer": spec}).build_scorer()
+        built = task.build_scorer()
+    else:
+        spec = ScorerSpec(name=override) if isinstance(override, str) else ScorerSpec.model_validate(override)
+        built = task.model_copy(update={"scorer": spec}).build_scorer()
+    if getattr(built, "calls_models", False):  # rescoring sends nothing; a judge must be paid
+        raise ConfigError(
+            f"task {task.name!r} is scored by a judge model, and rescore sends no requests; run it again "
+            "(its model answers come from the response cache, only the judge is paid)"
+        )
+    return built
 
 
 def _check_known(records: list[dict[str, Any]], samples: dict[str, dict[str, Sample]], source: Path) -> None:
@@ -201,6 +208,7 @@ def _score_in_place(journal: Any, *, force: bool, executor: str) -> RunResult:
     samples = {name: {s.id: s for s in task.all_samples()} for name, task in tasks.items()}
     _check_known([response for _, response in pending], samples, directory)
     scorers = {name: task.build_scorer() for name, task in tasks.items()}
+    _refuse_judged(scorers, directory)
     started = datetime.now(UTC).isoformat()
     journal.open()
     try:
@@ -214,6 +222,22 @@ def _score_in_place(journal: Any, *, force: bool, executor: str) -> RunResult:
         for scorer in scorers.values():
             close_scorer(scorer)
     return _record_score_phase(journal, manifest, started, scored)
+
+
+def _refuse_judged(scorers: dict[str, Any], directory: Path) -> None:
+    """A judge scores by calling models, through the scheduler's budget and journal: not here."""
+    from evalkit.runner.judging import is_judged
+    from evalkit.scorers.base import close_scorer
+
+    if judged := [name for name, scorer in scorers.items() if is_judged(scorer)]:
+        for scorer in scorers.values():
+            close_scorer(scorer)
+        raise ConfigError(
+            f"task(s) {', '.join(judged)} are scored by a judge, which calls models: finish the run with "
+            f"evalkit run --resume {directory.name}, which scores the recorded responses and budgets "
+            "the judge's calls",
+            where=str(directory),
+        )
 
 
 class _Job:

@@ -21,10 +21,13 @@ from typing import TYPE_CHECKING, Any
 from evalkit.client.endpoints import model_endpoint
 from evalkit.client.variants import parse_variant
 from evalkit.common.errors import ConfigError, EvalkitError, StorageError
+from evalkit.common.text import encodable
 from evalkit.runner.budget import Budget, BudgetExhausted, Reservation
 from evalkit.runner.config import RunConfig, new_run_id
 from evalkit.runner.journal import Journal, JournalState, Key
+from evalkit.runner.judging import JudgeCalls, Judged, is_judged, judge_prices
 from evalkit.runner.progress import NullProgress, ProgressSink, ProgressSnapshot, TqdmProgress
+from evalkit.runner.stop import StopRun, run_fatal
 from evalkit.runner.unit import Unit
 from evalkit.scorers.base import close_scorer, is_blocking
 from evalkit.task.spec import Sample, Task
@@ -37,15 +40,6 @@ if TYPE_CHECKING:
     from evalkit.task.render import Rendered
 
 PROGRESS_INTERVAL_S = 0.25
-
-
-class StopRun(Exception):
-    """Ends dispatching for the whole run (out of credit, bad key, budget)."""
-
-    def __init__(self, status: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @dataclass
@@ -91,7 +85,9 @@ class Runner:
         self.last_error: dict[str, str] = {}
         self.backing_off: str | None = None  # why the last call backed off
         self.waiting_retry: set[Key] = set()  # calls sleeping before their next attempt
-        self.unconfirmed: dict[Key, float] = {}  # ₽ of cut attempts per call, until its response line
+        self.unconfirmed: dict[Any, float] = {}  # ₽ of cut attempts per call, until its response line
+        self.judge_endpoints: dict[str, Endpoint] = {}  # judged tasks: where each judge is reached
+        self.judge_prices: dict[str, Any] = {}
         self.remote: Any = None  # the Ray executor, when calls and code scoring run on a cluster
         self._started = config.clock.monotonic()
 
@@ -132,6 +128,7 @@ class Runner:
         catalogs = await self._catalogs()
         self._check_models(catalogs, samples)
         self._price_models(catalogs)
+        self.judge_prices = await judge_prices(self, list(self.scorers.values()))
         total = sum(1 for _ in self._units(samples))  # this shard's part, when the run is one
         manifest = self._start_manifest(journal, samples, catalogs)
         self.budget = Budget(
@@ -273,8 +270,9 @@ class Runner:
         self.clients = {
             endpoint: Client(endpoint, stream=self.config.stream, transport=self.config.transport,
                              deadline_s=self.config.deadline_s, retry=retry, clock=self.config.clock)
-            for endpoint in set(self.endpoints.values())
+            for endpoint in set(self.endpoints.values()) | set(self.judge_endpoints.values())
         }  # fmt: skip
+        self.judging = JudgeCalls(self)
         sink = self._sink(total)
         units = self._units(samples)
         ticker = asyncio.create_task(self._tick(sink, total))
@@ -379,8 +377,11 @@ class Runner:
         if generate_only and record.error is None:
             self._count_generated(unit.model)  # its response line is on disk; `evalkit score` scores it
             return
-        record, score = await self.score(unit, record)
-        await self.record_sample(unit, prepared, record, score, from_cache=from_cache)
+        if is_judged(self.scorers[unit.task.name]):
+            record, score, judged = await self.judge(unit, prepared, record)
+        else:
+            (record, score), judged = await self.score(unit, record), None
+        await self.record_sample(unit, prepared, record, score, from_cache=from_cache, judged=judged)
 
     def _recorded(self, key: Key) -> bool:
         """Done by an earlier invocation (a failed sample too, unless its errors are retried)."""
@@ -477,7 +478,7 @@ class Runner:
         """One paid call through the client: each attempt reserves its worst case in the budget and a
         concurrency slot, and settles the real cost. Raises StopRun on a run-fatal error; None (and the
         model is dropped) on a model-fatal one."""
-        from evalkit.client import CallHooks, is_model_fatal, is_run_fatal
+        from evalkit.client import CallHooks, is_model_fatal
         from evalkit.client.errors import may_be_billed
 
         rendered, params = prepared.rendered, prepared.params
@@ -523,12 +524,7 @@ class Runner:
                 )
         finally:
             self.waiting_retry.discard(unit.key)
-        if record.error and is_run_fatal(record.error):
-            hint = _RUN_FATAL_HINT.get(record.error, "").format(run_id=self.run_id)
-            stop = StopRun(
-                _RUN_FATAL_STATUS.get(record.error, "failed"),
-                f"{record.error}: {record.error_message}{hint}",
-            )
+        if (stop := run_fatal(record, self.run_id)) is not None:
             if self.remote is not None:  # no node starts another attempt
                 await self.remote.stop(stop.status, stop.message)
             raise stop
@@ -602,8 +598,28 @@ class Runner:
             return dataclasses.replace(record, error="scoring_failed", error_message=failure), None
         return record, score
 
+    async def judge(
+        self, unit: Unit, prepared: Prepared, record: CallRecord
+    ) -> tuple[CallRecord, Score | None, Judged | None]:
+        """Score a successful response with the judge's calls (`evalkit.runner.judging`); a judge that
+        fails turns the record into an error (`judge_error`, `judge_unparsed`), never a wrong answer."""
+        if record.error is not None:
+            return record, None, None
+        output = encodable(record.output or "")
+        judged = await self.judging.judge(unit, prepared.rendered, output, self.scorers[unit.task.name])
+        if judged.failure is not None:
+            record = dataclasses.replace(record, error=judged.failure_class, error_message=judged.failure)
+        return record, judged.score, judged
+
     async def record_sample(
-        self, unit: Unit, prepared: Prepared, record: CallRecord, score: Score | None, *, from_cache: bool
+        self,
+        unit: Unit,
+        prepared: Prepared,
+        record: CallRecord,
+        score: Score | None,
+        *,
+        from_cache: bool,
+        judged: Judged | None = None,
     ) -> None:
         """Write the sample line; the sample counts once it is in the file, and this returns once it is
         fsynced."""
@@ -619,6 +635,7 @@ class Runner:
             request=prepared.request,
             from_cache=from_cache,
             simulated=self.simulated,
+            extra=judged.columns() if judged is not None else None,
         )
         self.journal.write(row.to_line())
         # counted as soon as the line is in the file, so a cancellation during the fsync below (Ctrl-C)
@@ -695,13 +712,6 @@ class Runner:
             "dead_models": self.dead_models,
             **({"executor": self.remote.summary()} if self.remote is not None else {}),
         }
-
-
-_RUN_FATAL_STATUS = {"out_of_credit": "out_of_credit", "auth": "auth_failed", "forbidden": "auth_failed"}
-_RUN_FATAL_HINT = {
-    "auth": " (the router rejected the API key: check ROUTERAI_API_KEY, or the variable named by --api-key-env)",
-    "out_of_credit": " (top up the account, then finish with: evalkit run --resume {run_id})",
-}
 
 
 def _settled(invocation: dict[str, Any]) -> dict[str, Any]:

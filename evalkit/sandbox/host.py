@@ -190,11 +190,12 @@ class Sandbox:
         """Judge one job (a bare string: a program with no tests) and return what happened."""
         if isinstance(job, str):
             job = Job(job)
+        analysis = _analysis(job)  # before taking a worker: meanwhile the previous sample runs
         slot = self._slots.get()
         try:
             if self.launcher == "exec":
-                return _run_exec_one(job, self.limits, self._plan)
-            return self._run_in_zygote(slot, job)
+                return _run_exec_one(job, self.limits, self._plan, analysis)
+            return self._run_in_zygote(slot, job, analysis)
         finally:
             self._slots.put(slot)
 
@@ -213,7 +214,7 @@ class Sandbox:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _run_in_zygote(self, slot: int, job: Job) -> ProgramResult:
+    def _run_in_zygote(self, slot: int, job: Job, analysis: dict[str, Any] | None) -> ProgramResult:
         """One retry if the slot's zygote died under the run (not the program's doing: it cannot
         signal the zygote); a second loss is a SandboxError."""
         for attempt in (1, 2):
@@ -223,7 +224,7 @@ class Sandbox:
                     zygote.stop()
                 zygote = self._zygotes[slot] = _Zygote(self._plan, self.limits)
             try:
-                return _run_zygote_one(zygote, job, self.limits, self._plan)
+                return _run_zygote_one(zygote, job, self.limits, self._plan, analysis)
             except _ZygoteLost as exc:
                 zygote.stop()
                 self._zygotes[slot] = None
@@ -265,8 +266,14 @@ class _Zygote:
         except SandboxError:
             shutil.rmtree(self.jobs, ignore_errors=True)
             raise
-        argv = [plan.python, "-I", "-S", "-B", "-c", _ZYGOTE_MAIN, str(self.jobs)]
-        argv += ["--isolate"] if plan.isolated else []
+        config = {
+            "isolate": plan.isolated,
+            "limits": _rlimits(limits, plan),
+            "tmp_mb": limits.tmp_mb,
+            "env": _environment(),
+            "output_bytes": limits.max_output_bytes,
+        }
+        argv = [plan.python, "-I", "-S", "-B", "-c", _ZYGOTE_MAIN, str(self.jobs), json.dumps(config)]
         argv += ["--once"] if once else list(_WARM_MODULES)
         if plan.network == "netns":
             argv = ["unshare", "--net", "--", *argv]
@@ -301,22 +308,41 @@ class _Zygote:
         if ready.get("ready") != self.proc.pid:
             self.stop()
             raise SandboxError(f"the sandbox zygote answered {ready!r}", where="sandbox")
+        self.spare: dict[str, Any] | None = ready.get("spare")
 
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def run(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
-        """Send one request and wait for its reply (at most `timeout_s` + a grace period)."""
+    def run(self, request: dict[str, Any], parts: tuple[bytes, bytes], timeout_s: float) -> dict[str, Any]:
+        """Run one sample and wait for its reply (at most `timeout_s` + a grace period). `parts`:
+        the judge's and the program's; written straight into the spare's pipes when it has one
+        (one hand-off fewer), else sent along for the zygote to hand over."""
+        spare, self.spare = self.spare, None
+        # (if the zygote dies after this check, the spare dies with it: its parent-death signal)
+        pipes = _open_spare(self.proc.pid, spare) if spare and self.alive() else None
+        if pipes is None:
+            request = {**request, "parts": [part.decode() for part in parts]}
+        else:
+            request = {**request, "handed": True}
+            _raise_priority(spare["pid"])  # type: ignore[index]
+        # the parts first, then the zygote: woken first, it would run (fork the next spare) on
+        # this core before the sample could start; its clock starts a moment after the sample
+        for fd, part in zip(pipes or (), parts, strict=False):
+            _write_part(fd, part)
+        self._send(request)
+        reply = self._reply(timeout_s + _REPLY_GRACE_S)
+        self.spare = reply.get("spare")
+        if "error" in reply:
+            raise SandboxError(f"the sandbox could not start the program: {reply['error']}", where="sandbox")
+        return reply
+
+    def _send(self, request: dict[str, Any]) -> None:
         assert self.proc.stdin is not None
         try:
             self.proc.stdin.write(json.dumps(request).encode() + b"\n")
             self.proc.stdin.flush()
         except OSError as exc:
             raise _ZygoteLost(f"cannot send to the zygote: {exc}") from None
-        reply = self._reply(timeout_s + _REPLY_GRACE_S)
-        if "error" in reply:
-            raise SandboxError(f"the sandbox could not start the program: {reply['error']}", where="sandbox")
-        return reply
 
     def _reply(self, timeout_s: float) -> dict[str, Any]:
         assert self.proc.stdout is not None
@@ -367,6 +393,44 @@ class _Zygote:
         shutil.rmtree(self.jobs, ignore_errors=True)
 
 
+def _open_spare(zygote_pid: int, spare: dict[str, Any]) -> tuple[int, int] | None:
+    """Our own ends of the spare's two request pipes, opened through the zygote's descriptors
+    (it holds them and, blocked on our pipe, changes none until our next request), each checked
+    by inode; None if that fails (the zygote then hands the parts over itself)."""
+    opened: list[int] = []
+    try:
+        for name in ("judge_fd", "program_fd"):
+            number, inode = spare[name]
+            opened.append(os.open(f"/proc/{zygote_pid}/fd/{int(number)}", os.O_WRONLY | os.O_CLOEXEC))
+            info = os.fstat(opened[-1])
+            if not stat.S_ISFIFO(info.st_mode) or info.st_ino != inode:
+                raise OSError(f"descriptor {number} of the zygote is not the spare's pipe")
+    except (OSError, KeyError, TypeError, ValueError):
+        for fd in opened:
+            os.close(fd)
+        return None
+    return opened[0], opened[1]
+
+
+def _raise_priority(pid: int) -> None:
+    """The spare was made at the lowest priority: back to normal, PID 1 then its process group."""
+    for which in (os.PRIO_PROCESS, os.PRIO_PGRP):
+        with contextlib.suppress(OSError):
+            os.setpriority(which, pid, 0)
+
+
+def _write_part(fd: int, part: bytes) -> None:
+    """One side's part, framed as the zygote frames it; a side that could not contain itself is
+    gone (EPIPE), and the zygote's reply says why."""
+    try:
+        with contextlib.suppress(BrokenPipeError):
+            data = memoryview(len(part).to_bytes(4, "big") + part)
+            while data:
+                data = data[os.write(fd, data) :]
+    finally:
+        os.close(fd)
+
+
 def _stop_zygotes(zygotes: list[_Zygote | None]) -> None:
     for index, zygote in enumerate(zygotes):
         if zygote is not None:
@@ -374,11 +438,13 @@ def _stop_zygotes(zygotes: list[_Zygote | None]) -> None:
             zygotes[index] = None
 
 
-def _run_exec_one(job: Job, limits: Limits, plan: _Plan) -> ProgramResult:
+def _run_exec_one(
+    job: Job, limits: Limits, plan: _Plan, analysis: dict[str, Any] | None = None
+) -> ProgramResult:
     """The exec launcher: a zygote of its own that serves this one job (a fresh interpreter)."""
     zygote = _Zygote(plan, limits, once=True)
     try:
-        return _run_zygote_one(zygote, job, limits, plan)
+        return _run_zygote_one(zygote, job, limits, plan, analysis)
     except _ZygoteLost as exc:
         raise SandboxError(f"the sandbox process died: {exc}", where="sandbox") from None
     finally:
@@ -389,54 +455,85 @@ def _seccomp_supported() -> bool:
     return os.uname().machine in ("x86_64", "aarch64")
 
 
-def _run_zygote_one(zygote: _Zygote, job: Job, limits: Limits, plan: _Plan) -> ProgramResult:
+def _run_zygote_one(
+    zygote: _Zygote, job: Job, limits: Limits, plan: _Plan, analysis: dict[str, Any] | None = None
+) -> ProgramResult:
     uids = _run_uids()
-    workdir = Path(tempfile.mkdtemp(prefix="job-", dir=zygote.jobs))
-    dir_fd = _open_dir(workdir)
+    # the code and the tests travel in the request; only without a private root (no per-sample
+    # /tmp) does a sample get a directory, for its two homes
+    workdir = None if plan.isolated else Path(tempfile.mkdtemp(prefix="job-", dir=zygote.jobs))
     cgroups = zygote.cgroups
     try:
-        _write_job(workdir, job, plan)
-        _reset_failcnt(cgroups)
-        request = {
-            "job": workdir.name,
-            "uids": list(uids),
-            "isolate": plan.isolated,
-            "timeout": limits.timeout_s,
-            "env": _environment(),
-            "limits": _rlimits(limits, plan),
-            "tmp_mb": limits.tmp_mb,
-            "cgroups": [str(group) for group in cgroups],
-        }
+        if workdir is not None:
+            for side in ("program", "judge"):
+                (workdir / f"home-{side}").mkdir(mode=0o700)
+        request = {"timeout": limits.timeout_s, "job": "" if workdir is None else workdir.name}
         try:
-            reply = zygote.run(request, limits.timeout_s)
+            reply = zygote.run(request, _parts(job, uids, plan, analysis), limits.timeout_s)
         except _ZygoteLost:
             _kill_leftovers(uids, cgroups)  # its children died with it (PDEATHSIG); make sure
             raise
+        memory_hit = _memory_cgroup_hit(cgroups)
+        if memory_hit:
+            _reset_failcnt(cgroups)  # for the next sample (a new zygote's cgroup starts at 0)
         if reply["setup_error"]:
             raise SandboxError(
                 f"the sandbox could not contain the program: {_one_line(reply['setup_error'])}",
                 where="sandbox",
             )
-        status, detail = _classify(reply, _memory_cgroup_hit(cgroups), limits)
-        stdout = _joined(dir_fd, ("program.stdout", "judge.stdout"), limits.max_output_bytes)
-        stderr = _joined(dir_fd, ("program.stderr", "judge.stderr"), limits.max_output_bytes)
+        status, detail = _classify(reply, memory_hit, limits)
+        outputs = reply["outputs"]
+        stdout = _joined(outputs, ("program.stdout", "judge.stdout"), limits.max_output_bytes)
+        stderr = _joined(outputs, ("program.stderr", "judge.stderr"), limits.max_output_bytes)
         forgeable = not plan.isolated or job.tests is None
         duration = round(reply["duration"], 4)
         return ProgramResult(status, detail, reply["returncode"], stdout, stderr, duration, forgeable)
     finally:
-        os.close(dir_fd)
-        _remove_workdir(workdir)
+        if workdir is not None:
+            _remove_workdir(workdir)
 
 
-def _write_job(workdir: Path, job: Job, plan: _Plan) -> None:
-    """The program's file and the judge's spec, readable by root only: each sandboxed process
-    reads its own before it drops to its uid, in a mount namespace where the other is absent."""
-    (workdir / "program.py").write_text(job.code, encoding="utf-8")
+def _parts(
+    job: Job, uids: tuple[int, int], plan: _Plan, analysis: dict[str, Any] | None
+) -> tuple[bytes, bytes]:
+    """What each side of the sample is given: the judge its uid, the tests and their analysis, the
+    program process its uid and the code (never the tests)."""
+    judge_uid, program_uid = uids if plan.isolated else (None, None)
     spec = {"prelude": job.prelude, "test": job.tests or "", "entry_point": job.entry_point}
-    (workdir / "judge.json").write_text(json.dumps(spec), encoding="utf-8")
-    if not plan.isolated:
-        for side in ("program", "judge"):
-            (workdir / f"home-{side}").mkdir(mode=0o700)
+    if analysis is not None:
+        spec["analysis"] = analysis
+    judge = json.dumps({"uid": judge_uid, "spec": spec}).encode()
+    program = json.dumps({"uid": program_uid, "source": job.code}).encode()
+    return judge, program
+
+
+def _analysis(job: Job) -> dict[str, Any] | None:
+    """The static part of the judge's work, done here (trusted, like the judge): the test's free
+    names and, when its calls can be batched (`inside/prefetch.py`), those calls (plain data) and
+    the names that must then be the judge's own, which the judge checks against its namespace.
+    None when the prelude or the test does not parse: the judge then finds out, and says so."""
+    import ast
+
+    from evalkit.sandbox.inside import plain, prefetch
+    from evalkit.scorers.code_extract import PARSING  # see there: one lock for every ast.parse
+
+    try:
+        with PARSING:
+            prompt, tree = ast.parse(job.prelude), ast.parse(job.tests or "")
+    except (SyntaxError, ValueError, RecursionError, MemoryError, SystemError):
+        return None
+    found = prefetch.analyse(tree, prompt, job.entry_point) if job.entry_point else None
+    calls, needs = found or ([], set())
+
+    def not_literal(value: Any) -> dict[str, Any]:
+        raise TypeError(f"not a literal: {type(value).__name__}")
+
+    try:
+        with plain.deep_enough():
+            encoded = [plain.encode([list(args), kwargs], not_literal) for args, kwargs in calls]
+    except (TypeError, plain.NotPlain, RecursionError):
+        encoded, needs = [], set()
+    return {"free": prefetch.free_names(prompt, tree), "calls": encoded, "needs": sorted(needs)}
 
 
 def _kill_leftovers(uids: tuple[int, int] | None, cgroups: list[Path]) -> None:
@@ -513,9 +610,8 @@ def _timeout_detail(limits: Limits, cpu: float | None) -> str:
     return detail
 
 
-def _joined(dir_fd: int, names: tuple[str, ...], limit: int) -> str:
-    parts = [text for name in names if (text := _tail(dir_fd, name, limit))]
-    text = "".join(parts)
+def _joined(outputs: dict[str, str], names: tuple[str, ...], limit: int) -> str:
+    text = "".join(str(outputs.get(name, "")) for name in names)
     return text if len(text) <= limit else "…" + text[-limit:]
 
 
@@ -531,32 +627,6 @@ def _remove_workdir(workdir: Path) -> None:
             workdir.unlink()
         return
     shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _open_dir(workdir: Path) -> int:
-    """A descriptor of the run's directory, taken before the program runs: the program owns the
-    directory and may rename it or put symlinks in it, so its outputs are read only through this."""
-    return os.open(workdir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-
-
-def _tail(dir_fd: int, name: str, limit: int) -> str:
-    """The last `limit` bytes of a captured stream (tracebacks end with the useful line). Only a
-    regular file, never through a symlink: we are root and the program chose what is there."""
-    try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
-    except OSError:
-        return ""
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            return ""
-        data = os.pread(fd, limit, max(0, info.st_size - limit))
-    except OSError:
-        return ""
-    finally:
-        os.close(fd)
-    text = data.decode("utf-8", "replace")
-    return ("…" + text) if info.st_size > limit else text
 
 
 def _pids_of_uid(uid: int) -> Iterator[int]:

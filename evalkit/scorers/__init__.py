@@ -38,7 +38,7 @@ _REGISTRY: dict[str, str] = {
 
 _REGISTERED: dict[str, Callable[..., Any]] = {}
 # helpers, not scorers: never looked up as a scorer's module
-_NOT_SCORERS = {"base", "normalize", "code_extract"}  # helpers the scorers share
+_NOT_SCORERS = {"base", "normalize", "code_extract", "judge_prompt"}  # helpers the scorers share
 
 
 def scorer(name: str) -> Callable[[T], T]:

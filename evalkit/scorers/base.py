@@ -31,7 +31,9 @@ class Score:
 class Scorer:
     """Base of every scorer: callable as scorer(output, sample) -> Score, with a declared lifecycle.
 
-    Scorers must never raise on any string output and must keep values in [0, 1].
+    Scorers must never raise on any string output and must keep values in [0, 1]. Two exceptions,
+    both so that a failure is recorded as the sample's error rather than as a wrong answer: `verdict`
+    raises `VerdictError` for a judge reply that is no verdict, and `judge` scores only inside a run.
     `blocking = True` marks scorers that do real work outside Python (the code sandbox): the runner
     calls those in a worker thread so that scoring overlaps generation. `close()` releases what the
     scorer holds (warm sandbox workers); the runner calls it once, after the last sample.

@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 import re
 import textwrap
+import threading
 import warnings
 from dataclasses import dataclass
 from typing import Literal
@@ -72,9 +73,15 @@ def _defines(code: str, name: str) -> bool:
     return re.search(rf"^(async\s+)?def\s+{re.escape(name)}\s*\(", code, re.MULTILINE) is not None
 
 
+# CPython 3.11 (< 3.11.8) keeps the AST conversion's recursion depth in shared state: two threads
+# parsing at once (the runner scores in threads) can fail with "SystemError: AST constructor
+# recursion depth mismatch". Every `ast.parse` of evalkit's process takes this lock.
+PARSING = threading.Lock()
+
+
 def _parse(code: str) -> ast.Module | None:
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), PARSING:
             warnings.simplefilter("ignore")  # invalid escape sequences in model code are not our concern
             return ast.parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):

@@ -9,7 +9,8 @@ Routes (under `/api/v1`): `POST /chat/completions` (JSON and SSE), `GET /models`
 (hold requests after the Nth until released: a test hook), `GET /sim/stats`. Every response carries
 `X-Evalkit-Simulated: 1`; every `/models` entry has `"simulated": true`.
 Models: see `evalkit.sim.profiles` (`meta-llama/llama-4-scout`, `sim/small-fast`, `sim/large-accurate`,
-`sim/ru-tuned`).
+`sim/ru-tuned`, `sim/reasoner`, `sim/thinker`, and the judges `sim/judge`, `sim/judge-biased`; judge
+prompts get a verdict from any model with a `JudgeProfile`: `evalkit.sim.judge`).
 """
 
 from __future__ import annotations

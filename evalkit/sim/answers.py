@@ -95,9 +95,11 @@ def scorer_name(task: Task) -> str | None:
     return task.scorer.name if isinstance(task.scorer, ScorerSpec) else None
 
 
-def compose(item: Item, correct: bool, rng: random.Random, verbosity: int) -> str:
-    """The model's full reply to `item`."""
+def compose(item: Item, correct: bool, rng: random.Random, verbosity: int, style: str = "") -> str:
+    """The model's full reply to `item`; `style` opens a free-form (judged) answer."""
     scorer = item.scorer
+    if scorer == "judge":
+        return _free_form(item, correct, rng, verbosity, style)
     if scorer == "numeric":
         return _numeric(item, correct, rng, verbosity)
     if scorer == "choice":
@@ -254,6 +256,20 @@ def _value(item: Item, correct: bool, rng: random.Random, verbosity: int = 0) ->
     if not wants_answer_line(item):
         return value
     return f"{_reasoning(item, verbosity)}\n{answer_word(item.sample.language)}: {value}"
+
+
+def _free_form(item: Item, correct: bool, rng: random.Random, verbosity: int, style: str) -> str:
+    """A judged answer: the reference (or the sample's `distractor`, another sample's reference) with
+    0 to 2 × verbosity sentences of padding around it, so length says nothing about correctness."""
+    distractor = item.sample.fields.get("distractor")
+    if correct:
+        core = item.sample.target[0] if item.sample.target else ""
+    else:
+        core = distractor if isinstance(distractor, str) and distractor else _other_value(item, rng)
+    first, _given, check = _REASONING.get(item.sample.language or "en", _REASONING["en"])
+    padding = [rng.choice((first, check)) for _ in range(rng.randint(0, 2 * verbosity))]
+    cut = rng.randint(0, len(padding))
+    return style + " ".join([*padding[:cut], core, *padding[cut:]])
 
 
 def wants_answer_line(item: Item) -> bool:

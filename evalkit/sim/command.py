@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from evalkit.common.errors import EvalkitError
 from evalkit.sim import KEY_ENV
-from evalkit.sim.profiles import DEFAULT_MODELS
+from evalkit.sim.profiles import DEFAULT_MODELS, JUDGE_MODELS
 
 if TYPE_CHECKING:
     from evalkit.sim.app import SimApp
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `evalkit sim`."""
-    ids = ", ".join(model.id for model in DEFAULT_MODELS)
+    ids = ", ".join(model.id for model in (*DEFAULT_MODELS, *JUDGE_MODELS))
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
     parser.add_argument(

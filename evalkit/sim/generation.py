@@ -18,6 +18,7 @@ from evalkit.client.tokens import estimate_message_tokens, estimate_tokens, trun
 from evalkit.sim.answers import Item, cheating_program, compose, generic_reply, thinking
 from evalkit.sim.faults import unit
 from evalkit.sim.index import SampleIndex
+from evalkit.sim.judge import is_judge_prompt, judge_reply, style_mark
 from evalkit.sim.profiles import SimModel
 from evalkit.sim.wire import Usage
 
@@ -150,6 +151,8 @@ def _reply(
     request_seed: Any,
     effort: str | None,
 ) -> tuple[str, bool | None, random.Random]:
+    if model.judge is not None and is_judge_prompt(prompt := message_text(messages[-1])):
+        return judge_reply(model.judge, model.id, prompt, seed, request_seed), None, random.Random(seed)
     if item is None:
         rng = random.Random(seed)
         return generic_reply(model.id, message_text(messages[-1])), None, rng
@@ -160,7 +163,7 @@ def _reply(
     rng = random.Random(int(unit(*key, "answer", *([effort] if effort else [])) * 2**53))
     if model.code_answers == "cheats" and (item.scorer == "code" or item.family == "code"):
         return cheating_program(item, rng), False, rng
-    return compose(item, correct, rng, model.verbosity), correct, rng
+    return compose(item, correct, rng, model.verbosity, style=style_mark(model.id)), correct, rng
 
 
 def correctness_draw(seed: int, item: Item, key: tuple[Any, ...]) -> float:

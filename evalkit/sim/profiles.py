@@ -10,6 +10,8 @@ The default catalog (ids are stable; tests and docs rely on them):
 | `sim/ru-tuned` | text | 30 | 90 | — | good in Russian, middling elsewhere | medium |
 | `sim/reasoner` | text | 50 | 200 | — | thinks (a `reasoning` field); better, slower, dearer with effort | medium |
 | `sim/thinker` | text | 40 | 160 | — | thinks in `<think>` blocks inside its content | medium |
+| `sim/judge` | text | 20 | 80 | — | a judge: 95% accurate, unbiased (also answers as a model) | fast |
+| `sim/judge-biased` | text | 10 | 30 | — | a judge leaning to answer A, long answers and its own | fast |
 
 Llama 4 Scout carries RouterAI's real prices; the `sim/` models are invented. Every model caches a
 repeated prompt prefix (all messages before the last) of at least `cache_min_tokens` tokens and bills
@@ -24,6 +26,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from evalkit.common.errors import ConfigError
+from evalkit.sim.judge import JudgeProfile
 
 PER_MILLION = 1e-6
 
@@ -50,6 +53,7 @@ class SimModel(BaseModel):
     thinking: how a reasoning model shows its thought: not at all ("none": it does not think), in the
         message's `reasoning` field ("field"), or in a `<think>` block of its content ("think").
     thinking_tokens: mean hidden tokens per effort (billed as output); effort_gain: accuracy added.
+    judge: how it grades when it reads a judge prompt (accuracy and biases); None: it is no judge.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -76,6 +80,7 @@ class SimModel(BaseModel):
     effort_gain: dict[str, float] = Field(default_factory=dict)
     default_effort: str = "medium"
     cache_min_tokens: int = Field(256, ge=1)
+    judge: JudgeProfile | None = None  # set: it also answers judge prompts (see `evalkit.sim.judge`)
 
     @property
     def accepts_images(self) -> bool:
@@ -115,6 +120,8 @@ LLAMA_4_SCOUT = SimModel(
     other_languages=0.95,
     verbosity=2,
     latency=Latency(ttft_s=0.45, per_prompt_token_s=0.00005, per_image_s=0.15, tokens_per_s=110, jitter=0.25),
+    # the built-in open-ended task's default judge: fairly accurate, leaning a little as real judges do
+    judge=JudgeProfile(accuracy=0.9, position_bias=0.1, verbosity_bias=0.15, self_preference=0.2),
 )
 
 SMALL_FAST = SimModel(
@@ -221,12 +228,44 @@ DEFAULT_MODELS: tuple[SimModel, ...] = (
 )
 
 
+JUDGE = SimModel(
+    id="sim/judge",
+    name="Simulated: Judge (accurate, unbiased)",
+    context_length=131072,
+    prompt_price=20 * PER_MILLION,
+    completion_price=80 * PER_MILLION,
+    cache_read_price=5 * PER_MILLION,
+    quality={"qa": 0.8, "code": 0.75, "other": 0.8},
+    language_factor={"th": 0.9, "hi": 0.9, "ar": 0.92, "bn": 0.88, "te": 0.88, "sw": 0.88},
+    verbosity=1,
+    latency=Latency(ttft_s=0.3, per_prompt_token_s=0.00003, tokens_per_s=120, jitter=0.2),
+    judge=JudgeProfile(accuracy=0.95),
+)
+
+BIASED_JUDGE = SimModel(
+    id="sim/judge-biased",
+    name="Simulated: Judge (prefers the first answer, long answers and its own)",
+    context_length=65536,
+    prompt_price=10 * PER_MILLION,
+    completion_price=30 * PER_MILLION,
+    cache_read_price=2.5 * PER_MILLION,
+    quality={"qa": 0.65, "code": 0.5, "other": 0.65},
+    language_factor={"th": 0.8, "hi": 0.8, "ar": 0.85, "bn": 0.75, "te": 0.75, "sw": 0.8},
+    verbosity=3,
+    latency=Latency(ttft_s=0.2, per_prompt_token_s=0.00002, tokens_per_s=150, jitter=0.2),
+    judge=JudgeProfile(accuracy=0.9, position_bias=0.3, verbosity_bias=0.4, self_preference=0.6),
+)
+
+JUDGE_MODELS: tuple[SimModel, ...] = (JUDGE, BIASED_JUDGE)
+"""Served by default next to DEFAULT_MODELS; not part of the demo's models under test."""
+
+
 def resolve_models(models: Iterable[SimModel | str | Mapping[str, object]] | None) -> dict[str, SimModel]:
     """The served catalog: the defaults when None; else each item is a SimModel, a default's id, or a
     mapping of SimModel fields."""
     if models is None:
-        return {model.id: model for model in DEFAULT_MODELS}
-    known = {model.id: model for model in DEFAULT_MODELS}
+        return {model.id: model for model in (*DEFAULT_MODELS, *JUDGE_MODELS)}
+    known = {model.id: model for model in (*DEFAULT_MODELS, *JUDGE_MODELS)}
     catalog: dict[str, SimModel] = {}
     for item in models:
         if isinstance(item, SimModel):

@@ -39,6 +39,7 @@ class TaskReport:
     readings: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     checked: int = 0
+    judged: bool = False  # a judge scorer: gold cannot be scored without paying its model
 
     def lines(self) -> list[str]:
         langs = ", ".join(f"{lang} ({n})" for lang, n in self.languages.items())
@@ -49,7 +50,15 @@ class TaskReport:
             out.append(f"  prompt [{lang}]: {_short(text)}")
         if self.readings:
             out.append("  targets: " + "; ".join(self.readings))
-        out.append(f"  self-check: {self.checked - len(self.problems)}/{self.checked} gold answers score 1")
+        if self.judged:
+            ok = self.checked - len(self.problems)
+            out.append(
+                f"  self-check: {ok}/{self.checked} samples have what the judge needs (gold is not judged: that costs a model call)"
+            )
+        else:
+            out.append(
+                f"  self-check: {self.checked - len(self.problems)}/{self.checked} gold answers score 1"
+            )
         out += [f"  problem: {p}" for p in self.problems[:_SHOWN]]
         if len(self.problems) > _SHOWN:
             out.append(f"  ... and {len(self.problems) - _SHOWN} more problems")
@@ -85,6 +94,7 @@ def _report(task: Task, scorer: Any, samples: Sequence[Sample]) -> TaskReport:
     report.readings = _readings(task, scorer, samples)
     report.problems = sample_problems(scorer, samples)
     report.checked = len(samples)
+    report.judged = bool(getattr(scorer, "calls_models", False))
     return report
 
 
@@ -123,6 +133,8 @@ def gold_output(sample: Sample, target: str) -> str:
 
 def _problem(scorer: Any, sample: Sample) -> str | None:
     kind = type(scorer).__name__
+    if getattr(scorer, "calls_models", False):  # a judge: gold cannot be scored without paying a model
+        return scorer.check(sample)
     if kind == "CodeExecution":
         test = sample.fields.get(scorer.fields["test"])
         if not isinstance(test, str) or not test.strip():
@@ -133,8 +145,9 @@ def _problem(scorer: Any, sample: Sample) -> str | None:
         return "no accepted answer (an empty list); only the extractive scorer reads that as 'no answer', so every output would score 0"
     if kind == "RegexMatch" or not sample.target:
         return None  # a pattern is not an answer; an empty target means "no answer" (extractive)
+    written = getattr(scorer, "gold_output", None)  # a scorer that reads its own form (`verdict`)
     for target in sample.target:
-        output = gold_output(sample, target)
+        output = written(target) if callable(written) else gold_output(sample, target)
         try:
             score = scorer(output, sample)
         except Exception as exc:  # a Python scorer of the user's: report, do not crash validate

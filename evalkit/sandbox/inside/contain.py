@@ -2,11 +2,12 @@
 a private filesystem view, rlimits, its own uid, `no_new_privs`, the seccomp filter.
 
 The filesystem view (built once per zygote, then per sample only /proc and the tmpfs mounts): a
-mount namespace whose root is a small read-only tmpfs holding only the system directories (`/usr`, `/bin`, `/lib*`, `/etc`, read-only), a minimal `/dev`, its own
-`/proc` (other uids' processes hidden), and fresh size-capped tmpfs mounts on `/tmp`, `/var/tmp`
-and `/dev/shm`. The project, the run's results and cache, the task data files, home directories,
-other samples' files and the host's Unix sockets (`/tmp/.X11-unix`, `/run/dbus`) are simply not
-there. The tmpfs mounts die with the namespace, so nothing is left behind."""
+mount namespace whose root is a small read-only tmpfs holding only the system directories (`/usr`,
+`/bin`, `/lib*`, `/etc`, read-only), a minimal `/dev`, its own `/proc` (other uids' processes
+hidden), and fresh size-capped tmpfs mounts on `/tmp`, `/var/tmp` and `/dev/shm`. The project, the
+run's results and cache, the task data files, home directories, other samples' files and the
+host's Unix sockets (`/tmp/.X11-unix`, `/run/dbus`) are simply not there. The tmpfs mounts die
+with the namespace, so nothing is left behind."""
 
 from __future__ import annotations
 
@@ -44,13 +45,10 @@ def mount(source: str | None, target: str, fstype: str | None, flags: int, data:
     check(LIBC.mount(encode(source), encode(target), encode(fstype), flags, encode(data)), f"mount {target}")
 
 
-JOBS = "/.jobs"  # where the zygote sees the host's job directories
-
-
 def enter_zygote_root(jobs_dir: str) -> None:
     """Once per zygote: a new mount namespace whose `/` is a read-only tmpfs in `jobs_dir/.root`
-    with the system directories, a minimal /dev, mount points for the per-sample /proc and tmpfs,
-    and `jobs_dir` at JOBS (root-only; each sample's processes unmount it before running code)."""
+    with the system directories, a minimal /dev and mount points for the per-sample /proc and
+    tmpfs; nothing of the host's, `jobs_dir` included (a sample's code and tests arrive on pipes)."""
     root = jobs_dir + "/.root"
     check(LIBC.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
     mount(None, "/", None, MS_REC | MS_PRIVATE)
@@ -68,9 +66,8 @@ def enter_zygote_root(jobs_dir: str) -> None:
     os.symlink("/proc/self/fd", root + "/dev/fd")
     for number, name in enumerate(("stdin", "stdout", "stderr")):
         os.symlink(f"/proc/self/fd/{number}", f"{root}/dev/{name}")
-    for path in ("/dev/shm", "/tmp", "/var/tmp", "/proc", JOBS):
+    for path in ("/dev/shm", "/tmp", "/var/tmp", "/proc"):
         os.makedirs(root + path, exist_ok=True)
-    mount(jobs_dir, root + JOBS, None, MS_BIND)
     os.chdir(root)
     number = _PIVOT_ROOT.get(os.uname().machine)
     if number is None:
@@ -99,10 +96,9 @@ TMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
 
 
 def enter_private_tmp(tmp_mb: int, paths: tuple[str, ...] = TMP_DIRS) -> None:
-    """This process's own mount namespace without the job directories and with fresh, capped
-    temporary directories (`paths`), which disappear with it."""
+    """This process's own mount namespace with fresh, capped temporary directories (`paths`),
+    which disappear with it."""
     check(LIBC.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
-    check(LIBC.umount2(JOBS.encode(), MNT_DETACH), "umount " + JOBS)
     for path in paths:
         mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_mb}m,mode=1777")
 
@@ -130,12 +126,16 @@ def set_limits(limits: dict[str, int]) -> None:
             resource.setrlimit(getattr(resource, name), (value, hard))
 
 
-def become(uid: int | None, env: dict[str, str], cwd: str) -> None:
-    """Drop to `uid` (no groups, no capabilities), no new privileges, killed with its parent."""
+def settle(env: dict[str, str], cwd: str) -> None:
+    """The working directory and the whole environment (nothing of ours, no API key)."""
     os.chdir(cwd)
     os.environ.clear()
     os.environ.update(env)
     sys.argv[:] = ["program.py"]
+
+
+def drop(uid: int | None) -> None:
+    """Drop to `uid` (no groups, no capabilities), no new privileges, killed with its parent."""
     if uid is not None:
         os.setgroups([])
         os.setresgid(uid, uid, uid)
@@ -143,5 +143,11 @@ def become(uid: int | None, env: dict[str, str], cwd: str) -> None:
     check(LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "PR_SET_NO_NEW_PRIVS")
     check(LIBC.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), "PR_SET_DUMPABLE")  # /proc/self as after an exec
     check(LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "PR_SET_PDEATHSIG")  # setuid clears it
-    if uid is not None and seccomp.supported():
+
+
+def refuse_namespaces() -> None:
+    """The seccomp filter, installed while still root (CAP_SYS_ADMIN stands in for `no_new_privs`)
+    once this process needs no more mounts: what is left to do, the uid drop and `prctl`, it
+    allows. Inherited by every child, never removed."""
+    if seccomp.supported():
         seccomp.install()

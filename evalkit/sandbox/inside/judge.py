@@ -138,6 +138,8 @@ class Judge:
         self.batch_open = False
         self.batch_name: str | None = None
         self.batch_target: Remote | None = None  # the program's function of that name, once loaded
+        self.trees: tuple[ast.Module, ast.Module] | None = None  # the prelude and the test, parsed
+        self.free: list[str] | None = None  # the test's free names, when our side sent them
 
     def start_batch(self, name: str, calls: list[Any]) -> None:
         """Send the planned calls of the program's `name` (before it has even loaded: it runs them
@@ -374,25 +376,44 @@ def _exception(name: str, message: str) -> BaseException:
     return RemoteError(f"{name}: {message}")
 
 
-def _free_names(source: str) -> list[str]:
-    """Names the test code reads that it does not get from builtins: the program may define them."""
-    tree = ast.parse(source)
-    names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
-    return sorted(n for n in names if not hasattr(builtins, n))
+def _parsed(prelude: str, test: str) -> tuple[ast.Module, ast.Module] | None:
+    """The prelude and the test parsed once, for every analysis and the test's compilation."""
+    try:
+        return ast.parse(prelude), ast.parse(test)
+    except SyntaxError:
+        return None  # the same error is raised where each is compiled, and is the verdict
 
 
 def prepare(judge: Judge, spec: dict[str, Any]) -> dict[str, Any]:
     """The judge's namespace before the program has loaded (the prelude run), and the batch of
     planned calls sent; raises Lost if the program process is already gone."""
     prelude, test, entry_point = spec.get("prelude", ""), spec.get("test", ""), spec.get("entry_point")
+    analysis = spec.get("analysis")  # made by our side while the sample waited for a worker
+    if analysis is None:
+        judge.trees = _parsed(prelude, test)
     namespace: dict[str, Any] = {"__name__": "__sandbox__", "__builtins__": builtins}
     exec(compile(prelude, "prelude.py", "exec"), namespace)
-    if entry_point:
-        owned = {k: not isinstance(v, Remote) for k, v in namespace.items() if k != entry_point}
-        calls = prefetch.planned_calls(test, prelude, entry_point, owned)
+    owned = {k: not isinstance(v, Remote) for k, v in namespace.items() if k != entry_point}
+    if analysis is not None:
+        judge.free = [str(name) for name in analysis["free"]]
+        if entry_point and analysis["calls"] and prefetch.owns_all(analysis["needs"], owned):
+            judge.start_batch(entry_point, [_literal(call) for call in analysis["calls"]])
+    elif entry_point and judge.trees:
+        calls = prefetch.plan(judge.trees[1], judge.trees[0], entry_point, owned)
         if calls:
             judge.start_batch(entry_point, calls)
     return namespace
+
+
+def _literal(data: Any) -> tuple[list[Any], dict[str, Any]]:
+    """A planned call's arguments, as our side encoded them (plain data, no references)."""
+
+    def no_reference(tag: str, body: Any) -> Any:
+        raise plain.NotPlain(f"a reference ({tag}) in a planned call")
+
+    with plain.deep_enough():
+        args, kwargs = plain.decode(data, no_reference)
+    return list(args), dict(kwargs)
 
 
 def run_tests(judge: Judge, spec: dict[str, Any], namespace: dict[str, Any], loaded: dict[str, Any]) -> str:
@@ -401,7 +422,13 @@ def run_tests(judge: Judge, spec: dict[str, Any], namespace: dict[str, Any], loa
         name, message = _pair(loaded["error"])
         return f"{'crash' if name == 'MemoryError' else 'fail'} {name}: {message}"
     prelude, test, entry_point = spec.get("prelude", ""), spec.get("test", ""), spec.get("entry_point")
-    wanted = [n for n in _free_names(prelude + "\n" + test) if n not in namespace or n == entry_point]
+    if judge.free is not None:
+        free = judge.free
+    else:
+        free = prefetch.free_names(
+            *(judge.trees or (ast.parse(prelude + "\n" + test),))
+        )  # or the SyntaxError
+    wanted = [n for n in free if n not in namespace or n == entry_point]
     for name in [n for n in wanted if n in sys.stdlib_module_names and n != entry_point]:
         namespace[name] = __import__(name)  # a test relying on `math` gets ours, never the program's
         wanted.remove(name)
@@ -419,7 +446,7 @@ def run_tests(judge: Judge, spec: dict[str, Any], namespace: dict[str, Any], loa
     elif entry_point and judge.batch_name == entry_point:
         judge.batch_target = namespace[entry_point]
     try:
-        exec(compile(test, "test.py", "exec"), namespace)
+        exec(compile(judge.trees[1] if judge.trees else test, "test.py", "exec"), namespace)
     except AssertionError as exc:
         traceback.print_exc()
         return "fail AssertionError: " + str(exc) + _not_plain_note(judge)
@@ -480,6 +507,8 @@ def main(
     except BaseException as exc:  # noqa: BLE001 - a broken prelude is still a verdict, not a hang
         traceback.print_exc()
         verdict = f"fail {type(exc).__name__}: {exc}"
+    with contextlib.suppress(OSError):
+        os.close(sock_fd)  # EOF: the program process ends now, while we finish (else killed with us)
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(BaseException):
             stream.flush()

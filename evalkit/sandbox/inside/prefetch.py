@@ -37,6 +37,26 @@ def planned_calls(test: str, prelude: str, entry_point: str, local: dict[str, bo
         tree, prompt = ast.parse(test), ast.parse(prelude)
     except SyntaxError:
         return None
+    return plan(tree, prompt, entry_point, local)
+
+
+def plan(tree: ast.Module, prompt: ast.Module, entry_point: str, local: dict[str, bool]) -> list[Any] | None:
+    """`planned_calls` for a test and a prompt already parsed."""
+    found = analyse(tree, prompt, entry_point)
+    if found is None or not owns_all(found[1], local):
+        return None
+    return found[0]
+
+
+def owns_all(names: Any, local: dict[str, bool]) -> bool:
+    """Every name is the judge's own in `local` (its namespace: name -> owned), or a builtin it did not shadow."""
+    return all(_judge_owns(str(name), local) for name in names)
+
+
+def analyse(tree: ast.Module, prompt: ast.Module, entry_point: str) -> tuple[list[Any], set[str]] | None:
+    """What needs no namespace: the literal calls in evaluation order, and the names the asserts
+    read besides the parameter (`plan` holds only if each is the judge's own); None when the test's
+    shape is not batchable."""
     if any(isinstance(n, ast.Name) and n.id == entry_point for n in ast.walk(prompt)):
         return None  # a prompt helper would call the program
     *before, check, last = tree.body if len(tree.body) >= 2 else (None, None, None)
@@ -46,16 +66,17 @@ def planned_calls(test: str, prelude: str, entry_point: str, local: dict[str, bo
         return None
     param = check.args.args[0].arg
     calls: list[Any] = []
+    needs: set[str] = set()
     for stmt in check.body:
         if isinstance(stmt, ast.Pass) or (
             isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)
         ):
             continue
-        if not isinstance(stmt, ast.Assert) or not _collect(stmt.test, param, local, calls):
+        if not isinstance(stmt, ast.Assert) or not _collect(stmt.test, param, needs, calls):
             return None
         if stmt.msg is not None and any(isinstance(n, ast.Call) for n in ast.walk(stmt.msg)):
             return None
-    return calls or None
+    return (calls, needs) if calls else None
 
 
 def _is_check(node: Any) -> bool:
@@ -91,14 +112,16 @@ def _inert(stmt: ast.stmt) -> bool:
     return False
 
 
-def _collect(node: ast.AST, param: str, local: dict[str, bool], calls: list[Any]) -> bool:
+def _collect(node: ast.AST, param: str, needs: set[str], calls: list[Any]) -> bool:
     """Post-order, field order: the evaluation order for the node types in _STRAIGHT."""
     if not isinstance(node, _STRAIGHT):
         return False
     if isinstance(node, ast.Compare) and len(node.comparators) != 1:
         return False  # `a < b < c` evaluates c only if a < b
-    if isinstance(node, ast.Name) and (node.id == param or not _judge_owns(node.id, local)):
-        return False  # the parameter only as the function of a call: never passed on
+    if isinstance(node, ast.Name):
+        if node.id == param:
+            return False  # the parameter only as the function of a call: never passed on
+        needs.add(node.id)  # must be the judge's own (checked against its namespace)
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == param:
         literal = _literal_arguments(node)
         if literal is None:
@@ -107,7 +130,13 @@ def _collect(node: ast.AST, param: str, local: dict[str, bool], calls: list[Any]
         return True
     if isinstance(node, ast.Call) and not isinstance(node.func, (ast.Name, ast.Attribute)):
         return False
-    return all(_collect(child, param, local, calls) for child in ast.iter_child_nodes(node))
+    return all(_collect(child, param, needs, calls) for child in ast.iter_child_nodes(node))
+
+
+def free_names(*trees: ast.AST) -> list[str]:
+    """Names the test code reads that it does not get from builtins: the program may define them."""
+    names = {node.id for tree in trees for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    return sorted(n for n in names if not hasattr(builtins, n))
 
 
 def _judge_owns(name: str, local: dict[str, bool]) -> bool:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import ctypes
 import platform
 import struct
+from typing import Any
 
 _REFUSED = ("unshare", "setns", "mount", "umount2", "pivot_root", "add_key", "request_key", "keyctl",
             "flock", "inotify_init", "inotify_init1", "inotify_add_watch", "fanotify_init")  # fmt: skip
@@ -104,8 +105,13 @@ def _assemble(code: list[tuple[int, str | None, str | None, int] | str]) -> list
     return [(op, offset(t, i), offset(f, i), k) for i, (op, t, f, k) in enumerate(insns)]
 
 
-def install() -> None:
-    """Install the filter on this thread (and every child it makes); needs `no_new_privs`."""
+_PREPARED: list[Any] = []  # (the filter's bytes, the sock_fprog pointing at them, libc)
+
+
+def prepare() -> None:
+    """Build the filter once (the zygote does, before it forks): `install` then costs one call."""
+    if _PREPARED:
+        return
     insns = program()
     raw = b"".join(struct.pack("=HBBI", *insn) for insn in insns)
     buffer = ctypes.create_string_buffer(raw, len(raw))
@@ -114,7 +120,13 @@ def install() -> None:
         _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
     prog = _Prog(len(insns), ctypes.cast(buffer, ctypes.c_void_p))
-    libc = ctypes.CDLL(None, use_errno=True)
+    _PREPARED.extend((buffer, prog, ctypes.CDLL(None, use_errno=True)))
+
+
+def install() -> None:
+    """Install the filter on this thread (and every child it makes); needs `no_new_privs`."""
+    prepare()
+    _, prog, libc = _PREPARED
     if libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) != 0:
         err = ctypes.get_errno()
         import os

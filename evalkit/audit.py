@@ -1,0 +1,340 @@
+"""Judge audit statistics: how far a judge's verdicts can be trusted (re-exported by `evalkit.stats`).
+
+    votes = stats.judge_votes(df)                       # one row per judge call of a judged run
+    stats.replicate_agreement(votes)                    # each judge with itself: Fleiss' kappa [95% CI]
+    stats.judge_agreement(votes)                        # judges with each other
+    stats.human_agreement(verdicts, labels)             # a judge against human labels
+    stats.position_bias(*stats.swapped_pairs(votes))    # pairwise: does the verdict follow the order?
+    stats.verbosity_bias(verdicts, lengths, reference)  # are long wrong answers passed more often?
+    stats.self_preference(verdicts, reference, own)     # does the judge favour its own answers?
+
+Agreement is chance-corrected (Cohen's kappa for two raters, Fleiss' kappa for more) with a percentile
+bootstrap interval over items (fixed seed: the same numbers every time). Each bias check returns a
+`BiasCheck` whose interval is the inversion of its own test, so `flagged` (p < alpha) holds exactly
+when the interval excludes the no-bias value. Pure functions of their inputs; no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from scipy import stats as sps
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+CONFIDENCE = 0.95
+BOOTSTRAP = 2000
+_PASS = {"pass": 1.0, "fail": 0.0}
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """A chance-corrected agreement statistic with its interval."""
+
+    statistic: str  # "cohen_kappa" or "fleiss_kappa"
+    value: float
+    low: float
+    high: float
+    observed: float  # raw share of agreeing pairs of ratings
+    n_items: int
+    n_raters: int
+
+    def sentence(self) -> str:
+        return (
+            f"{self.statistic.replace('_', ' ')} {self.value:.2f} [{self.low:.2f}, {self.high:.2f}] "
+            f"({self.n_items} items, {self.n_raters} raters, raw agreement {self.observed:.1%})"
+        )
+
+
+@dataclass(frozen=True)
+class BiasCheck:
+    """One bias test: `effect` (0 means no bias) with its interval and p-value."""
+
+    name: str
+    effect: float
+    low: float
+    high: float
+    p_value: float
+    n: int
+    flagged: bool
+    detail: str
+
+    def sentence(self) -> str:
+        verdict = "BIAS FOUND" if self.flagged else "no bias found"
+        return (
+            f"{self.name}: {verdict}; effect {self.effect:+.3f} [{self.low:+.3f}, {self.high:+.3f}], "
+            f"p={self.p_value:.3g}, n={self.n} ({self.detail})"
+        )
+
+
+# --- agreement -------------------------------------------------------------------------------------
+
+
+def _codes(ratings: np.ndarray) -> tuple[np.ndarray, int]:
+    flat = ratings.ravel()
+    missing = np.array([r is None or (isinstance(r, float) and math.isnan(r)) for r in flat])
+    if missing.any():
+        raise ValueError("ratings hold missing values; drop those items first")
+    categories = sorted({str(r) for r in flat})
+    lookup = {c: i for i, c in enumerate(categories)}
+    return np.array([lookup[str(r)] for r in flat]).reshape(ratings.shape), len(categories)
+
+
+def _fleiss(counts: np.ndarray) -> tuple[float, float]:
+    """(kappa, observed agreement) from an items × categories count table (equal raters per item)."""
+    raters = counts.sum(axis=1)[0]
+    p_item = ((counts * (counts - 1)).sum(axis=1)) / (raters * (raters - 1))
+    observed = float(p_item.mean())
+    shares = counts.sum(axis=0) / counts.sum()
+    expected = float((shares**2).sum())
+    if expected >= 1.0:
+        return math.nan, observed
+    return (observed - expected) / (1 - expected), observed
+
+
+def _cohen(a: np.ndarray, b: np.ndarray, k: int) -> tuple[float, float]:
+    observed = float((a == b).mean())
+    pa = np.bincount(a, minlength=k) / len(a)
+    pb = np.bincount(b, minlength=k) / len(b)
+    expected = float((pa * pb).sum())
+    if expected >= 1.0:
+        return math.nan, observed
+    return (observed - expected) / (1 - expected), observed
+
+
+def _boot(stat: Any, n: int, seed: int, n_boot: int, confidence: float) -> tuple[float, float]:
+    rng = np.random.default_rng(seed)
+    values = np.array([stat(rng.integers(0, n, size=n)) for _ in range(n_boot)])
+    values = values[~np.isnan(values)]
+    if len(values) == 0:
+        return math.nan, math.nan
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(values, [alpha, 1 - alpha])
+    return float(low), float(high)
+
+
+def cohen_kappa(
+    a: Sequence[Any],
+    b: Sequence[Any],
+    *,
+    confidence: float = CONFIDENCE,
+    seed: int = 0,
+    n_boot: int = BOOTSTRAP,
+) -> Agreement:
+    """Cohen's kappa between two raters' labels of the same items, with a bootstrap interval."""
+    if len(a) != len(b) or len(a) < 2:
+        raise ValueError("cohen_kappa needs two equally long sequences of at least 2 labels")
+    codes, k = _codes(np.array([list(a), list(b)], dtype=object).T)
+    x, y = codes[:, 0], codes[:, 1]
+    value, observed = _cohen(x, y, k)
+    low, high = _boot(lambda i: _cohen(x[i], y[i], k)[0], len(x), seed, n_boot, confidence)
+    return Agreement("cohen_kappa", value, low, high, observed, len(x), 2)
+
+
+def fleiss_kappa(
+    ratings: Sequence[Sequence[Any]],
+    *,
+    confidence: float = CONFIDENCE,
+    seed: int = 0,
+    n_boot: int = BOOTSTRAP,
+) -> Agreement:
+    """Fleiss' kappa of items × raters labels (every item rated by the same number of raters, ≥ 2)."""
+    table = np.array([list(r) for r in ratings], dtype=object)
+    if table.ndim != 2 or table.shape[0] < 2 or table.shape[1] < 2:
+        raise ValueError("fleiss_kappa needs at least 2 items, each rated by the same number (≥ 2) of raters")
+    codes, k = _codes(table)
+    counts = np.stack([(codes == c).sum(axis=1) for c in range(k)], axis=1)
+    value, observed = _fleiss(counts)
+    low, high = _boot(lambda i: _fleiss(counts[i])[0], len(counts), seed, n_boot, confidence)
+    return Agreement("fleiss_kappa", value, low, high, observed, table.shape[0], table.shape[1])
+
+
+# --- from a judged run -----------------------------------------------------------------------------
+
+
+VOTE_COLUMNS = ["task", "model", "sample_id", "epoch", "language", "judge", "replicate", "order", "verdict"]
+
+
+def judge_votes(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per judge verdict of a judged run (`judge_votes` column): task, model, sample_id, epoch,
+    language, judge, replicate, order ("ab", "ba" or None), verdict ("pass"/"fail" or "a"/"b"/"tie"
+    as the judge saw the answers), and `value` (pass 1, fail 0; pairwise: 1 when the tested model's
+    answer won, 0.5 a tie, 0 a loss)."""
+    import pandas as pd
+
+    rows = []
+    if "judge_votes" in df:
+        for record in df.to_dict("records"):
+            for vote in record.get("judge_votes") or []:
+                rows.append({
+                    **{c: record.get(c) for c in VOTE_COLUMNS[:5]},
+                    **{c: vote.get(c) for c in VOTE_COLUMNS[5:]},
+                    "value": vote.get("value"),
+                })  # fmt: skip
+    return pd.DataFrame(rows, columns=[*VOTE_COLUMNS, "value"])
+
+
+_ITEM = ["task", "model", "sample_id", "epoch", "order"]
+
+
+def replicate_agreement(votes: pd.DataFrame, **options: Any) -> dict[str, Agreement]:
+    """Per judge, Fleiss' kappa across its k replicates of each item (needs k ≥ 2)."""
+    found = {}
+    for judge, rows in votes.groupby("judge", sort=True):
+        table = rows.pivot_table(
+            index=[c for c in _ITEM if rows[c].notna().any()], columns="replicate", values="verdict",
+            aggfunc="first",
+        ).dropna()  # fmt: skip
+        if table.shape[1] >= 2 and len(table) >= 2:
+            found[str(judge)] = fleiss_kappa(table.to_numpy(), **options)
+    return found
+
+
+def judge_agreement(votes: pd.DataFrame, **options: Any) -> Agreement:
+    """Agreement between judges on the same items (each judge's first replicate): Cohen's kappa for
+    two judges, Fleiss' kappa for more."""
+    first = votes[votes["replicate"] == votes["replicate"].min()]
+    table = first.pivot_table(
+        index=[c for c in _ITEM if first[c].notna().any()], columns="judge", values="verdict", aggfunc="first"
+    ).dropna()  # fmt: skip
+    if table.shape[1] < 2:
+        raise ValueError("judge_agreement needs the verdicts of at least two judges")
+    if table.shape[1] == 2:
+        return cohen_kappa(table.iloc[:, 0].tolist(), table.iloc[:, 1].tolist(), **options)
+    return fleiss_kappa(table.to_numpy(), **options)
+
+
+def human_agreement(
+    verdicts: Sequence[str], labels: Sequence[str], **options: Any
+) -> tuple[Agreement, tuple[float, float, float]]:
+    """A judge against human labels: Cohen's kappa [CI], and accuracy with its Wilson interval."""
+    kappa = cohen_kappa(verdicts, labels, **options)
+    right = sum(str(v) == str(h) for v, h in zip(verdicts, labels, strict=True))
+    wilson = sps.binomtest(right, len(labels)).proportion_ci(options.get("confidence", CONFIDENCE), "wilson")
+    return kappa, (right / len(labels), float(wilson.low), float(wilson.high))
+
+
+def swapped_pairs(votes: pd.DataFrame, judge: str | None = None) -> tuple[list[str], list[str]]:
+    """From a pairwise run's votes (`judge_votes`): each pair's verdict in order "ab" and in order "ba",
+    as the judge saw them, ready for `position_bias` (one judge: `judge`, else every judge)."""
+    rows = votes[votes["order"].isin(["ab", "ba"])]
+    if judge is not None:
+        rows = rows[rows["judge"] == judge]
+    table = rows.pivot_table(
+        index=["task", "model", "sample_id", "epoch", "judge", "replicate"], columns="order", values="verdict",
+        aggfunc="first",
+    ).dropna()  # fmt: skip
+    if table.empty:
+        return [], []
+    return table["ab"].tolist(), table["ba"].tolist()
+
+
+# --- biases ----------------------------------------------------------------------------------------
+
+
+_SWAP = {"a": "b", "b": "a", "tie": "tie"}
+
+
+def position_bias(first: Sequence[str], swapped: Sequence[str], *, alpha: float = 0.05) -> BiasCheck:
+    """Pairwise verdicts of the same pairs shown in both orders (each as the judge saw it: "a" means
+    the first shown). A judge that reads content picks the same answer in both orders; one swayed by
+    position picks the same *slot* twice (a/a or b/b). Without position bias a/a and b/b are equally
+    likely: an exact sign test on those counts. `effect` is the share of a/a among them minus 0.5,
+    with the Clopper-Pearson interval (which inverts this doubled-tail test)."""
+    if len(first) != len(swapped):
+        raise ValueError("position_bias needs the two orders' verdicts of the same pairs")
+    aa = sum(1 for x, y in zip(first, swapped, strict=True) if x == "a" and y == "a")
+    bb = sum(1 for x, y in zip(first, swapped, strict=True) if x == "b" and y == "b")
+    consistent = sum(1 for x, y in zip(first, swapped, strict=True) if _SWAP.get(x) == y)
+    n = aa + bb
+    detail = f"{consistent}/{len(first)} pairs consistent under swap; slot A twice {aa}, slot B twice {bb}"
+    if n == 0:
+        return BiasCheck("position bias", 0.0, -0.5, 0.5, 1.0, 0, False, detail)
+    p = min(1.0, 2 * min(sps.binom.cdf(aa, n, 0.5), sps.binom.sf(aa - 1, n, 0.5)))
+    low = 0.0 if aa == 0 else float(sps.beta.ppf(alpha / 2, aa, n - aa + 1))
+    high = 1.0 if aa == n else float(sps.beta.ppf(1 - alpha / 2, aa + 1, n - aa))
+    return BiasCheck("position bias", aa / n - 0.5, low - 0.5, high - 0.5, float(p), n, p < alpha, detail)
+
+
+def _two_means(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[float, float, float, float]:
+    """Difference of means with the unpooled z interval and the z test it inverts."""
+    diff = float(x.mean() - y.mean())
+    se = math.sqrt(x.var(ddof=1) / len(x) + y.var(ddof=1) / len(y)) if min(len(x), len(y)) > 1 else math.nan
+    if not se > 0:
+        return diff, diff, diff, (1.0 if diff == 0 else 0.0)
+    z = float(sps.norm.ppf(1 - alpha / 2))
+    p = float(2 * sps.norm.sf(abs(diff) / se))
+    return diff, diff - z * se, diff + z * se, p
+
+
+def _binary(values: Sequence[Any]) -> np.ndarray:
+    return np.array([_PASS.get(str(v).casefold(), v) for v in values], dtype=float)
+
+
+def verbosity_bias(
+    verdicts: Sequence[Any],
+    lengths: Sequence[float],
+    reference: Sequence[Any] | None = None,
+    *,
+    alpha: float = 0.05,
+) -> BiasCheck:
+    """Are long answers passed more often than short ones that deserve the same verdict?
+
+    With `reference` (human labels or a trusted judge), among the answers the reference FAILS: the pass
+    rate of the longer half minus that of the shorter half (split at the median length). Without it,
+    the same over all answers, which also moves when long answers are simply better: say so when you
+    report it. A z test on the difference, whose interval it inverts."""
+    v, lengths_ = _binary(verdicts), np.asarray(lengths, dtype=float)
+    keep = np.ones(len(v), dtype=bool) if reference is None else _binary(reference) == 0
+    v, lengths_ = v[keep], lengths_[keep]
+    long = lengths_ > np.median(lengths_)
+    if long.sum() < 2 or (~long).sum() < 2:
+        return BiasCheck("verbosity bias", 0.0, math.nan, math.nan, 1.0, len(v), False, "too few answers")
+    diff, low, high, p = _two_means(v[long], v[~long], alpha)
+    among = (
+        "answers the reference fails" if reference is not None else "all answers (no reference: confounded)"
+    )
+    detail = f"pass rate long {v[long].mean():.1%} vs short {v[~long].mean():.1%} among {among}"
+    return BiasCheck("verbosity bias", diff, low, high, p, len(v), p < alpha, detail)
+
+
+def self_preference(
+    verdicts: Sequence[Any],
+    reference: Sequence[Any],
+    own: Sequence[bool],
+    *,
+    alpha: float = 0.05,
+) -> BiasCheck:
+    """Does a judge that is also a tested model favour its own answers? Its excess over the reference
+    (verdict minus reference: human labels, another judge, or a panel) on its own answers, minus the same
+    excess on the other models' answers. A z test on the difference, whose interval it inverts."""
+    excess = _binary(verdicts) - _binary(reference)
+    mine = np.asarray(own, dtype=bool)
+    if mine.sum() < 2 or (~mine).sum() < 2:
+        return BiasCheck(
+            "self-preference", 0.0, math.nan, math.nan, 1.0, len(excess), False, "too few answers"
+        )
+    diff, low, high, p = _two_means(excess[mine], excess[~mine], alpha)
+    detail = f"excess over the reference: own answers {excess[mine].mean():+.3f}, others {excess[~mine].mean():+.3f}"
+    return BiasCheck("self-preference", diff, low, high, p, len(excess), p < alpha, detail)
+
+
+__all__ = [
+    "Agreement",
+    "BiasCheck",
+    "cohen_kappa",
+    "fleiss_kappa",
+    "human_agreement",
+    "judge_agreement",
+    "judge_votes",
+    "position_bias",
+    "replicate_agreement",
+    "self_preference",
+    "swapped_pairs",
+    "verbosity_bias",
+]

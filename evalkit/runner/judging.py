@@ -1,0 +1,241 @@
+"""The runner's side of a judged task: every judge call goes the way of a model call.
+
+For one answered sample the judge scorer says which calls it needs (`Judge.calls`); each one is taken
+from this run's journal (a resumed run), else from the response cache, else sent through the run's
+client with its worst case reserved against the ₽ budget, its attempts through the same limiter,
+retries and error classes, and its reply journaled (`judge_response` line, flushed) before any verdict
+is read. Only then does the scorer read the replies (`Judge.verdict`). A judge call that failed, or a
+reply that is no verdict, makes the sample an error, never a wrong answer; what the judge cost is kept
+apart (`cost_rub_judge`) either way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from evalkit.common.errors import ConfigError
+from evalkit.runner.stop import StopRun, run_fatal
+
+if TYPE_CHECKING:
+    from evalkit.client import CallRecord, Catalog
+    from evalkit.runner.budget import Reservation
+    from evalkit.scorers.base import Score
+    from evalkit.scorers.judge import Judge, JudgeCall
+
+
+def is_judged(scorer: Any) -> bool:
+    """Whether a scorer calls models (the judge) and so must be run by `JudgeCalls`."""
+    return bool(getattr(scorer, "calls_models", False))
+
+
+@dataclass
+class Judged:
+    """What judging one sample produced: the score (None on failure), why it failed, and its columns."""
+
+    score: Score | None = None
+    failure: str | None = None
+    failure_class: str = "judge_error"
+    votes: list[dict[str, Any]] = field(default_factory=list)
+    setup: str = ""
+    cost_rub: float | None = None
+    cost_rub_estimated: float | None = None
+    calls: int = 0
+    from_cache: int = 0
+
+    def columns(self) -> dict[str, Any]:
+        return {
+            "judge_setup": self.setup,
+            "judge_votes": self.votes,
+            "judge_calls": self.calls,
+            "judge_from_cache": self.from_cache,
+            "cost_rub_judge": self.cost_rub,
+            "cost_rub_judge_estimated": self.cost_rub_estimated,
+        }
+
+
+def judge_models(scorers: list[Any]) -> list[str]:
+    return list(dict.fromkeys(j for s in scorers if is_judged(s) for j in s.judges))
+
+
+def baseline_answers(baseline: dict[str, Any], out: str | Path) -> dict[tuple[str, int], str]:
+    """(sample_id, epoch) -> a pairwise judge's baseline answer, from a finished run (a run directory,
+    or a run id under `baseline.out`, else under `out`); its failed calls left out. A run that is
+    missing, or holds no answer of the model, is refused before anything is sent."""
+    from evalkit.runner.journal import MANIFEST, iter_records
+
+    run, model, task = str(baseline["run"]), baseline["model"], baseline.get("task")
+    directory = Path(run) if (Path(run) / MANIFEST).exists() else Path(baseline.get("out") or out) / run
+    if not (directory / MANIFEST).exists():
+        raise ConfigError(f"no baseline run {run!r} (looked in {run} and {directory})")
+    answers: dict[tuple[str, int], str] = {}
+    tasks = set()
+    for record in iter_records(directory):
+        if record.get("model") != model or (task is not None and record.get("task") != task):
+            continue
+        tasks.add(record.get("task"))
+        if not record.get("error") and isinstance(record.get("output"), str):
+            answers[(str(record["sample_id"]), int(record["epoch"]))] = record["output"]
+    if len(tasks) > 1:  # sample ids are unique within a task only
+        raise ConfigError(
+            f"the baseline run holds {model!r} on several tasks ({', '.join(sorted(map(str, tasks)))}); name one as baseline.task"
+        )
+    if not answers:
+        raise ConfigError(f"the baseline run {run!r} holds no answer of {model!r}")
+    return answers
+
+
+async def judge_prices(runner: Any, scorers: list[Any]) -> dict[str, Any]:
+    """Each judge's price card, read from its endpoint's catalog; an unknown judge is refused before
+    anything is sent, and so is one without a price when a ₽ budget must hold. A pairwise judge gets
+    its baseline's answers here too (so a missing baseline is refused just as early)."""
+    from evalkit.client import load_catalog
+    from evalkit.client.endpoints import model_endpoint
+
+    for scorer in scorers:
+        if is_judged(scorer) and scorer.baseline is not None:
+            scorer.use_baseline(baseline_answers(scorer.baseline, runner.config.out))
+    prices: dict[str, Any] = {}
+    catalogs: dict[Any, Catalog] = {}
+    for judge in judge_models(scorers):
+        endpoint = model_endpoint(runner.config, judge, runner.endpoint, judge)
+        runner.judge_endpoints[judge] = endpoint
+        if endpoint not in catalogs:
+            catalogs[endpoint] = await load_catalog(endpoint)
+        info = catalogs[endpoint].get(judge)
+        if info is None and catalogs[endpoint].authoritative:
+            raise ConfigError(f"unknown judge model {judge!r}: the router's catalog has no such model")
+        prices[judge] = info.pricing if info is not None else None
+        if prices[judge] is None and runner.config.budget_rub is not None:
+            raise ConfigError(f"no price card for judge model {judge!r}, so the ₽ budget cannot be enforced")
+    return prices
+
+
+class JudgeCalls:
+    """Judges the samples of one run, through the runner's journal, cache, budget, limiter and clients."""
+
+    def __init__(self, runner: Any) -> None:
+        self.runner = runner
+
+    async def judge(self, unit: Any, rendered: Any, output: str, scorer: Judge) -> Judged:
+        from evalkit.scorers.judge_prompt import VerdictError
+
+        judged = Judged(setup=scorer.setup())
+        try:
+            calls = scorer.calls(output, unit.sample, rendered.text, unit.epoch)
+        except Exception as exc:  # e.g. no baseline answer for this sample
+            judged.failure = f"{type(exc).__name__}: {exc}"[:500]
+            return judged
+        replies: list[tuple[JudgeCall, str]] = []
+        for call in calls:
+            record, from_cache = await self._response(unit, call)
+            judged.calls += 1
+            judged.from_cache += from_cache
+            self._add_cost(judged, call, record)
+            if record.error:
+                judged.failure = f"judge {call.tag}: {record.error}: {record.error_message or ''}".rstrip(
+                    ": "
+                )
+                return judged
+            replies.append((call, record.output or ""))
+        try:
+            judged.score, judged.votes = scorer.verdict(replies)
+        except VerdictError as exc:
+            judged.failure, judged.failure_class = str(exc)[:500], "judge_unparsed"
+        return judged
+
+    def _add_cost(self, judged: Judged, call: JudgeCall, record: CallRecord) -> None:
+        if record.cost_rub is not None:
+            judged.cost_rub = (judged.cost_rub or 0.0) + record.cost_rub
+        estimate = self._estimate(call, record)
+        if estimate is not None:
+            judged.cost_rub_estimated = (judged.cost_rub_estimated or 0.0) + estimate
+
+    def _estimate(self, call: JudgeCall, record: CallRecord) -> float | None:
+        price = self.runner.judge_prices.get(call.judge)
+        if price is None or record.prompt_tokens is None:
+            return None
+        return price.estimate(
+            record.prompt_tokens, record.completion_tokens or 0, cached_tokens=record.cached_tokens or 0
+        ).total
+
+    async def _response(self, unit: Any, call: JudgeCall) -> tuple[CallRecord, bool]:
+        """The judge's reply: from this run's journal, the cache, or a new call journaled at once."""
+        from evalkit.client import CallRecord
+        from evalkit.task.render import Rendered
+
+        runner = self.runner
+        previous = runner.state.judge_responses.pop((unit.key, call.tag), None)
+        if previous is not None and not (previous["call"].get("error") and runner.config.retry_errors):
+            return CallRecord.from_dict(previous["call"]), bool(previous.get("from_cache"))
+        endpoint = runner.judge_endpoints[call.judge]
+        request = Rendered(call.messages).cache_key(endpoint.cache_id, call.judge, call.params, unit.epoch)
+        if runner.cache is not None and (hit := runner.cache.get(request)) is not None:
+            runner.invocation["from_cache"] += 1
+            return CallRecord.from_dict(hit), True
+        try:
+            record = await self._call(unit, call)
+        except BaseException:  # a call that ends without a reply keeps what it may have cost
+            if unconfirmed := runner.unconfirmed.pop((*unit.key, call.tag), 0.0):
+                runner.journal.write(
+                    {"kind": "unconfirmed", "key": list(unit.key), "unconfirmed_rub": unconfirmed}
+                )
+            raise
+        line = {
+            "kind": "judge_response", "key": list(unit.key), "judge": call.tag, "request": request,
+            "call": record.to_dict(),
+        }  # fmt: skip
+        if unconfirmed := runner.unconfirmed.pop((*unit.key, call.tag), 0.0):
+            line["unconfirmed_rub"] = unconfirmed
+        await runner.journal.append(line, sync=False)  # flushed: a killed run never pays for it again
+        if runner.cache is not None and record.error is None:
+            runner.cache.put(request, record.to_dict())
+        return record, False
+
+    async def _call(self, unit: Any, call: JudgeCall) -> CallRecord:
+        from evalkit.client import CallHooks, is_model_fatal, may_be_billed
+        from evalkit.task.render import Rendered
+
+        runner = self.runner
+        price = runner.judge_prices.get(call.judge)
+        worst = (
+            price.estimate(Rendered(call.messages).prompt_token_bound, call.params["max_tokens"]).total
+            if price
+            else 0.0
+        )
+        reservations: list[Reservation] = []
+        where = (*unit.key, call.tag)
+
+        async def before_attempt(attempt: int) -> None:
+            if runner.stop is not None:
+                raise StopRun(runner.stop.status, runner.stop.message)
+            reservations.append(await runner.budget.reserve(worst))
+            await runner.limiter.acquire()
+            runner.invocation["sent"] += 1
+            runner.invocation["judge_sent"] = runner.invocation.get("judge_sent", 0) + 1
+
+        async def after_attempt(record: CallRecord, attempt: int) -> None:
+            runner.limiter.release()
+            if record.error == "rate_limit":
+                runner.limiter.on_rate_limited()
+            elif record.error is None:
+                runner.limiter.on_success()
+            unconfirmed = await runner.budget.settle(
+                reservations.pop(), record.cost_rub, self._estimate(call, record),
+                possibly_billed=may_be_billed(record.error),
+            )  # fmt: skip
+            if unconfirmed:
+                runner.unconfirmed[where] = runner.unconfirmed.get(where, 0.0) + unconfirmed
+
+        record = await runner.clients[runner.judge_endpoints[call.judge]].call(
+            call.judge, call.messages, call.params,
+            hooks=CallHooks(before_attempt=before_attempt, after_attempt=after_attempt),
+        )  # fmt: skip
+        if (stop := run_fatal(record, runner.run_id, who=f"judge {call.judge}: ")) is not None:
+            raise stop
+        if record.error and is_model_fatal(record.error):
+            raise StopRun(
+                "failed", f"judge {call.judge} cannot be used: {record.error}: {record.error_message}"
+            )
+        return record
