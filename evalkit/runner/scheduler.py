@@ -253,6 +253,7 @@ class Runner:
         from evalkit.client import Client, RetryPolicy
         from evalkit.runner.cache import ResponseCache
         from evalkit.runner.limiter import AdaptiveLimiter
+        from evalkit.runner.prefetch import Prefetcher
         from evalkit.task.images import ImageCache
 
         if self.config.executor != "local":
@@ -274,7 +275,7 @@ class Runner:
         }  # fmt: skip
         self.judging = JudgeCalls(self)
         sink = self._sink(total)
-        units = self._units(samples)
+        units = Prefetcher(self._units(samples), self.image_cache, wanted=self._wanted)
         ticker = asyncio.create_task(self._tick(sink, total))
         try:
             workers = [asyncio.create_task(self._worker(units)) for _ in range(self.config.concurrency)]
@@ -287,6 +288,7 @@ class Runner:
             ticker.cancel()
             for worker in locals().get("workers", []):
                 worker.cancel()
+            units.close()  # no prefetch thread outlives the run
             sink.close(self._snapshot(total, self._final_status()))
             await self._release()
         message = self.stop.message if self.stop else self._dead_model_message()
@@ -382,6 +384,9 @@ class Runner:
         else:
             (record, score), judged = await self.score(unit, record), None
         await self.record_sample(unit, prepared, record, score, from_cache=from_cache, judged=judged)
+
+    def _wanted(self, unit: Unit) -> bool:
+        return not self._recorded(unit.key) and unit.model not in self.dead_models
 
     def _recorded(self, key: Key) -> bool:
         """Done by an earlier invocation (a failed sample too, unless its errors are retried)."""

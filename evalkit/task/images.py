@@ -79,14 +79,39 @@ class ImageCache:
         self._items: OrderedDict[Hashable, PreparedImage] = OrderedDict()
         self._size = 0
         self._lock = threading.Lock()
-        self._preparing: dict[Hashable, threading.Lock] = {}
+        self._in_flight: dict[Hashable, threading.Event] = {}
         self.hits = 0
         self.misses = 0
+        self.waits = 0  # times a thread waited for another's preparation of the same image
 
-    def preparing(self, key: Hashable) -> threading.Lock:
-        """A lock per key: threads that miss the same image together prepare it once, not each."""
-        with self._lock:
-            return self._preparing.setdefault(key, threading.Lock())
+    def prepared(self, key: Hashable, make: Callable[[], PreparedImage]) -> PreparedImage:
+        """The image under `key`, made once however many threads ask for it at the same moment.
+
+        A thread that finds the image in flight waits for it. A failure is neither cached nor handed
+        to the waiters: each then makes the image itself, so its error names its own sample.
+        """
+        while True:
+            with self._lock:
+                item = self._items.get(key)
+                if item is not None:
+                    self._items.move_to_end(key)
+                    self.hits += 1
+                    return item
+                done = self._in_flight.get(key)
+                if done is None:
+                    done = self._in_flight[key] = threading.Event()
+                    self.misses += 1
+                    break
+                self.waits += 1
+            done.wait()
+        try:
+            item = make()
+            self.put(key, item)
+            return item
+        finally:
+            with self._lock:
+                del self._in_flight[key]
+            done.set()
 
     def get(self, key: Hashable) -> PreparedImage | None:
         with self._lock:
@@ -136,11 +161,8 @@ def prepare_image(
     key = (source.key, _options_key(options))
     if cache is None:
         return _prepare(source.load(), source.label, options, where=where)
-    with cache.preparing(key):  # a run's cache: the same image serves every sample, model and epoch
-        cached = cache.get(key)
-        if cached is None:
-            cached = _prepare(source.load(), source.label, options, where=where)
-            cache.put(key, cached)
+    # a run's cache: the same image serves every sample, model and epoch, and the prefetcher
+    cached = cache.prepared(key, lambda: _prepare(source.load(), source.label, options, where=where))
     return cached if cached.ref == source.label else replace(cached, ref=source.label)
 
 
