@@ -4,6 +4,8 @@ Public API (imported lazily so that `import evalkit` stays fast):
 
     evalkit.run(tasks, models, ...) / await evalkit.arun(...)   -> RunResult
     evalkit.rescore(run_id, scorer=None) -> RunResult   (score recorded answers again; no requests)
+    evalkit.score(run_id) -> RunResult   (score a run made with phase="generate", in place)
+    evalkit.merge(shard_runs, into=run_id) -> RunResult   (join the shards of one run exactly)
     evalkit.load_results(runs) -> pandas.DataFrame
     evalkit.summarize(df) -> pandas.DataFrame
     evalkit.Task, evalkit.Sample, evalkit.load_task
@@ -22,6 +24,8 @@ _EXPORTS: dict[str, str] = {
     "arun": "evalkit.runner.api:arun",
     "RunResult": "evalkit.runner.api:RunResult",
     "rescore": "evalkit.runner.rescore:rescore",
+    "score": "evalkit.runner.rescore:score",
+    "merge": "evalkit.runner.merge:merge",
     "load_results": "evalkit.results:load_results",
     "summarize": "evalkit.results:summarize",
     "Task": "evalkit.task.spec:Task",
@@ -46,7 +50,8 @@ if TYPE_CHECKING:  # names for type checkers and IDEs; runtime goes through __ge
     from evalkit.common.errors import EvalkitError  # noqa: F401
     from evalkit.results import load_results, summarize  # noqa: F401
     from evalkit.runner.api import RunResult, arun, run  # noqa: F401
-    from evalkit.runner.rescore import rescore  # noqa: F401
+    from evalkit.runner.merge import merge  # noqa: F401
+    from evalkit.runner.rescore import rescore, score  # noqa: F401
     from evalkit.scorers import scorer  # noqa: F401
     from evalkit.scorers.base import Score, Scorer  # noqa: F401
     from evalkit.sources import reader  # noqa: F401

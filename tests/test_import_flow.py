@@ -226,6 +226,7 @@ LAYERS: dict[str, int] = {
     "evalkit.widgets": 9,
     "evalkit.runner.api": 10,
     "evalkit.runner.rescore": 10,
+    "evalkit.runner.merge": 10,
     "evalkit.cli": 11,
     "evalkit.doctor": 11,
     "evalkit": 12,

@@ -210,3 +210,22 @@ def test_a_judged_run_killed_and_resumed_pays_no_judge_call_twice(
     unrecorded = sum(e["cost_rub"] for e in lost)
     assert df["cost_rub"].sum() + df["cost_rub_judge"].sum() == pytest.approx(spent - unrecorded, rel=1e-12)
     shutil.rmtree(out)
+
+
+def test_a_judged_generate_phase_is_scored_by_resuming_not_by_evalkit_score(
+    world: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evalkit.common.errors import ConfigError
+
+    generated = _run(world, tmp_path, monkeypatch, cache=False, phase="generate", run_id="gen")
+    assert generated.status == "completed", generated.message
+    with pytest.raises(ConfigError, match="scored by a judge.*evalkit run --resume gen"):
+        evalkit.score("gen", out=str(tmp_path))  # a judge calls models: the scheduler budgets those calls
+    start = len(request_log(world.log))
+    resumed = evalkit.run(
+        [], [], base_url=world.server.base_url, out=str(tmp_path), resume="gen", progress=False
+    )
+    assert resumed.status == "completed", resumed.message
+    asked = {entry["model"] for entry in request_log(world.log)[start:]}
+    assert asked == {"sim/judge"}  # the recorded answers were judged, not asked again
+    assert len(resumed.df) == N_SAMPLES * len(MODELS) and resumed.df["score"].notna().all()

@@ -116,8 +116,25 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
         "--out", default=None, help="results folder (default results/, or $EVALKIT_RESULTS_DIR)"
     )
     parser.add_argument("--run-id", help="name the run (default: timestamp + random)")
+    parser.add_argument(
+        "--phase",
+        choices=("all", "generate"),
+        help="generate: record responses only, score later with `evalkit score RUN` (default all)",
+    )
+    parser.add_argument(
+        "--shard", metavar="I/N", help="run only shard I of N (1-based); join the shards with `evalkit merge`"
+    )
+    _add_executor(parser)
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     _add_format(parser)
+
+
+def _add_executor(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--executor",
+        metavar="local|ray|ray://HOST:PORT",
+        help="where calls and code scoring run (default local; ray needs the `evalkit[ray]` extra)",
+    )
 
 
 def _add_format(parser: argparse.ArgumentParser) -> None:
@@ -180,6 +197,9 @@ def _run(args: argparse.Namespace) -> int:
         out=args.out,
         run_id=args.run_id,
         progress=not args.quiet,
+        phase=args.phase or "all",
+        shard=args.shard,
+        executor=args.executor or "local",
     )
     _print_outcome(result, args.fmt)
     return 0 if result.status in ("completed", "completed_with_errors") else 3
@@ -291,6 +311,36 @@ def _rescore(args: argparse.Namespace) -> int:
     result = rescore(args.run, out=args.out, scorer=scorer, run_id=args.run_id)
     _print_outcome(result)
     print("0 requests sent")
+    return 0
+
+
+def _add_score(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", help="the run id (or directory) made with --phase generate")
+    parser.add_argument("--out", default=None, help="results folder (default results/)")
+    parser.add_argument("--force", action="store_true", help="score even if a task definition changed")
+    _add_executor(parser)
+
+
+def _score(args: argparse.Namespace) -> int:
+    from evalkit.runner.rescore import score
+
+    result = score(args.run, out=args.out, force=args.force, executor=args.executor or "local")
+    _print_outcome(result)
+    print("0 requests sent")
+    return 0 if result.status in ("completed", "completed_with_errors") else 3
+
+
+def _add_merge(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("runs", nargs="+", help="the shard runs (ids or directories) of one run")
+    parser.add_argument("--into", required=True, metavar="RUN_ID", help="the merged run's id")
+    parser.add_argument("--out", default=None, help="results folder (default results/)")
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from evalkit.runner.merge import merge
+
+    result = merge(args.runs, into=args.into, out=args.out)
+    _print_outcome(result)
     return 0
 
 
@@ -691,6 +741,8 @@ _COMMANDS: list[_Command] = [
         _add_rescore,
         _rescore,
     ),
+    ("score", "score a run recorded with --phase generate, in place (no requests)", _add_score, _score),
+    ("merge", "join the shards of one run into one run, exactly", _add_merge, _merge),
     ("list", "list the tasks in tasks/", _add_list, _list),
     ("models", "the router's models with context, modalities and ₽ prices", _add_models, _models),
     ("estimate", "the expected cost of a run, before spending anything", _add_estimate, _estimate),

@@ -80,6 +80,9 @@ async def arun(
     cache: bool = True,
     stream: bool = True,
     progress: bool | ProgressSink = True,
+    phase: str = "all",
+    shard: str | None = None,
+    executor: str = "local",
     **advanced: Any,
 ) -> RunResult:
     """Run tasks × models × epochs and return the outcome; every sample is on disk as it finishes.
@@ -96,6 +99,10 @@ async def arun(
         task definition changed. cache: reuse recorded responses of identical requests.
     stream: stream responses (needed for time to first token). progress: a tqdm bar (True), nothing
         (False), or a sink such as `evalkit.widgets.RunMonitor()`.
+    phase: "all", or "generate" to record responses only (`evalkit.score(run_id)` scores them later).
+    shard: "I/N" runs the I-th of N disjoint parts of the units (`evalkit.merge` joins the shards).
+    executor: "local", "ray" or "ray://HOST:PORT" (calls and code scoring on a Ray cluster; the
+        journal, the ₽ budget and the pace stay with this process).
     advanced: deadline_s, max_attempts, retry_max_total_s, retry_base_delay_s, transport, sim_seed,
         sim_latency_scale, sim_faults, clock (see `RunConfig`).
 
@@ -110,7 +117,8 @@ async def arun(
         languages=list(languages) if languages else None, seed=seed, epochs=epochs, concurrency=concurrency,
         budget_rub=budget_rub, sim=sim, base_url=base_url, api_key_env=api_key_env, model_routes=model_routes,
         out=str(results_dir(out)), run_id=run_id, resume=resume, retry_errors=retry_errors, force=force,
-        cache=cache, stream=stream, progress=progress, **advanced,
+        cache=cache, stream=stream, progress=progress, phase=phase, shard=shard, executor=executor,
+        **advanced,
     )  # fmt: skip
     if config.resume:
         config, task_objects = resume_config(config, task_list)

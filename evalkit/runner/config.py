@@ -17,6 +17,7 @@ from evalkit.common.redact import url_without_credentials
 
 DEFAULT_CONCURRENCY = 32
 Transport = Literal["aiohttp", "httpx"]
+Phase = Literal["all", "generate"]
 # a run id names one folder directly inside the results folder: no separators, no "..", no hidden or absolute names
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 # an environment variable's name; anything else given as one may be the key itself, so it is never shown
@@ -72,6 +73,10 @@ class RunConfig(BaseModel):
     base_url / api_key_env / model_routes: the default endpoint, and per-model overrides of it.
     out / run_id / resume / retry_errors / force: where results go and how to continue a run.
     cache: reuse recorded responses of identical requests (no request is paid twice).
+    phase: "all" (ask and score) or "generate" (record responses only; `evalkit score RUN` scores them).
+    shard: "I/N" runs only the I-th of N disjoint parts of the samples (`evalkit merge` joins them).
+    executor: "local" (this process), "ray" (a Ray cluster found as `ray.init()` finds it) or
+        "ray://HOST:PORT" (a Ray client address).
     clock: the time that retries, backoff, the limiter and deadlines read (virtual in tests).
     """
 
@@ -105,6 +110,9 @@ class RunConfig(BaseModel):
     retry_errors: bool = False
     force: bool = False
     cache: bool = True
+    phase: Phase = "all"
+    shard: str | None = None
+    executor: str = "local"
     progress: Any = Field(default=True, exclude=True)
     clock: Any = Field(default=SYSTEM_CLOCK, exclude=True)  # evalkit.common.clock.ManualClock in tests
 
@@ -126,6 +134,22 @@ class RunConfig(BaseModel):
     @classmethod
     def _run_id(cls, value: str | None) -> str | None:
         return check_run_id(value)
+
+    @field_validator("shard")
+    @classmethod
+    def _shard(cls, value: str | None) -> str | None:
+        from evalkit.runner.partition import parse_shard
+
+        if value is not None:
+            parse_shard(value)
+        return value
+
+    @field_validator("executor")
+    @classmethod
+    def _executor(cls, value: str) -> str:
+        if value not in ("local", "ray") and not value.startswith("ray://"):
+            raise ValueError(f"executor {value[:80]!r}: expected local, ray or ray://HOST:PORT")
+        return value
 
     @field_validator("model_routes", mode="before")
     @classmethod
@@ -161,7 +185,7 @@ class RunConfig(BaseModel):
         but only when given now (`model_fields_set`: `build` drops options left as None).
         """
         given = self.model_fields_set
-        always = {"resume", "retry_errors", "progress", "clock", "force", "out"}
+        always = {"resume", "retry_errors", "progress", "clock", "force", "out", "phase", "executor"}
         if_given = {"budget_rub", "concurrency", "api_key_env", "base_url"}
         update = {name: getattr(self, name) for name in always | (if_given & given)}
         update["run_id"] = self.resume

@@ -1,6 +1,13 @@
-"""Re-scoring a recorded run with the current scorers: zero requests, a new run that names its source.
+"""Scoring recorded answers, with zero requests: the score phase of a run, and re-scoring.
 
+    evalkit score RUN                        evalkit.score("20261201-101500-ab12cd")
     evalkit rescore RUN [--scorer NAME]      evalkit.rescore("20261201-101500-ab12cd")
+
+`score` finishes a run made with `--phase generate` in place: every recorded response without a sample
+line is scored with the task's scorer and written as that sample's line, under the run's writer lock,
+and the task definitions must be those the run recorded (fingerprints), as on resume. `rescore` writes
+a new run instead (below). Both score through `score_output` (evalkit/scorers/base.py), as the scheduler does: a scorer that
+breaks is an error, never a 0, and a failed call is never scored.
 
 Every recorded answer of the source run is scored again against the task's current samples (so a
 fixed scorer or a corrected target applies for free). A failed call stays a failed call: it is copied,
@@ -24,6 +31,7 @@ from evalkit.runner.api import RunResult
 from evalkit.runner.config import new_run_id
 from evalkit.runner.journal import MANIFEST, SAMPLES, iter_records, key_of, read_manifest, write_json_atomic
 from evalkit.runner.record import SampleRow
+from evalkit.scorers.base import score_output
 from evalkit.task.spec import Sample, ScorerSpec, Task, resolve_task
 
 
@@ -118,7 +126,9 @@ def _rescored(
     row = dataclasses.replace(SampleRow.from_line(record), run_id=run_id, rescored_from=source)
     if row.error:
         return row.to_line()  # an API failure is not a wrong answer: never scored
-    score = scorer(row.output or "", sample)
+    score, failure = score_output(scorer, row.output or "", sample)
+    if score is None:
+        return dataclasses.replace(row, error="scoring_failed", error_message=failure, score=None).to_line()
     return dataclasses.replace(
         row,
         target=sample.target,
@@ -160,3 +170,218 @@ def _scorer_record(task: Task, override: str | dict[str, Any] | None) -> Any:
     if override is not None:
         return {"name": override} if isinstance(override, str) else override
     return task.scorer.model_dump() if isinstance(task.scorer, ScorerSpec) else repr(task.scorer)
+
+
+def score(
+    run: str | Path,
+    *,
+    out: str | Path | None = None,
+    force: bool = False,
+    executor: str = "local",
+) -> RunResult:
+    """Score the recorded, unscored responses of a run made with `phase="generate"`, in place.
+
+    Sends nothing. The run's tasks must be defined as when it ran (else ConfigError; `force=True`
+    scores with the current definitions). Samples the run never asked stay missing: finish them with
+    `evalkit run --resume RUN` (which asks and scores) or `--phase generate`.
+    executor: "local" scores here (code in a thread pool); "ray" or "ray://HOST:PORT" scores code on
+    the cluster's nodes, each with a warm sandbox.
+    """
+    from evalkit.runner.journal import Journal
+
+    directory = find_run(run, out)
+    journal = Journal.open_existing(directory)
+    try:
+        return _score_in_place(journal, force=force, executor=executor)
+    finally:
+        journal.release()
+
+
+def _score_in_place(journal: Any, *, force: bool, executor: str) -> RunResult:
+    from evalkit.scorers.base import close_scorer
+
+    directory = journal.directory
+    manifest = journal.read_manifest()
+    tasks = _recorded_tasks(manifest, directory, force=force)
+    state = journal.read_state()
+    pending = sorted(state.responses.items())
+    samples = {name: {s.id: s for s in task.all_samples()} for name, task in tasks.items()}
+    _check_known([response for _, response in pending], samples, directory)
+    scorers = {name: task.build_scorer() for name, task in tasks.items()}
+    _refuse_judged(scorers, directory)
+    started = datetime.now(UTC).isoformat()
+    journal.open()
+    try:
+        scored = 0
+        jobs = [_Job(key, response, tasks[key[0]], samples[key[0]][key[2]]) for key, response in pending]
+        for job, result in _score_all(jobs, scorers, executor):
+            journal.write(_row(manifest, job, result))
+            scored += 1
+    finally:
+        journal.close()
+        for scorer in scorers.values():
+            close_scorer(scorer)
+    return _record_score_phase(journal, manifest, started, scored)
+
+
+def _refuse_judged(scorers: dict[str, Any], directory: Path) -> None:
+    """A judge scores by calling models, through the scheduler's budget and journal: not here."""
+    from evalkit.runner.judging import is_judged
+    from evalkit.scorers.base import close_scorer
+
+    if judged := [name for name, scorer in scorers.items() if is_judged(scorer)]:
+        for scorer in scorers.values():
+            close_scorer(scorer)
+        raise ConfigError(
+            f"task(s) {', '.join(judged)} are scored by a judge, which calls models: finish the run with "
+            f"evalkit run --resume {directory.name}, which scores the recorded responses and budgets "
+            "the judge's calls",
+            where=str(directory),
+        )
+
+
+class _Job:
+    """One recorded response to score: its key, its journal line, its task and sample."""
+
+    def __init__(self, key: tuple[str, str, str, int], response: dict[str, Any], task: Task, sample: Sample):
+        self.key, self.response, self.task, self.sample = key, response, task, sample
+
+    @property
+    def call(self) -> dict[str, Any]:
+        return self.response.get("call") or {}
+
+
+def _score_all(jobs: list[_Job], scorers: dict[str, Any], executor: str) -> Any:
+    """(job, (Score | None, failure)) for each job; a failed call is passed on unscored."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from evalkit.scorers.base import is_blocking
+
+    answered = [job for job in jobs if not job.call.get("error")]
+    for job in jobs:
+        if job.call.get("error"):
+            yield job, (None, None)
+    fast = [job for job in answered if not is_blocking(scorers[job.task.name])]
+    slow = [job for job in answered if is_blocking(scorers[job.task.name])]
+    for job in fast:
+        yield job, score_output(scorers[job.task.name], job.call.get("output") or "", job.sample)
+    if not slow:
+        return
+    if executor != "local":
+        from evalkit.runner.ray_executor import score_on_cluster
+
+        yield from score_on_cluster(slow, executor)
+        return
+    with ThreadPoolExecutor(max_workers=max(1, min(32, (os.cpu_count() or 1) * 2))) as pool:
+        futures = [
+            pool.submit(score_output, scorers[job.task.name], job.call.get("output") or "", job.sample)
+            for job in slow
+        ]
+        for job, future in zip(slow, futures, strict=True):
+            yield job, future.result()
+
+
+def _row(manifest: dict[str, Any], job: _Job, result: tuple[Any, str | None]) -> dict[str, Any]:
+    """The sample line the runner would have written, from the recorded response and its score."""
+    from evalkit.client import CallRecord
+    from evalkit.runner.record import sample_row
+    from evalkit.runner.unit import Unit
+    from evalkit.task.render import render
+
+    score, failure = result
+    record = CallRecord.from_dict(job.call)
+    if failure is not None:
+        record = dataclasses.replace(record, error="scoring_failed", error_message=failure)
+    task, model, _, epoch = job.key
+    rendered = render(job.task, job.sample)
+    row = sample_row(
+        run_id=manifest["run_id"],
+        unit=Unit(job.task, job.sample, model, epoch),
+        rendered=rendered,
+        record=record,
+        score=score,
+        estimate=_estimate(manifest, model, record, len(rendered.images)),
+        request=job.response.get("request", ""),
+        from_cache=bool(job.response.get("from_cache")),
+        simulated=bool(manifest.get("simulated")),
+    )
+    return row.to_line()
+
+
+def _estimate(manifest: dict[str, Any], model: str, record: Any, images: int) -> Any:
+    from evalkit.client import PriceCard
+
+    pricing = (manifest.get("models") or {}).get(model, {}).get("pricing_rub")
+    if pricing is None or record.prompt_tokens is None:
+        return None
+    return PriceCard.from_api(pricing).estimate(
+        record.prompt_tokens,
+        record.completion_tokens or 0,
+        images=images,
+        cached_tokens=record.cached_tokens or 0,
+        reasoning_tokens=record.reasoning_tokens or 0,
+        cache_write_tokens=record.cache_write_tokens or 0,
+    )
+
+
+def _recorded_tasks(manifest: dict[str, Any], directory: Path, *, force: bool) -> dict[str, Task]:
+    """The run's tasks as defined now; refused when a definition changed since the run recorded it."""
+    tasks = {entry["name"]: resolve_task(entry.get("file") or entry["name"]) for entry in manifest["tasks"]}
+    changed = [
+        entry["name"]
+        for entry in manifest["tasks"]
+        if tasks[entry["name"]].fingerprint() != entry["fingerprint"]
+    ]
+    if changed and not force:
+        raise ConfigError(
+            f"the definition of task(s) {', '.join(changed)} changed since run {directory.name} recorded its "
+            "responses, so they would be scored against other samples; restore it, or score with force=True "
+            "(or `evalkit rescore`, which writes a new run)",
+            where=str(directory),
+            option="force",
+        )
+    return tasks
+
+
+def _record_score_phase(journal: Any, manifest: dict[str, Any], started: str, scored: int) -> RunResult:
+    """The manifest after scoring: totals read back from the journal, one more invocation."""
+    state = journal.read_state()
+    done = len(state.done) + len(state.failed)
+    scores = [value for value in state.scores.values() if value is not None]
+    totals = manifest.get("totals") or {}
+    unscored = len(state.responses)
+    counts = {
+        "done": done + unscored,
+        "errors": len(state.failed),
+        "scored": len(scores),
+        "score_sum": float(sum(scores)),
+    }
+    status = manifest.get("status") or "completed"
+    if status == "running":  # its generate phase was killed before it recorded how it ended
+        status = "interrupted"
+    if status in ("completed", "completed_with_errors"):
+        status = "completed_with_errors" if state.failed else "completed"
+    message = f"scored {scored} recorded responses; no request was sent"
+    if status not in ("completed", "completed_with_errors"):
+        message += (
+            f" (the run itself ended {status}: finish it with evalkit run --resume {manifest['run_id']})"
+        )
+    ended = datetime.now(UTC).isoformat()
+    invocation = {
+        "phase": "score",
+        "started_at": started,
+        "ended_at": ended,
+        "status": status,
+        "scored": scored,
+    }
+    manifest.update(
+        status=status,
+        message=message,
+        ended_at=ended,
+        totals={**totals, **counts, "generated": unscored},
+        invocations=[*(manifest.get("invocations") or []), invocation | {"sent": 0, "spent_rub": 0.0}],
+    )
+    journal.write_manifest(manifest)
+    return RunResult(
+        manifest["run_id"], journal.directory, status, message, counts | {"total": totals.get("total")}
+    )

@@ -4,7 +4,8 @@ and journal. `run`/`arun` (`run_api.py`) build it; this module only schedules.
 Each unit of work (a sample, a model, an epoch) goes through four steps, each its own method so that
 other phases and scorers can reuse them: `prepare` (render the request and its cache key), `respond`
 (the recorded response, the cache, or a paid `call`, journaled at once), `score`, and `record` (the
-sample line; it counts once that line is on disk).
+sample line; it counts once that line is on disk). `--phase generate` stops after `respond`; with a
+Ray executor (`remote`, runner/ray_executor.py) `call` and blocking scoring run on cluster nodes.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ class Runner:
         self.unconfirmed: dict[Any, float] = {}  # ₽ of cut attempts per call, until its response line
         self.judge_endpoints: dict[str, Endpoint] = {}  # judged tasks: where each judge is reached
         self.judge_prices: dict[str, Any] = {}
+        self.remote: Any = None  # the Ray executor, when calls and code scoring run on a cluster
         self._started = config.clock.monotonic()
 
     async def execute(self) -> Outcome:
@@ -127,7 +129,7 @@ class Runner:
         self._check_models(catalogs, samples)
         self._price_models(catalogs)
         self.judge_prices = await judge_prices(self, list(self.scorers.values()))
-        total = sum(len(s) for s in samples.values()) * len(self.config.models) * self.config.epochs
+        total = sum(1 for _ in self._units(samples))  # this shard's part, when the run is one
         manifest = self._start_manifest(journal, samples, catalogs)
         self.budget = Budget(
             self.config.budget_rub, spent_rub=state.spent_rub, unconfirmed_rub=state.unconfirmed_rub
@@ -254,6 +256,10 @@ class Runner:
         from evalkit.runner.prefetch import Prefetcher
         from evalkit.task.images import ImageCache
 
+        if self.config.executor != "local":
+            from evalkit.runner.ray_executor import RayExecutor
+
+            self.remote = RayExecutor.start(self)
         self.image_cache = ImageCache()  # this run's: freed with it, never shared between runs
         self.limiter = AdaptiveLimiter(self.config.concurrency, clock=self.config.clock)
         self.cache = ResponseCache(Path(self.config.out) / "cache.sqlite") if self.config.cache else None
@@ -285,9 +291,15 @@ class Runner:
             units.close()  # no prefetch thread outlives the run
             sink.close(self._snapshot(total, self._final_status()))
             await self._release()
-        return self._final_status(), self.stop.message if self.stop else self._dead_model_message()
+        message = self.stop.message if self.stop else self._dead_model_message()
+        if generated := self.counts.get("generated"):
+            hint = f"{generated} responses recorded, not scored; score them with: evalkit score {self.run_id}"
+            message = f"{message}; {hint}" if message else hint
+        return self._final_status(), message
 
     async def _release(self) -> None:
+        if self.remote is not None:
+            await self.remote.close()
         for client in self.clients.values():
             await client.close()
         if self.cache is not None:
@@ -325,11 +337,16 @@ class Runner:
         return "; ".join(parts)
 
     def _units(self, samples: dict[str, list[Sample]]) -> Iterator[Unit]:
+        from evalkit.runner.partition import parse_shard
+
+        shard = parse_shard(self.config.shard) if self.config.shard else None
         for task in self.tasks:
             for sample in samples[task.name]:
                 for epoch in range(self.config.epochs):
                     for model in self.config.models:
-                        yield Unit(task, sample, model, epoch)
+                        unit = Unit(task, sample, model, epoch)
+                        if shard is None or shard.holds(unit.key):
+                            yield unit
 
     async def _worker(self, units: Iterator[Unit]) -> None:
         for unit in units:
@@ -351,9 +368,16 @@ class Runner:
         if self._recorded(unit.key):
             self._count_existing(unit.key)
             return
+        generate_only = self.config.phase == "generate"
+        if generate_only and _answered(self.state.responses.get(unit.key)):
+            self._count_generated(unit.model)
+            return
         prepared = await self.prepare(unit)
         record, from_cache = await self.respond(unit, prepared)
         if record is None:
+            return
+        if generate_only and record.error is None:
+            self._count_generated(unit.model)  # its response line is on disk; `evalkit score` scores it
             return
         if is_judged(self.scorers[unit.task.name]):
             record, score, judged = await self.judge(unit, prepared, record)
@@ -389,6 +413,12 @@ class Runner:
         else:
             self._count(key[1], self.state.scores.get(key), None)
 
+    def _count_generated(self, model: str) -> None:
+        """A response recorded and not scored (phase generate): done for this phase."""
+        self.counts["done"] += 1
+        self.counts["generated"] = self.counts.get("generated", 0) + 1
+        self.tally[model]["ok"] += 1
+
     def _count(self, model: str, score: float | None, error: str | None) -> None:
         self.counts["done"] += 1
         if error is not None:
@@ -411,6 +441,9 @@ class Runner:
             return CallRecord.from_dict(previous["call"]), bool(previous.get("from_cache"))
         if self.cache is not None and (hit := self.cache.get(prepared.request)) is not None:
             self.invocation["from_cache"] += 1
+            if self.config.phase == "generate":  # no sample line will say so: a response line keeps it
+                line = {"kind": "response", "key": list(unit.key), "request": prepared.request, "call": hit}
+                await self.journal.append(line | {"from_cache": True})
             return CallRecord.from_dict(hit), True
         try:
             record = await self.call(unit, prepared)
@@ -425,9 +458,9 @@ class Runner:
 
     async def record_response(self, unit: Unit, prepared: Prepared, record: CallRecord) -> None:
         """Journal (and cache) a paid response before it is scored, so it is never paid twice."""
-        # its sample line follows at once unless scoring is slow (code), and that line's fsync covers
-        # this one too: only a slow scorer makes a separate fsync worth waiting for
-        slow_scorer = is_blocking(self.scorers[unit.task.name])
+        # its sample line follows at once unless scoring is slow (code) or left to a later phase, and
+        # that line's fsync covers this one too: otherwise a separate fsync is worth waiting for
+        slow_scorer = self.config.phase == "generate" or is_blocking(self.scorers[unit.task.name])
         line = {
             "kind": "response",
             "key": list(unit.key),
@@ -487,15 +520,38 @@ class Runner:
 
         hooks = CallHooks(before_attempt=before_attempt, after_attempt=after_attempt, on_backoff=on_backoff)
         try:
-            client = self.clients[self.endpoints[unit.model]]
-            record = await client.call(self._router_id(unit.model), rendered.messages, params, hooks=hooks)
+            if self.remote is not None:
+                record = await self._call_remote(unit, rendered, params, worst)
+            else:
+                client = self.clients[self.endpoints[unit.model]]
+                record = await client.call(
+                    self._router_id(unit.model), rendered.messages, params, hooks=hooks
+                )
         finally:
             self.waiting_retry.discard(unit.key)
         if (stop := run_fatal(record, self.run_id)) is not None:
+            if self.remote is not None:  # no node starts another attempt
+                await self.remote.stop(stop.status, stop.message)
             raise stop
         if record.error and is_model_fatal(record.error):
             self.dead_models[unit.model] = f"{record.error}: {record.error_message}"
             return None
+        return record
+
+    async def _call_remote(
+        self, unit: Unit, rendered: Rendered, params: dict[str, Any], worst: float
+    ) -> CallRecord:
+        """The call on a cluster node; its attempts are reserved and paced by the cluster's treasury."""
+        if self.stop is not None:
+            raise StopRun(self.stop.status, self.stop.message)
+        record, outcome = await self.remote.call(
+            unit, self._router_id(unit.model), rendered.messages, params, worst
+        )
+        if record is None:
+            status, why = outcome["refused"]
+            if status == "budget_exhausted":
+                raise BudgetExhausted(why)
+            raise StopRun(status, why)
         return record
 
     def _worst_case(self, unit: Unit, rendered: Rendered, params: dict[str, Any]) -> float:
@@ -529,18 +585,23 @@ class Runner:
     async def score(self, unit: Unit, record: CallRecord) -> tuple[CallRecord, Score | None]:
         """Score a successful response; a failed call is never scored, and a scorer that breaks (e.g.
         the sandbox itself failed) turns the record into a `scoring_failed` error, not a 0."""
+        from evalkit.scorers.base import score_output
+
         if record.error is not None:
             return record, None
-        scorer = self.scorers[unit.task.name]
-        # a lone surrogate cannot reach a file, a regex engine or the sandbox
-        output = encodable(record.output or "")
-        try:
-            if is_blocking(scorer):
-                return record, await asyncio.to_thread(scorer, output, unit.sample)
-            return record, scorer(output, unit.sample)
-        except Exception as exc:  # any scorer bug must not end the run or pass for a wrong answer
-            failure = f"{type(exc).__name__}: {exc}"[:500]
+        scorer, output = self.scorers[unit.task.name], record.output or ""
+        if not is_blocking(scorer):
+            score, failure = score_output(scorer, output, unit.sample)
+        elif self.remote is None:
+            score, failure = await asyncio.to_thread(score_output, scorer, output, unit.sample)
+        else:  # on a node's warm sandbox; a cluster that fails is an error, never a 0
+            try:
+                score, failure = await self.remote.score(unit.task, output, unit.sample)
+            except Exception as exc:
+                score, failure = None, f"{type(exc).__name__}: {exc}"[:500]
+        if failure is not None:
             return dataclasses.replace(record, error="scoring_failed", error_message=failure), None
+        return record, score
 
     async def judge(
         self, unit: Unit, prepared: Prepared, record: CallRecord
@@ -654,6 +715,7 @@ class Runner:
             },
             "invocations": history,
             "dead_models": self.dead_models,
+            **({"executor": self.remote.summary()} if self.remote is not None else {}),
         }
 
 
@@ -663,6 +725,11 @@ def _settled(invocation: dict[str, Any]) -> dict[str, Any]:
     if invocation.get("status") != "running":
         return invocation
     return invocation | {"status": "unrecorded", "note": "ended without recording its outcome (killed?)"}
+
+
+def _answered(response: dict[str, Any] | None) -> bool:
+    """A recorded response that holds an answer (not a failed call)."""
+    return response is not None and not (response.get("call") or {}).get("error")
 
 
 def _params(task: Task, epoch: int, reasoning: dict[str, Any] | None = None) -> dict[str, Any]:

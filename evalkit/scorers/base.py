@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from evalkit.common.text import encodable
+
 if TYPE_CHECKING:
     from evalkit.task.sample import Sample
 
@@ -57,3 +59,14 @@ def close_scorer(scorer: Callable[..., Score]) -> None:
     close = getattr(scorer, "close", None)
     if callable(close):
         close()
+
+
+def score_output(
+    scorer: Callable[..., Score], output: str, sample: Sample
+) -> tuple[Score | None, str | None]:
+    """Score one output; a scorer that breaks (e.g. the sandbox itself failed) is an error, not a 0."""
+    output = encodable(output)  # a lone surrogate cannot reach a file, a regex engine or the sandbox
+    try:
+        return scorer(output, sample), None
+    except Exception as exc:  # any scorer bug must not end the run or pass for a wrong answer
+        return None, f"{type(exc).__name__}: {exc}"[:500]

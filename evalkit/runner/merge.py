@@ -1,0 +1,279 @@
+"""Merging shards: the runs of `--shard 1/N` … `--shard N/N` joined into one run, exactly.
+
+    evalkit merge exp-1 exp-2 exp-3 --into exp            evalkit.merge(["exp-1", "exp-2", "exp-3"], into="exp")
+
+Refused, with nothing written, unless the shards are one run cut in N:
+  - the same task definitions (fingerprints) and the same selection (models, limits, languages, seed,
+    epochs, simulator seed), and the same N;
+  - every unit in the shard its identity hashes to, and in one shard only: a unit
+    recorded twice (a shard given twice, or run with another N) is an overlap;
+  - no gaps: every unit of the task's samples × models × epochs is recorded (scored, failed, or, for a
+    `--phase generate` shard, answered); a missing one names the shard to resume;
+  - each shard's manifest totals agree with its journal.
+The merged run holds every line of every shard (so a resume or `evalkit score` of it works as on any
+run, and what was paid is what the shards paid); its totals are the sums of the shards' totals, and
+its manifest lists the shards under `merged_from`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from evalkit.common.errors import ConfigError
+from evalkit.runner.journal import SAMPLES, Journal, Key, key_of, read_manifest
+from evalkit.runner.partition import Shard, parse_shard, shard_of
+
+if TYPE_CHECKING:
+    from evalkit.runner.api import RunResult
+
+
+# what decides which units a run holds and what they are: equal in every shard of one run
+SELECTION = ("models", "limit", "limit_per_language", "languages", "seed", "epochs", "sim", "sim_seed")
+_SUMMED = ("done", "errors", "scored", "score_sum", "total", "spent_rub", "unconfirmed_rub", "sent",
+           "from_cache", "generated")  # fmt: skip
+
+
+class _ShardRun:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.manifest = read_manifest(directory)
+        self.name = directory.name
+        shard = (self.manifest.get("config") or {}).get("shard")
+        if not shard:
+            raise ConfigError(f"run {self.name} is not a shard (it was not run with --shard I/N)")
+        self.shard: Shard = parse_shard(shard)
+        self.keys = _recorded_keys(directory)
+
+
+def merge(runs: Sequence[str | Path], *, into: str, out: str | Path | None = None) -> RunResult:
+    """Join the shard runs `runs` into a new run `into` (in `out`, default the first shard's folder)."""
+    from evalkit.runner.config import check_run_id
+
+    try:
+        check_run_id(into)
+    except ValueError as exc:
+        raise ConfigError(str(exc), option="into") from None
+    from evalkit.results import find_run
+
+    shards = [_ShardRun(find_run(run, out)) for run in runs]
+    if not shards:
+        raise ConfigError("give the shard runs to merge")
+    _check_one_run(shards)
+    expected = _expected_units(shards[0])
+    _check_partition(shards, expected)
+    folder = Path(out) if out is not None else shards[0].directory.parent
+    return _write(shards, folder / into, into)
+
+
+def _check_one_run(shards: list[_ShardRun]) -> None:
+    first = shards[0]
+    for other in shards[1:]:
+        if other.shard.count != first.shard.count:
+            raise ConfigError(
+                f"run {other.name} is shard {other.shard} but run {first.name} is shard {first.shard}: "
+                "shards of one run share N"
+            )
+        for field in SELECTION:
+            mine, theirs = first.manifest["config"].get(field), other.manifest["config"].get(field)
+            if mine != theirs:
+                raise ConfigError(
+                    f"runs {first.name} and {other.name} are not shards of one run: {field} is {mine!r} "
+                    f"in one and {theirs!r} in the other"
+                )
+        if _fingerprints(first) != _fingerprints(other):
+            raise ConfigError(
+                f"runs {first.name} and {other.name} are not shards of one run: their task definitions "
+                f"differ ({_difference(_fingerprints(first), _fingerprints(other))})"
+            )
+    seen: dict[int, str] = {}
+    for shard in shards:
+        if shard.shard.index in seen:
+            raise ConfigError(
+                f"overlap: shard {shard.shard} is given twice (runs {seen[shard.shard.index]} and {shard.name})"
+            )
+        seen[shard.shard.index] = shard.name
+
+
+def _fingerprints(shard: _ShardRun) -> dict[str, str]:
+    return {t["name"]: t.get("fingerprint") for t in shard.manifest.get("tasks") or []}
+
+
+def _difference(a: dict[str, str], b: dict[str, str]) -> str:
+    names = sorted(set(a) ^ set(b)) or sorted(n for n in a if a[n] != b.get(n))
+    return "task(s) " + ", ".join(names)
+
+
+def _expected_units(shard: _ShardRun) -> set[Key]:
+    """Every unit of the whole run: the task's selected samples × models × epochs, from the task files as
+    they are now, which must be the definitions the shards ran (fingerprints)."""
+    from evalkit.task.spec import resolve_task
+
+    config = shard.manifest["config"]
+    units: set[Key] = set()
+    for entry in shard.manifest["tasks"]:
+        task = resolve_task(entry.get("file") or entry["name"])
+        if task.fingerprint() != entry.get("fingerprint"):
+            raise ConfigError(
+                f"task {entry['name']} changed since its shards ran, so their samples cannot be checked "
+                "for gaps; restore its definition and data",
+                where=str(shard.directory),
+            )
+        samples = task.load_samples(
+            config.get("limit"),
+            limit_per_language=config.get("limit_per_language"),
+            seed=config.get("seed"),
+            languages=config.get("languages"),
+        )
+        units |= {
+            (task.name, model, sample.id, epoch)
+            for sample in samples
+            for model in config["models"]
+            for epoch in range(int(config.get("epochs") or 1))
+        }
+    return units
+
+
+def _check_partition(shards: list[_ShardRun], expected: set[Key]) -> None:
+    owner: dict[Key, str] = {}
+    for shard in shards:
+        for key in shard.keys:
+            if key in owner:
+                raise ConfigError(f"overlap: {_name(key)} is recorded in runs {owner[key]} and {shard.name}")
+            if shard_of(key, shard.shard.count) != shard.shard.index:
+                raise ConfigError(
+                    f"{_name(key)} is recorded in run {shard.name} (shard {shard.shard}) but belongs to "
+                    f"shard {shard_of(key, shard.shard.count)}/{shard.shard.count}: not one partition"
+                )
+            owner[key] = shard.name
+        _check_totals(shard)
+    if extra := sorted(set(owner) - expected):
+        raise ConfigError(
+            f"{len(extra)} recorded unit(s) are not in the run's samples × models × epochs, e.g. "
+            f"{_name(extra[0])} (in run {owner[extra[0]]})"
+        )
+    if missing := sorted(expected - set(owner)):
+        count = shards[0].shard.count
+        by_shard: dict[int, int] = {}
+        for key in missing:
+            by_shard[shard_of(key, count)] = by_shard.get(shard_of(key, count), 0) + 1
+        given = {s.shard.index: s.name for s in shards}
+        parts = [
+            f"shard {i}/{count}: {n} ({'resume run ' + given[i] if i in given else 'not given'})"
+            for i, n in sorted(by_shard.items())
+        ]
+        raise ConfigError(
+            f"gaps: {len(missing)} of {len(expected)} units are not recorded, e.g. {_name(missing[0])}; "
+            + "; ".join(parts)
+        )
+
+
+def _check_totals(shard: _ShardRun) -> None:
+    totals = shard.manifest.get("totals") or {}
+    if totals.get("done") != len(shard.keys):
+        raise ConfigError(
+            f"run {shard.name}: its manifest counts {totals.get('done')} finished units but its journal "
+            f"holds {len(shard.keys)}; resume it (evalkit run --resume {shard.name}) before merging",
+            where=str(shard.directory),
+        )
+
+
+def _recorded_keys(directory: Path) -> set[Key]:
+    """The units a run finished: a sample line, or an answered response (a `--phase generate` run)."""
+    from evalkit.runner.journal import iter_records
+
+    keys = {key_of(record) for record in iter_records(directory, "sample")}
+    for record in iter_records(directory, "response"):
+        if not (record.get("call") or {}).get("error"):
+            keys.add(key_of(record))
+    return keys
+
+
+def _name(key: Key) -> str:
+    task, model, sample_id, epoch = key
+    return f"{task}/{sample_id} × {model} (epoch {epoch})"
+
+
+def _write(shards: list[_ShardRun], directory: Path, run_id: str) -> RunResult:
+    from evalkit.runner.api import RunResult
+
+    journal = Journal.create(directory)
+    try:
+        journal.open()
+        for shard in sorted(shards, key=lambda s: s.shard.index):
+            for record in _lines(shard.directory):
+                journal.write(record | {"run_id": run_id} if record.get("kind") == "sample" else record)
+        journal.close()
+        manifest = _manifest(shards, run_id)
+        journal.write_manifest(manifest)
+    finally:
+        journal.release()
+    return RunResult(run_id, directory, manifest["status"], manifest["message"], manifest["totals"])
+
+
+def _lines(directory: Path) -> Iterator[dict[str, Any]]:
+    """Every complete line of a shard's journal, in order: responses, samples and the unconfirmed ₽ of
+    calls that left no response, so the merged run's budget reads what the shards paid."""
+    import json
+
+    with open(directory / SAMPLES, "rb") as file:
+        for raw in file:
+            if raw.endswith(b"\n"):
+                try:
+                    record = json.loads(raw)
+                except ValueError:
+                    continue
+                if isinstance(record, dict) and record.get("kind"):  # unconfirmed ₽ lines too
+                    yield record
+
+
+def _manifest(shards: list[_ShardRun], run_id: str) -> dict[str, Any]:
+    ordered = sorted(shards, key=lambda s: s.shard.index)
+    first = ordered[0].manifest
+    totals: dict[str, Any] = {}
+    for shard in ordered:
+        for name in _SUMMED:
+            value = (shard.manifest.get("totals") or {}).get(name)
+            if value is not None:
+                totals[name] = totals.get(name, 0) + value
+    statuses = {shard.manifest.get("status") for shard in ordered}
+    status = (
+        "completed_with_errors"
+        if totals.get("errors") or "completed_with_errors" in statuses
+        else "completed"
+    )
+    generated = totals.get("generated") or 0
+    message = f"merged from {len(ordered)} shards" + (
+        f"; {generated} responses not scored yet: evalkit score {run_id}" if generated else ""
+    )
+    now = datetime.now(UTC).isoformat()
+    return first | {
+        "run_id": run_id,
+        "status": status,
+        "message": message,
+        "created_at": min(str(s.manifest.get("created_at") or now) for s in ordered),
+        "started_at": min(str(s.manifest.get("started_at") or now) for s in ordered),
+        "ended_at": now,
+        "config": first["config"] | {"shard": None, "run_id": run_id, "resume": None},
+        "totals": totals,
+        "invocations": [
+            invocation | {"shard": str(shard.shard), "shard_run": shard.name}
+            for shard in ordered
+            for invocation in shard.manifest.get("invocations") or []
+        ],
+        "dead_models": {
+            k: v for shard in ordered for k, v in (shard.manifest.get("dead_models") or {}).items()
+        },
+        "merged_from": [
+            {
+                "run_id": shard.name,
+                "shard": str(shard.shard),
+                "status": shard.manifest.get("status"),
+                "endpoint": shard.manifest.get("endpoint"),
+                "totals": shard.manifest.get("totals"),
+            }
+            for shard in ordered
+        ],
+    }
