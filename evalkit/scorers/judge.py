@@ -11,8 +11,8 @@ mode: `reference` (PASS/FAIL against the sample's targets, and its rubric when i
 the same sample and epoch, in a finished run: win 1, tie 0.5, loss 0; with `swap` each pair is judged
 in both orders, and a pair whose verdict follows the order is a tie).
 judges: one model id or several (a panel); replicates: k calls of each judge (`temperature` then
-defaults to 0.7, each replicate its own `seed`); aggregate: `majority` (a tied vote fails a grade and
-is a tie in a comparison) or `mean` of every vote. rubric: one rubric for all samples, else each
+defaults to 0.7, each replicate its own `seed`); aggregate: `majority` (a tied vote is 0.5, in a grade as
+in a comparison) or `mean` of every vote. rubric: one rubric for all samples, else each
 sample's `rubric_field`. reply_format: `json` or `line` (docs/judge.md). baseline: {run, model[, task,
 out]}, `task` when that run holds several. The verdict is read strictly (`judge_prompt.parse_verdict`):
 a reply that is no verdict makes the sample an error, never a wrong answer.
@@ -185,7 +185,7 @@ class Judge(Scorer):
                 "verdict": parsed.verdict, "value": value, "reason": parsed.reason,
             })  # fmt: skip
         values = self._item_values(votes)
-        score = _mean(values) if self.aggregate == "mean" else _majority(values, self.mode == "pairwise")
+        score = _mean(values) if self.aggregate == "mean" else _majority(values)
         return Score(score, _short(votes), self._explanation(votes), _per_judge(votes)), votes
 
     def _item_values(self, votes: list[dict[str, Any]]) -> list[float]:
@@ -237,14 +237,13 @@ def _value(verdict: str, order: str | None) -> float:
     return {"a": 1.0, "tie": 0.5, "b": 0.0}[seen]
 
 
-def _majority(values: list[float], pairwise: bool) -> float:
-    """The most common value; a tie between values fails a grade and is a tie in a comparison."""
+def _majority(values: list[float]) -> float:
+    """The most common value. A tie between values is half credit, in a grade as in a comparison: an
+    even split has no majority, and calling it a fail would pull accuracy down without saying so."""
     counts = Counter(values)
     best = max(counts.values())
     winners = [v for v, n in counts.items() if n == best]
-    if len(winners) == 1:
-        return winners[0]
-    return 0.5 if pairwise else 0.0
+    return winners[0] if len(winners) == 1 else 0.5
 
 
 def _mean(values: list[float]) -> float:
