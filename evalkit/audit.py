@@ -53,7 +53,8 @@ class Agreement:
 
 @dataclass(frozen=True)
 class BiasCheck:
-    """One bias test: `effect` (0 means no bias) with its interval and p-value."""
+    """One bias test: `effect` (0 means no bias) with its interval and p-value; all NaN (and not
+    flagged) when there was nothing to test: never a "no bias found" made of no data."""
 
     name: str
     effect: float
@@ -65,6 +66,8 @@ class BiasCheck:
     detail: str
 
     def sentence(self) -> str:
+        if math.isnan(self.p_value):
+            return f"{self.name}: cannot be checked ({self.detail})"
         verdict = "BIAS FOUND" if self.flagged else "no bias found"
         return (
             f"{self.name}: {verdict}; effect {self.effect:+.3f} [{self.low:+.3f}, {self.high:+.3f}], "
@@ -110,9 +113,12 @@ def _cohen(a: np.ndarray, b: np.ndarray, k: int) -> tuple[float, float]:
 def _boot(stat: Any, n: int, seed: int, n_boot: int, confidence: float) -> tuple[float, float]:
     rng = np.random.default_rng(seed)
     values = np.array([stat(rng.integers(0, n, size=n)) for _ in range(n_boot)])
-    values = values[~np.isnan(values)]
-    if len(values) == 0:
+    undefined = np.isnan(values)
+    # Resamples where kappa is undefined (one category only) cannot just be dropped: on a few items
+    # they are common, and the rest claim certainty ([1.00, 1.00] on 2 items). No interval then.
+    if undefined.mean() > 1 - confidence:
         return math.nan, math.nan
+    values = values[~undefined]
     alpha = (1 - confidence) / 2
     low, high = np.quantile(values, [alpha, 1 - alpha])
     return float(low), float(high)
@@ -253,7 +259,9 @@ def position_bias(first: Sequence[str], swapped: Sequence[str], *, alpha: float 
     consistent = sum(1 for x, y in zip(first, swapped, strict=True) if _SWAP.get(x) == y)
     n = aa + bb
     detail = f"{consistent}/{len(first)} pairs consistent under swap; slot A twice {aa}, slot B twice {bb}"
-    if n == 0:
+    if not first:  # e.g. a pairwise run without `swap`
+        return _untestable("position bias", 0, "no pair was judged in both orders (pairwise with swap)")
+    if n == 0:  # every pair kept its verdict under the swap: no sign of position bias
         return BiasCheck("position bias", 0.0, -0.5, 0.5, 1.0, 0, False, detail)
     p = min(1.0, 2 * min(sps.binom.cdf(aa, n, 0.5), sps.binom.sf(aa - 1, n, 0.5)))
     low = 0.0 if aa == 0 else float(sps.beta.ppf(alpha / 2, aa, n - aa + 1))
@@ -261,15 +269,23 @@ def position_bias(first: Sequence[str], swapped: Sequence[str], *, alpha: float 
     return BiasCheck("position bias", aa / n - 0.5, low - 0.5, high - 0.5, float(p), n, p < alpha, detail)
 
 
-def _two_means(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[float, float, float, float]:
-    """Difference of means with the unpooled z interval and the z test it inverts."""
+def _untestable(name: str, n: int, why: str) -> BiasCheck:
+    return BiasCheck(name, math.nan, math.nan, math.nan, math.nan, n, False, why)
+
+
+def _two_means(x: np.ndarray, y: np.ndarray, alpha: float, bound: float) -> tuple[float, float, float, float]:
+    """Difference of means with the z test under the null (both groups one population: the pooled
+    variance) and the interval that inverts it. The pooled variance, not each group's own, because on
+    few answers a group's own variance is often 0 (all passed): that claimed certainty (p=0 on 4
+    answers) and flagged fair judges too often."""
     diff = float(x.mean() - y.mean())
-    se = math.sqrt(x.var(ddof=1) / len(x) + y.var(ddof=1) / len(y)) if min(len(x), len(y)) > 1 else math.nan
-    if not se > 0:
-        return diff, diff, diff, (1.0 if diff == 0 else 0.0)
+    pooled = np.concatenate([x, y]).var(ddof=1)
+    se = math.sqrt(pooled * (1 / len(x) + 1 / len(y)))
+    if not se > 0:  # every value the same: no difference, and nothing to test
+        return diff, diff, diff, 1.0
     z = float(sps.norm.ppf(1 - alpha / 2))
     p = float(2 * sps.norm.sf(abs(diff) / se))
-    return diff, diff - z * se, diff + z * se, p
+    return diff, max(diff - z * se, -bound), min(diff + z * se, bound), p  # a difference within ±bound
 
 
 def _binary(values: Sequence[Any]) -> np.ndarray:
@@ -294,8 +310,8 @@ def verbosity_bias(
     v, lengths_ = v[keep], lengths_[keep]
     long = lengths_ > np.median(lengths_)
     if long.sum() < 2 or (~long).sum() < 2:
-        return BiasCheck("verbosity bias", 0.0, math.nan, math.nan, 1.0, len(v), False, "too few answers")
-    diff, low, high, p = _two_means(v[long], v[~long], alpha)
+        return _untestable("verbosity bias", len(v), "too few answers: fewer than 2 on a side of the median")
+    diff, low, high, p = _two_means(v[long], v[~long], alpha, bound=1.0)
     among = (
         "answers the reference fails" if reference is not None else "all answers (no reference: confounded)"
     )
@@ -316,10 +332,8 @@ def self_preference(
     excess = _binary(verdicts) - _binary(reference)
     mine = np.asarray(own, dtype=bool)
     if mine.sum() < 2 or (~mine).sum() < 2:
-        return BiasCheck(
-            "self-preference", 0.0, math.nan, math.nan, 1.0, len(excess), False, "too few answers"
-        )
-    diff, low, high, p = _two_means(excess[mine], excess[~mine], alpha)
+        return _untestable("self-preference", len(excess), "too few answers: fewer than 2 own or other")
+    diff, low, high, p = _two_means(excess[mine], excess[~mine], alpha, bound=2.0)
     detail = f"excess over the reference: own answers {excess[mine].mean():+.3f}, others {excess[~mine].mean():+.3f}"
     return BiasCheck("self-preference", diff, low, high, p, len(excess), p < alpha, detail)
 

@@ -148,7 +148,7 @@ def test_replicates_and_panels_are_asked_and_aggregated_as_stated() -> None:
     assert judge.setup() == "reference judge j1 + j2, 3 replicate(s), majority"
     verdicts = ["pass", "pass", "fail", "pass", "fail", "fail"]
     score, votes = judge.verdict([(c, _reply(v)) for c, v in zip(calls, verdicts, strict=True)])
-    assert score.value == 0.0  # 3 against 3: a tied vote fails
+    assert score.value == 0.5  # 3 against 3: no majority, half credit (never silently a fail)
     assert score.metrics == {"judge1": pytest.approx(2 / 3), "judge2": pytest.approx(1 / 3)}
     assert [v["verdict"] for v in votes] == verdicts and votes[0]["reason"] == "said pass"
     mean = Judge(["j1", "j2"], replicates=3, aggregate="mean")

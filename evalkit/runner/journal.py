@@ -2,8 +2,8 @@
 
 Three kinds of line go into samples.jsonl:
   {"kind": "response", "key": ..., "call": {...}}   the router's answer, written as soon as it arrives
-  {"kind": "judge_response", "key": ..., "judge": tag, "call": {...}}   a judge's reply (judged tasks),
-                                                    written before any verdict is read from it
+  {"kind": "judge_response", "key": ..., "judge": tag, "asked": hash, "call": {...}}   a judge's reply
+                                                    (judged tasks), written before any verdict is read from it
   {"kind": "sample", "key": ..., ...columns...}     the scored sample; it counts once this is on disk
 and one kind that only the budget reads:
   {"kind": "unconfirmed", "key": ..., "unconfirmed_rub": x}  a call that ended without a response

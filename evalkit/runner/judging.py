@@ -40,6 +40,7 @@ class Judged:
     votes: list[dict[str, Any]] = field(default_factory=list)
     setup: str = ""
     cost_rub: float | None = None
+    cost_rub_billed: float | None = None
     cost_rub_estimated: float | None = None
     calls: int = 0
     from_cache: int = 0
@@ -51,6 +52,7 @@ class Judged:
             "judge_calls": self.calls,
             "judge_from_cache": self.from_cache,
             "cost_rub_judge": self.cost_rub,
+            "cost_rub_judge_billed": self.cost_rub_billed,
             "cost_rub_judge_estimated": self.cost_rub_estimated,
         }
 
@@ -59,24 +61,33 @@ def judge_models(scorers: list[Any]) -> list[str]:
     return list(dict.fromkeys(j for s in scorers if is_judged(s) for j in s.judges))
 
 
-def baseline_answers(baseline: dict[str, Any], out: str | Path) -> dict[tuple[str, int], str]:
-    """(sample_id, epoch) -> a pairwise judge's baseline answer, from a finished run (a run directory,
-    or a run id under `baseline.out`, else under `out`); its failed calls left out. A run that is
-    missing, or holds no answer of the model, is refused before anything is sent."""
+_ANSWERED = (None, "judge_error", "judge_unparsed")  # a baseline row's error that leaves its answer good
+
+
+def baseline_answers(
+    baseline: dict[str, Any], out: str | Path
+) -> dict[tuple[str, int], tuple[str, list[str]]]:
+    """(sample_id, epoch) -> a pairwise judge's baseline answer and that sample's targets, from a finished run (a run directory,
+    or a run id under `baseline.out`, else under `out`); its failed calls left out (an answer whose own
+    judge failed is kept). A run that is missing, or holds no answer of the model, is refused before
+    anything is sent."""
     from evalkit.runner.journal import MANIFEST, iter_records
 
     run, model, task = str(baseline["run"]), baseline["model"], baseline.get("task")
     directory = Path(run) if (Path(run) / MANIFEST).exists() else Path(baseline.get("out") or out) / run
     if not (directory / MANIFEST).exists():
         raise ConfigError(f"no baseline run {run!r} (looked in {run} and {directory})")
-    answers: dict[tuple[str, int], str] = {}
+    answers: dict[tuple[str, int], tuple[str, list[str]]] = {}
     tasks = set()
     for record in iter_records(directory):
         if record.get("model") != model or (task is not None and record.get("task") != task):
             continue
         tasks.add(record.get("task"))
-        if not record.get("error") and isinstance(record.get("output"), str):
-            answers[(str(record["sample_id"]), int(record["epoch"]))] = record["output"]
+        # a sample whose own judge failed still holds a good answer: only a failed call has none
+        if record.get("error") in _ANSWERED and isinstance(record.get("output"), str):
+            target = record.get("target") or []
+            target = [target] if isinstance(target, str) else [str(t) for t in target]
+            answers[(str(record["sample_id"]), int(record["epoch"]))] = (record["output"], target)
     if len(tasks) > 1:  # sample ids are unique within a task only
         raise ConfigError(
             f"the baseline run holds {model!r} on several tasks ({', '.join(sorted(map(str, tasks)))}); name one as baseline.task"
@@ -112,6 +123,20 @@ async def judge_prices(runner: Any, scorers: list[Any]) -> dict[str, Any]:
     return prices
 
 
+def _another_request(unit: Any, call: JudgeCall, force: bool) -> None:
+    """A journaled judge reply answers another request than the one this sample needs now: the judge
+    prompt's wording changed (code, outside the task's fingerprint). Its verdict
+    would be read as the new prompt's, so the resume stops unless forced; forced, the judge is asked again."""
+    if force:
+        return None
+    raise StopRun(
+        "failed",
+        f"the journal's reply of judge {call.tag} to sample {unit.sample.id!r} answers another request "
+        "(the judge prompt changed since it was recorded), so old and new verdicts "
+        "would be mixed; start a new run, or resume with force=True to ask the judge again",
+    )
+
+
 class JudgeCalls:
     """Judges the samples of one run, through the runner's journal, cache, budget, limiter and clients."""
 
@@ -128,29 +153,42 @@ class JudgeCalls:
             judged.failure = f"{type(exc).__name__}: {exc}"[:500]
             return judged
         replies: list[tuple[JudgeCall, str]] = []
+        paid: list[dict[str, Any]] = []
         for call in calls:
             record, from_cache = await self._response(unit, call)
             judged.calls += 1
             judged.from_cache += from_cache
-            self._add_cost(judged, call, record)
+            paid.append(self._add_cost(judged, call, record, from_cache))
             if record.error:
                 judged.failure = f"judge {call.tag}: {record.error}: {record.error_message or ''}".rstrip(
                     ": "
                 )
                 return judged
+            if record.truncated:  # what it would have said after the cut might overturn the verdict
+                judged.failure = f"judge {call.tag}: the judge's reply was cut at max_tokens ({scorer.max_tokens}), so it is no verdict"
+                judged.failure_class = "judge_unparsed"
+                return judged
             replies.append((call, record.output or ""))
         try:
-            judged.score, judged.votes = scorer.verdict(replies)
+            judged.score, votes = scorer.verdict(replies)
+            judged.votes = [vote | billed for vote, billed in zip(votes, paid, strict=True)]
         except VerdictError as exc:
             judged.failure, judged.failure_class = str(exc)[:500], "judge_unparsed"
         return judged
 
-    def _add_cost(self, judged: Judged, call: JudgeCall, record: CallRecord) -> None:
+    def _add_cost(
+        self, judged: Judged, call: JudgeCall, record: CallRecord, from_cache: bool
+    ) -> dict[str, Any]:
+        """Adds the call's ₽ to the sample's; returns what this call was billed now (a reply from the
+        cache: 0, like a cached answer), for its vote."""
+        billed = None if record.cost_rub is None else 0.0 if from_cache else record.cost_rub
         if record.cost_rub is not None:
             judged.cost_rub = (judged.cost_rub or 0.0) + record.cost_rub
+            judged.cost_rub_billed = (judged.cost_rub_billed or 0.0) + billed
         estimate = self._estimate(call, record)
         if estimate is not None:
             judged.cost_rub_estimated = (judged.cost_rub_estimated or 0.0) + estimate
+        return {"from_cache": from_cache, "cost_rub": billed}
 
     def _estimate(self, call: JudgeCall, record: CallRecord) -> float | None:
         price = self.runner.judge_prices.get(call.judge)
@@ -166,11 +204,14 @@ class JudgeCalls:
         from evalkit.task.render import Rendered
 
         runner = self.runner
-        previous = runner.state.judge_responses.pop((unit.key, call.tag), None)
-        if previous is not None and not (previous["call"].get("error") and runner.config.retry_errors):
-            return CallRecord.from_dict(previous["call"]), bool(previous.get("from_cache"))
         endpoint = runner.judge_endpoints[call.judge]
         request = Rendered(call.messages).cache_key(endpoint.cache_id, call.judge, call.params, unit.epoch)
+        asked = Rendered(call.messages).cache_key("", call.judge, call.params, unit.epoch)  # any endpoint
+        previous = runner.state.judge_responses.pop((unit.key, call.tag), None)
+        if previous is not None and previous.get("asked", asked) != asked:
+            previous = _another_request(unit, call, runner.config.force)
+        if previous is not None and not (previous["call"].get("error") and runner.config.retry_errors):
+            return CallRecord.from_dict(previous["call"]), bool(previous.get("from_cache"))
         if runner.cache is not None and (hit := runner.cache.get(request)) is not None:
             runner.invocation["from_cache"] += 1
             return CallRecord.from_dict(hit), True
@@ -184,7 +225,7 @@ class JudgeCalls:
             raise
         line = {
             "kind": "judge_response", "key": list(unit.key), "judge": call.tag, "request": request,
-            "call": record.to_dict(),
+            "asked": asked, "call": record.to_dict(),
         }  # fmt: skip
         if unconfirmed := runner.unconfirmed.pop((*unit.key, call.tag), 0.0):
             line["unconfirmed_rub"] = unconfirmed

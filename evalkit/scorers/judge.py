@@ -11,8 +11,8 @@ mode: `reference` (PASS/FAIL against the sample's targets, and its rubric when i
 the same sample and epoch, in a finished run: win 1, tie 0.5, loss 0; with `swap` each pair is judged
 in both orders, and a pair whose verdict follows the order is a tie).
 judges: one model id or several (a panel); replicates: k calls of each judge (`temperature` then
-defaults to 0.7, each replicate its own `seed`); aggregate: `majority` (a tied vote fails a grade and
-is a tie in a comparison) or `mean` of every vote. rubric: one rubric for all samples, else each
+defaults to 0.7, each replicate its own `seed`); aggregate: `majority` (a tied vote is 0.5, in a grade as
+in a comparison) or `mean` of every vote. rubric: one rubric for all samples, else each
 sample's `rubric_field`. reply_format: `json` or `line` (docs/judge.md). baseline: {run, model[, task,
 out]}, `task` when that run holds several. The verdict is read strictly (`judge_prompt.parse_verdict`):
 a reply that is no verdict makes the sample an error, never a wrong answer.
@@ -57,6 +57,17 @@ class JudgeCall:
         return f"{self.judge}#{self.replicate}" + (f"/{self.order}" if self.order else "")
 
 
+class _BaselineAnswers:
+    """A pairwise judge's baseline answers and their samples' targets by (sample_id, epoch). State of
+    the run, not of the judge's definition: its fixed repr keeps it out of a Python task's fingerprint,
+    which once changed when the run read them, so the run could not be resumed."""
+
+    answers: dict[tuple[str, int], tuple[str, list[str]]] | None = None
+
+    def __repr__(self) -> str:
+        return "<baseline answers, read by the run>"
+
+
 @scorer("judge")
 class Judge(Scorer):
     """An LLM judge. Not callable as a plain scorer: only a run, which pays for its calls, can use it."""
@@ -87,11 +98,12 @@ class Judge(Scorer):
         self.temperature = temperature if temperature is not None else (0.7 if replicates > 1 else 0.0)
         self.baseline = baseline if mode == "pairwise" else None
         self.baseline_model = baseline.get("model") if self.baseline else None
-        self._baseline: dict[tuple[str, int], str] | None = None  # the runner reads the baseline run
+        self._baseline = _BaselineAnswers()  # read by the runner
 
-    def use_baseline(self, answers: dict[tuple[str, int], str]) -> None:
-        """The baseline's recorded answers by (sample_id, epoch), read from its run by the runner."""
-        self._baseline = answers
+    def use_baseline(self, answers: dict[tuple[str, int], tuple[str, list[str]]]) -> None:
+        """The baseline's recorded answers and their samples' targets by (sample_id, epoch), read from
+        its run by the runner."""
+        self._baseline.answers = answers
 
     def __call__(self, output: str, sample: Sample) -> Score:
         raise TaskError("the judge scorer calls a model: it scores only inside a run (evalkit.run)")
@@ -116,7 +128,7 @@ class Judge(Scorer):
 
     def calls(self, output: str, sample: Sample, question: str, epoch: int = 0) -> list[JudgeCall]:
         """Every call this answer needs: judges × replicates (× both orders, pairwise)."""
-        reference = _reference(sample.target) if self.mode != "rubric" else None
+        reference = (list(sample.target) or None) if self.mode != "rubric" else None
         rubric = self._rubric(sample)
         found = []
         for judge in self.judges:
@@ -144,9 +156,15 @@ class Judge(Scorer):
         return value if isinstance(value, str) and value.strip() else None
 
     def _baseline_answer(self, sample: Sample, epoch: int) -> str:
-        answer = (self._baseline or {}).get((sample.id, epoch))
-        if answer is None:
+        found = (self._baseline.answers or {}).get((sample.id, epoch))
+        if found is None:
             raise TaskError(f"the baseline {self.baseline_model!r} has no answer to sample {sample.id!r}")
+        answer, target = found
+        if target != list(sample.target):  # same id, another sample (e.g. the baseline ran another task)
+            raise TaskError(
+                f"the baseline's sample {sample.id!r} has another target ({target!r}, here {sample.target!r}): "
+                "not the same sample, so its answer is not compared"
+            )
         return answer
 
     # --- what the replies say ---------------------------------------------------------------------
@@ -167,7 +185,7 @@ class Judge(Scorer):
                 "verdict": parsed.verdict, "value": value, "reason": parsed.reason,
             })  # fmt: skip
         values = self._item_values(votes)
-        score = _mean(values) if self.aggregate == "mean" else _majority(values, self.mode == "pairwise")
+        score = _mean(values) if self.aggregate == "mean" else _majority(values)
         return Score(score, _short(votes), self._explanation(votes), _per_judge(votes)), votes
 
     def _item_values(self, votes: list[dict[str, Any]]) -> list[float]:
@@ -219,14 +237,13 @@ def _value(verdict: str, order: str | None) -> float:
     return {"a": 1.0, "tie": 0.5, "b": 0.0}[seen]
 
 
-def _majority(values: list[float], pairwise: bool) -> float:
-    """The most common value; a tie between values fails a grade and is a tie in a comparison."""
+def _majority(values: list[float]) -> float:
+    """The most common value. A tie between values is half credit, in a grade as in a comparison: an
+    even split has no majority, and calling it a fail would pull accuracy down without saying so."""
     counts = Counter(values)
     best = max(counts.values())
     winners = [v for v, n in counts.items() if n == best]
-    if len(winners) == 1:
-        return winners[0]
-    return 0.5 if pairwise else 0.0
+    return winners[0] if len(winners) == 1 else 0.5
 
 
 def _mean(values: list[float]) -> float:
@@ -244,9 +261,3 @@ def _per_judge(votes: list[dict[str, Any]]) -> dict[str, float]:
     return {
         f"judge{i}": _mean([v["value"] for v in votes if v["judge"] == j]) for i, j in enumerate(judges, 1)
     }
-
-
-def _reference(targets: list[str]) -> str | None:
-    if not targets:
-        return None
-    return targets[0] if len(targets) == 1 else "\n".join(f"- {t}" for t in targets)
