@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,11 @@ from hypothesis import settings
 # property tests draw the same examples on every run: a failure is reproducible, never a flake
 settings.register_profile("evalkit", derandomize=True, deadline=None, print_blob=True)
 settings.load_profile("evalkit")
+
+# Nothing reaches the internet: a hub-only dataset fails at once instead of waiting on the network.
+# Set before `datasets` and `huggingface_hub` are imported, which read these once.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
