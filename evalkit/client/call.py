@@ -38,6 +38,8 @@ from evalkit.common.errors import ConfigError
 if TYPE_CHECKING:
     import openai
 
+    from evalkit.client.dialect.pricing import CostEstimate, PriceCard
+
 
 @dataclass
 class CallRecord:
@@ -79,6 +81,19 @@ class CallRecord:
     def truncated(self) -> bool:
         """The reply stopped at `max_tokens` (`finish_reason=length`): still the model's answer."""
         return self.error is None and self.finish_reason == "length"
+
+    def estimate(self, price: PriceCard | None, images: int = 0) -> CostEstimate | None:
+        """Our price-card estimate of what this call used (None without a card or without usage)."""
+        if price is None or self.prompt_tokens is None:
+            return None
+        return price.estimate(
+            self.prompt_tokens,
+            self.completion_tokens or 0,
+            images=images,
+            cached_tokens=self.cached_tokens or 0,
+            reasoning_tokens=self.reasoning_tokens or 0,
+            cache_write_tokens=self.cache_write_tokens or 0,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         # every field is a plain value or a list of str, so a shallow copy suffices; `asdict`'s

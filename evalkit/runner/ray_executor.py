@@ -295,20 +295,8 @@ class ScoreWorkerState:
 def _estimate(price: dict[str, float] | None, record: CallRecord, images: int) -> float | None:
     from evalkit.client import PriceCard
 
-    if price is None or record.prompt_tokens is None:
-        return None
-    return (
-        PriceCard.from_api(price)
-        .estimate(
-            record.prompt_tokens,
-            record.completion_tokens or 0,
-            images=images,
-            cached_tokens=record.cached_tokens or 0,
-            reasoning_tokens=record.reasoning_tokens or 0,
-            cache_write_tokens=record.cache_write_tokens or 0,
-        )
-        .total
-    )
+    estimate = record.estimate(None if price is None else PriceCard.from_api(price), images)
+    return None if estimate is None else estimate.total
 
 
 def _actor_classes(ray: Any) -> tuple[Any, Any, Any]:

@@ -312,16 +312,7 @@ def _estimate(manifest: dict[str, Any], model: str, record: Any, images: int) ->
     from evalkit.client import PriceCard
 
     pricing = (manifest.get("models") or {}).get(model, {}).get("pricing_rub")
-    if pricing is None or record.prompt_tokens is None:
-        return None
-    return PriceCard.from_api(pricing).estimate(
-        record.prompt_tokens,
-        record.completion_tokens or 0,
-        images=images,
-        cached_tokens=record.cached_tokens or 0,
-        reasoning_tokens=record.reasoning_tokens or 0,
-        cache_write_tokens=record.cache_write_tokens or 0,
-    )
+    return record.estimate(None if pricing is None else PriceCard.from_api(pricing), images)
 
 
 def _recorded_tasks(manifest: dict[str, Any], directory: Path, *, force: bool) -> dict[str, Task]:

@@ -570,17 +570,7 @@ class Runner:
         return price.estimate(rendered.prompt_token_bound, output_bound, images=len(rendered.images)).total
 
     def _estimate(self, unit: Unit, rendered: Rendered, record: CallRecord) -> Any:
-        price = self.prices.get(unit.model)
-        if price is None or record.prompt_tokens is None:
-            return None
-        return price.estimate(
-            record.prompt_tokens,
-            record.completion_tokens or 0,
-            images=len(rendered.images),
-            cached_tokens=record.cached_tokens or 0,
-            reasoning_tokens=record.reasoning_tokens or 0,
-            cache_write_tokens=record.cache_write_tokens or 0,
-        )
+        return record.estimate(self.prices.get(unit.model), len(rendered.images))
 
     async def score(self, unit: Unit, record: CallRecord) -> tuple[CallRecord, Score | None]:
         """Score a successful response; a failed call is never scored, and a scorer that breaks (e.g.
