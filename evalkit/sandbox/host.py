@@ -236,10 +236,12 @@ class Sandbox:
 # ---- zygote launcher ------------------------------------------------------------------------------
 
 # Trusted, already-imported modules every child gets for free (copy-on-write): most programs
-# import some of them, and a fresh import of `typing` or `re` costs several ms.
+# import some of them, and a fresh import of `typing` or `re` costs several ms. Not `random` (nor
+# `statistics`, which imports it): it reseeds itself in every forked child, which costs each of a
+# sample's two processes more than the ~0.6 ms its import costs the few programs that use it.
 _WARM_MODULES = (
     "typing", "re", "math", "collections", "itertools", "functools", "heapq", "bisect", "string",
-    "hashlib", "random", "fractions", "statistics", "copy", "decimal", "operator", "traceback",
+    "hashlib", "fractions", "copy", "decimal", "operator", "traceback",
 )  # fmt: skip
 _ZYGOTE_START_S = 30.0
 _REPLY_GRACE_S = 30.0  # past the program's own timeout, the zygote is stuck: replace it
