@@ -100,7 +100,12 @@ def enter_private_tmp(tmp_mb: int, paths: tuple[str, ...] = TMP_DIRS) -> None:
     which disappear with it."""
     check(LIBC.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
     for path in paths:
-        mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_mb}m,mode=1777")
+        mount_tmp(tmp_mb, path)
+
+
+def mount_tmp(tmp_mb: int, path: str) -> None:
+    """A fresh tmpfs of at most `tmp_mb` MB on `path`, in this process's mount namespace."""
+    mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_mb}m,mode=1777")
 
 
 def _bind_system(source: str, root: str) -> None:
@@ -127,7 +132,8 @@ def set_limits(limits: dict[str, int]) -> None:
 
 
 def settle(env: dict[str, str], cwd: str) -> None:
-    """The working directory and the whole environment (nothing of ours, no API key)."""
+    """The working directory and the whole environment (nothing of ours, no API key), and the
+    program's name in `sys.argv`."""
     os.chdir(cwd)
     os.environ.clear()
     os.environ.update(env)
