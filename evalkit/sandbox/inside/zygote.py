@@ -323,9 +323,7 @@ def prepare_sample(
     try:
         # if the zygote dies, so does this spare (and its namespace), even before it is handed a
         # request: our side may hand it one straight, and nobody would watch the time
-        contain.check(
-            contain.LIBC.prctl(contain.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "PR_SET_PDEATHSIG"
-        )
+        contain.check(contain.prctl(contain.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "PR_SET_PDEATHSIG")
         os.setsid()
         if config.isolate:
             contain.enter_sample_proc()
