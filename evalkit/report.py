@@ -202,7 +202,8 @@ def _thinking_html(df: pd.DataFrame) -> str:
     shown = table[
         (table["truncated_rate"] > 0)
         | (table["rub_reasoning"].fillna(0) > 0)
-        | (table["rub_cache_saved"] > 0)
+        | (table["rub_cache_saved"] != 0)
+        | (table["cache_saved_unknown_calls"] > 0)
     ]
     if shown.empty:
         return ""
@@ -212,13 +213,19 @@ def _thinking_html(df: pd.DataFrame) -> str:
         _e(r.task), _e(r.model),
         "–" if r.reasoning_tokens_mean != r.reasoning_tokens_mean else f"{r.reasoning_tokens_mean:.0f}",
         _pct(r.rub_reasoning / r.total_rub) if r.total_rub else "–", _pct(r.truncated_rate),
-        f"{_pct(r.accuracy)} / {_pct(r.accuracy_untruncated)}", format_rub(r.rub_cache_saved),
+        f"{_pct(r.accuracy)} / {_pct(r.accuracy_untruncated)}", _cache_saved_cell(r),
     ] for r in shown.itertuples()]  # fmt: skip
     note = ("Thinking tokens are billed as output; their share is the price card's, scaled to what was billed. "
             "A truncated answer (finish_reason=length) is the model's answer and is scored; accuracy is also "
             "shown without those. Caching saved: cached prompt tokens at the full prompt price minus the "
-            "cache-read price.")  # fmt: skip
+            "cache-read price, net of what cache writes cost extra; calls whose cache price the catalog "
+            "lacks are counted apart (their saving is unknown).")  # fmt: skip
     return _table(header, rows, raw=True) + f'<p class="note">{_e(note)}</p>'
+
+
+def _cache_saved_cell(r: Any) -> str:
+    saved, unknown = r.rub_cache_saved, r.cache_saved_unknown_calls
+    return format_rub(saved) if not unknown else f"{format_rub(saved)} + unknown on {unknown} calls"
 
 
 def _comparisons_html(df: pd.DataFrame) -> str:

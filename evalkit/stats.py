@@ -662,7 +662,9 @@ def thinking_and_caching(group: pd.DataFrame, total_rub: float) -> dict[str, flo
     """truncated_rate (answers cut at max_tokens, of the answered calls), accuracy_untruncated (the
     accuracy without them: a truncated answer is scored, so both are shown), reasoning_tokens_mean,
     rub_reasoning (the thinking's share of the billed ₽, in the price card's proportions, as in
-    `cost_split`) and rub_cache_saved (what cached prompt tokens cost less than at the full price)."""
+    `cost_split`), rub_cache_saved (what cached prompt tokens cost less than at the full price, net of
+    cache writes; negative when writing the cache cost more than reading it saved) and
+    cache_saved_unknown_calls (calls whose cache price the catalog lacks: left out of rub_cache_saved)."""
     answered = group[group["error"].isna()] if "error" in group else group
     truncated = answered["truncated"].fillna(False).astype(bool) if "truncated" in answered else None
     scores = pd.to_numeric(answered["score"], errors="coerce") if "score" in answered else pd.Series()
@@ -680,7 +682,22 @@ def thinking_and_caching(group: pd.DataFrame, total_rub: float) -> dict[str, flo
         "reasoning_tokens_mean": float(thinking.mean()) if thinking is not None and thinking.notna().any() else math.nan,
         "rub_reasoning": total_rub * share,
         "rub_cache_saved": _column_sum(group, "cost_rub_cache_saved"),
+        "cache_saved_unknown_calls": _cache_saved_unknown(group),
     }  # fmt: skip
+
+
+def _cache_saved_unknown(group: pd.DataFrame) -> int:
+    """Calls that read or wrote the prompt cache, priced by a card without that cache price: what the
+    cache saved on them is unknown, so `rub_cache_saved` covers only the others."""
+    if "cost_rub_cache_saved" not in group or "cost_rub_estimated" not in group:
+        return 0
+    cache = _numeric(group, "cached_tokens").fillna(0) + _numeric(group, "cache_write_tokens").fillna(0)
+    unknown = (
+        (cache > 0)
+        & _numeric(group, "cost_rub_estimated").notna()
+        & _numeric(group, "cost_rub_cache_saved").isna()
+    )
+    return int(unknown.sum())
 
 
 _COST_PARTS = {

@@ -7,6 +7,7 @@ read them from a live answer; a `PriceCard` estimates what a call costs (`usage.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,8 @@ class CostEstimate:
     """A price-card estimate of one call, split by what was billed (₽).
 
     `reasoning` is the thinking's share of `output` (not added to the total); `cache_saved` is what
-    the cached prompt tokens would have cost more at the full prompt price.
+    the cached prompt tokens would have cost more at the full prompt price, net of what cache writes
+    cost extra (NaN when the price card has no price for a cache read or write the call made).
     """
 
     total: float
@@ -68,8 +70,17 @@ class PriceCard:
             output=output_cost,
             images=image_cost,
             reasoning=min(max(reasoning_tokens, 0), completion_tokens) * self.completion,
-            cache_saved=cached * (self.prompt - cache_price) - written * (write_price - self.prompt),
+            cache_saved=self._cache_saved(cached, written),
         )
+
+    def _cache_saved(self, cached: int, written: int) -> float:
+        """NaN when the card lacks the price of a cache read or write the call made: without it the
+        saving is unknown, and 0 would claim the cache was worth nothing."""
+        if (cached and self.input_cache_read is None) or (written and self.input_cache_write is None):
+            return math.nan
+        read = 0.0 if not cached else cached * (self.prompt - self.input_cache_read)  # type: ignore[operator]
+        wrote = 0.0 if not written else written * (self.input_cache_write - self.prompt)  # type: ignore[operator]
+        return read - wrote
 
     def per_million(self) -> dict[str, float | None]:
         """Display units: ₽ per 1M input / output / cache-read tokens and ₽ per 1K images."""
