@@ -143,7 +143,7 @@ def model_entry(model: SimModel, created: int) -> dict[str, Any]:
             "request": 0,
             "web_search": 0,
             "internal_reasoning": 0,
-            "input_cache_read": model.cache_read_price,
+            **({"input_cache_read": model.cache_read_price} if model.lists_cache_price else {}),
         },
         "top_provider": {
             "context_length": model.context_length,

@@ -1,0 +1,147 @@
+"""Attacks on the money of reasoning and caching, and on the statistics: each test is an attempt to get
+a silently wrong number out of evalkit, end to end where it can be (real HTTP to a router on
+127.0.0.1), that now either holds or is refused with one clear error."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import evalkit
+from evalkit import sim, stats
+from evalkit.client.dialect.pricing import PriceCard
+from evalkit.client.dialect.reasoning import split_thinking
+from evalkit.client.sse import AttemptState
+from evalkit.common.clock import ManualClock
+from evalkit.common.errors import ConfigError
+from evalkit.task.spec import Sample, Task
+from tests.scripted_router import MODEL, Reply, ScriptedRouter
+
+KEY = "sk-test-money-stats-0123456789abcdef"
+SYSTEM = " ".join(f"Rule {i}: answer arithmetic exactly and show the final number." for i in range(40))
+
+
+@pytest.fixture(autouse=True)
+def _key(monkeypatch):
+    monkeypatch.setenv("ROUTERAI_API_KEY", KEY)
+
+
+def qa(prompts: dict[str, str], scorer: object = "exact", **generation) -> Task:
+    samples = [Sample(id=f"s{i}", input=p, target=t) for i, (p, t) in enumerate(prompts.items())]
+    return Task(name="attack", family="qa", samples=samples, scorer=scorer,
+                generation={"max_tokens": 256, **generation})  # fmt: skip
+
+
+# ---- thinking in the content ---------------------------------------------------------------------
+
+CODE = "```python\ndef strip(s):\n    return s.replace('<think>', '').replace('</think>', '')\n```"
+
+
+@pytest.mark.parametrize(
+    ("content", "answer", "thinking"),
+    [
+        # a program that handles think tags is code, not thinking (it was cut in half and scored)
+        (CODE, CODE, ""),
+        (f"<think>plan the function</think>\n{CODE}", CODE, "plan the function"),
+        ("```\nprint('</think>')\n```", "```\nprint('</think>')\n```", ""),
+        # outside code the rules stand: any case, nested, repeated, unclosed
+        ("<THINK>5?</THINK>Answer: 4", "Answer: 4", "5?"),
+        ("<think>a<think>b</think>c</think>Answer: 4", "Answer: 4", "abc"),
+        ("<think>a</think>Answer:<think>b</think> 4", "Answer: 4", "ab"),
+        ("<think>never closed Answer: 5", "", "never closed Answer: 5"),
+    ],
+)  # fmt: skip
+def test_think_tags_inside_the_answers_code_are_code(content: str, answer: str, thinking: str) -> None:
+    split = split_thinking(content)
+    assert (split.answer, split.thinking) == (answer, thinking)
+
+
+def test_a_code_answer_with_think_tags_reaches_the_scorer_whole_end_to_end(tmp_path) -> None:
+    prompt = "Write strip()."
+    with ScriptedRouter() as router:
+        router.replies[prompt] = Reply(
+            [{"content": "<think>plan"}, {"content": " the function</think>\n"}, {"content": CODE}],
+            {"prompt_tokens": 10, "completion_tokens": 40, "cost": 0.001},
+        )
+        whole = qa(
+            {prompt: CODE}, scorer=lambda output, sample: evalkit.Score(float(output == sample.target[0]))
+        )
+        df = evalkit.run([whole], [MODEL], base_url=router.base_url, progress=False,
+                         out=str(tmp_path)).df  # fmt: skip
+    row = df.iloc[0]
+    assert row.output == CODE and row.reasoning == "plan the function" and row.score == 1.0
+
+
+def test_ttft_is_the_first_answer_token_not_the_whitespace_after_the_thought() -> None:
+    clock = ManualClock(autojump=False)
+    state = AttemptState(started=0.0, clock=clock)
+    for at, text in ((1.0, "<think>plan"), (2.0, "</think>"), (3.0, "\n\n"), (4.0, "Answer: 4")):
+        clock.advance(at - clock.monotonic())
+        state.content(text)
+    output, thinking, first_answer, first_thought = state.answer()
+    assert (output, thinking, first_answer, first_thought) == ("Answer: 4", "plan", 4.0, 1.0)
+
+
+def test_ttft_of_a_reply_whose_first_delta_is_thinking_only() -> None:
+    clock = ManualClock(autojump=False)
+    state = AttemptState(started=0.0, clock=clock)
+    clock.advance(0.5)
+    state.reasoning("let me think")
+    clock.advance(2.0)
+    state.content("Answer: 4")
+    assert state.answer()[2:] == (2.5, 0.5)
+
+
+# ---- caching money -------------------------------------------------------------------------------
+
+
+def test_a_cache_read_without_a_cache_price_is_an_unknown_saving_not_zero() -> None:
+    card = PriceCard(prompt=18e-6, completion=59e-6)  # the bundled Llama 4 Scout card: no cache price
+    assert math.isnan(card.estimate(1000, 10, cached_tokens=800).cache_saved)
+    assert card.estimate(1000, 10).cache_saved == 0.0  # nothing read from the cache: nothing unknown
+    write_only = PriceCard(prompt=18e-6, completion=59e-6, input_cache_read=2e-6)
+    assert math.isnan(write_only.estimate(1000, 10, cache_write_tokens=500).cache_saved)
+    priced = PriceCard(prompt=3e-6, completion=1.5e-5, input_cache_read=3e-7, input_cache_write=3.75e-6)
+    assert priced.estimate(1000, 0, cache_write_tokens=1000).cache_saved == pytest.approx(-0.75e-3)
+
+
+def test_caching_saved_is_reported_unknown_end_to_end_when_the_catalog_lacks_the_cache_price(
+    tmp_path, capsys
+):
+    from evalkit.cli.commands import main
+    from evalkit.report import render_report
+    from evalkit.sim.profiles import RU_TUNED
+
+    unlisted = RU_TUNED.model_copy(update={"lists_cache_price": False})
+    samples = [Sample(id=f"q{i}", input=f"What is {i} + {i}? Finish with 'Answer: <n>'.", target=str(2 * i))
+               for i in range(6)]  # fmt: skip
+    task = Task(name="arith", family="qa", samples=samples, scorer="numeric",
+                prompt={"system": SYSTEM, "shared_prefix": True}, generation={"max_tokens": 64})  # fmt: skip
+    with sim.serve(tasks=[task], models=[unlisted], latency_scale=0, api_key=KEY) as server:
+        result = evalkit.run([task], ["sim/ru-tuned"], base_url=server.base_url, out=str(tmp_path / "o"),
+                             progress=False, concurrency=1, run_id="nocard")  # fmt: skip
+        billed = server.stats()["billed_rub"]
+    df = result.df
+    assert (df.cached_tokens > 0).sum() == 5 and df.cost_rub.sum() == pytest.approx(billed, abs=1e-12)
+    assert df.loc[df.cached_tokens > 0, "cost_rub_cache_saved"].isna().all()
+    row = evalkit.summarize(df).iloc[0]
+    assert row.cache_saved_unknown_calls == 5 and row.rub_cache_saved == 0.0
+    assert main(["show", "nocard", "--out", str(tmp_path / "o")]) == 0
+    shown = capsys.readouterr().out
+    assert "caching saved ? ₽ (5 calls read or wrote the cache at a price the catalog lacks" in shown
+    assert "+ unknown on 5 calls" in render_report(df)
+
+
+def test_a_cache_write_that_costs_more_than_the_reads_save_is_shown_as_a_cost() -> None:
+    from evalkit.cli.display import cache_note
+
+    assert (
+        cache_note({"rub_cache_saved": -0.25, "cache_saved_unknown_calls": 0}) == "caching cost 0.25 ₽ more"
+    )
+    assert cache_note({"rub_cache_saved": 0.0, "cache_saved_unknown_calls": 0}) == ""
+    assert cache_note({"rub_cache_saved": 1.5, "cache_saved_unknown_calls": 2}).startswith(
+        "caching saved 1.50 ₽ on the other calls (2 calls"
+    )
