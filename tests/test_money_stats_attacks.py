@@ -4,6 +4,7 @@ a silently wrong number out of evalkit, end to end where it can be (real HTTP to
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -145,3 +146,50 @@ def test_a_cache_write_that_costs_more_than_the_reads_save_is_shown_as_a_cost() 
     assert cache_note({"rub_cache_saved": 1.5, "cache_saved_unknown_calls": 2}).startswith(
         "caching saved 1.50 ₽ on the other calls (2 calls"
     )
+
+
+# ---- what the router bills, and the budget -------------------------------------------------------
+
+
+def _run_scripted(tmp_path, usage_of, n: int = 10, **options):
+    prompts = {f"What is {i} + {i}?": str(2 * i) for i in range(n)}
+    with ScriptedRouter() as router:
+        for i, prompt in enumerate(prompts):
+            router.replies[prompt] = Reply([{"content": f"Answer: {2 * i}"}], usage_of(i))
+        result = evalkit.run([qa(prompts, scorer="numeric", max_tokens=100)], [MODEL], base_url=router.base_url,
+                             out=str(tmp_path), progress=False, concurrency=1, **options)  # fmt: skip
+        return result, router.requests.total()
+
+
+def test_a_router_billing_thinking_past_max_tokens_cannot_overrun_the_budget(tmp_path) -> None:
+    # DeepSeek-style: the hidden thought is not bounded by max_tokens, and the router bills it all
+    usage = {"prompt_tokens": 12, "completion_tokens": 3400, "cost": 0.2,
+             "completion_tokens_details": {"reasoning_tokens": 3390}}  # fmt: skip
+    result, sent = _run_scripted(tmp_path, lambda i: usage, budget_rub=0.5)
+    assert result.status == "budget_exhausted"
+    assert result.df.cost_rub.sum() <= 0.5 and sent == 2  # the third call's 0.2 ₽ would not have fitted
+
+
+def test_a_reply_without_usage_keeps_its_worst_case_committed(tmp_path) -> None:
+    # no cost and no token counts: it was billed, nothing says how much; 0 would lift the ceiling
+    result, sent = _run_scripted(tmp_path, lambda i: None, budget_rub=0.02)
+    manifest = json.loads((result.path / "manifest.json").read_text())
+    unconfirmed = manifest["totals"]["unconfirmed_rub"]
+    assert result.status == "budget_exhausted" and sent == 3, result.message  # 100 tokens × 59 ₽/1M each
+    assert 0.015 < unconfirmed <= 0.02  # three worst cases stay committed: the ceiling holds
+
+
+def test_a_negative_or_missing_cost_is_never_taken_as_billed(tmp_path) -> None:
+    costs = [-0.002, None, "0.0015", float("nan"), 0.001]
+
+    def usage(i):
+        base = {"prompt_tokens": 10, "completion_tokens": 5}
+        return base if costs[i] is None else base | {"cost": costs[i]}
+
+    result, _ = _run_scripted(tmp_path, usage, n=len(costs))
+    df = result.df.sort_values("sample_id")
+    assert df.cost_rub.tolist()[2] == 0.0015 and df.cost_rub.tolist()[4] == 0.001
+    assert df.cost_rub.isna().tolist() == [True, True, False, True, False]
+    row = evalkit.summarize(df).iloc[0]
+    assert row.cost_estimated_calls == 3 and row.total_rub > 0.0025
+    assert row.rub_per_1000_low > 0  # no refund drags the interval below zero

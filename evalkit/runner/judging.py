@@ -235,7 +235,8 @@ class JudgeCalls:
         return record, False
 
     async def _call(self, unit: Any, call: JudgeCall) -> CallRecord:
-        from evalkit.client import CallHooks, is_model_fatal, may_be_billed
+        from evalkit.client import CallHooks, is_model_fatal
+        from evalkit.runner.budget import possibly_billed
         from evalkit.task.render import Rendered
 
         runner = self.runner
@@ -263,8 +264,8 @@ class JudgeCalls:
             elif record.error is None:
                 runner.limiter.on_success()
             unconfirmed = await runner.budget.settle(
-                reservations.pop(), record.cost_rub, self._estimate(call, record),
-                possibly_billed=may_be_billed(record.error),
+                reservations.pop(), record.cost_rub, estimate := self._estimate(call, record),
+                possibly_billed=possibly_billed(record.error, record.cost_rub, estimate),
             )  # fmt: skip
             if unconfirmed:
                 runner.unconfirmed[where] = runner.unconfirmed.get(where, 0.0) + unconfirmed

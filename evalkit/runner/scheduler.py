@@ -484,7 +484,7 @@ class Runner:
         concurrency slot, and settles the real cost. Raises StopRun on a run-fatal error; None (and the
         model is dropped) on a model-fatal one."""
         from evalkit.client import CallHooks, is_model_fatal
-        from evalkit.client.errors import may_be_billed
+        from evalkit.runner.budget import possibly_billed
 
         rendered, params = prepared.rendered, prepared.params
         worst = self._worst_case(unit, rendered, params)
@@ -509,7 +509,9 @@ class Runner:
                 reservations.pop(),
                 record.cost_rub,
                 estimate.total if estimate else None,
-                possibly_billed=may_be_billed(record.error),
+                possibly_billed=possibly_billed(
+                    record.error, record.cost_rub, estimate.total if estimate else None
+                ),
             )
             if unconfirmed:
                 self.unconfirmed[unit.key] = self.unconfirmed.get(unit.key, 0.0) + unconfirmed
