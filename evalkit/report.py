@@ -308,14 +308,24 @@ def _significantly_below_best(df: pd.DataFrame) -> set[tuple[str, str, str]]:
 def _pass_at_k_html(df: pd.DataFrame) -> str:
     if "epoch" not in df or df["epoch"].nunique() < 2:
         return ""
+    binary = [task for task, part in df.groupby("task") if stats.is_binary(part["score"])]
+    df = df[df["task"].isin(binary)]  # pass@k means pass or fail: tasks with partial credit have none
+    if df.empty:
+        return ""
     epochs = int(df.groupby(["task", "model", "sample_id"]).size().max())
     ks = [k for k in (1, 5, 10) if k <= epochs]
     table = stats.pass_at_k_table(df, ks=ks)
     header = ["task", "model", "problems", *(f"pass@{k}, % [95% CI]" for k in ks)]
-    rows = [[_e(r["task"]), _e(r["model"]), str(r["problems"]),
-             *(_ci(r[f"pass@{k}"], r[f"pass@{k}_low"], r[f"pass@{k}_high"], _pct) for k in ks)]
+    rows = [[_e(r["task"]), _e(r["model"]), str(r["problems"]), *(_pass_cell(r, k) for k in ks)]
             for _, r in table.iterrows()]  # fmt: skip
     return _table(header, rows, raw=True)
+
+
+def _pass_cell(r: Any, k: int) -> str:
+    """pass@k with its interval, and how many problems it covers when some had fewer than k answers."""
+    cell = _ci(r[f"pass@{k}"], r[f"pass@{k}_low"], r[f"pass@{k}_high"], _pct)
+    used = r[f"pass@{k}_problems"]
+    return cell if used == r["problems"] else f"{cell} ({used} of {r['problems']} problems)"
 
 
 def _clip(text: Any, limit: int = OUTPUT_CHARS) -> str:

@@ -217,8 +217,18 @@ def pass_at_k_table(
     n_boot: int = DEFAULT_BOOTSTRAP,
 ) -> pd.DataFrame:
     """pass@k per (task, model): per problem over its epochs (failed calls dropped), then the mean over
-    problems with a bootstrap interval over problems. k larger than a problem's epochs gives NaN."""
+    problems with a bootstrap interval over problems. A problem with fewer than k answered epochs
+    cannot be estimated and is left out: `pass@k_problems` says how many problems each value covers
+    (`problems` counts them all); NaN when none has k. Scores must be pass or fail (0/1): a partial
+    credit is neither, so such a task is refused rather than counted as failed."""
     scored = df[df["score"].notna()]
+    if not is_binary(scored["score"]) and len(scored):
+        odd = scored[~scored["score"].isin([0, 1])].iloc[0]
+        raise ConfigError(
+            f"pass@k needs pass/fail scores (0 or 1); task {odd['task']!r} has {odd['score']:g} "
+            f"(sample {odd['sample_id']!r}, model {odd['model']!r})",
+            where="pass_at_k_table",
+        )
     rows = []
     for (task, model), group in scored.groupby(["task", "model"], sort=True):
         per_problem = group.groupby("sample_id")["score"].agg(n="size", c=lambda s: int((s >= 1).sum()))
@@ -231,6 +241,7 @@ def pass_at_k_table(
                 row |= {f"pass@{k}": float(np.mean(values)), f"pass@{k}_low": low, f"pass@{k}_high": high}
             else:
                 row |= {f"pass@{k}": math.nan, f"pass@{k}_low": math.nan, f"pass@{k}_high": math.nan}
+            row[f"pass@{k}_problems"] = len(values)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -371,7 +382,7 @@ def compare_models(
         low, high = tango_interval(a_only, b_only, n, confidence)
         p, method = mcnemar_p(a_only, b_only), "mcnemar-score"
     else:
-        low, high, p, method = _clustered_test(diff, deff, confidence)
+        low, high, p, method = _clustered_test(diff, deff, confidence, len(pd.unique(clusters)))
     return Comparison(**base, accuracy_a=float(a.mean()), accuracy_b=float(b.mean()),
                       difference=float(diff.mean()), low=low, high=high, p_value=p, method=method)  # fmt: skip
 
@@ -481,15 +492,26 @@ def mcnemar_exact(a_only: int, b_only: int) -> float:
     return float(sps.binomtest(a_only, discordant, 0.5).pvalue)
 
 
-def _clustered_test(diff: np.ndarray, deff: float, confidence: float) -> tuple[float, float, float, str]:
-    """mean ± z·SE and the two-sided p of the same z: one SE for both, so they always agree."""
+def _clustered_test(
+    diff: np.ndarray, deff: float, confidence: float, units: int
+) -> tuple[float, float, float, str]:
+    """mean ± z·SE and the two-sided p of the same z: one SE for both, so they always agree.
+
+    When every pair differs by the same amount the SE is 0 and a z test would call any difference
+    certain, even from two pairs. Then the exact sign test over the `units` independent clusters
+    decides (p = 2 · 2^−units), and its inversion is the interval: the one difference seen when
+    p < α, else every difference from −1 to 1."""
     se = math.sqrt(deff) * clustered_se(diff)
     mean = float(diff.mean())
     method = "clustered-z" if deff > 1 else "paired-z"
     if math.isnan(se):  # a single pair: nothing to test
         return math.nan, math.nan, math.nan, method
     if se == 0:  # every pair differs by the same amount
-        return mean, mean, 1.0 if mean == 0 else 0.0, method
+        if mean == 0:
+            return 0.0, 0.0, 1.0, method
+        p = min(1.0, 2.0 ** (1 - units))
+        low, high = (mean, mean) if p < 1 - confidence else (-1.0, 1.0)
+        return low, high, p, "sign-exact"
     half = _z(confidence) * se
     p = float(2 * sps.norm.sf(abs(mean) / se))
     return max(-1.0, mean - half), min(1.0, mean + half), p, method

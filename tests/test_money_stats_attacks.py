@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -193,3 +194,134 @@ def test_a_negative_or_missing_cost_is_never_taken_as_billed(tmp_path) -> None:
     row = evalkit.summarize(df).iloc[0]
     assert row.cost_estimated_calls == 3 and row.total_rub > 0.0025
     assert row.rub_per_1000_low > 0  # no refund drags the interval below zero
+
+
+# ---- scores that are no scores -------------------------------------------------------------------
+
+
+def test_a_scorer_value_outside_0_1_is_an_error_never_averaged_in(tmp_path) -> None:
+    values = {
+        "nan": math.nan,
+        "big": 1.5,
+        "neg": -1.0,
+        "text": "1",
+        "yes": True,
+        "half": 0.5,
+        "np": np.float32(1),
+    }
+    with ScriptedRouter() as router:
+        for prompt in values:
+            router.replies[prompt] = Reply(
+                [{"content": "x"}], {"prompt_tokens": 1, "completion_tokens": 1, "cost": 1e-4}
+            )
+        task = Task(name="odd", family="qa", samples=[Sample(id=p, input=p, target="x") for p in values],
+                    scorer=lambda output, sample: evalkit.Score(values[sample.id]))  # fmt: skip
+        result = evalkit.run([task], [MODEL], base_url=router.base_url, out=str(tmp_path), progress=False)
+    df = result.df.set_index("sample_id")
+    assert result.status == "completed_with_errors"
+    assert set(df.index[df.error == "scoring_failed"]) == {"nan", "big", "neg", "text"}
+    assert "returned 1.5 for sample 'big': a score is a number in [0, 1]" in df.loc["big", "error_message"]
+    row = evalkit.summarize(result.df).iloc[0]
+    assert (row.n, row.n_scored, row.errors) == (7, 3, 4) and row.accuracy == pytest.approx(2.5 / 3)
+
+
+# ---- statistics ----------------------------------------------------------------------------------
+
+
+def frame(
+    a: list[float], b: list[float], *, clusters: list[str] | None = None, epochs: int = 1
+) -> pd.DataFrame:
+    rows = []
+    for model, scores in (("A", a), ("B", b)):
+        for i, score in enumerate(scores):
+            rows.append({"task": "t", "model": model, "sample_id": f"s{i // epochs}", "epoch": i % epochs,
+                         "score": score, "error": "timeout" if score != score else None, "language": "en",
+                         "cluster": clusters[i] if clusters else None})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 5, 6, 10])
+def test_a_constant_partial_credit_difference_is_not_certain_from_a_few_pairs(n: int) -> None:
+    # A always gets 0.5 (a judge tie), B always 0: the paired SE is 0, and a z test called it p = 0
+    result = stats.compare_models(frame([0.5] * n, [0.0] * n), "A", "B")
+    assert result.method == "sign-exact" and result.p_value == pytest.approx(2.0 ** (1 - n))
+    assert result.significant == (n >= 6)  # 2/2^5 = 0.0625; 2/2^6 = 0.031
+    assert (result.low > 0 or result.high < 0) == result.significant  # the CI still inverts the test
+    assert not result.significant or (result.low, result.high) == (0.5, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [([1.0], [0.0]), ([1.0, 1.0], [0.0, 0.0]), ([1.0] * 3, [1.0] * 3), ([0.0] * 4, [0.0] * 4),
+     ([1.0, 0.5, 0.0], [0.5, 0.5, 0.5]), ([1.0, 1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 1.0, 0.0, 0.0])],
+)  # fmt: skip
+def test_tiny_samples_keep_the_interval_and_the_test_in_agreement(a, b) -> None:
+    result = stats.compare_models(frame(a, b), "A", "B")
+    if math.isnan(result.p_value):
+        assert math.isnan(result.low) and result.n_pairs == 1 and result.method == "paired-z"
+        return
+    assert (result.low > 0 or result.high < 0) == result.significant
+    assert not result.significant  # nothing this small is evidence of anything
+
+
+def test_errors_are_dropped_from_pairs_and_counted_never_scored_wrong() -> None:
+    nan = math.nan
+    result = stats.compare_models(frame([1, 1, nan, 1, 0, 1], [0, 1, 1, nan, 0, 0]), "A", "B")
+    assert (result.n_pairs, result.dropped_errors, result.a_only, result.b_only) == (4, 2, 2, 0)
+    missing = frame([1.0, 1.0, 1.0, 1.0], [0.0, 0.0])  # B never answered s2, s3
+    result = stats.compare_models(missing, "A", "B")
+    assert result.n_pairs == 2 and result.accuracy_a == 1.0 and "n = 2 pairs" in result.sentence()
+
+
+def test_comparing_a_model_with_itself_and_holm_over_one_comparison() -> None:
+    df = frame([1.0, 0.0, 1.0], [0.0, 0.0, 0.0])
+    same = stats.compare_models(df, "A", "A")
+    assert (same.difference, same.p_value, same.significant) == (0.0, 1.0, False)
+    assert stats.holm([0.03]) == [0.03] and stats.holm([]) == []
+    unknown, known = stats.holm([math.nan, 0.2])
+    assert math.isnan(unknown) and known == 0.2  # a NaN p is no member of the family
+    (only,) = stats.compare_groups(df, "A", "B")
+    assert only.family == 1 and only.p_adjusted == only.p_value
+
+
+def test_pass_at_k_refuses_partial_credit_and_says_which_problems_it_covers() -> None:
+    with pytest.raises(ConfigError, match=r"pass@k needs pass/fail scores .* has 0.5 \(sample 's0'"):
+        stats.pass_at_k_table(frame([0.5, 1.0, 0.0], [1.0, 1.0, 1.0], epochs=3), ks=(1,))
+    nan = math.nan
+    # s0 answered 3 times, s1 twice (one epoch failed): pass@3 can only speak for s0
+    table = stats.pass_at_k_table(frame([1, 0, 0, 0, 0, nan], [0] * 6, epochs=3), ks=(1, 3))
+    row = table[table.model == "A"].iloc[0]
+    assert row.problems == 2 and row["pass@1_problems"] == 2 and row["pass@3_problems"] == 1
+    assert row["pass@3"] == 1.0 and row["pass@1"] == pytest.approx((1 / 3 + 0) / 2)
+    with pytest.raises(ValueError, match="pass@3 needs at least 3 samples"):
+        stats.pass_at_k(2, 1, 3)
+
+
+def test_the_report_shows_pass_at_k_only_for_pass_fail_tasks_and_its_coverage() -> None:
+    from evalkit.report import _pass_at_k_html
+
+    nan = math.nan
+    code = frame([1, 0, 0, 0, 0, 0, 0, 0, 0, nan], [0] * 10, epochs=5)  # s1 lost an epoch: no pass@5
+    judged = frame([0.5] * 10, [1.0] * 10, epochs=5).assign(task="judged")
+    html = _pass_at_k_html(pd.concat([code, judged]))
+    assert "judged" not in html and "(1 of 2 problems)" in html
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"delta": 0}, "0 < |delta|"), ({"delta": 1.5}, "0 < |delta|"), ({"power": 1.0, "delta": 0.1}, "power and alpha"),
+     ({"alpha": 0.0, "delta": 0.1}, "power and alpha"), ({"accuracy_b": 0.7}, "0 < |delta|")],
+)  # fmt: skip
+def test_plan_refuses_what_no_sample_size_can_answer(kwargs, message) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        stats.plan(**({"accuracy_a": 0.7, "accuracy_b": 0.6} | kwargs))
+
+
+def test_plan_from_a_pilot_with_no_disagreement_asks_for_what_it_cannot_measure() -> None:
+    same = frame([1.0, 0.0, 1.0, 1.0], [1.0, 0.0, 1.0, 1.0])
+    with pytest.raises(ConfigError, match="shows no difference"):
+        stats.plan(same, "A", "B")
+    with pytest.raises(ConfigError, match="discordance=0"):
+        stats.plan(same, "A", "B", delta=0.05)
+    with pytest.raises(ConfigError, match="0/1 scores"):
+        stats.plan(frame([0.5, 1.0, 0.0], [0.0, 1.0, 1.0]), "A", "B", delta=0.1)
