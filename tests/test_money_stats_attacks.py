@@ -18,7 +18,7 @@ from evalkit.client.dialect.pricing import PriceCard
 from evalkit.client.dialect.reasoning import split_thinking
 from evalkit.client.sse import AttemptState
 from evalkit.common.clock import ManualClock
-from evalkit.common.errors import ConfigError
+from evalkit.common.errors import ConfigError, EvalkitWarning
 from evalkit.task.spec import Sample, Task
 from tests.scripted_router import MODEL, Reply, ScriptedRouter
 
@@ -325,3 +325,43 @@ def test_plan_from_a_pilot_with_no_disagreement_asks_for_what_it_cannot_measure(
         stats.plan(same, "A", "B", delta=0.05)
     with pytest.raises(ConfigError, match="0/1 scores"):
         stats.plan(frame([0.5, 1.0, 0.0], [0.0, 1.0, 1.0]), "A", "B", delta=0.1)
+
+
+# ---- effort sweeps: identity, cache, resume, rescore ---------------------------------------------
+
+
+def test_effort_variants_never_share_cached_answers_and_a_resume_does_not_mix_in_new_efforts(
+    tmp_path,
+) -> None:
+    samples = [Sample(id=f"q{i}", input=f"What is {i} + {i * 7}? Finish with 'Answer: <number>'.", target=str(8 * i))
+               for i in range(4)]  # fmt: skip
+    task = Task(name="arith", family="qa", samples=samples, scorer="numeric", generation={"max_tokens": 3000})
+    options = dict(out=str(tmp_path), progress=False)
+    with sim.serve(tasks=[task], latency_scale=0, api_key=KEY) as server:
+        low = evalkit.run(
+            [task], ["sim/reasoner@effort=low"], base_url=server.base_url, run_id="low", **options
+        )
+        high = evalkit.run(
+            [task], ["sim/reasoner@effort=high"], base_url=server.base_url, run_id="hi", **options
+        )
+        assert not high.df.from_cache.any() and server.stats()["requests"] == 8  # the effort is in the key
+        with pytest.warns(EvalkitWarning, match=r"keeps its models \(sim/reasoner@effort=low\)"):
+            again = evalkit.run([task], ["sim/reasoner@effort=low,medium"], base_url=server.base_url, resume="low",
+                                **options)  # fmt: skip
+        assert server.stats()["requests"] == 8
+    assert set(again.df.model) == {"sim/reasoner@effort=low"} and len(again.df) == 4
+    assert high.df.reasoning_tokens.mean() > low.df.reasoning_tokens.mean()
+
+
+def test_a_rescored_run_of_a_thinking_model_still_never_shows_the_thought_to_the_scorer(tmp_path) -> None:
+    first = evalkit.run(["builtin_qa_reasoning"], ["sim/thinker"], sim=True, limit=12, seed=0, out=str(tmp_path),
+                        progress=False, run_id="th")  # fmt: skip
+    again = evalkit.rescore("th", out=str(tmp_path)).df.sort_values("sample_id")
+    first_df = first.df.sort_values("sample_id")
+    assert first_df.reasoning.notna().all() and again.reasoning.notna().all()
+    assert (
+        again.output.tolist() == first_df.output.tolist() and again.score.tolist() == first_df.score.tolist()
+    )
+    assert not again.output.str.contains("think", case=False).any()
+    decoys = [r for r in again.itertuples() if r.output and r.output in r.reasoning]
+    assert not decoys
