@@ -185,6 +185,12 @@ def _summary_html(df: pd.DataFrame) -> str:
         notes.append(
             f"The router did not report a cost for {estimated} calls; ₽ there is the price-card estimate."
         )
+    unknown = int(table["cost_unknown_calls"].sum())
+    if unknown:
+        notes.append(
+            f"The router reported neither a cost nor token counts for {unknown} calls: their ₽ are unknown and "
+            "counted as 0 here, so the totals are too low (the budget kept their worst case)."
+        )
     notes.append("Failed calls are excluded from accuracy and counted under errors; their cost is included.")
     if "judge_rub" in table:  # judged tasks: the judge's ₽ are never in the totals above
         judged = table[table["judge_rub"].notna()]

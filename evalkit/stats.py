@@ -529,6 +529,18 @@ def effective_cost(df: pd.DataFrame) -> tuple[pd.Series, int]:
     return router.fillna(estimate).fillna(0.0), int(fallback.sum())
 
 
+def cost_unknown_calls(df: pd.DataFrame) -> int:
+    """Answered calls that came back with neither `usage.cost` nor token counts: billed, but for how
+    much nothing says, so `effective_cost` counts them 0 and every ₽ total is that much short."""
+    if df.empty:
+        return 0
+    answered = df["error"].isna() if "error" in df else pd.Series(True, index=df.index)
+    if "from_cache" in df:  # a replay from the response cache is not billed again
+        answered &= ~df["from_cache"].fillna(False).astype(bool)
+    unknown = answered & _numeric(df, "cost_rub").isna() & _numeric(df, "cost_rub_estimated").isna()
+    return int(unknown.sum())
+
+
 def _numeric(df: pd.DataFrame, column: str) -> pd.Series:
     if column not in df:
         return pd.Series(np.nan, index=df.index, dtype=float)
@@ -663,6 +675,7 @@ def group_summary(
         "rub_per_1000_low": per_1000.low, "rub_per_1000_high": per_1000.high,
         "rub_per_correct": per_correct.value, "rub_per_correct_low": per_correct.low,
         "rub_per_correct_high": per_correct.high, "cost_estimated_calls": fallback,
+        "cost_unknown_calls": cost_unknown_calls(group),
         **cost_split(group, float(cost.sum())),
         **thinking_and_caching(group, float(cost.sum())),
         **judge_cost(group, cost),
@@ -754,9 +767,10 @@ def summary_table(
     """One row per group (default: task and model): n (every call), n_scored (calls with an answer),
     errors, error_rate, accuracy with its interval (and the method), latency and TTFT p50/p95 (s), total
     ₽, ₽ per 1000 samples with interval, ₽ per correct answer with interval, how many calls used the
-    price-card estimate, the total split into input / output / images (`cost_split`), thinking and
-    caching (`thinking_and_caching`: truncated_rate, accuracy_untruncated, reasoning_tokens_mean,
-    rub_reasoning, rub_cache_saved), and whether any row is simulated."""
+    price-card estimate and how many had no cost at all (`cost_unknown_calls`, counted 0), the total
+    split into input / output / images (`cost_split`), thinking and caching (`thinking_and_caching`:
+    truncated_rate, accuracy_untruncated, reasoning_tokens_mean, rub_reasoning, rub_cache_saved,
+    cache_saved_unknown_calls), and whether any row is simulated."""
     keys = list(by)
     rows = []
     for values, group in df.groupby(keys, sort=True, dropna=False):

@@ -178,6 +178,15 @@ def test_a_reply_without_usage_keeps_its_worst_case_committed(tmp_path) -> None:
     unconfirmed = manifest["totals"]["unconfirmed_rub"]
     assert result.status == "budget_exhausted" and sent == 3, result.message  # 100 tokens × 59 ₽/1M each
     assert 0.015 < unconfirmed <= 0.02  # three worst cases stay committed: the ceiling holds
+    row = evalkit.summarize(result.df).iloc[0]
+    assert row.cost_unknown_calls == 3 and row.total_rub == 0.0  # said, not hidden in a 0
+    from evalkit.cli.display import thinking_notes
+    from evalkit.report import render_report
+
+    assert "3 calls came back without a cost or token counts" in "\n".join(
+        thinking_notes(evalkit.summarize(result.df))
+    )
+    assert "neither a cost nor token counts for 3 calls" in render_report(result.df)
 
 
 def test_a_negative_or_missing_cost_is_never_taken_as_billed(tmp_path) -> None:

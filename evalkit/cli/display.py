@@ -148,6 +148,8 @@ def thinking_notes(part: pd.DataFrame) -> list[str]:
             )
         if caching := cache_note(r):
             said.append(caching)
+        if unknown := r.get("cost_unknown_calls", 0):
+            said.append(f"{unknown} calls came back without a cost or token counts: ₽ shown are too low")
         with_judge = r.get("rub_per_1000_with_judge", math.nan)
         if with_judge is not None and with_judge == with_judge:  # a judged task (NaN for the others)
             said.append(f"judge {rub(r['judge_rub'])} ₽ apart: ₽/1000 {rub(r['rub_per_1000'])} without it, "
