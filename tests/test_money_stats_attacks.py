@@ -374,3 +374,27 @@ def test_a_rescored_run_of_a_thinking_model_still_never_shows_the_thought_to_the
     assert not again.output.str.contains("think", case=False).any()
     decoys = [r for r in again.itertuples() if r.output and r.output in r.reasoning]
     assert not decoys
+
+
+def test_thinking_reported_apart_from_completion_tokens_is_billed_on_top(tmp_path) -> None:
+    # a provider that counts the thought outside completion_tokens: 5 answer + 50 thinking tokens
+    usage = {
+        "prompt_tokens": 10,
+        "completion_tokens": 5,
+        "completion_tokens_details": {"reasoning_tokens": 50},
+    }
+    result, _ = _run_scripted(tmp_path, lambda i: usage, n=2)
+    row = result.df.iloc[0]
+    card = PriceCard(prompt=18e-6, completion=59e-6)
+    assert row.cost_rub_estimated == pytest.approx(10 * card.prompt + 55 * card.completion)
+    assert row.cost_rub_reasoning == pytest.approx(50 * card.completion)
+    assert row.cost_rub_reasoning < row.cost_rub_output
+    summary = evalkit.summarize(result.df).iloc[0]
+    assert (
+        summary.total_rub == pytest.approx(2 * row.cost_rub_estimated)
+        and summary.rub_reasoning < summary.total_rub
+    )
+    inside = card.estimate(10, 60, reasoning_tokens=50)  # the usual dialect: the thought is inside
+    assert inside.output == pytest.approx(60 * card.completion) and inside.reasoning == pytest.approx(
+        50 * card.completion
+    )

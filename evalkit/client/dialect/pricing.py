@@ -54,7 +54,8 @@ class PriceCard:
     ) -> CostEstimate:
         """Cost of a call; prompt tokens read from the cache are billed at `input_cache_read` and those
         written to it at `input_cache_write` when the card has them, and thinking tokens (counted in
-        `completion_tokens`) as output. `cache_saved` is net of what writing the cache cost extra."""
+        `completion_tokens`, or on top of them when a provider reports more thinking than completion
+        tokens) as output. `cache_saved` is net of what writing the cache cost extra."""
         cached = min(max(cached_tokens, 0), prompt_tokens)
         written = min(max(cache_write_tokens, 0), prompt_tokens - cached)
         cache_price = self.prompt if self.input_cache_read is None else self.input_cache_read
@@ -62,14 +63,18 @@ class PriceCard:
         input_cost = (
             (prompt_tokens - cached - written) * self.prompt + cached * cache_price + written * write_price
         )
-        output_cost = completion_tokens * self.completion
+        thinking = max(reasoning_tokens, 0)
+        # more thinking than completion tokens: this provider counts the thought apart, and bills both
+        output_cost = (
+            completion_tokens + (thinking if thinking > completion_tokens else 0)
+        ) * self.completion
         image_cost = images * self.image
         return CostEstimate(
             total=input_cost + output_cost + image_cost,
             input=input_cost,
             output=output_cost,
             images=image_cost,
-            reasoning=min(max(reasoning_tokens, 0), completion_tokens) * self.completion,
+            reasoning=thinking * self.completion,
             cache_saved=self._cache_saved(cached, written),
         )
 
