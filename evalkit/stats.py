@@ -170,9 +170,14 @@ def accuracy_ci(
         return _EMPTY
     mean = float(x.mean())
     groups = None if clusters is None else np.asarray(clusters, dtype=object)[keep]
-    clustered = groups is not None and len(pd.unique(groups)) < n
+    shared = 0 if groups is None else len(pd.unique(groups))
+    clustered = groups is not None and 1 < shared < n
     deff = design_effect(x, groups) if clustered else 1.0
     note = f"design effect {deff:.2f}" if clustered else ""
+    if shared == 1 and n > 1:  # no second cluster to compare with: the clustering cannot be measured
+        note = (
+            "one cluster: its design effect cannot be estimated; the interval treats samples as independent"
+        )
     if is_binary(x):
         n_eff = n / deff
         low, high = wilson_interval(mean * n_eff, n_eff, confidence)

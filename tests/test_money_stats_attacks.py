@@ -398,3 +398,20 @@ def test_thinking_reported_apart_from_completion_tokens_is_billed_on_top(tmp_pat
     assert inside.output == pytest.approx(60 * card.completion) and inside.reasoning == pytest.approx(
         50 * card.completion
     )
+
+
+def test_one_cluster_says_its_interval_is_not_clustered_and_clusters_of_one_are_independent() -> None:
+    scores = [1.0, 0.0, 1.0, 1.0, 0.0, 1.0]
+    one = stats.accuracy_ci(scores, ["c"] * 6)
+    plain = stats.accuracy_ci(scores)
+    assert (one.low, one.high, one.method) == (plain.low, plain.high, "wilson")
+    assert one.note.startswith("one cluster: its design effect cannot be estimated")
+    singletons = stats.accuracy_ci(scores, [f"c{i}" for i in range(6)])
+    assert (singletons.low, singletons.high, singletons.method, singletons.note) == (
+        plain.low,
+        plain.high,
+        "wilson",
+        "",
+    )
+    tiny = stats.accuracy_ci([1.0], ["c"])
+    assert tiny.n == 1 and tiny.note == "" and 0 < tiny.low < 1 and tiny.high == 1.0
