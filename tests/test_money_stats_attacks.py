@@ -415,3 +415,16 @@ def test_one_cluster_says_its_interval_is_not_clustered_and_clusters_of_one_are_
     )
     tiny = stats.accuracy_ci([1.0], ["c"])
     assert tiny.n == 1 and tiny.note == "" and 0 < tiny.low < 1 and tiny.high == 1.0
+
+
+def test_the_worst_case_prices_the_prompt_at_a_dearer_cache_write() -> None:
+    from evalkit.client.catalog import Catalog, ModelInfo
+    from evalkit.runner.estimate import estimate_run
+
+    card = PriceCard(prompt=3e-6, completion=15e-6, input_cache_read=0.3e-6, input_cache_write=3.75e-6)
+    assert card.worst_case(1000, 10) == pytest.approx(1000 * 3.75e-6 + 10 * 15e-6)  # the whole prompt written
+    cheap_write = PriceCard(prompt=3e-6, completion=15e-6, input_cache_write=1e-6)
+    assert cheap_write.worst_case(1000, 10) == pytest.approx(1000 * 3e-6 + 10 * 15e-6)
+    catalog = Catalog({"m/x": ModelInfo("m/x", "x", 10_000, ("text",), ("text",), card)}, source="bundled")
+    (row,) = estimate_run([qa({"What is 2 + 2?": "4"}, max_tokens=10)], ["m/x"], catalog)
+    assert row.high_rub == pytest.approx(row.prompt_tokens * 3.75e-6 + 10 * 15e-6)

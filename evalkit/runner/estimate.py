@@ -75,7 +75,7 @@ def estimate_run(
                     images,
                     _cost(price, prompt_tokens, calls, images, cached),
                     _cost(price, prompt_tokens, max_out * EXPECTED_OUTPUT_SHARE, images, cached),
-                    _cost(price, prompt_tokens, worst_out, images, 0),
+                    None if price is None else price.worst_case(prompt_tokens, worst_out, images),
                     cached,
                 )
             )

@@ -78,6 +78,13 @@ class PriceCard:
             cache_saved=self._cache_saved(cached, written),
         )
 
+    def worst_case(self, prompt_tokens: int, output_tokens: int, images: int = 0) -> float:
+        """The most a call can be billed: every prompt token at the dearer of the prompt and the
+        cache-write price (a router may write the whole prompt to its cache), and all the output."""
+        dearer_write = self.input_cache_write is not None and self.input_cache_write > self.prompt
+        written = prompt_tokens if dearer_write else 0
+        return self.estimate(prompt_tokens, output_tokens, images=images, cache_write_tokens=written).total
+
     def _cache_saved(self, cached: int, written: int) -> float:
         """NaN when the card lacks the price of a cache read or write the call made: without it the
         saving is unknown, and 0 would claim the cache was worth nothing."""
