@@ -276,6 +276,7 @@ class Comparison:
     p_adjusted: float = math.nan
     family: int = 1
     language: str | None = None
+    unmatched: int = 0
 
     @property
     def significant(self) -> bool:
@@ -299,9 +300,12 @@ class Comparison:
             head = f"{self.model_a} is {abs(pp):.1f} pp {direction} accurate than {self.model_b}"
         verdict = "significant" if self.significant else "not significant"
         level = f"{100 * self.confidence:g}%"
+        left_out = [f"{self.dropped_errors} pairs with a failed call"] if self.dropped_errors else []
+        left_out += [f"{self.unmatched} answers the other model lacks"] if self.unmatched else []
+        pairs = f"n = {self.n_pairs} pairs" + (f"; left out: {', '.join(left_out)}" if left_out else "")
         text = (
             f"{head} ({level} CI {100 * self.low:.1f} to {100 * self.high:.1f}, "
-            f"{_format_p(self.p_value)}, n = {self.n_pairs} pairs): {verdict}"
+            f"{_format_p(self.p_value)}, {pairs}): {verdict}"
         )
         if self.family > 1 and not math.isnan(self.p_adjusted):
             adjusted = "significant" if self.significant_adjusted else "not significant"
@@ -370,13 +374,16 @@ def compare_models(
     del seed, n_boot
     _check_present(df, model_a, model_b, task)
     pairs, dropped = paired_scores(df, model_a, model_b, task)
+    data = df if task is None else df[df["task"] == task]
+    answers = data[data["model"].isin([model_a, model_b])].drop_duplicates(["model", *_KEYS])
+    unmatched = len(answers) - 2 * (len(pairs) + dropped) if model_a != model_b else 0
     a = pairs["score_a"].to_numpy(float)
     b = pairs["score_b"].to_numpy(float)
     n = len(a)
     a_only = int(np.sum(a > b))
     b_only = int(np.sum(b > a))
     base = dict(model_a=model_a, model_b=model_b, task=task, n_pairs=n, confidence=confidence)
-    base |= dict(dropped_errors=dropped, a_only=a_only, b_only=b_only)
+    base |= dict(dropped_errors=dropped, a_only=a_only, b_only=b_only, unmatched=unmatched)
     if n == 0:
         return Comparison(**base, accuracy_a=math.nan, accuracy_b=math.nan, difference=math.nan,
                           low=math.nan, high=math.nan, p_value=math.nan, method="none")  # fmt: skip

@@ -277,9 +277,12 @@ def test_errors_are_dropped_from_pairs_and_counted_never_scored_wrong() -> None:
     nan = math.nan
     result = stats.compare_models(frame([1, 1, nan, 1, 0, 1], [0, 1, 1, nan, 0, 0]), "A", "B")
     assert (result.n_pairs, result.dropped_errors, result.a_only, result.b_only) == (4, 2, 2, 0)
+    assert "n = 4 pairs; left out: 2 pairs with a failed call)" in result.sentence()
     missing = frame([1.0, 1.0, 1.0, 1.0], [0.0, 0.0])  # B never answered s2, s3
     result = stats.compare_models(missing, "A", "B")
-    assert result.n_pairs == 2 and result.accuracy_a == 1.0 and "n = 2 pairs" in result.sentence()
+    assert result.n_pairs == 2 and result.accuracy_a == 1.0 and result.unmatched == 2
+    assert "n = 2 pairs; left out: 2 answers the other model lacks)" in result.sentence()
+    assert stats.compare_models(frame([1.0, 0.0], [1.0, 1.0]), "A", "B").unmatched == 0
 
 
 def test_comparing_a_model_with_itself_and_holm_over_one_comparison() -> None:

@@ -200,7 +200,8 @@ def comparisons(found: Sequence[Any], fmt: Format = "table", *, width: int | Non
     frame = pd.DataFrame([{
         "task": c.task, "language": c.language, "n_pairs": c.n_pairs, "accuracy_a": c.accuracy_a,
         "accuracy_b": c.accuracy_b, "difference": c.difference, "low": c.low, "high": c.high,
-        "p_value": c.p_value, "p_holm": c.p_adjusted, "method": c.method,
+        "p_value": c.p_value, "p_holm": c.p_adjusted, "method": c.method, "dropped_errors": c.dropped_errors,
+        "unmatched": c.unmatched,
     } for c in found])  # fmt: skip
     if fmt in ("csv", "json"):
         return render(frame, fmt)
