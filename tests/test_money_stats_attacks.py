@@ -431,3 +431,20 @@ def test_the_worst_case_prices_the_prompt_at_a_dearer_cache_write() -> None:
     catalog = Catalog({"m/x": ModelInfo("m/x", "x", 10_000, ("text",), ("text",), card)}, source="bundled")
     (row,) = estimate_run([qa({"What is 2 + 2?": "4"}, max_tokens=10)], ["m/x"], catalog)
     assert row.high_rub == pytest.approx(row.prompt_tokens * 3.75e-6 + 10 * 15e-6)
+
+
+@pytest.mark.parametrize(("delta", "discordance"), [(0.3, 0.3), (0.5, 0.6), (0.2, 0.3), (0.05, 0.1)])
+def test_plan_achieves_the_power_it_promises_when_disagreements_go_one_way(delta, discordance) -> None:
+    # Connor's normal approximation asked 24 pairs at δ = ψ = 0.3: 96% power for a promised 80%
+    b = 0.45
+    a, both = b + delta, (2 * b + delta - discordance) / 2
+    correlation = (both - a * b) / math.sqrt(a * (1 - a) * b * (1 - b))
+    plan = stats.plan(accuracy_a=a, accuracy_b=b, correlation=correlation)
+    assert plan.discordance == pytest.approx(discordance) and plan.delta == pytest.approx(delta)
+    n = plan.n_samples
+    assert stats.mcnemar_power(n, delta, discordance) >= 0.8 > stats.mcnemar_power(n - 1, delta, discordance)
+    p10, p01 = (discordance + delta) / 2, (discordance - delta) / 2
+    draws = np.random.default_rng(7).multinomial(n, [p10, p01, 1 - discordance], size=4000)
+    achieved = np.mean([stats.mcnemar_p(int(x), int(y)) < 0.05 for x, y in draws[:, :2]])
+    assert abs(achieved - stats.mcnemar_power(n, delta, discordance)) <= 0.02  # the sum is the test's power
+    assert 0.78 <= achieved <= 0.86  # one pair fewer falls short: no more than the discreteness over 80%
