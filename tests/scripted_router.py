@@ -75,8 +75,9 @@ class ScriptedRouter:
         if not body.get("stream"):
             message: dict[str, Any] = {"role": "assistant", "content": ""}
             for delta in reply.deltas:
-                for key, value in delta.items():
-                    message[key] = (message.get(key) or "") + value if isinstance(value, str) else value
+                for key, value in delta.items():  # text and lists join up as a router assembles them
+                    empty = "" if isinstance(value, str) else []
+                    message[key] = (message.get(key) or empty) + value
             message |= reply.extra
             choice = {"index": 0, "message": message, "finish_reason": reply.finish_reason}
             payload = {"id": "gen-1", "choices": [choice], "usage": reply.usage}

@@ -448,3 +448,25 @@ def test_plan_achieves_the_power_it_promises_when_disagreements_go_one_way(delta
     achieved = np.mean([stats.mcnemar_p(int(x), int(y)) < 0.05 for x, y in draws[:, :2]])
     assert abs(achieved - stats.mcnemar_power(n, delta, discordance)) <= 0.02  # the sum is the test's power
     assert 0.78 <= achieved <= 0.86  # one pair fewer falls short: no more than the discreteness over 80%
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_thinking_that_arrives_last_or_in_pieces_is_kept_apart_from_the_answer(tmp_path, stream) -> None:
+    prompts = {"late": "Answer: 4", "pieces": "Answer: 4"}
+    with ScriptedRouter() as router:
+        usage = {"prompt_tokens": 5, "completion_tokens": 9, "cost": 1e-4,
+                 "completion_tokens_details": {"reasoning_tokens": 6}}  # fmt: skip
+        router.replies["late"] = Reply([{"content": "Answer: 4"}, {"reasoning": "late, Answer: 5"}], usage)
+        router.replies["pieces"] = Reply(
+            [{"reasoning_details": [{"type": "reasoning.text", "text": "Answer"}]},
+             {"reasoning_details": [{"type": "reasoning.summary", "summary": ": 5?"}]},
+             {"content": "<thi"}, {"content": "nk>no, 4</th"}, {"content": "ink>Answer: 4"}],
+            usage,
+        )  # fmt: skip
+        df = evalkit.run([qa({p: "4" for p in prompts}, scorer="numeric")], [MODEL], base_url=router.base_url,
+                         out=str(tmp_path), progress=False, stream=stream).df.set_index("sample_id")  # fmt: skip
+    assert df.output.tolist() == ["Answer: 4", "Answer: 4"] and (df.score == 1.0).all()
+    assert df.loc["s0", "reasoning"] == "late, Answer: 5"
+    assert "Answer: 5?" in df.loc["s1", "reasoning"] and "no, 4" in df.loc["s1", "reasoning"]
+    if stream:
+        assert df.loc["s0", "ttft_reasoning_s"] >= df.loc["s0", "ttft_s"]  # the thought came after the answer
