@@ -10,17 +10,23 @@ import threading
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalkit.common.errors import EvalkitError, EvalkitWarning
 from evalkit.common.redact import redact
 
+if TYPE_CHECKING:
+    from evalkit.common.clock import Clock
+
 DEMO_LIMIT = 26
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> int:
+    """Run one command; returns its exit code. `clock`: the time a run's retries, backoff and deadlines
+    read (default real time; a `ManualClock` lets a test of backoff take no wall time)."""
     parser = _parser()
     args = parser.parse_args(argv)
+    args.clock = clock
     if not hasattr(args, "handler"):
         parser.print_help()
         return 0
@@ -200,6 +206,7 @@ def _run(args: argparse.Namespace) -> int:
         phase=args.phase or "all",
         shard=args.shard,
         executor=args.executor or "local",
+        **({"clock": args.clock} if args.clock else {}),
     )
     _print_outcome(result, args.fmt)
     return 0 if result.status in ("completed", "completed_with_errors") else 3
