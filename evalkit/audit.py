@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import stats as sps
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -219,6 +218,8 @@ def human_agreement(
     verdicts: Sequence[str], labels: Sequence[str], **options: Any
 ) -> tuple[Agreement, tuple[float, float, float]]:
     """A judge against human labels: Cohen's kappa [CI], and accuracy with its Wilson interval."""
+    from scipy import stats as sps
+
     kappa = cohen_kappa(verdicts, labels, **options)
     right = sum(str(v) == str(h) for v, h in zip(verdicts, labels, strict=True))
     wilson = sps.binomtest(right, len(labels)).proportion_ci(options.get("confidence", CONFIDENCE), "wilson")
@@ -252,6 +253,8 @@ def position_bias(first: Sequence[str], swapped: Sequence[str], *, alpha: float 
     position picks the same *slot* twice (a/a or b/b). Without position bias a/a and b/b are equally
     likely: an exact sign test on those counts. `effect` is the share of a/a among them minus 0.5,
     with the Clopper-Pearson interval (which inverts this doubled-tail test)."""
+    from scipy import stats as sps
+
     if len(first) != len(swapped):
         raise ValueError("position_bias needs the two orders' verdicts of the same pairs")
     aa = sum(1 for x, y in zip(first, swapped, strict=True) if x == "a" and y == "a")
@@ -278,6 +281,8 @@ def _two_means(x: np.ndarray, y: np.ndarray, alpha: float, bound: float) -> tupl
     variance) and the interval that inverts it. The pooled variance, not each group's own, because on
     few answers a group's own variance is often 0 (all passed): that claimed certainty (p=0 on 4
     answers) and flagged fair judges too often."""
+    from scipy import stats as sps
+
     diff = float(x.mean() - y.mean())
     pooled = np.concatenate([x, y]).var(ddof=1)
     se = math.sqrt(pooled * (1 / len(x) + 1 / len(y)))
