@@ -3,22 +3,19 @@
 The simulator runs in its own process (it survives the kill) and logs every chat request with the
 sha256 of its body, so the tests can tell which requests were sent again after a resume.
 
-The killed runs are the CLI's own `main([...])` in a forked child: the same code path as the
-`evalkit` command without paying ~3 s of interpreter start and imports twenty times (the SIGINT test
-runs the real `evalkit` executable).
+The killed runs are the CLI's own `main([...])` in a child forked from a fork server that holds the
+imports (`cli_process`): the same code path as the `evalkit` command without paying ~3 s of
+interpreter start and imports a dozen times (the SIGINT test runs the real `evalkit` executable).
 """
 
 from __future__ import annotations
 
 import collections
-import importlib
 import itertools
-import multiprocessing
 import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -29,6 +26,7 @@ from reliability_helpers import (
     MODEL,
     cli_command,
     cli_env,
+    cli_process,
     comparable,
     journal_lines,
     request_log,
@@ -60,8 +58,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Any:
     root = tmp_path_factory.mktemp("crash")
     task = write_task(root / "task", N_SAMPLES)
     log, fast_log = root / "requests.jsonl", root / "fast-requests.jsonl"
-    load_task(task).load_samples()  # forked children inherit the imports (datasets, openai, ...)
-    importlib.import_module("evalkit.cli")
+    load_task(task).load_samples()
 
     with (
         sim.serve(tasks=[str(task)], latency_scale=LATENCY_SCALE, request_log=log, process=True) as slow,
@@ -77,14 +74,6 @@ def _cli_args(world: Any, out: Path, run_id: str, seed: int, *extra: str, server
         "run", str(world.task), "--model", MODEL, "--base-url", base_url, "--out", str(out),
         "--run-id", run_id, "--seed", str(seed), "-c", str(CONCURRENCY), "-q", *extra,
     ]  # fmt: skip
-
-
-def _cli_child(argv: list[str]) -> None:
-    os.environ["ROUTERAI_API_KEY"] = KEY
-    sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - the child exits below
-    from evalkit.cli.commands import main
-
-    os._exit(main(argv))
 
 
 def _reference(world: Any, seed: int, monkeypatch: pytest.MonkeyPatch, out: Path) -> dict:
@@ -109,8 +98,7 @@ def _kill_at_random(
     moment defined by the run's progress; with the simulator's gate closed the run cannot finish
     first), or `delay_s` after the fork with `from_start`, or `delay_s` after its run directory
     appears. Returns the exit code (-9 when killed)."""
-    child = multiprocessing.get_context("fork").Process(target=_cli_child, args=(argv,))
-    child.start()
+    child = cli_process(argv)
     started = time.monotonic()
     if after_lines is not None:
         while child.is_alive() and len(journal_lines(run_dir)) < after_lines:
