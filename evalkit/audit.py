@@ -254,8 +254,6 @@ def position_bias(first: Sequence[str], swapped: Sequence[str], *, alpha: float 
     position picks the same *slot* twice (a/a or b/b). Without position bias a/a and b/b are equally
     likely: an exact sign test on those counts. `effect` is the share of a/a among them minus 0.5,
     with the Clopper-Pearson interval (which inverts this doubled-tail test)."""
-    from scipy import stats as sps
-
     if len(first) != len(swapped):
         raise ValueError("position_bias needs the two orders' verdicts of the same pairs")
     aa = sum(1 for x, y in zip(first, swapped, strict=True) if x == "a" and y == "a")
@@ -371,6 +369,8 @@ def _for_longer(values: Sequence[Any], tested_longer: np.ndarray) -> np.ndarray:
 
 def _sign_test(name: str, up: int, n: int, alpha: float, detail: str) -> BiasCheck:
     """`up` of `n` against a fair coin: exact two-sided p, Clopper-Pearson interval, as share − 0.5."""
+    from scipy import stats as sps
+
     p = min(1.0, 2 * min(sps.binom.cdf(up, n, 0.5), sps.binom.sf(up - 1, n, 0.5)))
     low = 0.0 if up == 0 else float(sps.beta.ppf(alpha / 2, up, n - up + 1))
     high = 1.0 if up == n else float(sps.beta.ppf(1 - alpha / 2, up + 1, n - up))
