@@ -111,6 +111,12 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--budget-rub", type=float, help="never spend more than this many ₽ in this run")
     _add_endpoint(parser)
+    parser.add_argument(
+        "--sim-latency-scale",
+        type=float,
+        metavar="S",
+        help="with --sim: the simulator's latencies × S (default 1; 0 answers at once)",
+    )
     parser.add_argument("--resume", metavar="RUN_ID", help="finish the missing samples of a run")
     parser.add_argument(
         "--retry-errors", action="store_true", help="on resume, retry samples whose calls failed"
@@ -192,6 +198,7 @@ def _run(args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
         budget_rub=args.budget_rub,
         sim=args.sim,
+        sim_latency_scale=args.sim_latency_scale,
         base_url=args.base_url,
         api_key_env=args.api_key_env,
         model_routes=args.routes,
