@@ -190,12 +190,10 @@ class JudgeCalls:
         return {"from_cache": from_cache, "cost_rub": billed}
 
     def _estimate(self, call: JudgeCall, record: CallRecord) -> float | None:
-        price = self.runner.judge_prices.get(call.judge)
-        if price is None or record.prompt_tokens is None:
-            return None
-        return price.estimate(
-            record.prompt_tokens, record.completion_tokens or 0, cached_tokens=record.cached_tokens or 0
-        ).total
+        """The judge's price card applied to what the call used, as for a model's call (cache reads and
+        writes, thinking; a judge prompt is text only)."""
+        estimate = record.estimate(self.runner.judge_prices.get(call.judge))
+        return None if estimate is None else estimate.total
 
     async def _response(self, unit: Any, call: JudgeCall) -> tuple[CallRecord, bool]:
         """The judge's reply: from this run's journal, the cache, or a new call journaled at once."""
