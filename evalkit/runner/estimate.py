@@ -50,14 +50,14 @@ def estimate_run(
     from evalkit.client.variants import parse_variant
 
     variants = {model: parse_variant(model) for model in expand_models(models)}
+    loaded = {task.name: task.load_samples(**selection) for task in tasks}  # type: ignore[arg-type]
     for task in tasks:
-        for variant in variants.values():
-            info = catalog.get(variant.router_id)
-            if info is not None:
-                check_modalities(info, task.name, task.family)
+        for model, variant in variants.items():
+            if (info := catalog.get(variant.router_id)) is not None:
+                check_modalities(info, model, task.name, loaded[task.name])
     rows = []
     for task in tasks:
-        samples = task.load_samples(**selection)  # type: ignore[arg-type]
+        samples = loaded[task.name]
         prompt_tokens, images, cached = _prompts(task, samples, epochs)
         calls = len(samples) * epochs
         for model, variant in variants.items():

@@ -229,7 +229,7 @@ class Runner:
         return {model: by_endpoint[endpoint] for model, endpoint in self.endpoints.items()}
 
     def _check_models(self, catalogs: dict[str, Catalog], samples: dict[str, list[Sample]]) -> None:
-        from evalkit.client.catalog import supports_images
+        from evalkit.client.catalog import check_modalities
 
         for model in self.config.models:
             catalog = catalogs[model]
@@ -242,12 +242,7 @@ class Runner:
                     )
                 continue
             for task in self.tasks:
-                # from the samples, not the family: a "qa" task may send images too
-                if any(s.images for s in samples[task.name]) and not supports_images(info):
-                    raise ConfigError(
-                        f"model {model!r} does not take image input (its catalog entry lists "
-                        f"{', '.join(info.input_modalities)}), but task {task.name!r} sends images"
-                    )
+                check_modalities(info, model, task.name, samples[task.name])
 
     async def _drive(self, samples: dict[str, list[Sample]], total: int) -> tuple[str, str]:
         from evalkit.client import Client, RetryPolicy
