@@ -132,8 +132,18 @@ def test_compare_prints_holm_adjusted_groups(results, capsys) -> None:
     assert printed.splitlines()[0].startswith("A is 40.0 pp more accurate than B")
     assert "By task and language (3 comparisons" in printed and "p Holm" in printed
     parsed = json.loads(_out(capsys, ["compare", "A", "B", "--run", str(run), "--json"]))
-    assert [g["language"] for g in parsed] == ["en", "ru", "th"]
-    assert all(g["p_holm"] >= g["p_value"] for g in parsed)
+    pooled, groups = parsed[0], parsed[1:]
+    # the table's first line is in the JSON too: the pooled test over all 90 pairs, outside Holm's family
+    assert pooled["scope"] == "pooled" and pooled["task"] is None and pooled["language"] is None
+    assert (pooled["model_a"], pooled["model_b"], pooled["n_pairs"]) == ("A", "B", 90)
+    assert pooled["difference"] == pytest.approx(0.4) and pooled["p_holm"] is None
+    assert f"{100 * pooled['low']:.1f} to {100 * pooled['high']:.1f}" in printed.splitlines()[0]
+    assert [g["scope"] for g in groups] == ["group"] * 3
+    assert [g["language"] for g in groups] == ["en", "ru", "th"]
+    assert all(g["p_holm"] >= g["p_value"] for g in groups)
+    csv_rows = _out(capsys, ["compare", "A", "B", "--run", str(run), "--csv", "--task", "t"]).splitlines()
+    assert csv_rows[0].startswith("scope,model_a,model_b,task,language,n_pairs")
+    assert csv_rows[1].startswith("pooled,A,B,t,,90,0,") and len(csv_rows) == 5
 
 
 def test_plan_from_a_pilot_and_from_stated_accuracies(results, capsys) -> None:

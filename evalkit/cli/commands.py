@@ -502,7 +502,7 @@ def _compare(args: argparse.Namespace) -> int:
     data = frame if args.task is None else frame[frame["task"] == args.task]
     groups = compare_groups(data, args.model_a, args.model_b)
     if args.fmt in ("csv", "json"):
-        print(display.comparisons(groups, args.fmt))
+        print(display.comparisons(groups, args.fmt, pooled=pooled))
         return 0
     print(pooled.sentence())
     if len(groups) > 1:
