@@ -204,3 +204,35 @@ def test_progress_line_gives_accuracy_in_percent() -> None:
 
     line = describe(ProgressSnapshot(total=10, done=8, score_sum=6.0, scored=8))
     assert "acc 75.0%" in line and "0.750" not in line
+
+
+def test_plan_warns_with_the_numbers_when_the_task_has_fewer_samples_than_it_needs(results, capsys) -> None:
+    from evalkit.task.spec import resolve_task
+
+    available = len(resolve_task("builtin_qa").load_samples())
+    stated = ["plan", "A", "B", "--accuracy-a", "75", "--accuracy-b", "70", "--correlation", "0.5"]
+    capsys.readouterr()
+    assert main([*stated, "--task", "builtin_qa", "--json"]) == 0
+    captured = capsys.readouterr()
+    parsed = json.loads(captured.out)
+    assert parsed["n_samples"] == 631 > available and parsed["task"] == "builtin_qa"
+    reach = stats.detectable_difference(available, parsed["discordance"], power=0.8, alpha=0.05)
+    assert stats.paired_sample_size(reach, parsed["discordance"]) == pytest.approx(available, rel=1e-9)
+    warning = (
+        f"the plan needs 631 samples but task 'builtin_qa' has only {available}: with all of them the "
+        f"smallest difference detectable at power 80% is {100 * reach:.1f} pp, not 5.0 pp"
+    )
+    assert parsed["warnings"] == [warning] and f"evalkit: warning: {warning}\n" in captured.err
+    # a difference all of its samples can detect: no warning; a task that does not exist: one error
+    assert (
+        json.loads(_out(capsys, [*stated, "--delta", "20", "--task", "builtin_qa", "--json"]))["warnings"]
+        == []
+    )
+    assert main([*stated, "--task", "no_such_task"]) == 2
+    assert "no task named 'no_such_task'" in capsys.readouterr().err
+    # from a pilot: all of the pilot task's data counts (8 samples), not only what the pilot ran
+    assert (
+        main(["plan", *MODELS, "--run", "first", "--out", str(results), "--delta", "10", "--no-prices"]) == 0
+    )
+    err = capsys.readouterr().err
+    assert "evalkit: warning: the plan needs " in err and "but task 'tiny_qa' has only 8: " in err
