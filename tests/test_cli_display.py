@@ -236,3 +236,19 @@ def test_plan_warns_with_the_numbers_when_the_task_has_fewer_samples_than_it_nee
     )
     err = capsys.readouterr().err
     assert "evalkit: warning: the plan needs " in err and "but task 'tiny_qa' has only 8: " in err
+
+
+def test_estimate_warns_when_the_limit_asks_for_more_samples_than_the_task_has(capsys) -> None:
+    from evalkit.task.spec import resolve_task
+
+    available = len(resolve_task("builtin_qa").load_samples())
+    capsys.readouterr()
+    assert main(["estimate", "builtin_qa", "-m", "sim/small-fast", "--sim", "--limit", "1000"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == (
+        f"evalkit: warning: --limit 1000 asks for more samples than task 'builtin_qa' has ({available}); "
+        f"the estimate is for {available}\n"
+    )
+    assert f" {available} " in captured.out.splitlines()[1]  # the calls column
+    assert main(["estimate", "builtin_qa", "-m", "sim/small-fast", "--sim", "--limit", "10"]) == 0
+    assert capsys.readouterr().err == ""

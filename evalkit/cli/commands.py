@@ -425,6 +425,15 @@ def _estimate(args: argparse.Namespace) -> int:
         seed=args.seed,
         epochs=args.epochs,
     )
+    if args.limit is not None:  # the estimate silently shrinks to the task: say so, with the numbers
+        sizes = {
+            row.task: row.calls // max(1, args.epochs) for row in rows if not row.model.startswith("judge: ")
+        }
+        for task, size in sizes.items():
+            if size < args.limit:
+                among = " in the languages asked" if args.languages else ""
+                print(f"evalkit: warning: --limit {args.limit} asks for more samples than task {task!r} "
+                      f"has{among} ({size}); the estimate is for {size}", file=sys.stderr)  # fmt: skip
     print(format_estimate(rows))
     return 0
 
