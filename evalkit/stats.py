@@ -31,6 +31,7 @@ from evalkit.audit import (  # noqa: F401
     human_agreement,
     judge_agreement,
     judge_votes,
+    length_preference,
     position_bias,
     replicate_agreement,
     self_preference,
