@@ -17,10 +17,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 # the judge audit (its own module) is part of `evalkit.stats`: re-exported by name
 from evalkit.audit import (  # noqa: F401
@@ -64,7 +64,9 @@ _EMPTY = Estimate(math.nan, math.nan, math.nan, 0, "none")
 
 
 def _z(confidence: float) -> float:
-    return float(sps.norm.ppf(0.5 + confidence / 2))
+    # the standard library's normal quantile (exact to 1 ulp): a run's summary needs no scipy, whose
+    # import costs every `evalkit` command about a second
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
 
 
 def _rng(seed: int) -> np.random.Generator:
@@ -402,6 +404,8 @@ def compare_models(
 def mcnemar_p(a_only: int, b_only: int) -> float:
     """Two-sided p of McNemar's asymptotic test without continuity correction: z = (b − c)/√(b + c).
     It is the score test of "no difference" that `tango_interval` inverts."""
+    from scipy import stats as sps
+
     if a_only + b_only == 0:
         return 1.0
     return float(2 * sps.norm.sf(abs(a_only - b_only) / math.sqrt(a_only + b_only)))
@@ -498,6 +502,8 @@ def _check_present(df: pd.DataFrame, model_a: str, model_b: str, task: str | Non
 
 def mcnemar_exact(a_only: int, b_only: int) -> float:
     """Two-sided exact McNemar p-value from the discordant counts (a binomial test at 1/2)."""
+    from scipy import stats as sps
+
     discordant = a_only + b_only
     if discordant == 0:
         return 1.0
@@ -513,6 +519,8 @@ def _clustered_test(
     certain, even from two pairs. Then the exact sign test over the `units` independent clusters
     decides (p = 2 · 2^−units), and its inversion is the interval: the one difference seen when
     p < α, else every difference from −1 to 1."""
+    from scipy import stats as sps
+
     se = math.sqrt(deff) * clustered_se(diff)
     mean = float(diff.mean())
     method = "clustered-z" if deff > 1 else "paired-z"
@@ -904,6 +912,25 @@ class Plan:
         money = " + ".join(f"{_rub(rub)} ₽ {model}" for model, rub in self.cost_rub.items())
         return f"{head} ≈ {_rub(self.total_rub)} ₽ ({money}; {terms})"
 
+    def shortfall(self, available: int, what: str) -> str | None:
+        """A plain warning when `what` (e.g. "task 'mgsm'") has fewer samples than the plan needs, with
+        what all of them can detect at the plan's power; None when they suffice."""
+        if available >= self.n_samples:
+            return None
+        head = f"the plan needs {self.n_samples} samples but {what} has only {available}"
+        reach = detectable_difference(
+            available, self.discordance, power=self.power, alpha=self.alpha, design_effect=self.design_effect
+        )
+        if math.isnan(reach):
+            return (
+                f"{head}: with all of them no difference up to {100 * self.discordance:.1f} pp (the share of "
+                f"samples the two disagree on) reaches power {self.power:.0%}"
+            )
+        return (
+            f"{head}: with all of them the smallest difference detectable at power {self.power:.0%} is "
+            f"{100 * reach:.1f} pp, not {100 * self.delta:.1f} pp"
+        )
+
     def __str__(self) -> str:
         return self.sentence()
 
@@ -925,7 +952,7 @@ def paired_sample_size(delta: float, discordance: float, *, power: float = 0.8, 
         )
     if not 0 < power < 1 or not 0 < alpha < 1:
         raise ConfigError(f"power and alpha must lie in (0, 1) (got {power:g}, {alpha:g})", where="plan")
-    za, zb = _z(1 - alpha), float(sps.norm.ppf(power))
+    za, zb = _z(1 - alpha), NormalDist().inv_cdf(power)
     return (za * math.sqrt(discordance) + zb * math.sqrt(discordance - delta**2)) ** 2 / delta**2
 
 
@@ -933,6 +960,8 @@ def mcnemar_power(n: int, delta: float, discordance: float, *, alpha: float = 0.
     """The exact power of `mcnemar_p` (the test `compare_models` runs on independent pairs) with n pairs,
     P(A only) − P(B only) = delta and P(A only) + P(B only) = discordance: summed over the binomial
     number of discordant pairs, not a normal approximation."""
+    from scipy import stats as sps
+
     d = np.arange(1, n + 1)
     z = _z(1 - alpha)
     share = (discordance + abs(delta)) / (2 * discordance)  # P(A only | the pair disagrees)
@@ -956,6 +985,23 @@ def _exact_sample_size(n_approx: float, delta: float, discordance: float, power:
     while n > 2 and mcnemar_power(n - 1, delta, discordance, alpha=alpha) >= power:
         n -= 1
     return n
+
+
+def detectable_difference(
+    n_samples: int, discordance: float, *, power: float = 0.8, alpha: float = 0.05, design_effect: float = 1.0
+) -> float:
+    """The smallest |p(A) − p(B)| that `n_samples` paired samples detect with this power, the inverse of
+    `paired_sample_size` (n / design effect independent pairs); NaN when even a difference as large as
+    the `discordance` allows needs more."""
+    from scipy.optimize import brentq
+
+    pairs = n_samples / max(1.0, design_effect)
+    if pairs <= 0 or discordance <= 0:
+        return math.nan
+    need = lambda d: paired_sample_size(d, discordance, power=power, alpha=alpha) - pairs  # noqa: E731
+    if need(discordance) > 0:  # falls as the difference grows: the largest possible one is out of reach
+        return math.nan
+    return float(brentq(need, discordance * 1e-9, discordance, xtol=1e-12))
 
 
 def plan(

@@ -150,10 +150,18 @@ def _pairs(profile: JudgeProfile) -> tuple[list[float], list[bool], list[float]]
     opposite correctness: the judge's value for the tested answer, whether it is the longer, and the
     truth's value. Pairs of equal length are left out, as `length_preference` asks."""
     value = {"a": 1.0, "b": 0.0, "tie": 0.5}
-    kept = [i for i in _items() if len(i["answer"]) != len(i["other"])]
-    judged = [value[_prefer(profile, i, i["answer"], i["other"])] for i in kept]
-    longer = [len(i["answer"]) > len(i["other"]) for i in kept]
-    truth = [1.0 if i["truth"] == "pass" else 0.0 for i in kept]
+    rng = random.Random(11)
+    judged, longer, truth = [], [], []
+    for item in _items():
+        if len(item["answer"]) == len(item["other"]):
+            continue
+        right = item["truth"] == "pass"
+        tested, baseline = item["answer"], item["other"]
+        if rng.random() < 0.5:  # the short answer is the tested one, half the time
+            tested, baseline, right = baseline, tested, not right
+        judged.append(value[_prefer(profile, item, tested, baseline)])
+        longer.append(len(tested) > len(baseline))
+        truth.append(1.0 if right else 0.0)
     return judged, longer, truth
 
 
@@ -172,7 +180,16 @@ def test_a_pairwise_preference_for_the_longer_answer_is_found_when_planted_and_n
     assert leaning.flagged and leaning.low > 0 and leaning.effect > 0.2, leaning.sentence()
     alone = stats.length_preference(biased[0], biased[1])  # no reference: still seen here
     assert alone.flagged and "confounded" in alone.detail, alone.sentence()
-    assert not stats.length_preference(fair[0], fair[1]).flagged  # right answers are not longer here
+
+
+def test_without_a_reference_length_preference_cannot_tell_bias_from_longer_answers_being_better() -> None:
+    """A perfect judge, where the longer answer is the right one in 80 of 100 pairs: alone, the check
+    flags it (and says it is confounded); with the truth as reference it finds no bias."""
+    longer = [True] * 50 + [False] * 50
+    truth = [1.0] * 40 + [0.0] * 10 + [0.0] * 40 + [1.0] * 10  # the longer one is right in 80 pairs
+    alone = stats.length_preference(truth, longer)
+    assert alone.flagged and "confounded" in alone.detail, alone.sentence()
+    assert not stats.length_preference(truth, longer, truth).flagged
 
 
 def test_length_preference_on_nothing_to_test_says_so_and_refuses_missing_verdicts() -> None:

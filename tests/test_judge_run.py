@@ -6,18 +6,16 @@ from __future__ import annotations
 
 import collections
 import json
-import multiprocessing
 import os
 import random
 import shutil
 import signal
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from reliability_helpers import KEY, journal_lines, request_log
+from reliability_helpers import KEY, cli_process, journal_lines, request_log
 
 import evalkit
 from evalkit import sim
@@ -145,17 +143,8 @@ def _recorded(run_dir: Path) -> set[str]:
     return {line["call"]["generation_id"] for line in journal_lines(run_dir) if line["kind"] in kinds}
 
 
-def _cli_child(argv: list[str]) -> None:
-    os.environ["ROUTERAI_API_KEY"] = KEY
-    sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - the child exits below
-    from evalkit.cli.commands import main
-
-    os._exit(main(argv))
-
-
 def _kill_after(argv: list[str], run_dir: Path, lines: int) -> None:
-    child = multiprocessing.get_context("fork").Process(target=_cli_child, args=(argv,))
-    child.start()
+    child = cli_process(argv)
     started = time.monotonic()
     while child.is_alive() and len(journal_lines(run_dir)) < lines:
         assert time.monotonic() - started < 120, "the run never got that far"
@@ -169,8 +158,6 @@ def _kill_after(argv: list[str], run_dir: Path, lines: int) -> None:
 def test_a_judged_run_killed_and_resumed_pays_no_judge_call_twice(
     world: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cycle: int
 ) -> None:
-    import evalkit.cli.commands  # noqa: F401 - the forked child inherits the imports
-
     rng = random.Random(1600 + cycle)
     out, run_id = tmp_path / "out", f"judged{cycle}"
     start = len(request_log(world.log))
@@ -229,3 +216,42 @@ def test_a_judged_generate_phase_is_scored_by_resuming_not_by_evalkit_score(
     asked = {entry["model"] for entry in request_log(world.log)[start:]}
     assert asked == {"sim/judge"}  # the recorded answers were judged, not asked again
     assert len(resumed.df) == N_SAMPLES * len(MODELS) and resumed.df["score"].notna().all()
+
+
+def test_a_judges_estimate_is_its_price_card_applied_to_cache_writes_and_thinking(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A judge that thinks and whose provider bills cache writes at their own price: the estimate
+    column is the price card applied to every token kind the router reported, the same function as
+    a model call's (so here it equals the router's bill, which uses the same card)."""
+    from evalkit.client import CallRecord, PriceCard
+    from evalkit.sim.profiles import PER_MILLION
+    from evalkit.sim.wire import model_entry
+
+    judge = JUDGE.model_copy(
+        update={
+            "id": "sim/judge-thinks", "thinking": "field", "thinking_tokens": {"medium": 40},
+            "cache_write_price": 25 * PER_MILLION, "cache_min_tokens": 1,
+        }
+    )  # fmt: skip
+    task = _task(tmp_path / "task", [judge.id], replicates=2)
+    with sim.serve(tasks=[str(task)], models=["sim/small-fast", judge], latency_scale=0) as server:
+        monkeypatch.setenv("ROUTERAI_API_KEY", KEY)
+        result = evalkit.run(
+            [str(task)], ["sim/small-fast"], base_url=server.base_url, out=str(tmp_path / "out"),
+            progress=False, cache=False, limit=6,
+        )  # fmt: skip
+    assert result.status == "completed", result.message
+    card = PriceCard.from_api(model_entry(judge, 0)["pricing"])
+    expected: dict[str, float] = collections.defaultdict(float)
+    calls = [line for line in journal_lines(result.path) if line["kind"] == "judge_response"]
+    for line in calls:
+        expected[line["key"][2]] += CallRecord.from_dict(line["call"]).estimate(card).total
+    assert sum(line["call"]["cache_write_tokens"] or 0 for line in calls) > 0
+    assert all(line["call"]["reasoning_tokens"] for line in calls)
+    df = result.df.set_index("sample_id")
+    assert len(expected) == len(df) == 6
+    for sample_id, rub in expected.items():
+        assert df.loc[sample_id, "cost_rub_judge_estimated"] == pytest.approx(rub, rel=1e-12)
+    # the sim bills by the same card, so what we estimated is what the router billed, to the kopeck
+    assert df["cost_rub_judge_estimated"].sum() == pytest.approx(df["cost_rub_judge"].sum(), rel=1e-9)
