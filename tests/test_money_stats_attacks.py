@@ -470,3 +470,20 @@ def test_thinking_that_arrives_last_or_in_pieces_is_kept_apart_from_the_answer(t
     assert "Answer: 5?" in df.loc["s1", "reasoning"] and "no, 4" in df.loc["s1", "reasoning"]
     if stream:
         assert df.loc["s0", "ttft_reasoning_s"] >= df.loc["s0", "ttft_s"]  # the thought came after the answer
+
+
+def test_estimate_claims_no_cache_price_for_a_card_that_has_none() -> None:
+    from evalkit.client.catalog import Catalog, ModelInfo
+    from evalkit.runner.estimate import estimate_run, format_estimate
+
+    samples = [Sample(id=f"q{i}", input=f"What is {i} + {i}?", target=str(2 * i)) for i in range(5)]
+    task = Task(name="arith", family="qa", samples=samples, scorer="numeric",
+                prompt={"system": SYSTEM, "shared_prefix": True}, generation={"max_tokens": 64})  # fmt: skip
+    cards = {"m/none": PriceCard(prompt=30e-6, completion=90e-6),
+             "m/read": PriceCard(prompt=30e-6, completion=90e-6, input_cache_read=7.5e-6)}  # fmt: skip
+    catalog = Catalog(
+        {m: ModelInfo(m, m, 10_000, ("text",), ("text",), c) for m, c in cards.items()}, source="bundled"
+    )
+    none, read = estimate_run([task], list(cards), catalog)
+    assert none.cached_tokens == 0 and none.low_rub > read.low_rub
+    assert f"count {read.cached_tokens} prompt tokens at the cache price" in format_estimate([none, read])
