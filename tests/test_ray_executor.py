@@ -8,7 +8,9 @@ One module-scoped cluster (its start-up is slow; CPU counts are tiny: the machin
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -143,7 +145,7 @@ def test_a_worker_node_killed_mid_run_redoes_only_its_unfinished_samples(
         runner.start()
         _wait(lambda: server.stats()["gate"]["held"] >= 6)  # six calls in flight, spread over three nodes
         answered_before = {e["body_sha256"] for e in request_log(log) if e["completed"]}
-        cluster.remove_node(victim, allow_graceful=False)
+        _lose_node(cluster, victim)
         _wait(lambda: server.stats()["gate"]["held"] < 6)  # the victim's held calls are gone with it
         server.release()
         runner.join(timeout=60)
@@ -197,8 +199,35 @@ def _recorded_bodies(run_dir: Path, log: list[dict[str, Any]]) -> set[str]:
     }
 
 
-def _wait(condition: Any, timeout_s: float = 60.0) -> None:
-    """Poll a condition the test is waiting for (an event in another process, not a timing)."""
+def _lose_node(cluster: Any, node: Any) -> None:
+    """The node goes down with every process on it, as a machine does. `remove_node` kills its
+    raylet, but the workers it started only exit once they notice, which on a busy machine can take
+    longer than the test waits; so they are killed too."""
+    raylets = [info.process.pid for info in node.all_processes.get("raylet", [])]
+    doomed = raylets + [pid for raylet in raylets for pid in _descendants(raylet)]
+    cluster.remove_node(node, allow_graceful=False)
+    for pid in doomed:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = collections.defaultdict(list)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children[int(fields[1])].append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _wait(condition: Any, timeout_s: float = 240.0) -> None:
+    """Poll a condition the test is waiting for (an event in another process, not a timing: on a busy
+    machine Ray starts a node's workers slowly, so the bound is generous; it only ends a hang)."""
     deadline = time.monotonic() + timeout_s
     while not condition():
         if time.monotonic() > deadline:
