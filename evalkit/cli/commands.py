@@ -103,7 +103,12 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--concurrency", "-c", type=int, help=f"most requests in flight (default {DEFAULT_CONCURRENCY})"
     )
-    parser.add_argument("--budget-rub", type=float, help="never spend more than this many ₽ in this run")
+    parser.add_argument(
+        "--budget-rub",
+        type=float,
+        help="never spend more than this many ₽ in this run; with --shard, in this shard alone "
+        "(N shards may spend N times it; one ceiling for all: --executor ray)",
+    )
     _add_endpoint(parser)
     parser.add_argument("--resume", metavar="RUN_ID", help="finish the missing samples of a run")
     parser.add_argument(

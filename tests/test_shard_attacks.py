@@ -1,0 +1,293 @@
+"""Attacks on phases, shards, merge and score as a demanding user (or an adversary) makes them: shards
+damaged, still running, killed, of another version or selection; merges into a taken name or stopped
+half-way; resumes that ask for another shard; budgets per shard; pass@k across shards; two processes
+on one run. Each attack that once won is kept here; the cheap ones that held are kept too."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import evalkit
+from evalkit.common.errors import ConfigError, RunLocked
+from evalkit.runner import merge as merge_module
+from evalkit.runner.journal import Journal, iter_records, read_manifest, write_json_atomic
+from evalkit.stats import pass_at_k_table
+from tests.test_phases_shards import MODELS, _rows, _task
+from tests.userdata import cli
+
+OPTIONS = {"sim": True, "progress": False, "cache": False, "sim_latency_scale": 0}
+
+
+def _run(path: Path, out: Path, run_id: str, **options) -> evalkit.RunResult:
+    return evalkit.run([str(path)], MODELS, out=str(out), run_id=run_id, **(OPTIONS | options))
+
+
+def _shards(path: Path, out: Path, count: int = 2, prefix: str = "part", **options) -> list[str]:
+    names = [f"{prefix}-{i}" for i in range(1, count + 1)]
+    for i, name in enumerate(names, 1):
+        _run(path, out, name, shard=f"{i}/{count}", **options)
+    return names
+
+
+def _leftovers(out: Path) -> list[str]:
+    """What a refused or failed merge must not leave behind: its run or a hidden half of it."""
+    return sorted(p.name for p in out.iterdir() if p.name.startswith(".") or p.name == "merged")
+
+
+# ---- merge: shards that are not what they seem ------------------------------------------------------
+
+
+def test_a_shard_with_a_damaged_sample_line_is_refused_naming_the_file_and_line(tmp_path: Path) -> None:
+    # won: the damaged sample's response line still counted as "recorded", so the merge said completed
+    # with one sample fewer (a silently smaller accuracy)
+    path, out = _task(tmp_path, n=8), tmp_path / "results"
+    names = _shards(path, out)
+    journal = out / names[1] / "samples.jsonl"
+    lines = journal.read_text(encoding="utf-8").splitlines(keepends=True)
+    number = [i for i, line in enumerate(lines) if '"kind":"sample"' in line][1]
+    lines[number] = lines[number][:40] + "\n"
+    journal.write_text("".join(lines), encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"line\(s\) {number + 1} are not complete records") as caught:
+        evalkit.merge(names, into="merged", out=str(out))
+    assert str(journal) in str(caught.value)
+    assert _leftovers(out) == []
+
+
+def test_a_shard_still_being_written_is_refused_naming_its_writer(tmp_path: Path, capsys) -> None:
+    # won: it was told to "resume" a shard that was running, with "its manifest counts None"
+    path, out = _task(tmp_path, n=6), tmp_path / "results"
+    names = _shards(path, out)
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(out / names[1])], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        for command in (["merge", *names, "--into", "merged"], ["score", names[1]]):
+            code, _, err = cli([*command, "--out", str(out)], capsys)
+            assert code == 2 and f"pid {holder.pid}" in err and "Traceback" not in err, err
+        assert _leftovers(out) == []
+        # the stale lock of a writer killed outright blocks nothing; a live writer's is never taken
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(30)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+    assert evalkit.merge(names, into="merged", out=str(out)).status == "completed"
+
+
+_HOLDER = """
+import sys
+from pathlib import Path
+from evalkit.runner.journal import Journal
+journal = Journal.open_existing(Path(sys.argv[1]))
+print("locked", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_a_shard_killed_before_recording_its_end_is_named_with_the_command_that_finishes_it(
+    tmp_path: Path,
+) -> None:
+    path, out = _task(tmp_path, n=6), tmp_path / "results"
+    names = _shards(path, out)
+    manifest = read_manifest(out / names[0])
+    del manifest["totals"]  # what a SIGKILL leaves: the manifest written at the start of the invocation
+    write_json_atomic(out / names[0] / "manifest.json", manifest | {"status": "running"})
+    with pytest.raises(ConfigError, match=rf"stopped before it recorded how it ended.*--resume {names[0]}"):
+        evalkit.merge(names, into="merged", out=str(out))
+    evalkit.run([], [], resume=names[0], out=str(out), **OPTIONS)
+    assert evalkit.merge(names, into="merged", out=str(out)).status == "completed"
+
+
+def test_shards_of_another_evalkit_version_are_refused(tmp_path: Path) -> None:
+    path, out = _task(tmp_path, n=4), tmp_path / "results"
+    names = _shards(path, out)
+    manifest = read_manifest(out / names[1])
+    manifest["versions"]["evalkit"] = "0.0.1"
+    write_json_atomic(out / names[1] / "manifest.json", manifest)
+    with pytest.raises(ConfigError, match=r"made by evalkit .* and 0\.0\.1"):
+        evalkit.merge(names, into="merged", out=str(out))
+    assert _leftovers(out) == []
+
+
+def test_a_changed_scorer_between_shards_is_refused(tmp_path: Path) -> None:
+    """held: the scorer is part of the task's fingerprint."""
+    path, out = _task(tmp_path, n=4), tmp_path / "results"
+    _run(path, out, "part-1", shard="1/2")
+    spec = path.read_text(encoding="utf-8").replace("scorer: numeric", "scorer: exact")
+    path.write_text(spec, encoding="utf-8")
+    _run(path, out, "part-2", shard="2/2")
+    with pytest.raises(ConfigError, match="task definitions differ"):
+        evalkit.merge(["part-1", "part-2"], into="merged", out=str(out))
+
+
+# ---- merge: where it writes ---------------------------------------------------------------------
+
+
+def test_merging_into_a_taken_name_is_refused_naming_into(tmp_path: Path, capsys) -> None:
+    path, out = _task(tmp_path, n=4), tmp_path / "results"
+    names = _shards(path, out)
+    before = (out / names[0] / "samples.jsonl").read_bytes()
+    code, _, err = cli(["merge", *names, "--into", names[0], "--out", str(out)], capsys)
+    assert code == 2 and "already exists" in err and "--into" in err and "Traceback" not in err, err
+    assert (out / names[0] / "samples.jsonl").read_bytes() == before
+    code, _, err = cli(["merge", names[0], names[0], names[1], "--into", "x", "--out", str(out)], capsys)
+    assert code == 2 and "given twice" in err, err
+
+
+def test_a_merge_stopped_half_way_leaves_no_half_merged_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, out = _task(tmp_path, n=6), tmp_path / "results"
+    names = _shards(path, out)
+    lines = merge_module._lines
+
+    def cut(directory: Path):
+        yield from list(lines(directory))[:3]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(merge_module, "_lines", cut)
+    with pytest.raises(KeyboardInterrupt):
+        evalkit.merge(names, into="merged", out=str(out))
+    assert _leftovers(out) == []
+    monkeypatch.setattr(merge_module, "_lines", lines)
+    assert evalkit.merge(names, into="merged", out=str(out)).status == "completed"
+    assert _leftovers(out) == ["merged"]
+
+
+# ---- money --------------------------------------------------------------------------------------
+
+
+def test_the_merged_budget_is_the_sum_of_the_shards_budgets_and_its_resume_pays_nothing_again(
+    tmp_path: Path,
+) -> None:
+    # won: the merged run kept the first shard's budget while its journal held every shard's ₽
+    path, out = _task(tmp_path, n=6), tmp_path / "results"
+    names = _shards(path, out, budget_rub=0.5, sim_faults="server_error=0.3", max_attempts=1)
+    merged = evalkit.merge(names, into="merged", out=str(out))
+    manifest = read_manifest(out / "merged")
+    parts = [read_manifest(out / name) for name in names]
+    assert manifest["config"]["budget_rub"] == 1.0
+    assert [m["budget_rub"] for m in manifest["merged_from"]] == [0.5, 0.5]
+    for name in ("spent_rub", "unconfirmed_rub", "sent", "errors", "done"):
+        assert manifest["totals"][name] == sum(p["totals"][name] for p in parts), name
+    # errors stay errors in the merged run: never scored, counted apart
+    df = merged.df
+    assert manifest["totals"]["errors"] > 0 and df["error"].notna().sum() == manifest["totals"]["errors"]
+    assert df.loc[df["error"].notna(), "score"].isna().all()
+    # its journal reads back the ₽ the shards paid, exactly as their totals add up
+    state = Journal(out / "merged").read_state()
+    assert state.spent_rub == pytest.approx(manifest["totals"]["spent_rub"], rel=1e-12)
+    resumed = evalkit.run([], [], resume="merged", out=str(out), **OPTIONS)
+    after = read_manifest(out / "merged")
+    assert resumed.status == "completed_with_errors" and after["totals"]["sent"] == manifest["totals"]["sent"]
+
+
+def test_the_budget_option_says_it_is_per_shard(capsys) -> None:
+    with pytest.raises(SystemExit):
+        cli(["run", "--help"], capsys)
+    text = " ".join(capsys.readouterr().out.split())
+    assert "with --shard, in this shard alone (N shards may spend N times it" in text
+
+
+# ---- resume of a shard --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--shard", "2/3"), ("--limit", "2"), ("--epochs", "3"), ("--seed", "4")]
+)
+def test_resuming_a_shard_with_another_selection_is_refused_before_anything_is_sent(
+    tmp_path: Path, capsys, flag: str, value: str
+) -> None:
+    # won: `--resume part-1 --shard 2/3` ran (and paid for) shard 1/2 again, saying nothing
+    path, out = _task(tmp_path, n=3), tmp_path / "results"
+    _run(path, out, "part-1", shard=" 1/2 ")
+    lines = (out / "part-1" / "samples.jsonl").read_bytes()
+    code, _, err = cli(["run", "--resume", "part-1", flag, value, "--sim", "--out", str(out), "-q"], capsys)
+    assert code == 2 and "a resume finishes the run it started" in err and "Traceback" not in err, err
+    assert (out / "part-1" / "samples.jsonl").read_bytes() == lines
+    # the same shard written another way is the same shard
+    code, _, err = cli(
+        ["run", "--resume", "part-1", "--shard", "1/2", "--sim", "--out", str(out), "-q"], capsys
+    )
+    assert code == 0, err
+
+
+# ---- the partition ------------------------------------------------------------------------------
+
+
+def test_more_shards_than_units_merge_exactly_with_empty_shards(tmp_path: Path) -> None:
+    path, out = _task(tmp_path, n=2), tmp_path / "results"
+    _run(path, out, "whole")
+    names = _shards(path, out, count=7)
+    sizes = [read_manifest(out / name)["totals"]["total"] for name in names]
+    assert 0 in sizes and sum(sizes) == 4
+    assert evalkit.merge(names, into="merged", out=str(out)).status == "completed"
+    assert _rows(out / "merged") == _rows(out / "whole")
+
+
+def test_the_partition_is_the_same_in_another_process_with_another_hash_seed() -> None:
+    code = (
+        "from evalkit.runner.partition import shard_of;"
+        "print([shard_of(('mgsm', 'sim/small-fast', f'q{i}', 0), 4) for i in range(8)])"
+    )
+    for seed in ("0", "12345"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        result = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        assert json.loads(result.stdout) == [2, 2, 3, 2, 2, 1, 3, 1]
+
+
+def test_pass_at_k_survives_shards_that_split_a_problems_epochs(tmp_path: Path) -> None:
+    path, out = _task(tmp_path, n=4), tmp_path / "results"
+    whole = _run(path, out, "whole", epochs=3, seed=1)
+    names = _shards(path, out, count=3, epochs=3, seed=1)
+    split = {
+        (key[0], key[1], key[2])
+        for name in names
+        for key in {tuple(r["key"]) for r in iter_records(out / name)}
+    }
+    assert len(split) < sum(len({tuple(r["key"][:3]) for r in iter_records(out / n)}) for n in names)
+    merged = evalkit.merge(names, into="merged", out=str(out))
+    assert pass_at_k_table(merged.df, ks=(1, 2, 3)).equals(pass_at_k_table(whole.df, ks=(1, 2, 3)))
+
+
+def test_two_tasks_with_the_same_sample_ids_merge_without_mixing(tmp_path: Path) -> None:
+    first = _task(tmp_path, n=4, name="left")
+    other = tmp_path / "other"
+    other.mkdir()
+    second = _task(other, n=4, name="right")  # ids 1..4 in both
+    out = tmp_path / "results"
+    options = OPTIONS | {"out": str(out)}
+    evalkit.run([str(first), str(second)], MODELS, run_id="whole", **options)
+    for i in (1, 2):
+        evalkit.run([str(first), str(second)], MODELS, run_id=f"part-{i}", shard=f"{i}/2", **options)
+    evalkit.merge(["part-1", "part-2"], into="merged", out=str(out))
+    assert _rows(out / "merged") == _rows(out / "whole") and len(_rows(out / "whole")) == 16
+
+
+# ---- phases -------------------------------------------------------------------------------------
+
+
+def test_score_twice_and_score_while_a_resume_runs_never_write_a_sample_twice(tmp_path: Path) -> None:
+    path, out = _task(tmp_path, n=4), tmp_path / "results"
+    _run(path, out, "gen", phase="generate")
+    held = Journal.open_existing(out / "gen")
+    try:
+        with pytest.raises(RunLocked, match=f"pid {os.getpid()}"):
+            evalkit.score("gen", out=str(out))
+    finally:
+        held.release()
+    evalkit.score("gen", out=str(out))
+    evalkit.score("gen", out=str(out))
+    evalkit.run([], [], resume="gen", out=str(out), **OPTIONS)
+    keys = [tuple(r["key"]) for r in iter_records(out / "gen")]
+    assert len(keys) == len(set(keys)) == 8
+    assert read_manifest(out / "gen")["totals"]["sent"] == 8
