@@ -291,3 +291,59 @@ def test_score_twice_and_score_while_a_resume_runs_never_write_a_sample_twice(tm
     keys = [tuple(r["key"]) for r in iter_records(out / "gen")]
     assert len(keys) == len(set(keys)) == 8
     assert read_manifest(out / "gen")["totals"]["sent"] == 8
+
+
+def test_score_refuses_a_scorer_changed_since_generation(tmp_path: Path, capsys) -> None:
+    """held: the scorer is in the fingerprint, so `score` names the change and the way out."""
+    path, out = _task(tmp_path, n=3), tmp_path / "results"
+    _run(path, out, "gen", phase="generate")
+    path.write_text(path.read_text(encoding="utf-8").replace("scorer: numeric", "scorer: exact"), "utf-8")
+    code, _, err = cli(["score", "gen", "--out", str(out)], capsys)
+    assert code == 2 and "changed since run gen" in err and "--force" in err, err
+    assert not list(iter_records(out / "gen"))
+
+
+def test_shards_generated_then_scored_one_before_the_merge_equal_one_run(tmp_path: Path) -> None:
+    path, out = _task(tmp_path, n=6), tmp_path / "results"
+    _run(path, out, "whole")
+    names = _shards(path, out, phase="generate")
+    evalkit.score(names[0], out=str(out))  # one shard scored where it ran, the other after the merge
+    merged = evalkit.merge(names, into="merged", out=str(out))
+    assert "evalkit score merged" in merged.message
+    evalkit.score("merged", out=str(out))
+    assert _rows(out / "merged") == _rows(out / "whole")
+
+
+def test_a_generate_shard_killed_resumed_and_scored_asks_nothing_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evalkit import sim
+    from tests.reliability_helpers import cli_command, cli_env, wait_until_held_with_samples
+
+    path, out = _task(tmp_path, n=8), tmp_path / "results"
+    log = tmp_path / "requests.jsonl"
+    with sim.serve(tasks=[str(path)], latency_scale=0, request_log=log) as server:
+        common = ["--base-url", server.base_url, "--out", str(out), "--no-cache", "-q", "-c", "1"]
+        server.hold_after(3)  # three answers pass, the fourth request waits: the shard is provably mid-run
+        child = subprocess.Popen(
+            cli_command("run", str(path), *sum((["-m", m] for m in MODELS), []), "--shard", "1/1",
+                        "--phase", "generate", "--run-id", "gen", *common),
+            env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            wait_until_held_with_samples(server, out / "gen", 0, alive=lambda: child.poll() is None)
+            child.send_signal(signal.SIGKILL)
+            child.wait(30)
+        finally:
+            if child.poll() is None:
+                child.kill()
+        answered = {e["body_sha256"] for e in map(json.loads, log.read_text().splitlines()) if e["completed"]}
+        server.release()
+        monkeypatch.setenv("ROUTERAI_API_KEY", cli_env()["ROUTERAI_API_KEY"])
+        evalkit.run([], [], resume="gen", base_url=server.base_url, out=str(out), progress=False)
+        evalkit.score("gen", out=str(out))
+    completed = [e["body_sha256"] for e in map(json.loads, log.read_text().splitlines()) if e["completed"]]
+    assert len(completed) == len(set(completed)) == 16  # every request answered once, none paid twice
+    assert len(answered) == 3 and answered <= set(completed)
+    keys = [tuple(r["key"]) for r in iter_records(out / "gen")]
+    assert len(keys) == len(set(keys)) == 16
