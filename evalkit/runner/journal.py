@@ -6,8 +6,9 @@ Three kinds of line go into samples.jsonl:
                                                     (judged tasks), written before any verdict is read from it
   {"kind": "sample", "key": ..., ...columns...}     the scored sample; it counts once this is on disk
 and one kind that only the budget reads:
-  {"kind": "unconfirmed", "key": ..., "unconfirmed_rub": x}  a call that ended without a response
-                                                    (model- or run-fatal) after a cut, maybe billed, attempt
+  {"kind": "unconfirmed", "key": ..., "unconfirmed_rub": x, "invocation": started_at}  a call that
+                                                    ended without a response (model- or run-fatal) after a
+                                                    cut, maybe billed, attempt (one line per invocation)
 
 A run killed between the two resumes by scoring the recorded response: nothing is sent twice.
 A line cut short by a crash or power loss is dropped on resume and its sample redone.
