@@ -347,3 +347,68 @@ def test_a_generate_shard_killed_resumed_and_scored_asks_nothing_twice(
     assert len(answered) == 3 and answered <= set(completed)
     keys = [tuple(r["key"]) for r in iter_records(out / "gen")]
     assert len(keys) == len(set(keys)) == 16
+
+
+# ---- tasks defined in Python, judged tasks ----------------------------------------------------------
+
+
+def test_shards_of_a_task_defined_in_python_merge_and_score_when_it_is_given(tmp_path: Path) -> None:
+    # won: no file names such a task, so its shards could never be merged nor scored ("no task named")
+    samples = [evalkit.Sample(id=str(i), input=f"What is {i} + {i}?", target=[str(2 * i)]) for i in range(6)]
+    task = evalkit.Task(name="inline", family="qa", scorer="numeric", samples=samples)
+    out = tmp_path / "results"
+    options = OPTIONS | {"out": str(out)}
+    evalkit.run([task], MODELS, run_id="whole", **options)
+    for i in (1, 2):
+        evalkit.run([task], MODELS, run_id=f"part-{i}", shard=f"{i}/2", phase="generate", **options)
+    with pytest.raises(ConfigError, match=r"defined in Python.*pass it as tasks=\[task\]"):
+        evalkit.merge(["part-1", "part-2"], into="merged", out=str(out))
+    with pytest.raises(ConfigError, match="defined in Python"):
+        evalkit.run([], [], resume="part-1", out=str(out), **OPTIONS)
+    evalkit.merge(["part-1", "part-2"], into="merged", out=str(out), tasks=[task])
+    with pytest.raises(ConfigError, match="defined in Python"):
+        evalkit.score("merged", out=str(out))
+    evalkit.score("merged", out=str(out), tasks=[task])
+    assert _rows(out / "merged") == _rows(out / "whole")
+
+
+def test_a_shard_is_refused_as_a_pairwise_baseline(tmp_path: Path) -> None:
+    # won: a shard holds part of the baseline's answers, so about half the samples became errors
+    from evalkit.task.spec import load_task
+
+    samples = load_task(Path(evalkit.__file__).parent.parent / "tasks" / "builtin_open.yaml").all_samples()[
+        :4
+    ]
+    out = tmp_path / "results"
+    options = OPTIONS | {"out": str(out)}
+
+    def task(name: str, params: dict) -> evalkit.Task:
+        scorer = {"name": "judge", "params": {"judges": "sim/judge", **params}}
+        return evalkit.Task(
+            name=name, family="other", scorer=scorer, samples=samples, prompt={"user": "{question}"}
+        )
+
+    evalkit.run([task("t", {})], ["sim/small-fast"], run_id="base-1", shard="1/2", **options)
+    pair = task("p", {"mode": "pairwise", "baseline": {"run": "base-1", "model": "sim/small-fast"}})
+    with pytest.raises(ConfigError, match=r"baseline run 'base-1' is shard 1/2.*merge its shards"):
+        evalkit.run([pair], ["sim/large-accurate"], run_id="pair", **options)
+    assert not list(iter_records(out / "pair"))
+
+
+def test_judged_shards_merge_with_the_judge_rub_of_one_run(tmp_path: Path) -> None:
+    """held: the judge's replies, ₽ and verdicts travel with their shard."""
+    out = tmp_path / "results"
+    options = OPTIONS | {"out": str(out), "limit": 4, "seed": 0}
+    models = ["sim/small-fast", "sim/large-accurate"]
+    whole = evalkit.run(["builtin_open"], models, run_id="whole", **options)
+    for i in (1, 2):
+        evalkit.run(["builtin_open"], models, run_id=f"part-{i}", shard=f"{i}/2", **options)
+    merged = evalkit.merge(["part-1", "part-2"], into="merged", out=str(out))
+    assert _rows(out / "merged") == _rows(out / "whole")
+    for column in ("cost_rub", "cost_rub_judge", "cost_rub_judge_billed", "score"):
+        assert merged.df[column].sum() == pytest.approx(whole.df[column].sum(), rel=1e-12), column
+    totals, theirs = read_manifest(out / "merged")["totals"], read_manifest(out / "whole")["totals"]
+    assert {k: totals[k] for k in ("done", "scored", "sent")} == {
+        k: theirs[k] for k in ("done", "scored", "sent")
+    }
+    assert totals["spent_rub"] == pytest.approx(theirs["spent_rub"], rel=1e-12)

@@ -35,6 +35,7 @@ from evalkit.runner.partition import Shard, parse_shard, shard_of
 
 if TYPE_CHECKING:
     from evalkit.runner.api import RunResult
+    from evalkit.task.spec import Task
 
 
 # what decides which units a run holds and what they are: equal in every shard of one run
@@ -60,8 +61,18 @@ class _ShardRun:
         self.keys = _recorded_keys(self.directory)
 
 
-def merge(runs: Sequence[str | Path], *, into: str, out: str | Path | None = None) -> RunResult:
-    """Join the shard runs `runs` into a new run `into` (in `out`, default the first shard's folder)."""
+def merge(
+    runs: Sequence[str | Path],
+    *,
+    into: str,
+    out: str | Path | None = None,
+    tasks: Sequence[str | Path | Task] = (),
+) -> RunResult:
+    """Join the shard runs `runs` into a new run `into` (in `out`, default the first shard's folder).
+
+    tasks: the run's tasks when one was defined in Python (a `Task` object; files and names are found
+    from the manifest), to check the shards' samples for gaps.
+    """
     from evalkit.runner.config import check_run_id
 
     try:
@@ -84,7 +95,7 @@ def merge(runs: Sequence[str | Path], *, into: str, out: str | Path | None = Non
             locks.enter_context(_locked(shard.directory))
             shard.read()
         _check_one_run(shards)
-        expected = _expected_units(shards[0])
+        expected = _expected_units(shards[0], tasks)
         _check_partition(shards, expected)
         return _write(shards, folder, into)
 
@@ -160,15 +171,16 @@ def _difference(a: dict[str, str], b: dict[str, str]) -> str:
     return "task(s) " + ", ".join(names)
 
 
-def _expected_units(shard: _ShardRun) -> set[Key]:
+def _expected_units(shard: _ShardRun, given: Sequence[str | Path | Task]) -> set[Key]:
     """Every unit of the whole run: the task's selected samples × models × epochs, from the task files as
     they are now, which must be the definitions the shards ran (fingerprints)."""
-    from evalkit.task.spec import resolve_task
+    from evalkit.runner.resume import recorded_tasks
 
     config = shard.manifest["config"]
+    tasks = recorded_tasks(shard.manifest, given)
     units: set[Key] = set()
     for entry in shard.manifest["tasks"]:
-        task = resolve_task(entry.get("file") or entry["name"])
+        task = tasks[entry["name"]]
         if task.fingerprint() != entry.get("fingerprint"):
             raise ConfigError(
                 f"task {entry['name']} changed since its shards ran, so their samples cannot be checked "

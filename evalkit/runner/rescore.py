@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -178,6 +179,7 @@ def score(
     out: str | Path | None = None,
     force: bool = False,
     executor: str = "local",
+    tasks: Sequence[str | Path | Task] = (),
 ) -> RunResult:
     """Score the recorded, unscored responses of a run made with `phase="generate"`, in place.
 
@@ -186,23 +188,27 @@ def score(
     `evalkit run --resume RUN` (which asks and scores) or `--phase generate`.
     executor: "local" scores here (code in a thread pool); "ray" or "ray://HOST:PORT" scores code on
     the cluster's nodes, each with a warm sandbox.
+    tasks: the run's tasks when one was defined in Python (a `Task` object; files and names are found
+    from the manifest).
     """
     from evalkit.runner.journal import Journal
 
     directory = find_run(run, out)
     journal = Journal.open_existing(directory)
     try:
-        return _score_in_place(journal, force=force, executor=executor)
+        return _score_in_place(journal, force=force, executor=executor, given=tasks)
     finally:
         journal.release()
 
 
-def _score_in_place(journal: Any, *, force: bool, executor: str) -> RunResult:
+def _score_in_place(
+    journal: Any, *, force: bool, executor: str, given: Sequence[str | Path | Task]
+) -> RunResult:
     from evalkit.scorers.base import close_scorer
 
     directory = journal.directory
     manifest = journal.read_manifest()
-    tasks = _recorded_tasks(manifest, directory, force=force)
+    tasks = _recorded_tasks(manifest, directory, force=force, given=given)
     state = journal.read_state()
     pending = sorted(state.responses.items())
     samples = {name: {s.id: s for s in task.all_samples()} for name, task in tasks.items()}
@@ -315,9 +321,13 @@ def _estimate(manifest: dict[str, Any], model: str, record: Any, images: int) ->
     return record.estimate(None if pricing is None else PriceCard.from_api(pricing), images)
 
 
-def _recorded_tasks(manifest: dict[str, Any], directory: Path, *, force: bool) -> dict[str, Task]:
+def _recorded_tasks(
+    manifest: dict[str, Any], directory: Path, *, force: bool, given: Sequence[str | Path | Task]
+) -> dict[str, Task]:
     """The run's tasks as defined now; refused when a definition changed since the run recorded it."""
-    tasks = {entry["name"]: resolve_task(entry.get("file") or entry["name"]) for entry in manifest["tasks"]}
+    from evalkit.runner.resume import recorded_tasks
+
+    tasks = recorded_tasks(manifest, given)
     changed = [
         entry["name"]
         for entry in manifest["tasks"]
