@@ -412,3 +412,29 @@ def test_judged_shards_merge_with_the_judge_rub_of_one_run(tmp_path: Path) -> No
         k: theirs[k] for k in ("done", "scored", "sent")
     }
     assert totals["spent_rub"] == pytest.approx(theirs["spent_rub"], rel=1e-12)
+
+
+def test_a_shards_summary_says_it_is_one_part_with_its_own_budget(tmp_path: Path, capsys) -> None:
+    path, out = _task(tmp_path, n=2), tmp_path / "results"
+    code, stdout, err = cli(["run", str(path), "-m", MODELS[0], "--sim", "--shard", "1/2", "--budget-rub", "1",
+                             "--run-id", "part-1", "--out", str(out), "-q"], capsys)  # fmt: skip
+    assert code == 0, err
+    assert "shard 1/2: these numbers cover this shard's samples only, and its ₽ budget was its own" in stdout
+    code, stdout, err = cli(["run", str(path), "-m", MODELS[0], "--sim", "--run-id", "whole", "--out", str(out),
+                             "-q"], capsys)  # fmt: skip
+    assert code == 0 and "these numbers cover" not in stdout, err
+
+
+def test_the_score_phase_of_a_code_task_scores_in_the_sandbox_as_one_run_does(tmp_path: Path) -> None:
+    """held: `evalkit score` runs the model's code through the code scorer's sandbox, with the verdicts
+    of a run that scored as it went."""
+    out = tmp_path / "results"
+    options = OPTIONS | {"out": str(out), "limit": 3, "seed": 0}
+    evalkit.run(["builtin_code"], ["sim/small-fast"], run_id="whole", **options)
+    for i in (1, 2):
+        evalkit.run(["builtin_code"], ["sim/small-fast"], run_id=f"gen-{i}", shard=f"{i}/2", phase="generate",
+                    **options)  # fmt: skip
+    evalkit.merge(["gen-1", "gen-2"], into="gen", out=str(out))
+    scored = evalkit.score("gen", out=str(out))
+    assert scored.counts["scored"] == 3 and read_manifest(out / "gen")["sandbox"]
+    assert _rows(out / "gen") == _rows(out / "whole")

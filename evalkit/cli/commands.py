@@ -229,8 +229,22 @@ def _print_outcome(result: Any, fmt: str = "table") -> None:
         + (f" — {redact(_with_flag(result.message, _FIXED_BY.get(result.status)))}" if result.message else "")
     )
     print(f"results: {result.path}")
+    if shard := _shard_of(result.path):
+        print(
+            f"shard {shard}: these numbers cover this shard's samples only, and its ₽ budget was its own; "
+            "join the shards with: evalkit merge RUN... --into RUN"
+        )
     if len(result.df):
         print(display.summary(result.summary(), fmt))
+
+
+def _shard_of(directory: Path) -> str | None:
+    from evalkit.runner.journal import read_manifest
+
+    try:
+        return (read_manifest(directory).get("config") or {}).get("shard")
+    except EvalkitError:
+        return None
 
 
 # ---- demo --------------------------------------------------------------------------------------
