@@ -438,3 +438,33 @@ def test_the_score_phase_of_a_code_task_scores_in_the_sandbox_as_one_run_does(tm
     scored = evalkit.score("gen", out=str(out))
     assert scored.counts["scored"] == 3 and read_manifest(out / "gen")["sandbox"]
     assert _rows(out / "gen") == _rows(out / "whole")
+
+
+def test_a_merge_killed_outright_leaves_nothing_that_blocks_the_next(tmp_path: Path) -> None:
+    path, out = _task(tmp_path, n=4), tmp_path / "results"
+    names = _shards(path, out)
+    killed = out / ".merged.merging-999999"  # what SIGKILL leaves: a hidden, unlocked half
+    killed.mkdir()
+    (killed / "samples.jsonl").write_text('{"kind": "response"', encoding="utf-8")
+    live = Journal.create(out / ".merged.merging-1")  # a merge still writing: never touched
+    try:
+        assert evalkit.merge(names, into="merged", out=str(out)).status == "completed"
+        assert not killed.exists() and (out / ".merged.merging-1").exists()
+    finally:
+        live.release()
+
+
+def test_rescore_of_a_run_being_written_is_refused_and_of_a_stopped_one_says_so(tmp_path: Path) -> None:
+    # won: a rescore read a run mid-write and wrote a "completed" run of the samples it happened to see
+    path, out = _task(tmp_path, n=4), tmp_path / "results"
+    _run(path, out, "src", sim_faults="credits=0.003")
+    assert read_manifest(out / "src")["status"] == "out_of_credit"
+    held = Journal.open_existing(out / "src")
+    try:
+        with pytest.raises(RunLocked, match=f"pid {os.getpid()}"):
+            evalkit.rescore("src", out=str(out), run_id="again")
+    finally:
+        held.release()
+    assert not (out / "again").exists()
+    result = evalkit.rescore("src", out=str(out), run_id="again")
+    assert "which ended out_of_credit: its" in result.message and "recorded samples only" in result.message

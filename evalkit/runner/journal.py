@@ -284,6 +284,20 @@ def _absorb(record: dict[str, Any], state: JournalState) -> None:
         state.scores[key] = record.get("score")
 
 
+@contextlib.contextmanager
+def held(directory: Path) -> Iterator[None]:
+    """Hold a run's writer lock while it is read whole to write another run from it (`merge`,
+    `rescore`), so a run still being written, or resumed meanwhile, is refused naming its writer. A run
+    on a read-only share cannot be locked, nor written either: it is read as it is."""
+    journal = Journal(directory)
+    with contextlib.suppress(StorageError):
+        journal.lock()
+    try:
+        yield
+    finally:
+        journal.release()
+
+
 def open_append(path: Path) -> Any:
     """The journal's file, opened for appending (a seam where tests put a disk that fills up)."""
     return open(path, "a", encoding="utf-8")  # noqa: SIM115 - held for the run

@@ -29,8 +29,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalkit.common.errors import ConfigError, StorageError
-from evalkit.runner.journal import SAMPLES, Journal, Key, iter_records, key_of, read_manifest
+from evalkit.common.errors import ConfigError, EvalkitError
+from evalkit.runner.journal import SAMPLES, Journal, Key, held, iter_records, key_of, read_manifest
 from evalkit.runner.partition import Shard, parse_shard, shard_of
 
 if TYPE_CHECKING:
@@ -92,25 +92,12 @@ def merge(
         )
     with contextlib.ExitStack() as locks:
         for shard in shards:
-            locks.enter_context(_locked(shard.directory))
+            locks.enter_context(held(shard.directory))
             shard.read()
         _check_one_run(shards)
         expected = _expected_units(shards[0], tasks)
         _check_partition(shards, expected)
         return _write(shards, folder, into)
-
-
-@contextlib.contextmanager
-def _locked(directory: Path) -> Iterator[None]:
-    """Hold a shard's writer lock while it is read, so a shard still running (or resumed meanwhile) is
-    refused naming its writer; shards on a read-only share cannot be locked, nor written either."""
-    journal = Journal(directory)
-    with contextlib.suppress(StorageError):
-        journal.lock()
-    try:
-        yield
-    finally:
-        journal.release()
 
 
 def _check_given_once(shards: list[_ShardRun]) -> None:
@@ -272,8 +259,8 @@ def _write(shards: list[_ShardRun], folder: Path, run_id: str) -> RunResult:
     """Write the merged run in a hidden folder, then rename it into place: all of it, or nothing."""
     from evalkit.runner.api import RunResult
 
+    _remove_stale(folder, run_id)
     staging = folder / f".{run_id}.merging-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)  # left by an earlier merge of this process id, killed
     journal = Journal.create(staging)
     try:
         journal.open()
@@ -297,6 +284,21 @@ def _write(shards: list[_ShardRun], folder: Path, run_id: str) -> RunResult:
             option="into",
         ) from None
     return RunResult(run_id, folder / run_id, manifest["status"], manifest["message"], manifest["totals"])
+
+
+def _remove_stale(folder: Path, run_id: str) -> None:
+    """Remove what a merge into `run_id` that was killed left (its lock died with it); never the folder
+    of a merge still writing."""
+    for stale in folder.glob(f".{run_id}.merging-*"):
+        journal = Journal(stale)
+        try:
+            journal.lock()
+        except EvalkitError:  # a live merge's (RunLocked), or one that cannot be locked: left alone
+            continue
+        try:
+            shutil.rmtree(stale, ignore_errors=True)
+        finally:
+            journal.release()
 
 
 def _lines(directory: Path) -> Iterator[dict[str, Any]]:

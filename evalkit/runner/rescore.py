@@ -30,7 +30,15 @@ from evalkit.common.errors import ConfigError, TaskError
 from evalkit.results import find_run
 from evalkit.runner.api import RunResult
 from evalkit.runner.config import new_run_id
-from evalkit.runner.journal import MANIFEST, SAMPLES, iter_records, key_of, read_manifest, write_json_atomic
+from evalkit.runner.journal import (
+    MANIFEST,
+    SAMPLES,
+    held,
+    iter_records,
+    key_of,
+    read_manifest,
+    write_json_atomic,
+)
 from evalkit.runner.record import SampleRow
 from evalkit.scorers.base import score_output
 from evalkit.task.spec import Sample, ScorerSpec, Task, resolve_task
@@ -49,8 +57,9 @@ def rescore(
     run_id: the new run's id (default `<source>-rescored-<time>`).
     """
     source = find_run(run, out)
-    manifest = read_manifest(source)
-    records = _latest(source)
+    with held(source):  # a run being written would be rescored in part
+        manifest = read_manifest(source)
+        records = _latest(source)
     tasks = {entry["name"]: resolve_task(entry.get("file") or entry["name"]) for entry in manifest["tasks"]}
     scorers = {name: _scorer(task, scorer) for name, task in tasks.items()}
     samples = {name: {s.id: s for s in task.all_samples()} for name, task in tasks.items()}
@@ -76,13 +85,17 @@ def rescore(
                 counts["score_sum"] += row["score"]
         journal.flush()
         os.fsync(journal.fileno())
+    message = f"rescored from {source.name}"
+    if manifest.get("status") not in ("completed", "completed_with_errors"):
+        message += f", which ended {manifest.get('status')}: its {len(records)} recorded samples only"
     new_manifest.update(
         status="completed",
+        message=message,
         ended_at=datetime.now(UTC).isoformat(),
         totals={**counts, "total": len(records), "spent_rub": 0.0},
     )
     write_json_atomic(directory / MANIFEST, new_manifest)
-    return RunResult(new_id, directory, "completed", f"rescored from {source.name}", counts)
+    return RunResult(new_id, directory, "completed", message, counts)
 
 
 def _latest(directory: Path) -> list[dict[str, Any]]:
