@@ -60,7 +60,7 @@ _DEVICE_NAMES = {"CON", "PRN", "AUX", "NUL"} | {f"{p}{i}" for p in ("COM", "LPT"
 
 
 # what decides which units a run holds; a resume keeps what was saved and refuses another value
-_SELECTION = ("models", "limit", "limit_per_language", "languages", "seed", "epochs", "shard")
+_SELECTION = ("limit", "limit_per_language", "languages", "seed", "epochs", "shard")
 
 
 class RunConfig(BaseModel):
@@ -188,7 +188,7 @@ class RunConfig(BaseModel):
         """
         given = self.model_fields_set
         for name in _SELECTION:  # which units the run holds: given again, it must say the same
-            if name in given and getattr(self, name) not in ([], getattr(saved, name)):
+            if name in given and getattr(self, name) != getattr(saved, name):
                 raise ConfigError(
                     f"run {self.resume} was started with {name} {getattr(saved, name)!r}, not "
                     f"{getattr(self, name)!r}: a resume finishes the run it started; start a new run for "
