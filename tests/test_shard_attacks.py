@@ -468,3 +468,24 @@ def test_rescore_of_a_run_being_written_is_refused_and_of_a_stopped_one_says_so(
     assert not (out / "again").exists()
     result = evalkit.rescore("src", out=str(out), run_id="again")
     assert "which ended out_of_credit: its" in result.message and "recorded samples only" in result.message
+
+
+def test_a_shard_whose_score_phase_was_killed_half_way_is_named_with_the_command_that_finishes_it(
+    tmp_path: Path,
+) -> None:
+    # won: its manifest still counted every response as unscored, so the merged run said so too
+    path, out = _task(tmp_path, n=6), tmp_path / "results"
+    names = _shards(path, out, phase="generate")
+    manifest = read_manifest(out / names[0])
+    evalkit.score(names[0], out=str(out))
+    journal = out / names[0] / "samples.jsonl"
+    lines = journal.read_text(encoding="utf-8").splitlines(keepends=True)
+    journal.write_text("".join(lines[:-2]), encoding="utf-8")  # killed after some of its sample lines
+    write_json_atomic(out / names[0] / "manifest.json", manifest)  # before it recorded its end
+    with pytest.raises(
+        ConfigError,
+        match=rf"0 scored samples but its journal holds \d+; finish it \(evalkit score {names[0]}",
+    ):
+        evalkit.merge(names, into="merged", out=str(out))
+    evalkit.score(names[0], out=str(out))
+    assert evalkit.merge(names, into="merged", out=str(out)).status == "completed"

@@ -54,11 +54,13 @@ class _ShardRun:
             raise ConfigError(f"run {self.name} is not a shard (it was not run with --shard I/N)")
         self.shard: Shard = parse_shard(shard)
         self.keys: set[Key] = set()
+        self.outcomes: dict[str, int] = {}
 
     def read(self) -> None:
         """Its manifest and units, read again once this merge holds its lock (no writer can change them)."""
         self.manifest = read_manifest(self.directory)
         self.keys = _recorded_keys(self.directory)
+        self.outcomes = _outcomes(self.directory)
 
 
 def merge(
@@ -237,6 +239,14 @@ def _check_totals(shard: _ShardRun) -> None:
             f"holds {len(shard.keys)}; resume it (evalkit run --resume {shard.name}) before merging",
             where=str(shard.directory),
         )
+    for name, recorded in shard.outcomes.items():
+        if (totals.get(name) or 0) != recorded:  # e.g. a score phase killed half-way
+            raise ConfigError(
+                f"run {shard.name}: its manifest counts {totals.get(name) or 0} {name} samples but its "
+                f"journal holds {recorded}; finish it (evalkit score {shard.name}, or evalkit run --resume "
+                f"{shard.name}) before merging",
+                where=str(shard.directory),
+            )
 
 
 def _recorded_keys(directory: Path) -> set[Key]:
@@ -248,6 +258,14 @@ def _recorded_keys(directory: Path) -> set[Key]:
         if not (record.get("call") or {}).get("error"):
             keys.add(key_of(record))
     return keys
+
+
+def _outcomes(directory: Path) -> dict[str, int]:
+    """How the run's samples ended, by each one's latest line: as its manifest totals count them."""
+    latest = {key_of(record): record for record in iter_records(directory, "sample", strict=True)}
+    errors = sum(1 for record in latest.values() if record.get("error"))
+    scored = sum(1 for r in latest.values() if not r.get("error") and r.get("score") is not None)
+    return {"errors": errors, "scored": scored}
 
 
 def _name(key: Key) -> str:
