@@ -187,6 +187,13 @@ def test_the_merged_budget_is_the_sum_of_the_shards_budgets_and_its_resume_pays_
     resumed = evalkit.run([], [], resume="merged", out=str(out), **OPTIONS)
     after = read_manifest(out / "merged")
     assert resumed.status == "completed_with_errors" and after["totals"]["sent"] == manifest["totals"]["sent"]
+    # retried as one run, within the summed budget: only the errors are asked again (the recorded
+    # faults are drawn per request, so they fail again the same way)
+    retried = evalkit.run([], [], resume="merged", out=str(out), retry_errors=True, **OPTIONS)
+    final = read_manifest(out / "merged")["totals"]
+    assert retried.status == "completed_with_errors" and final["done"] == 12
+    assert final["sent"] == manifest["totals"]["sent"] + manifest["totals"]["errors"]
+    assert final["spent_rub"] <= 1.0
 
 
 def test_the_budget_option_says_it_is_per_shard(capsys) -> None:
