@@ -496,3 +496,14 @@ def test_a_shard_whose_score_phase_was_killed_half_way_is_named_with_the_command
         evalkit.merge(names, into="merged", out=str(out))
     evalkit.score(names[0], out=str(out))
     assert evalkit.merge(names, into="merged", out=str(out)).status == "completed"
+
+
+def test_a_forced_score_says_which_definitions_it_scored_with(tmp_path: Path) -> None:
+    path, out = _task(tmp_path, n=3), tmp_path / "results"
+    _run(path, out, "gen", phase="generate")
+    csv = tmp_path / "qa.csv"
+    csv.write_bytes(csv.read_bytes().replace(b"|2.0", b"|2.5"))  # a target edited after generation
+    result = evalkit.score("gen", out=str(out), force=True)
+    assert "task(s) capitals scored as defined now, not as when asked (forced)" in result.message
+    invocation = read_manifest(out / "gen")["invocations"][-1]
+    assert list(invocation["forced_definitions"]) == ["capitals"]

@@ -240,7 +240,12 @@ def _score_in_place(
         journal.close()
         for scorer in scorers.values():
             close_scorer(scorer)
-    return _record_score_phase(journal, manifest, started, scored)
+    forced = {
+        entry["name"]: tasks[entry["name"]].fingerprint()
+        for entry in manifest["tasks"]
+        if tasks[entry["name"]].fingerprint() != entry["fingerprint"]
+    }  # scored with definitions other than those that asked: said in the invocation
+    return _record_score_phase(journal, manifest, started, scored, forced)
 
 
 def _refuse_judged(scorers: dict[str, Any], directory: Path) -> None:
@@ -357,7 +362,9 @@ def _recorded_tasks(
     return tasks
 
 
-def _record_score_phase(journal: Any, manifest: dict[str, Any], started: str, scored: int) -> RunResult:
+def _record_score_phase(
+    journal: Any, manifest: dict[str, Any], started: str, scored: int, forced: dict[str, str]
+) -> RunResult:
     """The manifest after scoring: totals read back from the journal, one more invocation."""
     state = journal.read_state()
     done = len(state.done) + len(state.failed)
@@ -376,6 +383,8 @@ def _record_score_phase(journal: Any, manifest: dict[str, Any], started: str, sc
     if status in ("completed", "completed_with_errors"):
         status = "completed_with_errors" if state.failed else "completed"
     message = f"scored {scored} recorded responses; no request was sent"
+    if forced:
+        message += f"; task(s) {', '.join(forced)} scored as defined now, not as when asked (forced)"
     if status not in ("completed", "completed_with_errors"):
         message += (
             f" (the run itself ended {status}: finish it with evalkit run --resume {manifest['run_id']})"
@@ -387,6 +396,7 @@ def _record_score_phase(journal: Any, manifest: dict[str, Any], started: str, sc
         "ended_at": ended,
         "status": status,
         "scored": scored,
+        **({"forced_definitions": forced} if forced else {}),
     }
     manifest.update(
         status=status,
