@@ -507,3 +507,15 @@ def test_a_forced_score_says_which_definitions_it_scored_with(tmp_path: Path) ->
     assert "task(s) capitals scored as defined now, not as when asked (forced)" in result.message
     invocation = read_manifest(out / "gen")["invocations"][-1]
     assert list(invocation["forced_definitions"]) == ["capitals"]
+
+
+def test_a_shards_report_says_it_is_one_part(tmp_path: Path) -> None:
+    from evalkit.report import render_report
+    from evalkit.results import load_manifests
+
+    path, out = _task(tmp_path, n=3), tmp_path / "results"
+    names = _shards(path, out, epochs=2)
+    page = render_report(evalkit.load_results([out / names[0]]), load_manifests([names[0]], out))
+    assert f"SHARD: {names[0]} is shard 1/2 of a run" in page and "pass@k included" in page
+    merged = evalkit.merge(names, into="merged", out=str(out))
+    assert "SHARD:" not in render_report(merged.df, load_manifests(["merged"], out))
