@@ -519,3 +519,19 @@ def test_a_shards_report_says_it_is_one_part(tmp_path: Path) -> None:
     assert f"SHARD: {names[0]} is shard 1/2 of a run" in page and "pass@k included" in page
     merged = evalkit.merge(names, into="merged", out=str(out))
     assert "SHARD:" not in render_report(merged.df, load_manifests(["merged"], out))
+
+
+def test_a_results_folder_holding_shards_and_their_merge_counts_each_sample_once(tmp_path: Path) -> None:
+    # won: load_results("results") loaded the shards and the merged run, so every sample counted twice
+    # and the intervals were as narrow as for twice the samples
+    from evalkit.common.errors import EvalkitWarning
+
+    path, out = _task(tmp_path, n=6), tmp_path / "results"
+    names = _shards(path, out)
+    merged = evalkit.merge(names, into="merged", out=str(out))
+    with pytest.warns(EvalkitWarning, match=r"left out shard run\(s\) part-1 \(in merged\), part-2"):
+        every = evalkit.load_results(out)
+    assert len(every) == len(merged.df) == 12 and set(every["run_id"]) == {"merged"}
+    summary = evalkit.summarize(every)
+    assert summary["n"].sum() == 12
+    assert len(evalkit.load_results([out / names[0]])) < 12  # a shard alone still loads
