@@ -535,3 +535,15 @@ def test_a_results_folder_holding_shards_and_their_merge_counts_each_sample_once
     summary = evalkit.summarize(every)
     assert summary["n"].sum() == 12
     assert len(evalkit.load_results([out / names[0]])) < 12  # a shard alone still loads
+
+
+def test_a_shard_run_without_one_of_the_tasks_is_refused_naming_it(tmp_path: Path) -> None:
+    first = _task(tmp_path, n=3, name="left")
+    other = tmp_path / "other"
+    other.mkdir()
+    second = _task(other, n=3, name="right")
+    out = tmp_path / "results"
+    evalkit.run([str(first), str(second)], MODELS, run_id="part-1", shard="1/2", out=str(out), **OPTIONS)
+    evalkit.run([str(first)], MODELS, run_id="part-2", shard="2/2", out=str(out), **OPTIONS)
+    with pytest.raises(ConfigError, match=r"task\(s\) right in one run only"):
+        evalkit.merge(["part-1", "part-2"], into="merged", out=str(out))

@@ -156,8 +156,9 @@ def _fingerprints(shard: _ShardRun) -> dict[str, str]:
 
 
 def _difference(a: dict[str, str], b: dict[str, str]) -> str:
-    names = sorted(set(a) ^ set(b)) or sorted(n for n in a if a[n] != b.get(n))
-    return "task(s) " + ", ".join(names)
+    if names := sorted(set(a) ^ set(b)):
+        return "task(s) " + ", ".join(names) + " in one run only"
+    return "task(s) " + ", ".join(sorted(n for n in a if a[n] != b.get(n))) + " defined differently"
 
 
 def _expected_units(shard: _ShardRun, given: Sequence[str | Path | Task]) -> set[Key]:
