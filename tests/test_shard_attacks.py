@@ -116,11 +116,17 @@ def test_shards_of_another_evalkit_version_are_refused(tmp_path: Path) -> None:
     assert _leftovers(out) == []
 
 
-def test_a_changed_scorer_between_shards_is_refused(tmp_path: Path) -> None:
-    """held: the scorer is part of the task's fingerprint."""
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [("scorer: numeric", "scorer: exact"), ("max_tokens: 64", "max_tokens: 65"),
+     ("user: '{вопрос}'", "user: 'Q: {вопрос}'")],
+)  # fmt: skip
+def test_a_task_edited_between_shards_is_refused(tmp_path: Path, before: str, after: str) -> None:
+    """held: the scorer, the generation parameters and the prompt are in the task's fingerprint."""
     path, out = _task(tmp_path, n=4), tmp_path / "results"
     _run(path, out, "part-1", shard="1/2")
-    spec = path.read_text(encoding="utf-8").replace("scorer: numeric", "scorer: exact")
+    assert before in path.read_text(encoding="utf-8")
+    spec = path.read_text(encoding="utf-8").replace(before, after)
     path.write_text(spec, encoding="utf-8")
     _run(path, out, "part-2", shard="2/2")
     with pytest.raises(ConfigError, match="task definitions differ"):
@@ -412,7 +418,9 @@ def test_judged_shards_merge_with_the_judge_rub_of_one_run(tmp_path: Path) -> No
         evalkit.run(["builtin_open"], models, run_id=f"part-{i}", shard=f"{i}/2", **options)
     merged = evalkit.merge(["part-1", "part-2"], into="merged", out=str(out))
     assert _rows(out / "merged") == _rows(out / "whole")
-    for column in ("cost_rub", "cost_rub_judge", "cost_rub_judge_billed", "score"):
+    columns = ("cost_rub", "cost_rub_estimated", "cost_rub_judge", "cost_rub_judge_billed",
+               "cost_rub_judge_estimated", "score")  # fmt: skip
+    for column in columns:
         assert merged.df[column].sum() == pytest.approx(whole.df[column].sum(), rel=1e-12), column
     totals, theirs = read_manifest(out / "merged")["totals"], read_manifest(out / "whole")["totals"]
     assert {k: totals[k] for k in ("done", "scored", "sent")} == {
@@ -547,3 +555,15 @@ def test_a_shard_run_without_one_of_the_tasks_is_refused_naming_it(tmp_path: Pat
     evalkit.run([str(first)], MODELS, run_id="part-2", shard="2/2", out=str(out), **OPTIONS)
     with pytest.raises(ConfigError, match=r"task\(s\) right in one run only"):
         evalkit.merge(["part-1", "part-2"], into="merged", out=str(out))
+
+
+def test_a_shard_holds_the_same_units_whatever_the_order_of_the_rows(tmp_path: Path) -> None:
+    path, out = _task(tmp_path, n=10), tmp_path / "results"
+    _run(path, out, "forward", shard="1/3")
+    csv = tmp_path / "qa.csv"
+    header, *rows = csv.read_bytes().split(b"\r\n")[:-1]
+    csv.write_bytes(b"\r\n".join([header, *reversed(rows), b""]))
+    _run(path, out, "backward", shard="1/3")
+    assert {tuple(r["key"]) for r in iter_records(out / "forward")} == {
+        tuple(r["key"]) for r in iter_records(out / "backward")
+    }
