@@ -567,3 +567,26 @@ def test_a_shard_holds_the_same_units_whatever_the_order_of_the_rows(tmp_path: P
     assert {tuple(r["key"]) for r in iter_records(out / "forward")} == {
         tuple(r["key"]) for r in iter_records(out / "backward")
     }
+
+
+def test_generated_shards_priced_with_different_cards_are_scored_before_the_merge(tmp_path: Path) -> None:
+    # won: the merged run's one price card would have estimated every shard's responses at score time
+    path, out = _task(tmp_path, n=6), tmp_path / "results"
+    _run(path, out, "whole")
+    names = _shards(path, out, phase="generate")
+    manifest = read_manifest(out / names[1])
+    card = manifest["models"][MODELS[0]]["pricing_rub"]
+    card["prompt"] = card["prompt"] * 2  # the router's price changed between the two shards
+    write_json_atomic(out / names[1] / "manifest.json", manifest)
+    with pytest.raises(
+        ConfigError, match=rf"different price cards \(of {MODELS[0]}\).*evalkit score {names[0]}"
+    ):
+        evalkit.merge(names, into="merged", out=str(out))
+    for name in names:
+        evalkit.score(name, out=str(out))
+    merged = evalkit.merge(names, into="merged", out=str(out))
+    ours = merged.df.set_index(["model", "sample_id", "epoch"])["cost_rub_estimated"]
+    theirs = evalkit.load_results([out / names[1]]).set_index(["model", "sample_id", "epoch"])[
+        "cost_rub_estimated"
+    ]
+    assert (ours.loc[theirs.index] == theirs).all()  # each shard's estimate by its own card

@@ -55,12 +55,14 @@ class _ShardRun:
         self.shard: Shard = parse_shard(shard)
         self.keys: set[Key] = set()
         self.outcomes: dict[str, int] = {}
+        self.unscored = 0  # answered responses without a sample line (a `--phase generate` shard)
 
     def read(self) -> None:
         """Its manifest and units, read again once this merge holds its lock (no writer can change them)."""
         self.manifest = read_manifest(self.directory)
         self.keys = _recorded_keys(self.directory)
         self.outcomes = _outcomes(self.directory)
+        self.unscored = len(self.keys) - len(_sample_keys(self.directory))
 
 
 def merge(
@@ -138,6 +140,14 @@ def _check_one_run(shards: list[_ShardRun]) -> None:
                 f"runs {first.name} and {other.name} are not shards of one run: their task definitions "
                 f"differ ({_difference(_fingerprints(first), _fingerprints(other))})"
             )
+        if _prices(first) != _prices(other) and (first.unscored or other.unscored):
+            changed = sorted(m for m in _prices(first) if _prices(first)[m] != _prices(other).get(m))
+            raise ConfigError(
+                f"runs {first.name} and {other.name} were priced with different price cards (of "
+                f"{', '.join(changed)}) and hold responses not scored yet, whose ₽ estimate the merged run "
+                f"would take from one card: score each shard first (evalkit score {first.name}; evalkit "
+                f"score {other.name}), then merge"
+            )
     seen: dict[int, str] = {}
     for shard in shards:
         if shard.shard.index in seen:
@@ -149,6 +159,10 @@ def _check_one_run(shards: list[_ShardRun]) -> None:
 
 def _version(shard: _ShardRun) -> str | None:
     return (shard.manifest.get("versions") or {}).get("evalkit")
+
+
+def _prices(shard: _ShardRun) -> dict[str, Any]:
+    return {model: entry.get("pricing_rub") for model, entry in (shard.manifest.get("models") or {}).items()}
 
 
 def _fingerprints(shard: _ShardRun) -> dict[str, str]:
@@ -259,6 +273,10 @@ def _recorded_keys(directory: Path) -> set[Key]:
         if not (record.get("call") or {}).get("error"):
             keys.add(key_of(record))
     return keys
+
+
+def _sample_keys(directory: Path) -> set[Key]:
+    return {key_of(record) for record in iter_records(directory, "sample", strict=True)}
 
 
 def _outcomes(directory: Path) -> dict[str, int]:
