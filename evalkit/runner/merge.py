@@ -380,6 +380,7 @@ def _manifest(shards: list[_ShardRun], run_id: str) -> dict[str, Any]:
         f"; {generated} responses not scored yet: evalkit score {run_id}" if generated else ""
     )
     now = datetime.now(UTC).isoformat()
+    first = {k: v for k, v in first.items() if k != "executor"}  # each shard's own, in merged_from
     return first | {
         "run_id": run_id,
         "status": status,
@@ -406,6 +407,7 @@ def _manifest(shards: list[_ShardRun], run_id: str) -> dict[str, Any]:
                 "budget_rub": shard.manifest["config"].get("budget_rub"),
                 "endpoint": shard.manifest.get("endpoint"),
                 "totals": shard.manifest.get("totals"),
+                **({"executor": shard.manifest["executor"]} if shard.manifest.get("executor") else {}),
             }
             for shard in ordered
         ],
