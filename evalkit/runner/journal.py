@@ -314,8 +314,10 @@ def storage(path: Path) -> Iterator[None]:
         raise StorageError(f"cannot write: {code}{reason}", where=str(path)) from exc
 
 
-def iter_records(directory: Path, kind: str = "sample", *, strict: bool = False) -> Iterator[dict[str, Any]]:
-    """Every complete record of a kind, in file order. A trailing partial line is ignored (a run being
+def iter_records(
+    directory: Path, kind: str | None = "sample", *, strict: bool = False
+) -> Iterator[dict[str, Any]]:
+    """Every complete record of a kind (None: of every kind), in file order. A trailing partial line is ignored (a run being
     written, or killed mid-line); a bad line with records after it means the file was damaged or
     edited: it is skipped with an `EvalkitWarning` naming the file and line, or refused with `strict`
     (for a command that writes a new run from these records)."""
@@ -331,7 +333,7 @@ def iter_records(directory: Path, kind: str = "sample", *, strict: bool = False)
                 bad.append(number)
                 continue
             damaged, bad = damaged + bad, []
-            if record.get("kind") == kind:
+            if kind is None or record.get("kind") == kind:
                 yield record
     if damaged:
         _damaged(path, damaged, strict)

@@ -60,9 +60,7 @@ class _ShardRun:
     def read(self) -> None:
         """Its manifest and units, read again once this merge holds its lock (no writer can change them)."""
         self.manifest = read_manifest(self.directory)
-        self.keys = _recorded_keys(self.directory)
-        self.outcomes = _outcomes(self.directory)
-        self.unscored = len(self.keys) - len(_sample_keys(self.directory))
+        self.keys, self.unscored, self.outcomes = _recorded(self.directory)
 
 
 def merge(
@@ -264,27 +262,21 @@ def _check_totals(shard: _ShardRun) -> None:
             )
 
 
-def _recorded_keys(directory: Path) -> set[Key]:
-    """The units a run finished: a sample line, or an answered response (a `--phase generate` run). A
-    damaged journal is refused: a lost sample line would leave its response looking unscored, and the
-    merged run one sample short."""
-    keys = {key_of(record) for record in iter_records(directory, "sample", strict=True)}
-    for record in iter_records(directory, "response", strict=True):
-        if not (record.get("call") or {}).get("error"):
-            keys.add(key_of(record))
-    return keys
-
-
-def _sample_keys(directory: Path) -> set[Key]:
-    return {key_of(record) for record in iter_records(directory, "sample", strict=True)}
-
-
-def _outcomes(directory: Path) -> dict[str, int]:
-    """How the run's samples ended, by each one's latest line: as its manifest totals count them."""
-    latest = {key_of(record): record for record in iter_records(directory, "sample", strict=True)}
-    errors = sum(1 for record in latest.values() if record.get("error"))
-    scored = sum(1 for r in latest.values() if not r.get("error") and r.get("score") is not None)
-    return {"errors": errors, "scored": scored}
+def _recorded(directory: Path) -> tuple[set[Key], int, dict[str, int]]:
+    """In one pass: the units a run finished (a sample line, or an answered response: a `--phase
+    generate` run), how many of them have no sample line yet, and how its samples ended by each one's
+    latest line (as its manifest totals count them). A damaged journal is refused: a lost sample line
+    would leave its response looking unscored, and the merged run one sample short."""
+    ended: dict[Key, str] = {}  # key -> "errors" | "scored" | "" (no score)
+    answered: set[Key] = set()
+    for record in iter_records(directory, None, strict=True):
+        if record.get("kind") == "sample":
+            error, score = record.get("error"), record.get("score")
+            ended[key_of(record)] = "errors" if error else ("scored" if score is not None else "")
+        elif record.get("kind") == "response" and not (record.get("call") or {}).get("error"):
+            answered.add(key_of(record))
+    outcomes = {name: sum(1 for how in ended.values() if how == name) for name in ("errors", "scored")}
+    return set(ended) | answered, len(answered - set(ended)), outcomes
 
 
 def _name(key: Key) -> str:
