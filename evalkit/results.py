@@ -121,7 +121,7 @@ _EMPTY_COLUMNS = (
 def _without_merged_shards(directories: list[Path]) -> list[Path]:
     """The runs to load, less the shards of a merged run among them: loading both would count each of
     their samples twice (and narrow every interval as if there were twice as many)."""
-    manifests = {directory: read_manifest(directory) for directory in directories}
+    manifests = {directory: _manifest_or_none(directory) for directory in directories}
     merged: dict[tuple[str, str], str] = {}  # (shard run id, its shard) -> the merged run holding it
     for manifest in manifests.values():
         for part in manifest.get("merged_from") or []:
@@ -142,6 +142,14 @@ def _without_merged_shards(directories: list[Path]) -> list[Path]:
             stacklevel=3,
         )
     return kept
+
+
+def _manifest_or_none(directory: Path) -> dict[str, Any]:
+    """A damaged manifest does not stop its samples from loading (they are in samples.jsonl)."""
+    try:
+        return read_manifest(directory)
+    except ConfigError:
+        return {}
 
 
 def _latest_rows(directory: Path) -> Iterable[dict[str, Any]]:

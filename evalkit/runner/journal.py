@@ -317,8 +317,8 @@ def storage(path: Path) -> Iterator[None]:
 def iter_records(
     directory: Path, kind: str | None = "sample", *, strict: bool = False
 ) -> Iterator[dict[str, Any]]:
-    """Every complete record of a kind (None: of every kind), in file order. A trailing partial line is ignored (a run being
-    written, or killed mid-line); a bad line with records after it means the file was damaged or
+    """Every complete record of a kind (None: of every kind), in file order. A trailing partial line is
+    ignored (a run being written, or killed mid-line); a bad line with records after it means the file was damaged or
     edited: it is skipped with an `EvalkitWarning` naming the file and line, or refused with `strict`
     (for a command that writes a new run from these records)."""
     path = directory / SAMPLES
