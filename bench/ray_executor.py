@@ -33,12 +33,8 @@ sys.path.insert(0, str(BENCH))
 
 from throughput import header, server  # noqa: E402
 
-CALLS = """
+CLUSTER_UP = """
 import json, os, sys, time
-sys.path.insert(0, {bench!r})
-os.environ["ROUTERAI_API_KEY"] = "bench-key"
-import evalkit
-from drivers import MODEL, prompt
 cluster = None
 if {executor!r} != "local":
     import ray
@@ -48,6 +44,17 @@ if {executor!r} != "local":
         cluster.add_node(num_cpus=1)
     ray.init(address=cluster.address, log_to_driver=False, logging_level="WARNING")
     cluster.wait_for_nodes()
+"""
+
+CLUSTER_DOWN = """
+if cluster is not None:
+    ray.shutdown(); cluster.shutdown()
+"""
+
+CALLS = """
+sys.path.insert(0, {bench!r})
+import evalkit
+from drivers import MODEL, prompt
 tiny = evalkit.Task(name="tiny", samples=[evalkit.Sample(id=str(i), input=prompt(i), target="42") for i in range(8)],
                     scorer="numeric")
 started = time.perf_counter()
@@ -62,33 +69,28 @@ elapsed = time.perf_counter() - started
 nodes = (json.load(open(os.path.join({out!r}, result.run_id, "manifest.json"))).get("executor") or {{}}).get("calls_by_node")
 print(json.dumps({{"s": elapsed, "samples_per_s": {n} / elapsed, "status": result.status, "nodes": nodes,
                   "tiny_s": tiny_s}}))
-if cluster is not None:
-    ray.shutdown(); cluster.shutdown()
 """
 
 SCORE = """
-import json, sys, time
 import evalkit
-cluster = None
-if {executor!r} != "local":
-    import ray
-    from ray.cluster_utils import Cluster
-    cluster = Cluster(initialize_head=True, head_node_args={{"num_cpus": 1, "include_dashboard": False}})
-    for _ in range({nodes} - 1):
-        cluster.add_node(num_cpus=1)
-    ray.init(address=cluster.address, log_to_driver=False, logging_level="WARNING")
-    cluster.wait_for_nodes()
 started = time.perf_counter()
 result = evalkit.score({run!r}, out={out!r}, executor={executor!r})
 elapsed = time.perf_counter() - started
 print(json.dumps({{"s": elapsed, "scored": result.counts["scored"], "status": result.status}}))
-if cluster is not None:
-    ray.shutdown(); cluster.shutdown()
 """
 
 
+def on_cluster(body: str, executor: str, nodes: int, **fields: object) -> str:
+    """A child's code: `body` between the start and the end of a Ray cluster of `nodes` nodes on this
+    machine (no cluster for the local executor). The cluster is up before the body starts its timer."""
+    up = CLUSTER_UP.format(executor=executor, nodes=nodes)
+    return up + body.format(executor=executor, **fields) + CLUSTER_DOWN
+
+
 def child(code: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900)
+    # the key is in the environment before a cluster starts: its nodes read it from theirs
+    env = os.environ | {"ROUTERAI_API_KEY": "bench-key"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900, env=env)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         raise RuntimeError(done.stderr[-2000:])
@@ -105,8 +107,8 @@ def calls(args: argparse.Namespace, work: Path) -> list[str]:
             for _ in range(args.repeats):  # interleaved: load from elsewhere hits every side alike
                 for executor, nodes in grid:
                     out = tempfile.mkdtemp(dir=work)
-                    code = CALLS.format(bench=str(BENCH), executor=executor, nodes=nodes, n=args.n, url=url,
-                                        out=out, concurrency=args.concurrency)  # fmt: skip
+                    code = on_cluster(CALLS, executor, nodes, bench=str(BENCH), n=args.n, url=url, out=out,
+                                      concurrency=args.concurrency)  # fmt: skip
                     results[(executor, nodes)].append(child(code))
             local = statistics.median(r["samples_per_s"] for r in results[("local", 1)])
             for (executor, nodes), runs in results.items():
@@ -143,7 +145,7 @@ def scoring(args: argparse.Namespace, work: Path) -> list[str]:
         for executor, nodes in grid:
             run = f"gen-{executor}-{nodes}-{repeat}"
             subprocess.run(["cp", "-r", str(out / "gen"), str(out / run)], check=True)
-            result = child(SCORE.format(executor=executor, nodes=nodes, run=run, out=str(out)))
+            result = child(on_cluster(SCORE, executor, nodes, run=run, out=str(out)))
             times[(executor, nodes)].append(result["s"])
             scored = result["scored"]
     local = scored / statistics.median(times[("local", 1)])

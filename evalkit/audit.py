@@ -6,6 +6,7 @@
     stats.human_agreement(verdicts, labels)             # a judge against human labels
     stats.position_bias(*stats.swapped_pairs(votes))    # pairwise: does the verdict follow the order?
     stats.verbosity_bias(verdicts, lengths, reference)  # are long wrong answers passed more often?
+    stats.length_preference(values, longer, reference)  # pairwise: does the longer answer win unearned?
     stats.self_preference(verdicts, reference, own)     # does the judge favour its own answers?
 
 Agreement is chance-corrected (Cohen's kappa for two raters, Fleiss' kappa for more) with a percentile
@@ -263,10 +264,7 @@ def position_bias(first: Sequence[str], swapped: Sequence[str], *, alpha: float 
         return _untestable("position bias", 0, "no pair was judged in both orders (pairwise with swap)")
     if n == 0:  # every pair kept its verdict under the swap: no sign of position bias
         return BiasCheck("position bias", 0.0, -0.5, 0.5, 1.0, 0, False, detail)
-    p = min(1.0, 2 * min(sps.binom.cdf(aa, n, 0.5), sps.binom.sf(aa - 1, n, 0.5)))
-    low = 0.0 if aa == 0 else float(sps.beta.ppf(alpha / 2, aa, n - aa + 1))
-    high = 1.0 if aa == n else float(sps.beta.ppf(1 - alpha / 2, aa + 1, n - aa))
-    return BiasCheck("position bias", aa / n - 0.5, low - 0.5, high - 0.5, float(p), n, p < alpha, detail)
+    return _sign_test("position bias", aa, n, alpha, detail)
 
 
 def _untestable(name: str, n: int, why: str) -> BiasCheck:
@@ -319,6 +317,61 @@ def verbosity_bias(
     return BiasCheck("verbosity bias", diff, low, high, p, len(v), p < alpha, detail)
 
 
+def length_preference(
+    values: Sequence[float],
+    tested_longer: Sequence[bool],
+    reference: Sequence[float] | None = None,
+    *,
+    alpha: float = 0.05,
+) -> BiasCheck:
+    """Pairwise: does the judge prefer the longer of two answers more than it deserves?
+
+    `values`: per pair, the judge's value for the tested answer (1 a win, 0.5 a tie, 0 a loss: a
+    pairwise run's `score`, or a vote's `value`); `tested_longer`: whether the tested answer is the
+    longer of the two (leave out pairs of equal length); `reference`: the same pairs' values from a
+    reference (human preferences, or a trusted judge). Each value is read as the longer answer's.
+    With `reference`, among the pairs where the judge and the reference differ: the share where the
+    judge favours the longer answer more, minus 0.5. Without it, among the judge's decisive verdicts:
+    the share the longer answer wins, minus 0.5, which also moves when longer answers are simply
+    better: say so when you report it. An exact sign test; the Clopper-Pearson interval inverts it."""
+    longer = np.asarray(tested_longer, dtype=bool)
+    judged = _for_longer(values, longer)
+    if reference is None:
+        decisive = judged[judged != 0.5]
+        up, n = int((decisive == 1).sum()), len(decisive)
+        among = "decisive verdicts, no reference: confounded with quality"
+    else:
+        if len(reference) != len(judged):
+            raise ValueError("length_preference needs the reference's values of the same pairs")
+        excess = judged - _for_longer(reference, longer)
+        up, n = int((excess > 0).sum()), int((excess != 0).sum())
+        among = "pairs where the judge and the reference differ"
+    detail = f"the longer answer favoured in {up}/{n} {among}"
+    if n == 0 and reference is not None and len(judged):  # the judge agreed with the reference on every pair
+        return BiasCheck("length preference", 0.0, -0.5, 0.5, 1.0, 0, False, detail)
+    if n == 0:
+        return _untestable("length preference", len(judged), f"no pair to test among {among}")
+    return _sign_test("length preference", up, n, alpha, detail)
+
+
+def _for_longer(values: Sequence[Any], tested_longer: np.ndarray) -> np.ndarray:
+    """Each pair's value for its longer answer (a tie stays 0.5)."""
+    v = np.asarray(values, dtype=float)
+    if len(v) != len(tested_longer):
+        raise ValueError("length_preference needs one tested_longer per pair")
+    if np.isnan(v).any():
+        raise ValueError("length_preference got a missing value: leave out the pairs without a verdict")
+    return np.where(tested_longer, v, 1.0 - v)
+
+
+def _sign_test(name: str, up: int, n: int, alpha: float, detail: str) -> BiasCheck:
+    """`up` of `n` against a fair coin: exact two-sided p, Clopper-Pearson interval, as share − 0.5."""
+    p = min(1.0, 2 * min(sps.binom.cdf(up, n, 0.5), sps.binom.sf(up - 1, n, 0.5)))
+    low = 0.0 if up == 0 else float(sps.beta.ppf(alpha / 2, up, n - up + 1))
+    high = 1.0 if up == n else float(sps.beta.ppf(1 - alpha / 2, up + 1, n - up))
+    return BiasCheck(name, up / n - 0.5, low - 0.5, high - 0.5, float(p), n, p < alpha, detail)
+
+
 def self_preference(
     verdicts: Sequence[Any],
     reference: Sequence[Any],
@@ -346,6 +399,7 @@ __all__ = [
     "human_agreement",
     "judge_agreement",
     "judge_votes",
+    "length_preference",
     "position_bias",
     "replicate_agreement",
     "self_preference",

@@ -31,6 +31,7 @@ from evalkit.audit import (  # noqa: F401
     human_agreement,
     judge_agreement,
     judge_votes,
+    length_preference,
     position_bias,
     replicate_agreement,
     self_preference,
@@ -838,6 +839,25 @@ class Plan:
         money = " + ".join(f"{_rub(rub)} ₽ {model}" for model, rub in self.cost_rub.items())
         return f"{head} ≈ {_rub(self.total_rub)} ₽ ({money}; {terms})"
 
+    def shortfall(self, available: int, what: str) -> str | None:
+        """A plain warning when `what` (e.g. "task 'mgsm'") has fewer samples than the plan needs, with
+        what all of them can detect at the plan's power; None when they suffice."""
+        if available >= self.n_samples:
+            return None
+        head = f"the plan needs {self.n_samples} samples but {what} has only {available}"
+        reach = detectable_difference(
+            available, self.discordance, power=self.power, alpha=self.alpha, design_effect=self.design_effect
+        )
+        if math.isnan(reach):
+            return (
+                f"{head}: with all of them no difference up to {100 * self.discordance:.1f} pp (the share of "
+                f"samples the two disagree on) reaches power {self.power:.0%}"
+            )
+        return (
+            f"{head}: with all of them the smallest difference detectable at power {self.power:.0%} is "
+            f"{100 * reach:.1f} pp, not {100 * self.delta:.1f} pp"
+        )
+
     def __str__(self) -> str:
         return self.sentence()
 
@@ -861,6 +881,23 @@ def paired_sample_size(delta: float, discordance: float, *, power: float = 0.8, 
         raise ConfigError(f"power and alpha must lie in (0, 1) (got {power:g}, {alpha:g})", where="plan")
     za, zb = _z(1 - alpha), float(sps.norm.ppf(power))
     return (za * math.sqrt(discordance) + zb * math.sqrt(discordance - delta**2)) ** 2 / delta**2
+
+
+def detectable_difference(
+    n_samples: int, discordance: float, *, power: float = 0.8, alpha: float = 0.05, design_effect: float = 1.0
+) -> float:
+    """The smallest |p(A) − p(B)| that `n_samples` paired samples detect with this power, the inverse of
+    `paired_sample_size` (n / design effect independent pairs); NaN when even a difference as large as
+    the `discordance` allows needs more."""
+    from scipy.optimize import brentq
+
+    pairs = n_samples / max(1.0, design_effect)
+    if pairs <= 0 or discordance <= 0:
+        return math.nan
+    need = lambda d: paired_sample_size(d, discordance, power=power, alpha=alpha) - pairs  # noqa: E731
+    if need(discordance) > 0:  # falls as the difference grows: the largest possible one is out of reach
+        return math.nan
+    return float(brentq(need, discordance * 1e-9, discordance, xtol=1e-12))
 
 
 def plan(

@@ -132,7 +132,7 @@ def describe_html(snapshot: ProgressSnapshot) -> str:
 
 ALL = "(all)"
 NONE = "(none)"
-OUTCOMES = ("all", "correct", "wrong", "error", "A right, B wrong", "A wrong, B right")
+OUTCOMES = ("all", "correct", "wrong", "error", "A right, B wrong", "A wrong, B right", "judges split")
 _KEY = ["task", "sample_id", "epoch"]
 
 
@@ -148,7 +148,9 @@ def outcome_of(row: pd.Series | dict) -> str:
 
 class SampleExplorer:
     """Browse results one sample at a time: filters (task, model A, model B, language, outcome), the
-    prompt, the images, and each model's output, extracted answer, target, score, cost and latency."""
+    prompt, the images, and each model's output, extracted answer, target, score, cost and latency;
+    for a judged task, each judge's verdict and reason and the judge's ₽ apart ("judges split" finds
+    the answers the judges disagreed on)."""
 
     def __init__(self, df: pd.DataFrame, model_a: str | None = None, model_b: str | None = None) -> None:
         if df.empty:
@@ -211,6 +213,8 @@ class SampleExplorer:
         wanted = self.outcome.value
         if wanted in ("correct", "wrong", "error"):
             return [key for key, outcome in outcomes_a.items() if outcome == wanted]
+        if wanted == "judges split":
+            return [key for key, row in rows_a.iterrows() if judges_split(row)]
         if wanted == "all" or self.model_b.value == NONE:
             return list(rows_a.index)
         rows_b = self._rows(self.model_b.value)
@@ -308,7 +312,10 @@ def _answer_html(model: str, row: dict | None) -> str:
         lines.append(
             f"<b>score</b>: {float(row['score']):.3f} &nbsp; <b>extracted</b>: <code>{_e(row.get('extracted'))}</code>"
         )
-    if not _missing(row.get("explanation")) and row.get("explanation"):
+    votes = _votes(row)
+    if votes:
+        lines.append(_judge_html(row, votes))
+    elif not _missing(row.get("explanation")) and row.get("explanation"):
         lines.append(f"<b>why</b>: {_e(row.get('explanation'))}")
     lines.append(_cost_line(row))
     output = row.get("output")
@@ -317,6 +324,32 @@ def _answer_html(model: str, row: dict | None) -> str:
     if (thinking := _thinking_html(row)) is not None:
         lines.append(thinking)
     return "<br>".join(lines)
+
+
+def _votes(row: dict | pd.Series) -> list[dict]:
+    votes = row.get("judge_votes")
+    return [v for v in votes if isinstance(v, dict)] if isinstance(votes, (list, tuple)) else []
+
+
+def judges_split(row: dict | pd.Series) -> bool:
+    """The judges' verdicts on this answer differ: between judges, replicates, or the two orders of a
+    pairwise comparison (each vote's value is from the tested answer's side, so orders compare)."""
+    return len({v.get("value") for v in _votes(row)}) > 1
+
+
+def _judge_html(row: dict, votes: list[dict]) -> str:
+    """Each judge verdict with its reason; pairwise, the order the judge saw the answers in."""
+    head = "<tr><th>judge</th><th>#</th><th>order</th><th>verdict</th><th>value</th><th>reason</th></tr>"
+    cells = "".join(
+        f"<tr><td>{_e(v.get('judge'))}</td><td>{_e(v.get('replicate'))}</td>"
+        f"<td>{_e(v.get('order') or '')}</td><td>{_e(v.get('verdict'))}</td>"
+        f"<td>{_e(v.get('value'))}</td><td>{_e(v.get('reason'))}</td></tr>"
+        for v in votes
+    )
+    split = ' <span style="color:#b36b00">judges split</span>' if judges_split(row) else ""
+    setup = "" if _missing(row.get("judge_setup")) else _e(row.get("judge_setup"))
+    return (f"<b>judged</b>{split}: {setup}"
+            f'<table style="font-size:90%">{head}{cells}</table>')  # fmt: skip
 
 
 def _thinking_html(row: dict) -> str | None:
@@ -342,7 +375,18 @@ def _cost_line(row: dict) -> str:
     if not _missing(ttft):
         timing += f" (TTFT {float(ttft):.2f} s)"
     cached = " · from cache" if row.get("from_cache") is True else ""
-    return f"<b>cost</b>: {money} · <b>latency</b>: {timing}{cached}"
+    return f"<b>cost</b>: {money}{_judge_cost(row)} · <b>latency</b>: {timing}{cached}"
+
+
+def _judge_cost(row: dict) -> str:
+    """The judge's ₽, never part of the model's: what the router reported, and what was billed
+    (0 for replies from the cache)."""
+    cost = row.get("cost_rub_judge")
+    if _missing(cost):
+        return ""
+    billed = row.get("cost_rub_judge_billed")
+    paid = "" if _missing(billed) else f", ₽{float(billed):.6f} billed"
+    return f" + judge ₽{float(cost):.6f} ({int(row.get('judge_calls') or 0)} calls{paid})"
 
 
 def _image_widgets(row: dict | None, max_width: int = 420) -> list[w.Widget]:

@@ -99,3 +99,42 @@ def test_limiter_bounds_concurrency():
     assert asyncio.run(scenario()) == 3
     with pytest.raises(ValueError):
         AdaptiveLimiter(0)
+
+
+def test_one_attempt_settles_the_limiter_and_the_budget_together():
+    from evalkit.client import CallRecord
+    from evalkit.runner.attempt import Attempts
+
+    async def scenario() -> tuple[Budget, AdaptiveLimiter, list[float]]:
+        budget, limiter = Budget(10.0), AdaptiveLimiter(4, clock=ManualClock())
+        attempts = Attempts(budget, limiter, 1.0, lambda record: 0.5)
+        left = []
+        await attempts.begin()
+        assert (limiter.in_flight, budget.reserved_rub) == (1, pytest.approx(1.1))
+        left.append(await attempts.end(CallRecord(error="rate_limit")))  # no cost: nothing billed
+        await attempts.begin()
+        left.append(await attempts.end(CallRecord(error="timeout")))  # may be billed, cost unknown
+        await attempts.begin()
+        left.append(await attempts.end(CallRecord(output="4", cost_rub=0.75)))
+        return budget, limiter, left
+
+    budget, limiter, left = asyncio.run(scenario())
+    assert limiter.in_flight == 0 and limiter.limit == 2  # the 429 halved it; one success is not 2 yet
+    assert budget.reserved_rub == 0.0
+    # the 429 and the timeout each settle at the estimate; the timeout keeps the rest of its worst case
+    assert left == [0.0, pytest.approx(0.5), 0.0]
+    assert budget.spent_rub == pytest.approx(0.5 + 0.5 + 0.75)
+    assert budget.unconfirmed_rub == pytest.approx(0.5)
+
+
+def test_every_attempt_is_settled_through_the_one_helper():
+    """The scheduler, the judge and the Ray treasury must not grow their own copies of the feedback."""
+    from pathlib import Path
+
+    import evalkit.runner as runner
+
+    root = Path(runner.__file__).parent
+    for name in ("scheduler.py", "judging.py", "ray_executor.py"):
+        text = (root / name).read_text(encoding="utf-8")
+        for hook in ("on_rate_limited(", "on_success(", "budget.settle(reservation, actual"):
+            assert hook not in text, f"{name} calls {hook} itself instead of runner/attempt.py"

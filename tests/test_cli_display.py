@@ -132,8 +132,18 @@ def test_compare_prints_holm_adjusted_groups(results, capsys) -> None:
     assert printed.splitlines()[0].startswith("A is 40.0 pp more accurate than B")
     assert "By task and language (3 comparisons" in printed and "p Holm" in printed
     parsed = json.loads(_out(capsys, ["compare", "A", "B", "--run", str(run), "--json"]))
-    assert [g["language"] for g in parsed] == ["en", "ru", "th"]
-    assert all(g["p_holm"] >= g["p_value"] for g in parsed)
+    pooled, groups = parsed[0], parsed[1:]
+    # the table's first line is in the JSON too: the pooled test over all 90 pairs, outside Holm's family
+    assert pooled["scope"] == "pooled" and pooled["task"] is None and pooled["language"] is None
+    assert (pooled["model_a"], pooled["model_b"], pooled["n_pairs"]) == ("A", "B", 90)
+    assert pooled["difference"] == pytest.approx(0.4) and pooled["p_holm"] is None
+    assert f"{100 * pooled['low']:.1f} to {100 * pooled['high']:.1f}" in printed.splitlines()[0]
+    assert [g["scope"] for g in groups] == ["group"] * 3
+    assert [g["language"] for g in groups] == ["en", "ru", "th"]
+    assert all(g["p_holm"] >= g["p_value"] for g in groups)
+    csv_rows = _out(capsys, ["compare", "A", "B", "--run", str(run), "--csv", "--task", "t"]).splitlines()
+    assert csv_rows[0].startswith("scope,model_a,model_b,task,language,n_pairs")
+    assert csv_rows[1].startswith("pooled,A,B,t,,90,0,") and len(csv_rows) == 5
 
 
 def test_plan_from_a_pilot_and_from_stated_accuracies(results, capsys) -> None:
@@ -194,3 +204,51 @@ def test_progress_line_gives_accuracy_in_percent() -> None:
 
     line = describe(ProgressSnapshot(total=10, done=8, score_sum=6.0, scored=8))
     assert "acc 75.0%" in line and "0.750" not in line
+
+
+def test_plan_warns_with_the_numbers_when_the_task_has_fewer_samples_than_it_needs(results, capsys) -> None:
+    from evalkit.task.spec import resolve_task
+
+    available = len(resolve_task("builtin_qa").load_samples())
+    stated = ["plan", "A", "B", "--accuracy-a", "75", "--accuracy-b", "70", "--correlation", "0.5"]
+    capsys.readouterr()
+    assert main([*stated, "--task", "builtin_qa", "--json"]) == 0
+    captured = capsys.readouterr()
+    parsed = json.loads(captured.out)
+    assert parsed["n_samples"] == 631 > available and parsed["task"] == "builtin_qa"
+    reach = stats.detectable_difference(available, parsed["discordance"], power=0.8, alpha=0.05)
+    assert stats.paired_sample_size(reach, parsed["discordance"]) == pytest.approx(available, rel=1e-9)
+    warning = (
+        f"the plan needs 631 samples but task 'builtin_qa' has only {available}: with all of them the "
+        f"smallest difference detectable at power 80% is {100 * reach:.1f} pp, not 5.0 pp"
+    )
+    assert parsed["warnings"] == [warning] and f"evalkit: warning: {warning}\n" in captured.err
+    # a difference all of its samples can detect: no warning; a task that does not exist: one error
+    assert (
+        json.loads(_out(capsys, [*stated, "--delta", "20", "--task", "builtin_qa", "--json"]))["warnings"]
+        == []
+    )
+    assert main([*stated, "--task", "no_such_task"]) == 2
+    assert "no task named 'no_such_task'" in capsys.readouterr().err
+    # from a pilot: all of the pilot task's data counts (8 samples), not only what the pilot ran
+    assert (
+        main(["plan", *MODELS, "--run", "first", "--out", str(results), "--delta", "10", "--no-prices"]) == 0
+    )
+    err = capsys.readouterr().err
+    assert "evalkit: warning: the plan needs " in err and "but task 'tiny_qa' has only 8: " in err
+
+
+def test_estimate_warns_when_the_limit_asks_for_more_samples_than_the_task_has(capsys) -> None:
+    from evalkit.task.spec import resolve_task
+
+    available = len(resolve_task("builtin_qa").load_samples())
+    capsys.readouterr()
+    assert main(["estimate", "builtin_qa", "-m", "sim/small-fast", "--sim", "--limit", "1000"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == (
+        f"evalkit: warning: --limit 1000 asks for more samples than task 'builtin_qa' has ({available}); "
+        f"the estimate is for {available}\n"
+    )
+    assert f" {available} " in captured.out.splitlines()[1]  # the calls column
+    assert main(["estimate", "builtin_qa", "-m", "sim/small-fast", "--sim", "--limit", "10"]) == 0
+    assert capsys.readouterr().err == ""

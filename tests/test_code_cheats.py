@@ -449,6 +449,17 @@ def test_a_batch_sent_before_the_program_loads_is_harmless_when_loading_fails(sc
     assert scorer("```python\ndef f(x):\n    return x\n```", sample).value == 1.0
 
 
+def test_the_samples_of_one_problem_share_its_analysis_and_keep_their_own_verdicts(scorer: CodeExecution):
+    """pass@k: k answers to one problem; the tests are analysed once, each answer judged by itself."""
+    host._analysed.cache_clear()
+    sample = _he("assert candidate(1) == 1\nassert candidate(2) == 2\n")
+    right, wrong = "```python\ndef f(x):\n    return x\n```", "```python\ndef f(x):\n    return 1\n```"
+    values = [scorer(answer, sample).value for answer in (right, wrong, right, wrong)]
+    assert values == [1.0, 0.0, 1.0, 0.0]
+    info = host._analysed.cache_info()
+    assert (info.misses, info.hits) == (1, 3)
+
+
 def _judges_own_plan(test: str, prelude: str, entry_point: str) -> tuple[object, object]:
     """The calls the judge would batch by itself, and those it batches from our side's analysis."""
     import builtins

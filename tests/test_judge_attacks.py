@@ -154,9 +154,9 @@ def test_fair_judges_are_flagged_at_most_at_the_stated_rate_across_many_seeds() 
     near alpha = 5%; the unpooled z test flagged 8% for verbosity. Fixed seeds: the rate cannot flap."""
     import numpy as np
 
-    from evalkit.audit import position_bias, self_preference, verbosity_bias
+    from evalkit.audit import length_preference, position_bias, self_preference, verbosity_bias
 
-    flagged = {"verbosity": 0, "self": 0, "position": 0}
+    flagged = {"verbosity": 0, "self": 0, "position": 0, "length": 0}
     for seed in range(1000):
         rng = np.random.default_rng(seed)
         verdicts = np.where(rng.random(20) < 0.3, "pass", "fail").tolist()
@@ -172,6 +172,11 @@ def test_fair_judges_are_flagged_at_most_at_the_stated_rate_across_many_seeds() 
             {"a": "b", "b": "a"}[f] if rng.random() < 0.7 else str(rng.choice(["a", "b"])) for f in first
         ]
         flagged["position"] += position_bias(first, swapped).flagged
+        right = rng.random(20) < 0.5  # the tested answer is the better one, whatever its length
+        seen = np.where(rng.random(20) < 0.8, right, rng.random(20) < 0.5).astype(float)
+        flagged["length"] += length_preference(
+            seen, (rng.random(20) < 0.5).tolist(), right.astype(float)
+        ).flagged
     rates = {name: count / 1000 for name, count in flagged.items()}
     assert all(rate <= 0.065 for rate in rates.values()), rates
 

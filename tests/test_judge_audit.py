@@ -4,6 +4,7 @@ judge prompts (`evalkit.sim.judge.judge_reply`, what the simulator serves), fixe
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
@@ -142,6 +143,64 @@ def test_position_bias_is_found_when_planted_and_not_flagged_otherwise() -> None
     biased = stats.position_bias(*both_orders(JudgeProfile(accuracy=0.8, position_bias=0.3)))
     assert not fair.flagged, fair.sentence()
     assert biased.flagged and biased.effect > 0.2, biased.sentence()
+
+
+def _pairs(profile: JudgeProfile) -> tuple[list[float], list[bool], list[float]]:
+    """Each item's answer (right or wrong, padded to a random length) against a short answer of the
+    opposite correctness: the judge's value for the tested answer, whether it is the longer, and the
+    truth's value. Pairs of equal length are left out, as `length_preference` asks."""
+    value = {"a": 1.0, "b": 0.0, "tie": 0.5}
+    rng = random.Random(11)
+    judged, longer, truth = [], [], []
+    for item in _items():
+        if len(item["answer"]) == len(item["other"]):
+            continue
+        right = item["truth"] == "pass"
+        tested, baseline = item["answer"], item["other"]
+        if rng.random() < 0.5:  # the short answer is the tested one, half the time
+            tested, baseline, right = baseline, tested, not right
+        judged.append(value[_prefer(profile, item, tested, baseline)])
+        longer.append(len(tested) > len(baseline))
+        truth.append(1.0 if right else 0.0)
+    return judged, longer, truth
+
+
+def test_a_pairwise_preference_for_the_longer_answer_is_found_when_planted_and_not_flagged_otherwise() -> (
+    None
+):
+    fair, biased = _pairs(FAIR), _pairs(JudgeProfile(accuracy=0.9, verbosity_bias=0.3))
+    for _, longer, _ in (fair, biased):
+        assert sum(longer) > 100 and len(longer) - sum(longer) > 100  # both kinds of pair
+    with_reference = stats.length_preference(*fair)
+    assert not with_reference.flagged and with_reference.low <= 0 <= with_reference.high, (
+        with_reference.sentence()
+    )
+    assert "pairs where the judge and the reference differ" in with_reference.detail
+    leaning = stats.length_preference(*biased)
+    assert leaning.flagged and leaning.low > 0 and leaning.effect > 0.2, leaning.sentence()
+    alone = stats.length_preference(biased[0], biased[1])  # no reference: still seen here
+    assert alone.flagged and "confounded" in alone.detail, alone.sentence()
+
+
+def test_without_a_reference_length_preference_cannot_tell_bias_from_longer_answers_being_better() -> None:
+    """A perfect judge, where the longer answer is the right one in 80 of 100 pairs: alone, the check
+    flags it (and says it is confounded); with the truth as reference it finds no bias."""
+    longer = [True] * 50 + [False] * 50
+    truth = [1.0] * 40 + [0.0] * 10 + [0.0] * 40 + [1.0] * 10  # the longer one is right in 80 pairs
+    alone = stats.length_preference(truth, longer)
+    assert alone.flagged and "confounded" in alone.detail, alone.sentence()
+    assert not stats.length_preference(truth, longer, truth).flagged
+
+
+def test_length_preference_on_nothing_to_test_says_so_and_refuses_missing_verdicts() -> None:
+    ties = stats.length_preference([0.5, 0.5], [True, False])
+    assert ties.flagged is False and math.isnan(ties.p_value) and "no pair" in ties.sentence()
+    agree = stats.length_preference([1.0, 0.0], [True, False], [1.0, 0.0])  # judge = reference
+    assert not agree.flagged and agree.n == 0 and agree.p_value == 1.0 and "0/0" in agree.detail
+    with pytest.raises(ValueError, match="missing"):
+        stats.length_preference([1.0, math.nan], [True, False])
+    with pytest.raises(ValueError, match="same pairs"):
+        stats.length_preference([1.0, 0.0], [True, False], [1.0])
 
 
 def test_self_preference_is_found_when_planted_and_not_flagged_otherwise() -> None:

@@ -229,3 +229,42 @@ def test_a_judged_generate_phase_is_scored_by_resuming_not_by_evalkit_score(
     asked = {entry["model"] for entry in request_log(world.log)[start:]}
     assert asked == {"sim/judge"}  # the recorded answers were judged, not asked again
     assert len(resumed.df) == N_SAMPLES * len(MODELS) and resumed.df["score"].notna().all()
+
+
+def test_a_judges_estimate_is_its_price_card_applied_to_cache_writes_and_thinking(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A judge that thinks and whose provider bills cache writes at their own price: the estimate
+    column is the price card applied to every token kind the router reported, the same function as
+    a model call's (so here it equals the router's bill, which uses the same card)."""
+    from evalkit.client import CallRecord, PriceCard
+    from evalkit.sim.profiles import PER_MILLION
+    from evalkit.sim.wire import model_entry
+
+    judge = JUDGE.model_copy(
+        update={
+            "id": "sim/judge-thinks", "thinking": "field", "thinking_tokens": {"medium": 40},
+            "cache_write_price": 25 * PER_MILLION, "cache_min_tokens": 1,
+        }
+    )  # fmt: skip
+    task = _task(tmp_path / "task", [judge.id], replicates=2)
+    with sim.serve(tasks=[str(task)], models=["sim/small-fast", judge], latency_scale=0) as server:
+        monkeypatch.setenv("ROUTERAI_API_KEY", KEY)
+        result = evalkit.run(
+            [str(task)], ["sim/small-fast"], base_url=server.base_url, out=str(tmp_path / "out"),
+            progress=False, cache=False, limit=6,
+        )  # fmt: skip
+    assert result.status == "completed", result.message
+    card = PriceCard.from_api(model_entry(judge, 0)["pricing"])
+    expected: dict[str, float] = collections.defaultdict(float)
+    calls = [line for line in journal_lines(result.path) if line["kind"] == "judge_response"]
+    for line in calls:
+        expected[line["key"][2]] += CallRecord.from_dict(line["call"]).estimate(card).total
+    assert sum(line["call"]["cache_write_tokens"] or 0 for line in calls) > 0
+    assert all(line["call"]["reasoning_tokens"] for line in calls)
+    df = result.df.set_index("sample_id")
+    assert len(expected) == len(df) == 6
+    for sample_id, rub in expected.items():
+        assert df.loc[sample_id, "cost_rub_judge_estimated"] == pytest.approx(rub, rel=1e-12)
+    # the sim bills by the same card, so what we estimated is what the router billed, to the kopeck
+    assert df["cost_rub_judge_estimated"].sum() == pytest.approx(df["cost_rub_judge"].sum(), rel=1e-9)

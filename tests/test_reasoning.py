@@ -267,6 +267,49 @@ def test_estimate_counts_on_caching_only_for_a_declared_shared_prefix_and_never_
     assert budgeted.high_rub == pytest.approx(plain.high_rub + 10 * 1000 * card.completion)
 
 
+def test_estimate_counts_the_thinking_a_reasoning_request_asks_for_and_keeps_the_worst_case() -> None:
+    from evalkit.client.catalog import Catalog, ModelInfo, PriceCard
+    from evalkit.runner.estimate import EXPECTED_OUTPUT_SHARE, estimate_run, format_estimate
+
+    card = PriceCard(prompt=30e-6, completion=90e-6)
+    catalog = Catalog({"m/x": ModelInfo("m/x", "x", 10_000, ("text",), ("text",), card)}, source="bundled")
+    task = arithmetic(n=10, max_tokens=1000)
+    models = [
+        "m/x",
+        "m/x@effort=low",
+        "m/x@effort=high",
+        "m/x@reasoning_tokens=300",
+        "m/x@reasoning_tokens=5000",
+    ]
+    plain, low, high, budget, huge = estimate_run([task], models, catalog)
+    answer = 1000 * EXPECTED_OUTPUT_SHARE  # 350 tokens a call, as without thinking
+
+    def expected(output_per_call: float) -> float:
+        return card.estimate(plain.prompt_tokens, int(output_per_call * 10)).total
+
+    assert plain.expected_rub == pytest.approx(expected(answer)) and plain.thinking_tokens == 0
+    assert low.expected_rub == pytest.approx(expected(answer + 200))  # effort low: 20% of max_tokens
+    assert high.expected_rub == pytest.approx(expected(1000))  # 350 + 800 is past max_tokens: capped
+    assert budget.expected_rub == pytest.approx(expected(answer + 300))  # all of the budget
+    assert huge.expected_rub == pytest.approx(expected(answer + 5000))
+    assert (low.thinking_tokens, high.thinking_tokens, budget.thinking_tokens) == (200, 800, 300)
+    # the worst case, which the budget reserves, is unchanged: max_tokens, plus a budget on top
+    assert plain.high_rub == low.high_rub == high.high_rub == pytest.approx(expected(1000))
+    assert budget.high_rub == pytest.approx(expected(1300)) and huge.high_rub == pytest.approx(expected(6000))
+    for row in (plain, low, high, budget, huge):
+        assert row.low_rub <= row.expected_rub <= row.high_rub
+    shown = format_estimate([low, budget])
+    assert (
+        "expected counts 200 thinking tokens a call for m/x@effort=low (effort low: 20% of max_tokens 1000"
+        in shown
+    )
+    assert (
+        "300 thinking tokens a call for m/x@reasoning_tokens=300 (the whole thinking budget, 300 tokens"
+        in shown
+    )
+    assert "thinking" not in format_estimate([plain])
+
+
 def test_the_report_and_the_cli_summary_show_thinking_truncation_and_caching(router, tmp_path, capsys):
     from evalkit.cli.commands import main
     from evalkit.report import render_report

@@ -336,6 +336,29 @@ def test_each_run_gets_fresh_private_temp_dirs_and_leaves_nothing(box: Sandbox):
     assert set(scratch.glob(f"evalkit-sbx-{os.getpid()}-*/job-*")) == before == set()
 
 
+def test_the_judge_and_the_program_do_not_share_temporary_files(box: Sandbox):
+    """The tests' /tmp is their own: the program neither reads what they write there (e.g. an
+    expected value) nor plants a file they would read; both still work in a writable /tmp."""
+    program = (
+        "import os\n"
+        "for d in ('/tmp', '/var/tmp', '/dev/shm'):\n"
+        "    open(d + '/planted', 'w').write('forged')\n"
+        "def seen():\n"
+        "    return sorted(os.listdir('/tmp'))\n"
+    )
+    tests = (
+        "import os\n"
+        "assert os.getcwd() == '/tmp' and os.environ['HOME'] == os.environ['TMPDIR'] == '/tmp'\n"
+        "open('/tmp/expected', 'w').write('42')\n"
+        "assert seen() == ['planted'], seen()\n"
+        "assert os.listdir('/tmp') == ['expected'], os.listdir('/tmp')\n"
+        "for d in ('/var/tmp', '/dev/shm'):\n"
+        "    assert not os.path.exists(d + '/planted'), d\n"
+    )
+    result = box.run(Job(program, tests=tests, entry_point="seen"))
+    assert result.status == "pass", result
+
+
 @pytest.mark.skipif(not ROOT, reason="a private IPC namespace needs root")
 def test_shared_memory_and_message_queues_do_not_outlive_the_sample(box: Sandbox):
     key = 0x13000000 + os.getpid() % 0x10000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import math
 
 import pytest
@@ -148,3 +149,44 @@ def test_the_explorer_folds_thinking_away_and_marks_a_truncated_answer(results) 
     assert "&lt;b&gt;maybe 5&lt;/b&gt;" in view and "(truncated at max_tokens)" in view
     explorer.sample.value = ("s1", 0)
     assert "thinking" not in explorer.view_a.value
+
+
+def test_the_explorer_shows_each_judge_verdict_its_reason_and_the_judges_money_apart(
+    tmp_path, monkeypatch
+) -> None:
+    """A judged run on the simulator (a 70 %-accurate judge, three replicates, so its verdicts on one
+    answer sometimes differ): each vote is listed with its reason, "judges split" finds exactly the
+    answers whose votes differ, and the judge's ₽ is shown apart from the model's."""
+    from reliability_helpers import KEY
+    from test_judge_run import _task
+
+    import evalkit
+    from evalkit import sim
+    from evalkit.sim.judge import JudgeProfile
+    from evalkit.sim.profiles import JUDGE
+
+    shaky = JUDGE.model_copy(update={"id": "sim/judge-shaky", "judge": JudgeProfile(accuracy=0.7)})
+    task = _task(tmp_path / "task", ["sim/judge-shaky"], replicates=3)
+    monkeypatch.setenv("ROUTERAI_API_KEY", KEY)
+    with sim.serve(tasks=[str(task)], models=["sim/small-fast", shaky], latency_scale=0) as server:
+        result = evalkit.run(
+            [str(task)],
+            ["sim/small-fast"],
+            base_url=server.base_url,
+            out=str(tmp_path / "runs"),
+            progress=False,
+        )
+    df = result.df
+    split = df[df["judge_votes"].map(lambda votes: len({v["value"] for v in votes}) > 1)]
+    assert 0 < len(split) < len(df), "the shaky judge should disagree with itself on some answers"
+    explorer = sample_explorer(df)
+    explorer.outcome.value = "judges split"
+    assert sorted(explorer.matching()) == sorted(zip(split["sample_id"], split["epoch"], strict=True))
+    row = split.iloc[0]
+    explorer.sample.value = (row["sample_id"], row["epoch"])
+    view = explorer.view_a.value
+    assert "judges split" in view and view.count("<td>sim/judge-shaky</td>") == 3
+    for vote in row["judge_votes"]:
+        assert html.escape(vote["reason"]) in view
+    assert f"judge ₽{row['cost_rub_judge']:.6f} (3 calls" in view
+    assert f"₽{row['cost_rub']:.6f} (router) + judge" in view

@@ -444,6 +444,15 @@ def _estimate(args: argparse.Namespace) -> int:
         seed=args.seed,
         epochs=args.epochs,
     )
+    if args.limit is not None:  # the estimate silently shrinks to the task: say so, with the numbers
+        sizes = {
+            row.task: row.calls // max(1, args.epochs) for row in rows if not row.model.startswith("judge: ")
+        }
+        for task, size in sizes.items():
+            if size < args.limit:
+                among = " in the languages asked" if args.languages else ""
+                print(f"evalkit: warning: --limit {args.limit} asks for more samples than task {task!r} "
+                      f"has{among} ({size}); the estimate is for {size}", file=sys.stderr)  # fmt: skip
     print(format_estimate(rows))
     return 0
 
@@ -521,7 +530,7 @@ def _compare(args: argparse.Namespace) -> int:
     data = frame if args.task is None else frame[frame["task"] == args.task]
     groups = compare_groups(data, args.model_a, args.model_b)
     if args.fmt in ("csv", "json"):
-        print(display.comparisons(groups, args.fmt))
+        print(display.comparisons(groups, args.fmt, pooled=pooled))
         return 0
     print(pooled.sentence())
     if len(groups) > 1:
@@ -537,7 +546,10 @@ def _add_plan(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model_a")
     parser.add_argument("model_b")
     parser.add_argument("--run", action="append", dest="runs", help="pilot run id(s) holding both models")
-    parser.add_argument("--task", help="only this task of the pilot")
+    parser.add_argument(
+        "--task",
+        help="only this task of the pilot; without a pilot, the task the plan is for (its size is checked)",
+    )
     parser.add_argument("--delta", type=float, help="difference to detect, in pp (default: the pilot's)")
     parser.add_argument("--power", type=float, default=0.8, help="chance of detecting it (default 0.8)")
     parser.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
@@ -578,9 +590,12 @@ def _plan(args: argparse.Namespace) -> int:
         result = plan(model_a=args.model_a, model_b=args.model_b, accuracy_a=args.accuracy_a / 100,
                       accuracy_b=args.accuracy_b / 100, correlation=args.correlation, delta=delta,
                       power=args.power, alpha=args.alpha, design_effect=args.design_effect,
-                      cluster_size=args.cluster_size)  # fmt: skip
+                      cluster_size=args.cluster_size, task=args.task)  # fmt: skip
     else:
         raise EvalkitError("give a pilot (--run RUN_ID) or both --accuracy-a and --accuracy-b")
+    warnings = _plan_warnings(args, result)
+    for warning in warnings:
+        print(f"evalkit: warning: {warning}", file=sys.stderr)
     if args.fmt in ("csv", "json"):
         fields = dataclasses.asdict(result) | {
             "cost_rub": result.cost_rub,
@@ -588,7 +603,7 @@ def _plan(args: argparse.Namespace) -> int:
             "intraclass_correlation": result.intraclass_correlation,
         }
         if args.fmt == "json":
-            print(json.dumps(_json_safe(fields), ensure_ascii=False, indent=2))
+            print(json.dumps(_json_safe(fields | {"warnings": warnings}), ensure_ascii=False, indent=2))
         else:
             print(",".join(k for k in fields if not isinstance(fields[k], dict)))
             print(",".join(str(v) for v in fields.values() if not isinstance(v, dict)))
@@ -596,6 +611,37 @@ def _plan(args: argparse.Namespace) -> int:
     print(_plan_details(result))
     print(result.sentence()[0].upper() + result.sentence()[1:])
     return 0
+
+
+def _plan_warnings(args: argparse.Namespace, result: Any) -> list[str]:
+    """Whether the task(s) the plan is for hold the samples it needs: the pilot's task(s) (all of each
+    task's data, not the pilot's `--limit`), or `--task` without a pilot."""
+    from evalkit.task.spec import resolve_task
+
+    if args.runs:
+        from evalkit.results import load_manifests
+
+        entries = {t["name"]: t for m in load_manifests(args.runs, args.out) for t in m.get("tasks") or []}
+        names = [args.task] if args.task else sorted(entries)
+        where = {name: (entries.get(name) or {}).get("file") or name for name in names}
+    elif args.task:  # named by the user: a task that cannot be read is their error, said as such
+        names, where = [args.task], {args.task: args.task}
+    else:
+        return []
+    available, unknown = 0, []
+    for name in names:
+        try:
+            available += len(resolve_task(where[name]).load_samples())
+        except (EvalkitError, OSError):  # a pilot's inline Python task, or a file no longer here
+            if not args.runs:
+                raise
+            unknown.append(name)
+    if unknown:
+        return [f"the size of task(s) {', '.join(map(repr, unknown))} is unknown here, so the plan's "
+                f"{result.n_samples} samples are not checked against it"]  # fmt: skip
+    what = f"task {names[0]!r}" if len(names) == 1 else f"tasks {', '.join(map(repr, names))} together"
+    shortfall = result.shortfall(available, what)
+    return [shortfall] if shortfall else []
 
 
 def _json_safe(value: Any) -> Any:

@@ -175,17 +175,27 @@ def runs(frame: pd.DataFrame, fmt: Format = "table", *, width: int | None = None
     return table + ("\n* simulated" if frame["simulated"].any() else "")
 
 
-def comparisons(found: Sequence[Any], fmt: Format = "table", *, width: int | None = None) -> str:
-    """Per-group paired comparisons (from `stats.compare_groups`) with their Holm-adjusted p."""
+def comparisons(
+    found: Sequence[Any], fmt: Format = "table", *, pooled: Any = None, width: int | None = None
+) -> str:
+    """Per-group paired comparisons (from `stats.compare_groups`) with their Holm-adjusted p. As CSV or
+    JSON, the `pooled` comparison (`stats.compare_models`, the table's first line) comes first, with
+    `scope` "pooled" and no Holm p: it is the one primary test, not a member of the groups' family."""
     import pandas as pd
 
-    frame = pd.DataFrame([{
-        "task": c.task, "language": c.language, "n_pairs": c.n_pairs, "accuracy_a": c.accuracy_a,
-        "accuracy_b": c.accuracy_b, "difference": c.difference, "low": c.low, "high": c.high,
-        "p_value": c.p_value, "p_holm": c.p_adjusted, "method": c.method,
-    } for c in found])  # fmt: skip
+    def row(c: Any, scope: str) -> dict[str, Any]:
+        return {
+            "scope": scope, "model_a": c.model_a, "model_b": c.model_b, "task": c.task,
+            "language": c.language, "n_pairs": c.n_pairs, "dropped_errors": c.dropped_errors,
+            "accuracy_a": c.accuracy_a, "accuracy_b": c.accuracy_b, "difference": c.difference,
+            "low": c.low, "high": c.high, "p_value": c.p_value,
+            "p_holm": math.nan if scope == "pooled" else c.p_adjusted, "method": c.method,
+        }  # fmt: skip
+
     if fmt in ("csv", "json"):
-        return render(frame, fmt)
+        rows = [row(pooled, "pooled")] if pooled is not None else []
+        return render(pd.DataFrame(rows + [row(c, "group") for c in found]), fmt)
+    frame = pd.DataFrame([row(c, "group") for c in found])
     level = 1 - (found[0].confidence if found else 0.95)
 
     def p(value: float) -> str:

@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -56,13 +56,20 @@ def supports_images(info: ModelInfo) -> bool:
     return "image" in info.input_modalities
 
 
-def check_modalities(info: ModelInfo, task_name: str, family: str) -> None:
-    """Refuse a vision task for a model that takes no images (the same refusal as `run`'s)."""
-    if family == "vision" and not supports_images(info):
-        raise ConfigError(
-            f"model {info.id!r} does not take image input (its catalog entry lists "
-            f"{', '.join(info.input_modalities)}), but task {task_name!r} sends images"
-        )
+def check_modalities(info: ModelInfo, model: str, task_name: str, samples: Iterable[Any]) -> None:
+    """Refuse a model that cannot take what a task's samples send (images to a text-only model),
+    naming the model and the first sample that needs it. The one check of `run` before anything is
+    sent and of `estimate` / `plan` before anything is priced; it reads the samples, not the task's
+    family, since a "qa" task may send images and a "vision" task may have none."""
+    if supports_images(info):
+        return
+    for sample in samples:
+        if sample.images:
+            raise ConfigError(
+                f"model {model!r} does not take image input (its catalog entry lists "
+                f"{', '.join(info.input_modalities)}), but task {task_name!r} sends images "
+                f"(sample {sample.id!r} has {len(sample.images)} image(s))"
+            )
 
 
 @dataclass

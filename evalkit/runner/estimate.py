@@ -32,13 +32,17 @@ class CostRange:
     expected_rub: float | None
     high_rub: float | None
     cached_tokens: int = 0
+    thinking_tokens: int = 0  # of one call, in the expected figure
+    thinking_basis: str = ""  # the assumption behind them, shown with the estimate
 
 
 def estimate_run(
     tasks: Sequence[Task], models: Sequence[str], catalog: Catalog, *, epochs: int = 1, **selection: object
 ) -> list[CostRange]:
-    """low: prompts only; expected: prompts + 35% of max_tokens; high: every answer hits max_tokens,
-    thinking budget included, with no help from caching. A judged task adds a row per judge model.
+    """low: prompts only; expected: prompts + 35% of max_tokens for the answer + the thinking a
+    `reasoning` request asks for (`expected_thinking_tokens`: all of a token budget, or the effort's
+    share of max_tokens), at most the worst case; high: every answer hits max_tokens, thinking budget
+    included, with no help from caching. A judged task adds a row per judge model.
 
     Caching is counted (in low and expected) only when the task says `prompt.shared_prefix: true`: then
     every call after the first that repeats a prefix (the messages before the last) reads it from the
@@ -46,26 +50,29 @@ def estimate_run(
     as `run` refuses it, before anything is priced. Models may be variants (`id@effort=high`).
     """
     from evalkit.client.catalog import check_modalities
-    from evalkit.client.dialect.reasoning import worst_case_output_tokens
+    from evalkit.client.dialect.reasoning import expected_thinking_tokens, worst_case_output_tokens
     from evalkit.client.variants import parse_variant
 
     variants = {model: parse_variant(model) for model in expand_models(models)}
+    loaded = {task.name: task.load_samples(**selection) for task in tasks}  # type: ignore[arg-type]
     for task in tasks:
-        for variant in variants.values():
-            info = catalog.get(variant.router_id)
-            if info is not None:
-                check_modalities(info, task.name, task.family)
+        for model, variant in variants.items():
+            if (info := catalog.get(variant.router_id)) is not None:
+                check_modalities(info, model, task.name, loaded[task.name])
     rows = []
     for task in tasks:
-        samples = task.load_samples(**selection)  # type: ignore[arg-type]
+        samples = loaded[task.name]
         prompt_tokens, images, cached = _prompts(task, samples, epochs)
         calls = len(samples) * epochs
         for model, variant in variants.items():
             info = catalog.get(variant.router_id)
             price = info.pricing if info else None
             reasoning = variant.reasoning(task.generation.reasoning)
-            max_out = task.generation.max_tokens * calls
-            worst_out = worst_case_output_tokens(task.generation.max_tokens, reasoning) * calls
+            max_tokens = task.generation.max_tokens
+            worst = worst_case_output_tokens(max_tokens, reasoning)
+            thinking, basis = expected_thinking_tokens(max_tokens, reasoning)
+            thinking = min(thinking, worst)
+            expected = min(worst, max_tokens * EXPECTED_OUTPUT_SHARE + thinking)
             rows.append(
                 CostRange(
                     task.name,
@@ -74,9 +81,11 @@ def estimate_run(
                     prompt_tokens,
                     images,
                     _cost(price, prompt_tokens, calls, images, cached),
-                    _cost(price, prompt_tokens, max_out * EXPECTED_OUTPUT_SHARE, images, cached),
-                    _cost(price, prompt_tokens, worst_out, images, 0),
+                    _cost(price, prompt_tokens, expected * calls, images, cached),
+                    _cost(price, prompt_tokens, worst * calls, images, 0),
                     cached,
+                    thinking,
+                    basis,
                 )
             )
         rows += _judge_rows(task, samples, len(variants) * epochs, catalog)
@@ -179,6 +188,12 @@ def format_estimate(rows: Sequence[CostRange]) -> str:
             f"{r.task:<{tw}} {r.model:<{mw}} {r.calls:>6} {r.prompt_tokens:>10} {r.images:>6}  "
             f"{rub(r.low_rub)} / {rub(r.expected_rub)} / {rub(r.high_rub)}"
         )
+    for r in rows:
+        if r.thinking_tokens:
+            lines.append(
+                f"expected counts {r.thinking_tokens} thinking tokens a call for {r.model} ({r.thinking_basis}; "
+                "assumed, at most the worst case)"
+            )
     cached = sum(r.cached_tokens for r in rows)
     if cached:
         lines.append(

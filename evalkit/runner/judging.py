@@ -20,7 +20,6 @@ from evalkit.runner.stop import StopRun, run_fatal
 
 if TYPE_CHECKING:
     from evalkit.client import CallRecord, Catalog
-    from evalkit.runner.budget import Reservation
     from evalkit.scorers.base import Score
     from evalkit.scorers.judge import Judge, JudgeCall
 
@@ -196,12 +195,10 @@ class JudgeCalls:
         return {"from_cache": from_cache, "cost_rub": billed}
 
     def _estimate(self, call: JudgeCall, record: CallRecord) -> float | None:
-        price = self.runner.judge_prices.get(call.judge)
-        if price is None or record.prompt_tokens is None:
-            return None
-        return price.estimate(
-            record.prompt_tokens, record.completion_tokens or 0, cached_tokens=record.cached_tokens or 0
-        ).total
+        """The judge's price card applied to what the call used, as for a model's call (cache reads and
+        writes, thinking; a judge prompt is text only)."""
+        estimate = record.estimate(self.runner.judge_prices.get(call.judge))
+        return None if estimate is None else estimate.total
 
     async def _response(self, unit: Any, call: JudgeCall) -> tuple[CallRecord, bool]:
         """The judge's reply: from this run's journal, the cache, or a new call journaled at once."""
@@ -240,7 +237,8 @@ class JudgeCalls:
         return record, False
 
     async def _call(self, unit: Any, call: JudgeCall) -> CallRecord:
-        from evalkit.client import CallHooks, is_model_fatal, may_be_billed
+        from evalkit.client import CallHooks, is_model_fatal
+        from evalkit.runner.attempt import Attempts
         from evalkit.task.render import Rendered
 
         runner = self.runner
@@ -250,28 +248,18 @@ class JudgeCalls:
             if price
             else 0.0
         )
-        reservations: list[Reservation] = []
+        attempts = Attempts(runner.budget, runner.limiter, worst, lambda record: self._estimate(call, record))
         where = (*unit.key, call.tag)
 
         async def before_attempt(attempt: int) -> None:
             if runner.stop is not None:
                 raise StopRun(runner.stop.status, runner.stop.message)
-            reservations.append(await runner.budget.reserve(worst))
-            await runner.limiter.acquire()
+            await attempts.begin()
             runner.invocation["sent"] += 1
             runner.invocation["judge_sent"] = runner.invocation.get("judge_sent", 0) + 1
 
         async def after_attempt(record: CallRecord, attempt: int) -> None:
-            runner.limiter.release()
-            if record.error == "rate_limit":
-                runner.limiter.on_rate_limited()
-            elif record.error is None:
-                runner.limiter.on_success()
-            unconfirmed = await runner.budget.settle(
-                reservations.pop(), record.cost_rub, self._estimate(call, record),
-                possibly_billed=may_be_billed(record.error),
-            )  # fmt: skip
-            if unconfirmed:
+            if unconfirmed := await attempts.end(record):
                 runner.unconfirmed[where] = runner.unconfirmed.get(where, 0.0) + unconfirmed
 
         record = await runner.clients[runner.judge_endpoints[call.judge]].call(

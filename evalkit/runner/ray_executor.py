@@ -135,15 +135,13 @@ class TreasuryState:
         entry = self.open.pop(ticket, None)
         if entry is None:
             return 0.0, self.totals()
+        from evalkit.runner.attempt import settle_attempt
+
         endpoint, reservation, _, slot = entry
-        limiter = self.limiters[endpoint]
-        if slot:
-            limiter.release()
-        if error == "rate_limit":
-            limiter.on_rate_limited()
-        elif error is None:
-            limiter.on_success()
-        unconfirmed = await self.budget.settle(reservation, actual_rub, estimated_rub, possibly_billed=billed)
+        unconfirmed = await settle_attempt(
+            self.budget, self.limiters[endpoint], reservation, error=error, actual_rub=actual_rub,
+            estimated_rub=estimated_rub, possibly_billed=billed, holds_slot=slot,
+        )  # fmt: skip
         return unconfirmed, self.totals()
 
     async def abandon(self, worker: str) -> dict[str, float]:

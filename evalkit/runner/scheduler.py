@@ -22,7 +22,7 @@ from evalkit.client.endpoints import model_endpoint
 from evalkit.client.variants import parse_variant
 from evalkit.common.errors import ConfigError, EvalkitError, StorageError
 from evalkit.common.text import encodable
-from evalkit.runner.budget import Budget, BudgetExhausted, Reservation
+from evalkit.runner.budget import Budget, BudgetExhausted
 from evalkit.runner.config import RunConfig, new_run_id
 from evalkit.runner.journal import Journal, JournalState, Key
 from evalkit.runner.judging import JudgeCalls, Judged, is_judged, judge_prices
@@ -229,7 +229,7 @@ class Runner:
         return {model: by_endpoint[endpoint] for model, endpoint in self.endpoints.items()}
 
     def _check_models(self, catalogs: dict[str, Catalog], samples: dict[str, list[Sample]]) -> None:
-        from evalkit.client.catalog import supports_images
+        from evalkit.client.catalog import check_modalities
 
         for model in self.config.models:
             catalog = catalogs[model]
@@ -242,12 +242,7 @@ class Runner:
                     )
                 continue
             for task in self.tasks:
-                # from the samples, not the family: a "qa" task may send images too
-                if any(s.images for s in samples[task.name]) and not supports_images(info):
-                    raise ConfigError(
-                        f"model {model!r} does not take image input (its catalog entry lists "
-                        f"{', '.join(info.input_modalities)}), but task {task.name!r} sends images"
-                    )
+                check_modalities(info, model, task.name, samples[task.name])
 
     async def _drive(self, samples: dict[str, list[Sample]], total: int) -> tuple[str, str]:
         from evalkit.client import Client, RetryPolicy
@@ -487,34 +482,26 @@ class Runner:
         concurrency slot, and settles the real cost. Raises StopRun on a run-fatal error; None (and the
         model is dropped) on a model-fatal one."""
         from evalkit.client import CallHooks, is_model_fatal
-        from evalkit.client.errors import may_be_billed
+        from evalkit.runner.attempt import Attempts
 
         rendered, params = prepared.rendered, prepared.params
         worst = self._worst_case(unit, rendered, params)
-        reservations: list[Reservation] = []
+
+        def estimate(record: CallRecord) -> float | None:
+            priced = self._estimate(unit, rendered, record)
+            return priced.total if priced else None
+
+        attempts = Attempts(self.budget, self.limiter, worst, estimate)
 
         async def before_attempt(attempt: int) -> None:
             self.waiting_retry.discard(unit.key)
             if self.stop is not None:
                 raise StopRun(self.stop.status, self.stop.message)
-            reservations.append(await self.budget.reserve(worst))
-            await self.limiter.acquire()
+            await attempts.begin()
             self.invocation["sent"] += 1
 
         async def after_attempt(record: CallRecord, attempt: int) -> None:
-            self.limiter.release()
-            if record.error == "rate_limit":
-                self.limiter.on_rate_limited()
-            elif record.error is None:
-                self.limiter.on_success()
-            estimate = self._estimate(unit, rendered, record)
-            unconfirmed = await self.budget.settle(
-                reservations.pop(),
-                record.cost_rub,
-                estimate.total if estimate else None,
-                possibly_billed=may_be_billed(record.error),
-            )
-            if unconfirmed:
+            if unconfirmed := await attempts.end(record):
                 self.unconfirmed[unit.key] = self.unconfirmed.get(unit.key, 0.0) + unconfirmed
 
         async def on_backoff(delay_s: float, record: CallRecord) -> None:

@@ -236,10 +236,12 @@ class Sandbox:
 # ---- zygote launcher ------------------------------------------------------------------------------
 
 # Trusted, already-imported modules every child gets for free (copy-on-write): most programs
-# import some of them, and a fresh import of `typing` or `re` costs several ms.
+# import some of them, and a fresh import of `typing` or `re` costs several ms. Not `random` (nor
+# `statistics`, which imports it): it reseeds itself in every forked child, which costs each of a
+# sample's two processes more than the ~0.6 ms its import costs the few programs that use it.
 _WARM_MODULES = (
     "typing", "re", "math", "collections", "itertools", "functools", "heapq", "bisect", "string",
-    "hashlib", "random", "fractions", "statistics", "copy", "decimal", "operator", "traceback",
+    "hashlib", "fractions", "copy", "decimal", "operator", "traceback",
 )  # fmt: skip
 _ZYGOTE_START_S = 30.0
 _REPLY_GRACE_S = 30.0  # past the program's own timeout, the zygote is stuck: replace it
@@ -511,7 +513,13 @@ def _analysis(job: Job) -> dict[str, Any] | None:
     """The static part of the judge's work, done here (trusted, like the judge): the test's free
     names and, when its calls can be batched (`inside/prefetch.py`), those calls (plain data) and
     the names that must then be the judge's own, which the judge checks against its namespace.
-    None when the prelude or the test does not parse: the judge then finds out, and says so."""
+    None when the prelude or the test does not parse: the judge then finds out, and says so.
+    Shared by every sample of the same tests (pass@k): read it, never change it."""
+    return _analysed(job.prelude, job.tests or "", job.entry_point)
+
+
+@lru_cache(maxsize=1024)
+def _analysed(prelude: str, tests: str, entry_point: str | None) -> dict[str, Any] | None:
     import ast
 
     from evalkit.sandbox.inside import plain, prefetch
@@ -519,10 +527,10 @@ def _analysis(job: Job) -> dict[str, Any] | None:
 
     try:
         with PARSING:
-            prompt, tree = ast.parse(job.prelude), ast.parse(job.tests or "")
+            prompt, tree = ast.parse(prelude), ast.parse(tests)
     except (SyntaxError, ValueError, RecursionError, MemoryError, SystemError):
         return None
-    found = prefetch.analyse(tree, prompt, job.entry_point) if job.entry_point else None
+    found = prefetch.analyse(tree, prompt, entry_point) if entry_point else None
     calls, needs = found or ([], set())
 
     def not_literal(value: Any) -> dict[str, Any]:

@@ -263,7 +263,7 @@ class SimApp:
             body_sha256=exchange.body_sha256,
             attempt=exchange.attempt,
             latency_scale=self.config.latency_scale,
-            cached_tokens=self._cached_prefix(body, model),
+            **self._cached_prefix(body, model),
         )
         if planned.item is not None:
             exchange.sample = f"{planned.item.task.name}/{planned.item.sample.id}"
@@ -274,23 +274,24 @@ class SimApp:
         )
         return planned
 
-    def _cached_prefix(self, body: dict[str, Any], model: SimModel) -> int:
+    def _cached_prefix(self, body: dict[str, Any], model: SimModel) -> dict[str, int]:
         """Prompt tokens read from the cache: every message before the last, once this model has seen
-        that prefix before and it is long enough to cache. The first request writes it."""
+        that prefix before and it is long enough to cache. The first request writes it (reported as
+        `cache_write_tokens` by a model with a cache-write price)."""
         messages = body.get("messages")
         if not isinstance(messages, list) or len(messages) < 2:
-            return 0
+            return {}
         prefix = messages[:-1]
         tokens = sum(
             MESSAGE_OVERHEAD_TOKENS + estimate_tokens(message_text(m)) for m in prefix if isinstance(m, dict)
         )
         if tokens < model.cache_min_tokens:
-            return 0
+            return {}
         digest = hashlib.sha256(json.dumps(prefix, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
         if (model.id, digest) in self.prefixes:
-            return tokens
+            return {"cached_tokens": tokens}
         self.prefixes.add((model.id, digest))
-        return 0
+        return {} if model.cache_write_price is None else {"cache_write_tokens": tokens}
 
     def _reject(self, exchange: Exchange, status: int, body: bytes, outcome: str) -> web.Response:
         exchange.status, exchange.outcome, exchange.generation_id = status, outcome, None

@@ -76,13 +76,14 @@ def plan(
     attempt: int,
     latency_scale: float,
     cached_tokens: int = 0,
+    cache_write_tokens: int = 0,
 ) -> Plan:
     """The reply, usage and timings for a chat request to `model`; RequestError when it is rejected.
 
     A thinking model first thinks (more with more effort, capped by the request's thinking budget),
     then answers; both count as completion tokens and `max_tokens` bounds them together, so a long
     thought can truncate the answer, or leave none. `cached_tokens` of the prompt are billed at the
-    cache-read price."""
+    cache-read price, `cache_write_tokens` at the cache-write price."""
     messages = check_messages(body)
     images = count_images(messages)
     if images and not model.accepts_images:
@@ -115,8 +116,11 @@ def plan(
     completion_tokens = estimate_tokens(text) + estimate_tokens(thought)
     reasoning_tokens = min(reasoning_tokens, completion_tokens)
     cached_tokens = min(cached_tokens, prompt_tokens)
-    costs = model.cost(prompt_tokens, completion_tokens, images, cached_tokens)
-    usage = Usage.priced(prompt_tokens, completion_tokens, images, costs, cached_tokens, reasoning_tokens)
+    written = min(cache_write_tokens, prompt_tokens - cached_tokens)
+    costs = model.cost(prompt_tokens, completion_tokens, images, cached_tokens, written)
+    usage = Usage.priced(
+        prompt_tokens, completion_tokens, images, costs, cached_tokens, reasoning_tokens, written
+    )
     ttft_s, generation_s = _timings(model, usage, seed, body_sha256, attempt, latency_scale)
     shown = "" if exclude else thought
     return Plan(text, shown, finish_reason, usage, ttft_s, generation_s, item, correct)

@@ -15,7 +15,8 @@ The default catalog (ids are stable; tests and docs rely on them):
 
 Llama 4 Scout carries RouterAI's real prices; the `sim/` models are invented. Every model caches a
 repeated prompt prefix (all messages before the last) of at least `cache_min_tokens` tokens and bills
-it at `cache_read_price`.
+it at `cache_read_price`. A model with a `cache_write_price` also reports the first request's prefix as
+written to the cache (`cache_write_tokens`) and bills it at that price, as some providers do.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class SimModel(BaseModel):
     completion_price: float = Field(ge=0)
     image_price: float = Field(0.0, ge=0)
     cache_read_price: float = Field(0.0, ge=0)
+    cache_write_price: float | None = Field(None, ge=0)  # None: writing the cache costs nothing extra
     max_completion_tokens: int = Field(16384, gt=0)
     quality: dict[str, float] = Field(default_factory=dict)
     language_factor: dict[str, float] = Field(default_factory=dict)
@@ -96,11 +98,20 @@ class SimModel(BaseModel):
         return min(0.99, max(0.0, base * factor + self.effort_gain.get(effort or "", 0.0)))
 
     def cost(
-        self, prompt_tokens: int, completion_tokens: int, images: int, cached_tokens: int = 0
+        self,
+        prompt_tokens: int,
+        completion_tokens: int,
+        images: int,
+        cached_tokens: int = 0,
+        cache_write_tokens: int = 0,
     ) -> tuple[float, float, float]:
-        """(input, output, images) cost in ₽; cached prompt tokens at the cache-read price."""
+        """(input, output, images) cost in ₽; cached prompt tokens at the cache-read price, those
+        written to the cache at the cache-write price."""
+        written = cache_write_tokens if self.cache_write_price is not None else 0
         return (
-            (prompt_tokens - cached_tokens) * self.prompt_price + cached_tokens * self.cache_read_price,
+            (prompt_tokens - cached_tokens - written) * self.prompt_price
+            + cached_tokens * self.cache_read_price
+            + written * (self.cache_write_price or 0.0),
             completion_tokens * self.completion_price,
             images * self.image_price,
         )

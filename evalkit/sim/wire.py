@@ -30,6 +30,7 @@ class Usage:
     cost: float = 0.0
     cached_tokens: int = 0
     reasoning_tokens: int = 0
+    cache_write_tokens: int = 0
 
     @classmethod
     def priced(
@@ -40,11 +41,13 @@ class Usage:
         costs: tuple[float, float, float],
         cached_tokens: int = 0,
         reasoning_tokens: int = 0,
+        cache_write_tokens: int = 0,
     ) -> Usage:
         """Usage whose `cost` is the sum of the (input, output, image) costs."""
         return cls(
-            prompt_tokens, completion_tokens, images, *costs, sum(costs), cached_tokens, reasoning_tokens
-        )
+            prompt_tokens, completion_tokens, images, *costs, sum(costs), cached_tokens, reasoning_tokens,
+            cache_write_tokens,
+        )  # fmt: skip
 
 
 def completion(
@@ -68,10 +71,11 @@ def completion(
 
 def usage_json(usage: Usage) -> str:
     """`usage` as RouterAI sends it: token counts, `cost` in ₽ and the cost split."""
+    written = f',"cache_write_tokens":{usage.cache_write_tokens}' if usage.cache_write_tokens else ""
     return (
         f'{{"prompt_tokens":{usage.prompt_tokens},"completion_tokens":{usage.completion_tokens},'
         f'"total_tokens":{usage.prompt_tokens + usage.completion_tokens},"cost":{float(usage.cost)!r},'
-        f'"is_byok":false,"prompt_tokens_details":{{"cached_tokens":{usage.cached_tokens},"audio_tokens":0}},'
+        f'"is_byok":false,"prompt_tokens_details":{{"cached_tokens":{usage.cached_tokens},"audio_tokens":0{written}}},'
         f'"cost_details":{{"upstream_inference_cost":null,'
         f'"upstream_inference_prompt_cost":{float(usage.input_cost + usage.image_cost)!r},'
         f'"upstream_inference_completions_cost":{float(usage.output_cost)!r}}},'
@@ -144,6 +148,7 @@ def model_entry(model: SimModel, created: int) -> dict[str, Any]:
             "web_search": 0,
             "internal_reasoning": 0,
             "input_cache_read": model.cache_read_price,
+            **({} if model.cache_write_price is None else {"input_cache_write": model.cache_write_price}),
         },
         "top_provider": {
             "context_length": model.context_length,

@@ -54,6 +54,23 @@ def worst_case_output_tokens(max_tokens: int, request: Mapping[str, Any] | None)
     return max_tokens + int(request["max_tokens"])
 
 
+def expected_thinking_tokens(max_tokens: int, request: Mapping[str, Any] | None) -> tuple[int, str]:
+    """Thinking tokens an estimate counts on per call, and the assumption behind them in words: all of
+    a token budget (`reasoning.max_tokens`), or an effort's share of `max_tokens` (OpenRouter's ratio,
+    `EFFORT_RATIO`; within `max_tokens`, where the router counts it). An assumption, not a bound: a
+    model may think less, and one that thinks unasked is counted as not thinking."""
+    if not isinstance(request, Mapping):
+        return 0, ""
+    if isinstance(request.get("max_tokens"), int):
+        budget = max(0, int(request["max_tokens"]))
+        return budget, f"the whole thinking budget, {budget} tokens"
+    effort = request.get("effort")
+    if effort not in EFFORT_RATIO:
+        return 0, ""
+    share = EFFORT_RATIO[effort]
+    return int(max_tokens * share), f"effort {effort}: {share:.0%} of max_tokens {max_tokens}"
+
+
 def reasoning_tokens(usage: Any) -> int | None:
     """`usage.completion_tokens_details.reasoning_tokens`; None when absent or not a count."""
     return _count(_details(usage, "completion_tokens_details"), "reasoning_tokens")

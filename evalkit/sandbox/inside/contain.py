@@ -20,6 +20,8 @@ import sys
 from . import seccomp
 
 LIBC = ctypes.CDLL(None, use_errno=True)
+# looked up once, here: ctypes makes a function on its first lookup, which each child would redo
+prctl = LIBC.prctl
 CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWIPC = 0x00020000, 0x20000000, 0x08000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE, MS_RELATIME = 32, 4096, 16384, 1 << 18, 1 << 21
@@ -100,7 +102,12 @@ def enter_private_tmp(tmp_mb: int, paths: tuple[str, ...] = TMP_DIRS) -> None:
     which disappear with it."""
     check(LIBC.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
     for path in paths:
-        mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_mb}m,mode=1777")
+        mount_tmp(tmp_mb, path)
+
+
+def mount_tmp(tmp_mb: int, path: str) -> None:
+    """A fresh tmpfs of at most `tmp_mb` MB on `path`, in this process's mount namespace."""
+    mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_mb}m,mode=1777")
 
 
 def _bind_system(source: str, root: str) -> None:
@@ -127,7 +134,8 @@ def set_limits(limits: dict[str, int]) -> None:
 
 
 def settle(env: dict[str, str], cwd: str) -> None:
-    """The working directory and the whole environment (nothing of ours, no API key)."""
+    """The working directory and the whole environment (nothing of ours, no API key), and the
+    program's name in `sys.argv`."""
     os.chdir(cwd)
     os.environ.clear()
     os.environ.update(env)
@@ -140,9 +148,9 @@ def drop(uid: int | None) -> None:
         os.setgroups([])
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)
-    check(LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "PR_SET_NO_NEW_PRIVS")
-    check(LIBC.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), "PR_SET_DUMPABLE")  # /proc/self as after an exec
-    check(LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "PR_SET_PDEATHSIG")  # setuid clears it
+    check(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "PR_SET_NO_NEW_PRIVS")
+    check(prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), "PR_SET_DUMPABLE")  # /proc/self as after an exec
+    check(prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "PR_SET_PDEATHSIG")  # setuid clears it
 
 
 def refuse_namespaces() -> None:

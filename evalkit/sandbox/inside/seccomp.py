@@ -120,14 +120,15 @@ def prepare() -> None:
         _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
     prog = _Prog(len(insns), ctypes.cast(buffer, ctypes.c_void_p))
-    _PREPARED.extend((buffer, prog, ctypes.CDLL(None, use_errno=True)))
+    # the function looked up here, once: a lookup in each child would build it again there
+    _PREPARED.extend((buffer, prog, ctypes.CDLL(None, use_errno=True).prctl))
 
 
 def install() -> None:
     """Install the filter on this thread (and every child it makes); needs `no_new_privs`."""
     prepare()
-    _, prog, libc = _PREPARED
-    if libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) != 0:
+    _, prog, prctl = _PREPARED
+    if prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) != 0:
         err = ctypes.get_errno()
         import os
 

@@ -40,6 +40,7 @@ PROGRAM_OUTPUTS = ("program.stdout", "program.stderr")
 JUDGE_OUTPUTS = ("judge.stdout", "judge.stderr")
 SETUP_FAILED = 70
 SPARE_NICE = 19
+SAMPLE_CWD = "/tmp"  # isolated: each side's own tmpfs, its home and working directory
 _SETUP_FD = [-1]  # where this process reports a failure to contain itself (it moves to fd 4)
 
 
@@ -68,6 +69,9 @@ def serve(once: bool, warm: list[str], jobs_dir: str, config: Config) -> None:
         contain.enter_zygote_root(jobs_dir)
         if seccomp.supported():
             seccomp.prepare()  # built once here; each child only installs it
+        # the same for every sample's two sides (each works in its own /tmp): set once here, so
+        # no child rewrites its environment (each such write copies pages of ours)
+        contain.settle({**config.env, "HOME": SAMPLE_CWD, "TMPDIR": SAMPLE_CWD}, "/")
     import gc
 
     gc.freeze()  # children's collections skip our objects, so fewer copy-on-write page copies
@@ -319,12 +323,13 @@ def prepare_sample(
     try:
         # if the zygote dies, so does this spare (and its namespace), even before it is handed a
         # request: our side may hand it one straight, and nobody would watch the time
-        contain.check(
-            contain.LIBC.prctl(contain.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "PR_SET_PDEATHSIG"
-        )
+        contain.check(contain.prctl(contain.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "PR_SET_PDEATHSIG")
         os.setsid()
         if config.isolate:
             contain.enter_sample_proc()
+            # the judge's private /tmp, mounted before the program process is forked: that one
+            # then mounts its own over it (and its other two), in a namespace of its own
+            contain.mount_tmp(config.tmp_mb, SAMPLE_CWD)
         judge_end, program_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         program_setup_read, program_setup_write = os.pipe()
         program_pid = os.fork()
@@ -405,15 +410,18 @@ def _arrange_fds(outputs: list[int], extra: list[int]) -> None:
 
 
 def _settle(config: Config, home: str, side: str) -> None:
-    """Ahead of the sample, as root: private temporary directories, rlimits, environment, cwd."""
-    if config.isolate:
-        # the judge runs trusted test code: a private /tmp is enough (the others stay read-only)
-        contain.enter_private_tmp(config.tmp_mb, ("/tmp",) if side == "judge" else contain.TMP_DIRS)
+    """Ahead of the sample, as root: private temporary directories, rlimits, environment, cwd.
+    Isolated, the judge's /tmp is already mounted (it runs trusted test code: a private /tmp is
+    enough, the others stay read-only) and the environment was set by the zygote."""
+    if config.isolate and side == "program":
+        contain.enter_private_tmp(config.tmp_mb, contain.TMP_DIRS)
     contain.set_limits(config.limits)
-    cwd = "/tmp" if config.isolate else f"{home}/home-{side}"
-    contain.settle({**config.env, "HOME": cwd, "TMPDIR": cwd}, cwd)
     if config.isolate:
+        os.chdir(SAMPLE_CWD)
         contain.refuse_namespaces()
+    else:
+        cwd = f"{home}/home-{side}"
+        contain.settle({**config.env, "HOME": cwd, "TMPDIR": cwd}, cwd)
 
 
 def _activate(config: Config, uid: int | None) -> None:
