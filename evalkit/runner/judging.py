@@ -221,9 +221,9 @@ class JudgeCalls:
             record = await self._call(unit, call)
         except BaseException:  # a call that ends without a reply keeps what it may have cost
             if unconfirmed := runner.unconfirmed.pop((*unit.key, call.tag), 0.0):
-                runner.journal.write(
-                    {"kind": "unconfirmed", "key": list(unit.key), "unconfirmed_rub": unconfirmed}
-                )
+                line = {"kind": "unconfirmed", "key": list(unit.key), "unconfirmed_rub": unconfirmed}
+                # its judge call and invocation keep two such lines apart: an exact duplicate reads once
+                runner.journal.write(line | {"judge": call.tag, "invocation": runner.started_at})
             raise
         line = {
             "kind": "judge_response", "key": list(unit.key), "judge": call.tag, "request": request,
