@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import stats as sps
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -220,6 +219,8 @@ def human_agreement(
     verdicts: Sequence[str], labels: Sequence[str], **options: Any
 ) -> tuple[Agreement, tuple[float, float, float]]:
     """A judge against human labels: Cohen's kappa [CI], and accuracy with its Wilson interval."""
+    from scipy import stats as sps
+
     kappa = cohen_kappa(verdicts, labels, **options)
     right = sum(str(v) == str(h) for v, h in zip(verdicts, labels, strict=True))
     wilson = sps.binomtest(right, len(labels)).proportion_ci(options.get("confidence", CONFIDENCE), "wilson")
@@ -276,6 +277,8 @@ def _two_means(x: np.ndarray, y: np.ndarray, alpha: float, bound: float) -> tupl
     variance) and the interval that inverts it. The pooled variance, not each group's own, because on
     few answers a group's own variance is often 0 (all passed): that claimed certainty (p=0 on 4
     answers) and flagged fair judges too often."""
+    from scipy import stats as sps
+
     diff = float(x.mean() - y.mean())
     pooled = np.concatenate([x, y]).var(ddof=1)
     se = math.sqrt(pooled * (1 / len(x) + 1 / len(y)))
@@ -366,6 +369,8 @@ def _for_longer(values: Sequence[Any], tested_longer: np.ndarray) -> np.ndarray:
 
 def _sign_test(name: str, up: int, n: int, alpha: float, detail: str) -> BiasCheck:
     """`up` of `n` against a fair coin: exact two-sided p, Clopper-Pearson interval, as share − 0.5."""
+    from scipy import stats as sps
+
     p = min(1.0, 2 * min(sps.binom.cdf(up, n, 0.5), sps.binom.sf(up - 1, n, 0.5)))
     low = 0.0 if up == 0 else float(sps.beta.ppf(alpha / 2, up, n - up + 1))
     high = 1.0 if up == n else float(sps.beta.ppf(1 - alpha / 2, up + 1, n - up))

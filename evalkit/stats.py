@@ -17,10 +17,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 # the judge audit (its own module) is part of `evalkit.stats`: re-exported by name
 from evalkit.audit import (  # noqa: F401
@@ -64,7 +64,9 @@ _EMPTY = Estimate(math.nan, math.nan, math.nan, 0, "none")
 
 
 def _z(confidence: float) -> float:
-    return float(sps.norm.ppf(0.5 + confidence / 2))
+    # the standard library's normal quantile (exact to 1 ulp): a run's summary needs no scipy, whose
+    # import costs every `evalkit` command about a second
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
 
 
 def _rng(seed: int) -> np.random.Generator:
@@ -379,6 +381,8 @@ def compare_models(
 def mcnemar_p(a_only: int, b_only: int) -> float:
     """Two-sided p of McNemar's asymptotic test without continuity correction: z = (b − c)/√(b + c).
     It is the score test of "no difference" that `tango_interval` inverts."""
+    from scipy import stats as sps
+
     if a_only + b_only == 0:
         return 1.0
     return float(2 * sps.norm.sf(abs(a_only - b_only) / math.sqrt(a_only + b_only)))
@@ -475,6 +479,8 @@ def _check_present(df: pd.DataFrame, model_a: str, model_b: str, task: str | Non
 
 def mcnemar_exact(a_only: int, b_only: int) -> float:
     """Two-sided exact McNemar p-value from the discordant counts (a binomial test at 1/2)."""
+    from scipy import stats as sps
+
     discordant = a_only + b_only
     if discordant == 0:
         return 1.0
@@ -483,6 +489,8 @@ def mcnemar_exact(a_only: int, b_only: int) -> float:
 
 def _clustered_test(diff: np.ndarray, deff: float, confidence: float) -> tuple[float, float, float, str]:
     """mean ± z·SE and the two-sided p of the same z: one SE for both, so they always agree."""
+    from scipy import stats as sps
+
     se = math.sqrt(deff) * clustered_se(diff)
     mean = float(diff.mean())
     method = "clustered-z" if deff > 1 else "paired-z"
@@ -879,7 +887,7 @@ def paired_sample_size(delta: float, discordance: float, *, power: float = 0.8, 
         )
     if not 0 < power < 1 or not 0 < alpha < 1:
         raise ConfigError(f"power and alpha must lie in (0, 1) (got {power:g}, {alpha:g})", where="plan")
-    za, zb = _z(1 - alpha), float(sps.norm.ppf(power))
+    za, zb = _z(1 - alpha), NormalDist().inv_cdf(power)
     return (za * math.sqrt(discordance) + zb * math.sqrt(discordance - delta**2)) ** 2 / delta**2
 
 

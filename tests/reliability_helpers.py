@@ -4,6 +4,7 @@ and readers for the journal and the simulator's request log."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -92,3 +93,32 @@ def wait_until_held_with_samples(server: Any, run_dir: Path, samples: int, alive
         assert alive(), "the run ended while the gate held its requests"
         assert time.monotonic() < deadline, f"only {recorded} samples recorded, nothing held"
         time.sleep(0.02)
+
+
+# What a CLI run imports, loaded once in the fork server that every `cli_process` child is forked from.
+_CLI_IMPORTS = [
+    "pandas", "openai", "aiohttp", "rich", "evalkit.cli.commands", "evalkit.cli.display", "evalkit.runner.api",
+    "evalkit.runner.scheduler", "evalkit.client.call", "evalkit.client.catalog", "evalkit.results",
+    "evalkit.stats", "evalkit.task.spec", "evalkit.sources", "evalkit.sim.command", "evalkit.scorers.numeric",
+]  # fmt: skip
+
+
+def cli_process(argv: list[str], key: str = KEY) -> multiprocessing.Process:
+    """The CLI's own `main(argv)` in a started child process, its output discarded: the same code path
+    as the `evalkit` command without an interpreter start-up and imports per child. The child is
+    forked from a fork server (single-threaded, imports preloaded), never from this test process,
+    whose other threads may hold a lock at the fork that the child would then crash or hang on."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_CLI_IMPORTS)  # only before the server's first start
+    child = context.Process(target=_cli_main, args=(argv, {**os.environ, "ROUTERAI_API_KEY": key}))
+    child.start()
+    return child
+
+
+def _cli_main(argv: list[str], env: dict[str, str]) -> None:
+    os.environ.clear()
+    os.environ.update(env)  # the test's environment now, not the fork server's at its start
+    sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - the child exits below
+    from evalkit.cli.commands import main
+
+    os._exit(main(argv))

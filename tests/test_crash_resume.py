@@ -3,21 +3,19 @@
 The simulator runs in its own process (it survives the kill) and logs every chat request with the
 sha256 of its body, so the tests can tell which requests were sent again after a resume.
 
-The killed runs are the CLI's own `main([...])` in a forked child: the same code path as the
-`evalkit` command without paying ~3 s of interpreter start and imports twenty times (the SIGINT test
-runs the real `evalkit` executable).
+The killed runs are the CLI's own `main([...])` in a child forked from a fork server that holds the
+imports (`cli_process`): the same code path as the `evalkit` command without paying ~3 s of
+interpreter start and imports a dozen times (the SIGINT test runs the real `evalkit` executable).
 """
 
 from __future__ import annotations
 
 import collections
-import importlib
-import multiprocessing
+import itertools
 import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from reliability_helpers import (
     MODEL,
     cli_command,
     cli_env,
+    cli_process,
     comparable,
     journal_lines,
     request_log,
@@ -43,38 +42,38 @@ from evalkit.task.spec import load_task
 N_SAMPLES = 48
 CONCURRENCY = 8
 LATENCY_SCALE = 0.8  # ~0.2 s per request: the run sends for about a second
-KILL_CYCLES = 20
+# Where the kills land, spread by stratifying a seeded draw: 3 in start-up (early, middle and late in
+# the first 0.8 s) and 9 after a number of journal lines drawn from each ninth of 2..71 in turn, so the
+# kills cover the whole run, cache on and off alike, however the seed falls.
+START_UP_KILLS = 3
+MID_RUN_KILLS = 9
+KILL_CYCLES = START_UP_KILLS + MID_RUN_KILLS
+FIRST_LINES, LAST_LINES = 2, 3 * N_SAMPLES // 2 - 1
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """A task file, a slow simulator (for runs to kill) and an instant one (for reference runs)."""
+    """A task file, a slow simulator (for runs to kill) and an instant one (for resumes and reference
+    runs); both log every chat request, so a request sent again is seen wherever it went."""
     root = tmp_path_factory.mktemp("crash")
     task = write_task(root / "task", N_SAMPLES)
-    log = root / "requests.jsonl"
-    load_task(task).load_samples()  # forked children inherit the imports (datasets, openai, ...)
-    importlib.import_module("evalkit.cli")
+    log, fast_log = root / "requests.jsonl", root / "fast-requests.jsonl"
+    load_task(task).load_samples()
 
     with (
         sim.serve(tasks=[str(task)], latency_scale=LATENCY_SCALE, request_log=log, process=True) as slow,
-        sim.serve(tasks=[str(task)], latency_scale=0, process=True) as fast,
+        sim.serve(tasks=[str(task)], latency_scale=0, request_log=fast_log, process=True) as fast,
     ):
-        yield collections.namedtuple("World", "root task log slow fast")(root, task, log, slow, fast)
+        World = collections.namedtuple("World", "root task log fast_log slow fast")
+        yield World(root, task, log, fast_log, slow, fast)
 
 
-def _cli_args(world: Any, out: Path, run_id: str, seed: int, *extra: str) -> list[str]:
+def _cli_args(world: Any, out: Path, run_id: str, seed: int, *extra: str, server: Any = None) -> list[str]:
+    base_url = (server or world.slow).base_url
     return [
-        "run", str(world.task), "--model", MODEL, "--base-url", world.slow.base_url, "--out", str(out),
+        "run", str(world.task), "--model", MODEL, "--base-url", base_url, "--out", str(out),
         "--run-id", run_id, "--seed", str(seed), "-c", str(CONCURRENCY), "-q", *extra,
     ]  # fmt: skip
-
-
-def _cli_child(argv: list[str]) -> None:
-    os.environ["ROUTERAI_API_KEY"] = KEY
-    sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - the child exits below
-    from evalkit.cli.commands import main
-
-    os._exit(main(argv))
 
 
 def _reference(world: Any, seed: int, monkeypatch: pytest.MonkeyPatch, out: Path) -> dict:
@@ -99,8 +98,7 @@ def _kill_at_random(
     moment defined by the run's progress; with the simulator's gate closed the run cannot finish
     first), or `delay_s` after the fork with `from_start`, or `delay_s` after its run directory
     appears. Returns the exit code (-9 when killed)."""
-    child = multiprocessing.get_context("fork").Process(target=_cli_child, args=(argv,))
-    child.start()
+    child = cli_process(argv)
     started = time.monotonic()
     if after_lines is not None:
         while child.is_alive() and len(journal_lines(run_dir)) < after_lines:
@@ -128,12 +126,29 @@ def _recorded_bodies(run_dir: Path, log: list[dict[str, Any]]) -> set[str]:
 
 
 def _resume(world: Any, out: Path, run_id: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Resume on the instant simulator (the same answers as the slow one: same seed, same task)."""
     monkeypatch.setenv("ROUTERAI_API_KEY", KEY)
     if not (out / run_id / "manifest.json").exists():
         # killed before the run was created: nothing was sent, so the user just starts it again
         assert journal_lines(out / run_id) == []
         return None
-    return evalkit.run([], [], base_url=world.slow.base_url, out=str(out), resume=run_id, progress=False)
+    return evalkit.run([], [], base_url=world.fast.base_url, out=str(out), resume=run_id, progress=False)
+
+
+def _kill_moments(rng: random.Random) -> list[tuple[str, float]]:
+    """KILL_CYCLES moments, ("start-up", seconds after the fork) or ("lines", journal lines written),
+    each drawn within its own stratum; the start-up kills are cycles 0, 5 and 10 (cache on, off, on)."""
+    window = 0.8
+    start_up = [rng.uniform(window * i / START_UP_KILLS, window * (i + 1) / START_UP_KILLS)
+                for i in range(START_UP_KILLS)]  # fmt: skip
+    span = LAST_LINES + 1 - FIRST_LINES
+    edges = [FIRST_LINES + span * i // MID_RUN_KILLS for i in range(MID_RUN_KILLS + 1)]
+    moments: list[tuple[str, float]] = [
+        ("lines", rng.randrange(lo, hi)) for lo, hi in itertools.pairwise(edges)
+    ]
+    for i, delay in enumerate(start_up):
+        moments.insert(5 * i, ("start-up", delay))
+    return moments
 
 
 @pytest.mark.slow
@@ -142,18 +157,18 @@ def test_sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run(
 ) -> None:
     rng = random.Random(20240917)
     landed = collections.Counter()
-    for cycle in range(KILL_CYCLES):
+    for cycle, (moment, at) in enumerate(_kill_moments(rng)):
         seed = rng.randrange(1_000_000)
         out, run_id = tmp_path / f"cycle{cycle}", f"kill{cycle}"
         extra = ("--no-cache",) if cycle % 2 else ()  # odd cycles: the journal alone prevents re-sends
-        log_start = len(request_log(world.log))
+        log_start, fast_log_start = len(request_log(world.log)), len(request_log(world.fast_log))
         argv = _cli_args(world, out, run_id, seed, *extra)
-        # every fifth kill may land in start-up; the others after a seeded number of journal lines
+        # a start-up kill may land before the run exists; the others after a number of journal lines
         # (of 2 per sample), while the run sends and records
-        if cycle % 5 == 0:
-            _kill_at_random(argv, out / run_id, rng.uniform(0, 0.8), from_start=True)
+        if moment == "start-up":
+            _kill_at_random(argv, out / run_id, at, from_start=True)
         else:
-            after_lines = rng.randrange(2, 3 * N_SAMPLES // 2)
+            after_lines = int(at)
             # the gate lets through enough requests to write `after_lines` lines but never all 48:
             # the run cannot finish before the kill, however slowly the poller gets to look
             world.slow.hold_after(min(after_lines, N_SAMPLES - 1))
@@ -171,17 +186,22 @@ def test_sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run(
         )  # fmt: skip
         recorded = _recorded_bodies(out / run_id, request_log(world.log)[log_start:])
         resumed = _resume(world, out, run_id, monkeypatch)
-        if resumed is None:
-            code = _kill_at_random(argv, out / run_id, 60)
+        if resumed is None:  # started again from scratch, on the instant simulator
+            code = _kill_at_random(
+                _cli_args(world, out, run_id, seed, *extra, server=world.fast), out / run_id, 60
+            )
             assert code == 0
             resumed_df = evalkit.load_results(out / run_id)
         else:
             assert resumed.status == "completed", resumed.message
             resumed_df = resumed.df
+        sent = collections.Counter(
+            e["body_sha256"]
+            for e in request_log(world.log)[log_start:] + request_log(world.fast_log)[fast_log_start:]
+        )  # read before the reference run, which sends everything to the instant simulator
         assert comparable(resumed_df) == _reference(world, seed, monkeypatch, tmp_path / f"ref{cycle}")
         samples = [tuple(line["key"]) for line in journal_lines(out / run_id) if line["kind"] == "sample"]
         assert len(samples) == len(set(samples)) == N_SAMPLES, "a sample was recorded twice or lost"
-        sent = collections.Counter(e["body_sha256"] for e in request_log(world.log)[log_start:])
         resent = [body for body in recorded if sent[body] != 1]
         assert not resent, f"cycle {cycle}: {len(resent)} recorded responses were requested again"
     assert landed["mid-run"] >= KILL_CYCLES // 2, landed  # the kills really hit running runs
@@ -215,7 +235,7 @@ def test_sigint_stops_cleanly_flushes_and_says_how_to_resume(world: Any, tmp_pat
     assert len(kept) == 8  # exactly the requests the gate let through
     assert manifest["totals"]["done"] == len(kept)
     resumed = subprocess.run(
-        cli_command("run", "--resume", run_id, "--out", str(out), "--base-url", world.slow.base_url, "-q"),
+        cli_command("run", "--resume", run_id, "--out", str(out), "--base-url", world.fast.base_url, "-q"),
         env=cli_env(),
         capture_output=True,
         text=True,

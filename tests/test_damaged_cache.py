@@ -27,7 +27,7 @@ def test_a_cache_with_a_damaged_page_is_one_clear_error(
     with open(path, "r+b") as file:  # the header stays valid, a table page is garbage
         file.seek(4096)
         file.write(b"\xff" * 4096)
-    code = main(["run", "builtin_qa", "-m", "sim/small-fast", "-n", "6", "--sim", "--out", str(tmp_path)]
+    code = main(["run", "builtin_qa", "-m", "sim/small-fast", "-n", "6", "--sim", "--sim-latency-scale", "0", "--out", str(tmp_path)]
                 + ["--run-id", "second", "--quiet"])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2

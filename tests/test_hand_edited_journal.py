@@ -87,7 +87,7 @@ def test_a_new_run_on_a_folder_whose_manifest_was_removed_is_refused(
     directory = _first_run(tmp_path)
     (directory / "manifest.json").unlink()
     kept = (directory / "samples.jsonl").read_bytes()
-    code = main(["run", "builtin_qa", "-m", "sim/small-fast", "-n", "6", "--sim", "--out", str(tmp_path)]
+    code = main(["run", "builtin_qa", "-m", "sim/small-fast", "-n", "6", "--sim", "--sim-latency-scale", "0", "--out", str(tmp_path)]
                 + ["--run-id", "edited", "--quiet", "--no-cache"])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1

@@ -6,18 +6,16 @@ from __future__ import annotations
 
 import collections
 import json
-import multiprocessing
 import os
 import random
 import shutil
 import signal
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from reliability_helpers import KEY, journal_lines, request_log
+from reliability_helpers import KEY, cli_process, journal_lines, request_log
 
 import evalkit
 from evalkit import sim
@@ -145,17 +143,8 @@ def _recorded(run_dir: Path) -> set[str]:
     return {line["call"]["generation_id"] for line in journal_lines(run_dir) if line["kind"] in kinds}
 
 
-def _cli_child(argv: list[str]) -> None:
-    os.environ["ROUTERAI_API_KEY"] = KEY
-    sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - the child exits below
-    from evalkit.cli.commands import main
-
-    os._exit(main(argv))
-
-
 def _kill_after(argv: list[str], run_dir: Path, lines: int) -> None:
-    child = multiprocessing.get_context("fork").Process(target=_cli_child, args=(argv,))
-    child.start()
+    child = cli_process(argv)
     started = time.monotonic()
     while child.is_alive() and len(journal_lines(run_dir)) < lines:
         assert time.monotonic() - started < 120, "the run never got that far"
@@ -169,8 +158,6 @@ def _kill_after(argv: list[str], run_dir: Path, lines: int) -> None:
 def test_a_judged_run_killed_and_resumed_pays_no_judge_call_twice(
     world: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cycle: int
 ) -> None:
-    import evalkit.cli.commands  # noqa: F401 - the forked child inherits the imports
-
     rng = random.Random(1600 + cycle)
     out, run_id = tmp_path / "out", f"judged{cycle}"
     start = len(request_log(world.log))

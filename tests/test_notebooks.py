@@ -13,6 +13,9 @@ REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 CELL_TIMEOUT_S = 120
 MAX_BYTES = 20_000
+# the simulator answers 20x faster than its profiles say: every cell still runs and every latency differs
+# by model, but the notebooks do not spend most of their time waiting
+PARAMETERS = {"SIM_LATENCY": 0.05}
 
 
 def test_the_four_notebooks_exist() -> None:
@@ -33,6 +36,8 @@ def test_committed_notebook_has_no_outputs_and_is_small(path: Path) -> None:
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None, f"{path.name}: clear the outputs"
     assert "parameters" in book.cells[1].metadata.get("tags", []), "the second cell holds the parameters"
+    for name in PARAMETERS:  # the parameters the tests set are the notebook's own
+        assert f"\n{name} = " in book.cells[1].source, f"{path.name}: no parameter {name}"
 
 
 def _texts(book) -> list[str]:
@@ -66,6 +71,11 @@ def _execute(path: Path, workdir: Path):
     copy = workdir / path.name
     shutil.copy(path, copy)
     book = nbformat.read(copy, as_version=4)
+    assert "parameters" in book.cells[1].metadata.get("tags", [])
+    values = "\n".join(f"{name} = {value!r}" for name, value in PARAMETERS.items())
+    # as papermill does: a cell after the parameters cell overrides them
+    injected = nbformat.v4.new_code_cell(values, metadata={"tags": ["injected-parameters"]})
+    book.cells.insert(2, injected)
     client = NotebookClient(book, timeout=CELL_TIMEOUT_S, kernel_name="python3",
                             resources={"metadata": {"path": str(workdir)}})  # fmt: skip
     client.execute()

@@ -66,6 +66,16 @@ def test_an_installed_package_resolves_bundled_tasks_by_name(tmp_path) -> None:
     assert found["samples"] > 0
 
 
+def test_ci_runs_the_readmes_test_command() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    command = next(line for line in readme.splitlines() if "# runs the tests" in line).split("#")[0].strip()
+    install, tests = command.split(" && ")
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    last = ci.strip().splitlines()[-1]
+    assert last.startswith(install.replace("pip install", "pip install -q") + " && "), last
+    assert last.endswith(tests.replace("python -m pytest", 'CI="${CI:-true}" python -m pytest')), last
+
+
 def test_every_task_in_the_checkout_ships_in_the_package() -> None:
     declared = _declared()
     assert declared["package_dir"]["evalkit.tasks"] == "tasks"

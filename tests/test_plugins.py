@@ -117,7 +117,7 @@ def test_a_run_with_python_plugins_resumes_in_a_new_process(tmp_path: Path, form
     out = tmp_path / "results"
     first = subprocess.run(
         [sys.executable, "-m", "evalkit.cli", "run", spec, "-m", "meta-llama/llama-4-scout", "--sim",
-         "--out", str(out), "--run-id", "p1", "--budget-rub", "0.0000001", "-c", "1", "-q"],
+         "--sim-latency-scale", "0", "--out", str(out), "--run-id", "p1", "--budget-rub", "0.0000001", "-c", "1", "-q"],
         capture_output=True, text=True, cwd=tmp_path, timeout=240, check=False,
     )  # fmt: skip
     manifest = json.loads((out / "p1" / "manifest.json").read_text(encoding="utf-8"))
@@ -133,6 +133,7 @@ def test_a_run_with_python_plugins_resumes_in_a_new_process(tmp_path: Path, form
         capture_output=True, text=True, cwd=tmp_path, timeout=240, check=False,
     )  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads((out / "p1" / "manifest.json").read_text())["config"]["sim_latency_scale"] == 0  # kept
     df = evalkit.load_results(out / "p1")
     assert len(df) == 6 and df.error.isna().all() and df.score.between(0, 1).all()
     assert set(df.extracted.dropna()) <= {str(n) for n in range(1, 7)}  # scored by LastWord, not "exact"

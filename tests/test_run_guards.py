@@ -22,6 +22,7 @@ import pytest
 import evalkit
 from evalkit import sim
 from evalkit.cli.commands import main
+from evalkit.common.clock import ManualClock
 from evalkit.runner import journal as journal_module
 from evalkit.scorers.numeric import NumericMatch
 from evalkit.task.spec import resolve_task
@@ -40,8 +41,8 @@ def router(tmp_path, monkeypatch):
         yield server.base_url, task, log
 
 
-def _cli(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
+def _cli(capsys, *args: str, clock: ManualClock | None = None) -> tuple[int, str, str]:
+    code = main(list(args), clock=clock)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -276,8 +277,10 @@ def test_a_model_whose_every_call_failed_fails_the_run_with_exit_3_and_says_why(
     unreachable = "http://127.0.0.1:9/api/v1"  # the discard port: nothing listens
     args = _run_args(router, out, "down", "--limit", "3")
     args[args.index("--base-url") + 1] = unreachable
-    code, printed, _ = _cli(capsys, *args, "--route", f"{MODEL}={unreachable}")
+    clock = ManualClock()  # the backoff between the attempts passes in virtual time
+    code, printed, _ = _cli(capsys, *args, "--route", f"{MODEL}={unreachable}", clock=clock)
     assert code == 3
+    assert len(clock.slept) >= 3 * 5, "each of the 3 calls retried 6 times before it gave up"
     manifest = _manifest(out / "down")
     assert manifest["status"] == "failed"
     assert f"every call to {MODEL} failed" in manifest["message"] and "connect" in manifest["message"]

@@ -17,7 +17,7 @@ from evalkit.runner.config import check_run_id
 def test_a_run_id_another_system_would_merge_or_refuse_is_refused(
     run_id: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(["run", "builtin_qa", "-m", "sim/small-fast", "-n", "1", "--sim", "--out", str(tmp_path)]
+    code = main(["run", "builtin_qa", "-m", "sim/small-fast", "-n", "1", "--sim", "--sim-latency-scale", "0", "--out", str(tmp_path)]
                 + ["--run-id", run_id, "--quiet"])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "is not allowed" in err

@@ -317,8 +317,9 @@ def test_a_line_format_judge_over_http_and_the_cli_summary_shows_the_judge_apart
     assert all("VERDICT" not in e for e in result.df["explanation"])  # the reason, not the verdict line
     assert set(result.df["extracted"]) <= {"pass", "fail"}
     shown = run_cli(
-        "run", "builtin_open", "-m", "sim/small-fast", "--sim", "--limit", "8", "--out", str(tmp_path)
-    )
+        "run", "builtin_open", "-m", "sim/small-fast", "--sim", "--sim-latency-scale", "0", "--limit", "8",
+        "--out", str(tmp_path),
+    )  # fmt: skip
     assert shown.returncode == 0, shown.stderr
     assert re.search(
         r"sim/small-fast: judge [\d.]+ ₽ apart: ₽/1000 [\d.]+ without it, [\d.]+ with it", shown.stdout

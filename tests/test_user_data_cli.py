@@ -16,6 +16,7 @@ from evalkit.task.validate import check_task
 from tests.userdata import cli, write_csv, write_task
 
 MODEL = "meta-llama/llama-4-scout"
+SIM = ("--sim", "--sim-latency-scale", "0")  # the simulator answers at once: no latency is tested here
 
 PY_TASK = '''
 from evalkit import Score
@@ -62,9 +63,7 @@ def test_python_task_files_work_for_validate_estimate_and_run(tmp_path: Path, ca
     code, out, err = cli(["estimate", spec, "-m", MODEL, "--sim"], capsys)
     assert code == 0, err
     out_dir = str(tmp_path / "results")
-    code, out, err = cli(
-        ["run", spec, "-m", MODEL, "--sim", "--out", out_dir, "--run-id", "p1", "-q"], capsys
-    )
+    code, out, err = cli(["run", spec, "-m", MODEL, *SIM, "--out", out_dir, "--run-id", "p1", "-q"], capsys)
     assert code == 0 and "run p1: completed" in out, err
     code, out, err = cli(["run", "--resume", "p1", "--out", out_dir, "-q"], capsys)
     assert code == 0, err  # the manifest names `my_tasks.py:task`, so a resume finds it again
@@ -133,7 +132,7 @@ def test_resume_after_the_data_file_changed_is_refused_unless_forced(tmp_path: P
     before = load_task(path).fingerprint()
     out_dir = str(tmp_path / "results")
     code, out, err = cli(
-        ["run", str(path), "-m", MODEL, "--sim", "--out", out_dir, "--run-id", "r1", "-q"], capsys
+        ["run", str(path), "-m", MODEL, *SIM, "--out", out_dir, "--run-id", "r1", "-q"], capsys
     )
     assert code == 0, err
     data = tmp_path / "sums.csv"
@@ -171,7 +170,7 @@ def test_a_code_sample_without_a_test_fails_validate_and_run_before_any_request(
     assert code == 2 and "sample 'add': no test in field 'test'" in out and "tests" in out
     out_dir = tmp_path / "results"
     code, _, err = cli(
-        ["run", spec, "-m", MODEL, "--sim", "--out", str(out_dir), "--run-id", "c1", "-q"], capsys
+        ["run", spec, "-m", MODEL, *SIM, "--out", str(out_dir), "--run-id", "c1", "-q"], capsys
     )
     assert code == 2 and "sample 'add'" in err and "nothing was sent" in err
     assert not list(out_dir.glob("c1/*.jsonl")) or all(
@@ -252,7 +251,7 @@ def test_a_hub_style_multiple_choice_file_scores_the_models_answers_end_to_end(
     )
     out = tmp_path / "results"
     code, stdout, err = cli(
-        ["run", str(path), "-m", "sim/large-accurate", "--sim", "--out", str(out), "--run-id", "mc", "-q"],
+        ["run", str(path), "-m", "sim/large-accurate", *SIM, "--out", str(out), "--run-id", "mc", "-q"],
         capsys,
     )
     assert code == 0, err

@@ -10,17 +10,23 @@ import threading
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalkit.common.errors import EvalkitError, EvalkitWarning
 from evalkit.common.redact import redact
 
+if TYPE_CHECKING:
+    from evalkit.common.clock import Clock
+
 DEMO_LIMIT = 26
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> int:
+    """Run one command; returns its exit code. `clock`: the time a run's retries, backoff and deadlines
+    read (default real time; a `ManualClock` lets a test of backoff take no wall time)."""
     parser = _parser()
     args = parser.parse_args(argv)
+    args.clock = clock
     if not hasattr(args, "handler"):
         parser.print_help()
         return 0
@@ -110,6 +116,12 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
         "(N shards may spend N times it; one ceiling for all: --executor ray)",
     )
     _add_endpoint(parser)
+    parser.add_argument(
+        "--sim-latency-scale",
+        type=float,
+        metavar="S",
+        help="with --sim: the simulator's latencies × S (default 1; 0 answers at once)",
+    )
     parser.add_argument("--resume", metavar="RUN_ID", help="finish the missing samples of a run")
     parser.add_argument(
         "--retry-errors", action="store_true", help="on resume, retry samples whose calls failed"
@@ -191,6 +203,7 @@ def _run(args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
         budget_rub=args.budget_rub,
         sim=args.sim,
+        sim_latency_scale=args.sim_latency_scale,
         base_url=args.base_url,
         api_key_env=args.api_key_env,
         model_routes=args.routes,
@@ -205,6 +218,7 @@ def _run(args: argparse.Namespace) -> int:
         phase=args.phase or "all",
         shard=args.shard,
         executor=args.executor or "local",
+        **({"clock": args.clock} if args.clock else {}),
     )
     _print_outcome(result, args.fmt)
     return 0 if result.status in ("completed", "completed_with_errors") else 3

@@ -102,6 +102,7 @@ def _task_and_samples(spec: TaskSpec, limit: int | None) -> tuple[Task, Sequence
     # The simulator must know every sample a run could pick, whatever its shuffle: load them in
     # source order and do not apply the task's own limits.
     if limit is None:
+        task.all_samples()  # read once, kept on the task (and its copy): the run that loads it next reuses them
         unlimited = task.model_copy(update={"limit": None, "limit_per_language": None, "shuffle_seed": None})
         return task, unlimited.load_samples()
     return task, task.load_samples(limit)
