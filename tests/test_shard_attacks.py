@@ -289,7 +289,9 @@ def test_two_tasks_with_the_same_sample_ids_merge_without_mixing(tmp_path: Path)
 # ---- phases -------------------------------------------------------------------------------------
 
 
-def test_score_twice_and_score_while_another_process_writes_never_write_a_sample_twice(tmp_path: Path) -> None:
+def test_score_twice_and_score_while_another_process_writes_never_write_a_sample_twice(
+    tmp_path: Path,
+) -> None:
     path, out = _task(tmp_path, n=4), tmp_path / "results"
     _run(path, out, "gen", phase="generate")
     held = Journal.open_existing(out / "gen")
