@@ -433,12 +433,12 @@ def test_judged_shards_merge_with_the_judge_rub_of_one_run(tmp_path: Path) -> No
 
 def test_a_shards_summary_says_it_is_one_part_with_its_own_budget(tmp_path: Path, capsys) -> None:
     path, out = _task(tmp_path, n=2), tmp_path / "results"
-    code, stdout, err = cli(["run", str(path), "-m", MODELS[0], "--sim", "--shard", "1/2", "--budget-rub", "1",
-                             "--run-id", "part-1", "--out", str(out), "-q"], capsys)  # fmt: skip
+    code, stdout, err = cli(["run", str(path), "-m", MODELS[0], "--sim", "--sim-latency-scale", "0", "--shard",
+                             "1/2", "--budget-rub", "1", "--run-id", "part-1", "--out", str(out), "-q"], capsys)  # fmt: skip
     assert code == 0, err
     assert "shard 1/2: these numbers cover this shard's samples only, and its ₽ budget was its own" in stdout
-    code, stdout, err = cli(["run", str(path), "-m", MODELS[0], "--sim", "--run-id", "whole", "--out", str(out),
-                             "-q"], capsys)  # fmt: skip
+    code, stdout, err = cli(["run", str(path), "-m", MODELS[0], "--sim", "--sim-latency-scale", "0", "--run-id",
+                             "whole", "--out", str(out), "-q"], capsys)  # fmt: skip
     assert code == 0 and "these numbers cover" not in stdout, err
 
 
