@@ -201,6 +201,12 @@ def _summary_html(df: pd.DataFrame) -> str:
         notes.append(
             f"The router did not report a cost for {estimated} calls; ₽ there is the price-card estimate."
         )
+    unknown = int(table["cost_unknown_calls"].sum())
+    if unknown:
+        notes.append(
+            f"The router reported neither a cost nor token counts for {unknown} calls: their ₽ are unknown and "
+            "counted as 0 here, so the totals are too low (the budget kept their worst case)."
+        )
     notes.append("Failed calls are excluded from accuracy and counted under errors; their cost is included.")
     if "judge_rub" in table:  # judged tasks: the judge's ₽ are never in the totals above
         judged = table[table["judge_rub"].notna()]
@@ -218,7 +224,8 @@ def _thinking_html(df: pd.DataFrame) -> str:
     shown = table[
         (table["truncated_rate"] > 0)
         | (table["rub_reasoning"].fillna(0) > 0)
-        | (table["rub_cache_saved"] > 0)
+        | (table["rub_cache_saved"] != 0)
+        | (table["cache_saved_unknown_calls"] > 0)
     ]
     if shown.empty:
         return ""
@@ -228,13 +235,19 @@ def _thinking_html(df: pd.DataFrame) -> str:
         _e(r.task), _e(r.model),
         "–" if r.reasoning_tokens_mean != r.reasoning_tokens_mean else f"{r.reasoning_tokens_mean:.0f}",
         _pct(r.rub_reasoning / r.total_rub) if r.total_rub else "–", _pct(r.truncated_rate),
-        f"{_pct(r.accuracy)} / {_pct(r.accuracy_untruncated)}", format_rub(r.rub_cache_saved),
+        f"{_pct(r.accuracy)} / {_pct(r.accuracy_untruncated)}", _cache_saved_cell(r),
     ] for r in shown.itertuples()]  # fmt: skip
     note = ("Thinking tokens are billed as output; their share is the price card's, scaled to what was billed. "
             "A truncated answer (finish_reason=length) is the model's answer and is scored; accuracy is also "
             "shown without those. Caching saved: cached prompt tokens at the full prompt price minus the "
-            "cache-read price.")  # fmt: skip
+            "cache-read price, net of what cache writes cost extra; calls whose cache price the catalog "
+            "lacks are counted apart (their saving is unknown).")  # fmt: skip
     return _table(header, rows, raw=True) + f'<p class="note">{_e(note)}</p>'
+
+
+def _cache_saved_cell(r: Any) -> str:
+    saved, unknown = r.rub_cache_saved, r.cache_saved_unknown_calls
+    return format_rub(saved) if not unknown else f"{format_rub(saved)} + unknown on {unknown} calls"
 
 
 def _comparisons_html(df: pd.DataFrame) -> str:
@@ -317,14 +330,24 @@ def _significantly_below_best(df: pd.DataFrame) -> set[tuple[str, str, str]]:
 def _pass_at_k_html(df: pd.DataFrame) -> str:
     if "epoch" not in df or df["epoch"].nunique() < 2:
         return ""
+    binary = [task for task, part in df.groupby("task") if stats.is_binary(part["score"])]
+    df = df[df["task"].isin(binary)]  # pass@k means pass or fail: tasks with partial credit have none
+    if df.empty:
+        return ""
     epochs = int(df.groupby(["task", "model", "sample_id"]).size().max())
     ks = [k for k in (1, 5, 10) if k <= epochs]
     table = stats.pass_at_k_table(df, ks=ks)
     header = ["task", "model", "problems", *(f"pass@{k}, % [95% CI]" for k in ks)]
-    rows = [[_e(r["task"]), _e(r["model"]), str(r["problems"]),
-             *(_ci(r[f"pass@{k}"], r[f"pass@{k}_low"], r[f"pass@{k}_high"], _pct) for k in ks)]
+    rows = [[_e(r["task"]), _e(r["model"]), str(r["problems"]), *(_pass_cell(r, k) for k in ks)]
             for _, r in table.iterrows()]  # fmt: skip
     return _table(header, rows, raw=True)
+
+
+def _pass_cell(r: Any, k: int) -> str:
+    """pass@k with its interval, and how many problems it covers when some had fewer than k answers."""
+    cell = _ci(r[f"pass@{k}"], r[f"pass@{k}_low"], r[f"pass@{k}_high"], _pct)
+    used = r[f"pass@{k}_problems"]
+    return cell if used == r["problems"] else f"{cell} ({used} of {r['problems']} problems)"
 
 
 def _clip(text: Any, limit: int = OUTPUT_CHARS) -> str:

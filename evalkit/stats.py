@@ -172,9 +172,14 @@ def accuracy_ci(
         return _EMPTY
     mean = float(x.mean())
     groups = None if clusters is None else np.asarray(clusters, dtype=object)[keep]
-    clustered = groups is not None and len(pd.unique(groups)) < n
+    shared = 0 if groups is None else len(pd.unique(groups))
+    clustered = groups is not None and 1 < shared < n
     deff = design_effect(x, groups) if clustered else 1.0
     note = f"design effect {deff:.2f}" if clustered else ""
+    if shared == 1 and n > 1:  # no second cluster to compare with: the clustering cannot be measured
+        note = (
+            "one cluster: its design effect cannot be estimated; the interval treats samples as independent"
+        )
     if is_binary(x):
         n_eff = n / deff
         low, high = wilson_interval(mean * n_eff, n_eff, confidence)
@@ -219,8 +224,18 @@ def pass_at_k_table(
     n_boot: int = DEFAULT_BOOTSTRAP,
 ) -> pd.DataFrame:
     """pass@k per (task, model): per problem over its epochs (failed calls dropped), then the mean over
-    problems with a bootstrap interval over problems. k larger than a problem's epochs gives NaN."""
+    problems with a bootstrap interval over problems. A problem with fewer than k answered epochs
+    cannot be estimated and is left out: `pass@k_problems` says how many problems each value covers
+    (`problems` counts them all); NaN when none has k. Scores must be pass or fail (0/1): a partial
+    credit is neither, so such a task is refused rather than counted as failed."""
     scored = df[df["score"].notna()]
+    if not is_binary(scored["score"]) and len(scored):
+        odd = scored[~scored["score"].isin([0, 1])].iloc[0]
+        raise ConfigError(
+            f"pass@k needs pass/fail scores (0 or 1); task {odd['task']!r} has {odd['score']:g} "
+            f"(sample {odd['sample_id']!r}, model {odd['model']!r})",
+            where="pass_at_k_table",
+        )
     rows = []
     for (task, model), group in scored.groupby(["task", "model"], sort=True):
         per_problem = group.groupby("sample_id")["score"].agg(n="size", c=lambda s: int((s >= 1).sum()))
@@ -233,6 +248,7 @@ def pass_at_k_table(
                 row |= {f"pass@{k}": float(np.mean(values)), f"pass@{k}_low": low, f"pass@{k}_high": high}
             else:
                 row |= {f"pass@{k}": math.nan, f"pass@{k}_low": math.nan, f"pass@{k}_high": math.nan}
+            row[f"pass@{k}_problems"] = len(values)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -262,6 +278,7 @@ class Comparison:
     p_adjusted: float = math.nan
     family: int = 1
     language: str | None = None
+    unmatched: int = 0
 
     @property
     def significant(self) -> bool:
@@ -285,9 +302,12 @@ class Comparison:
             head = f"{self.model_a} is {abs(pp):.1f} pp {direction} accurate than {self.model_b}"
         verdict = "significant" if self.significant else "not significant"
         level = f"{100 * self.confidence:g}%"
+        left_out = [f"{self.dropped_errors} pairs with a failed call"] if self.dropped_errors else []
+        left_out += [f"{self.unmatched} answers the other model lacks"] if self.unmatched else []
+        pairs = f"n = {self.n_pairs} pairs" + (f"; left out: {', '.join(left_out)}" if left_out else "")
         text = (
             f"{head} ({level} CI {100 * self.low:.1f} to {100 * self.high:.1f}, "
-            f"{_format_p(self.p_value)}, n = {self.n_pairs} pairs): {verdict}"
+            f"{_format_p(self.p_value)}, {pairs}): {verdict}"
         )
         if self.family > 1 and not math.isnan(self.p_adjusted):
             adjusted = "significant" if self.significant_adjusted else "not significant"
@@ -356,13 +376,16 @@ def compare_models(
     del seed, n_boot
     _check_present(df, model_a, model_b, task)
     pairs, dropped = paired_scores(df, model_a, model_b, task)
+    data = df if task is None else df[df["task"] == task]
+    answers = data[data["model"].isin([model_a, model_b])].drop_duplicates(["model", *_KEYS])
+    unmatched = len(answers) - 2 * (len(pairs) + dropped) if model_a != model_b else 0
     a = pairs["score_a"].to_numpy(float)
     b = pairs["score_b"].to_numpy(float)
     n = len(a)
     a_only = int(np.sum(a > b))
     b_only = int(np.sum(b > a))
     base = dict(model_a=model_a, model_b=model_b, task=task, n_pairs=n, confidence=confidence)
-    base |= dict(dropped_errors=dropped, a_only=a_only, b_only=b_only)
+    base |= dict(dropped_errors=dropped, a_only=a_only, b_only=b_only, unmatched=unmatched)
     if n == 0:
         return Comparison(**base, accuracy_a=math.nan, accuracy_b=math.nan, difference=math.nan,
                           low=math.nan, high=math.nan, p_value=math.nan, method="none")  # fmt: skip
@@ -373,7 +396,7 @@ def compare_models(
         low, high = tango_interval(a_only, b_only, n, confidence)
         p, method = mcnemar_p(a_only, b_only), "mcnemar-score"
     else:
-        low, high, p, method = _clustered_test(diff, deff, confidence)
+        low, high, p, method = _clustered_test(diff, deff, confidence, len(pd.unique(clusters)))
     return Comparison(**base, accuracy_a=float(a.mean()), accuracy_b=float(b.mean()),
                       difference=float(diff.mean()), low=low, high=high, p_value=p, method=method)  # fmt: skip
 
@@ -487,8 +510,15 @@ def mcnemar_exact(a_only: int, b_only: int) -> float:
     return float(sps.binomtest(a_only, discordant, 0.5).pvalue)
 
 
-def _clustered_test(diff: np.ndarray, deff: float, confidence: float) -> tuple[float, float, float, str]:
-    """mean ± z·SE and the two-sided p of the same z: one SE for both, so they always agree."""
+def _clustered_test(
+    diff: np.ndarray, deff: float, confidence: float, units: int
+) -> tuple[float, float, float, str]:
+    """mean ± z·SE and the two-sided p of the same z: one SE for both, so they always agree.
+
+    When every pair differs by the same amount the SE is 0 and a z test would call any difference
+    certain, even from two pairs. Then the exact sign test over the `units` independent clusters
+    decides (p = 2 · 2^−units), and its inversion is the interval: the one difference seen when
+    p < α, else every difference from −1 to 1."""
     from scipy import stats as sps
 
     se = math.sqrt(deff) * clustered_se(diff)
@@ -497,7 +527,11 @@ def _clustered_test(diff: np.ndarray, deff: float, confidence: float) -> tuple[f
     if math.isnan(se):  # a single pair: nothing to test
         return math.nan, math.nan, math.nan, method
     if se == 0:  # every pair differs by the same amount
-        return mean, mean, 1.0 if mean == 0 else 0.0, method
+        if mean == 0:
+            return 0.0, 0.0, 1.0, method
+        p = min(1.0, 2.0 ** (1 - units))
+        low, high = (mean, mean) if p < 1 - confidence else (-1.0, 1.0)
+        return low, high, p, "sign-exact"
     half = _z(confidence) * se
     p = float(2 * sps.norm.sf(abs(mean) / se))
     return max(-1.0, mean - half), min(1.0, mean + half), p, method
@@ -513,6 +547,18 @@ def effective_cost(df: pd.DataFrame) -> tuple[pd.Series, int]:
     estimate = _numeric(df, "cost_rub_estimated")
     fallback = router.isna() & estimate.notna()
     return router.fillna(estimate).fillna(0.0), int(fallback.sum())
+
+
+def cost_unknown_calls(df: pd.DataFrame) -> int:
+    """Answered calls that came back with neither `usage.cost` nor token counts: billed, but for how
+    much nothing says, so `effective_cost` counts them 0 and every ₽ total is that much short."""
+    if df.empty:
+        return 0
+    answered = df["error"].isna() if "error" in df else pd.Series(True, index=df.index)
+    if "from_cache" in df:  # a replay from the response cache is not billed again
+        answered &= ~df["from_cache"].fillna(False).astype(bool)
+    unknown = answered & _numeric(df, "cost_rub").isna() & _numeric(df, "cost_rub_estimated").isna()
+    return int(unknown.sum())
 
 
 def _numeric(df: pd.DataFrame, column: str) -> pd.Series:
@@ -649,6 +695,7 @@ def group_summary(
         "rub_per_1000_low": per_1000.low, "rub_per_1000_high": per_1000.high,
         "rub_per_correct": per_correct.value, "rub_per_correct_low": per_correct.low,
         "rub_per_correct_high": per_correct.high, "cost_estimated_calls": fallback,
+        "cost_unknown_calls": cost_unknown_calls(group),
         **cost_split(group, float(cost.sum())),
         **thinking_and_caching(group, float(cost.sum())),
         **judge_cost(group, cost),
@@ -670,7 +717,9 @@ def thinking_and_caching(group: pd.DataFrame, total_rub: float) -> dict[str, flo
     """truncated_rate (answers cut at max_tokens, of the answered calls), accuracy_untruncated (the
     accuracy without them: a truncated answer is scored, so both are shown), reasoning_tokens_mean,
     rub_reasoning (the thinking's share of the billed ₽, in the price card's proportions, as in
-    `cost_split`) and rub_cache_saved (what cached prompt tokens cost less than at the full price)."""
+    `cost_split`), rub_cache_saved (what cached prompt tokens cost less than at the full price, net of
+    cache writes; negative when writing the cache cost more than reading it saved) and
+    cache_saved_unknown_calls (calls whose cache price the catalog lacks: left out of rub_cache_saved)."""
     answered = group[group["error"].isna()] if "error" in group else group
     truncated = answered["truncated"].fillna(False).astype(bool) if "truncated" in answered else None
     scores = pd.to_numeric(answered["score"], errors="coerce") if "score" in answered else pd.Series()
@@ -688,7 +737,22 @@ def thinking_and_caching(group: pd.DataFrame, total_rub: float) -> dict[str, flo
         "reasoning_tokens_mean": float(thinking.mean()) if thinking is not None and thinking.notna().any() else math.nan,
         "rub_reasoning": total_rub * share,
         "rub_cache_saved": _column_sum(group, "cost_rub_cache_saved"),
+        "cache_saved_unknown_calls": _cache_saved_unknown(group),
     }  # fmt: skip
+
+
+def _cache_saved_unknown(group: pd.DataFrame) -> int:
+    """Calls that read or wrote the prompt cache, priced by a card without that cache price: what the
+    cache saved on them is unknown, so `rub_cache_saved` covers only the others."""
+    if "cost_rub_cache_saved" not in group or "cost_rub_estimated" not in group:
+        return 0
+    cache = _numeric(group, "cached_tokens").fillna(0) + _numeric(group, "cache_write_tokens").fillna(0)
+    unknown = (
+        (cache > 0)
+        & _numeric(group, "cost_rub_estimated").notna()
+        & _numeric(group, "cost_rub_cache_saved").isna()
+    )
+    return int(unknown.sum())
 
 
 _COST_PARTS = {
@@ -723,9 +787,10 @@ def summary_table(
     """One row per group (default: task and model): n (every call), n_scored (calls with an answer),
     errors, error_rate, accuracy with its interval (and the method), latency and TTFT p50/p95 (s), total
     ₽, ₽ per 1000 samples with interval, ₽ per correct answer with interval, how many calls used the
-    price-card estimate, the total split into input / output / images (`cost_split`), thinking and
-    caching (`thinking_and_caching`: truncated_rate, accuracy_untruncated, reasoning_tokens_mean,
-    rub_reasoning, rub_cache_saved), and whether any row is simulated."""
+    price-card estimate and how many had no cost at all (`cost_unknown_calls`, counted 0), the total
+    split into input / output / images (`cost_split`), thinking and caching (`thinking_and_caching`:
+    truncated_rate, accuracy_untruncated, reasoning_tokens_mean, rub_reasoning, rub_cache_saved,
+    cache_saved_unknown_calls), and whether any row is simulated."""
     keys = list(by)
     rows = []
     for values, group in df.groupby(keys, sort=True, dropna=False):
@@ -891,6 +956,37 @@ def paired_sample_size(delta: float, discordance: float, *, power: float = 0.8, 
     return (za * math.sqrt(discordance) + zb * math.sqrt(discordance - delta**2)) ** 2 / delta**2
 
 
+def mcnemar_power(n: int, delta: float, discordance: float, *, alpha: float = 0.05) -> float:
+    """The exact power of `mcnemar_p` (the test `compare_models` runs on independent pairs) with n pairs,
+    P(A only) − P(B only) = delta and P(A only) + P(B only) = discordance: summed over the binomial
+    number of discordant pairs, not a normal approximation."""
+    from scipy import stats as sps
+
+    d = np.arange(1, n + 1)
+    z = _z(1 - alpha)
+    share = (discordance + abs(delta)) / (2 * discordance)  # P(A only | the pair disagrees)
+    upper = sps.binom.sf(np.floor((d + z * np.sqrt(d)) / 2), d, share)  # A only > (d + z√d) / 2
+    lower = sps.binom.cdf(np.ceil((d - z * np.sqrt(d)) / 2) - 1, d, share)  # A only < (d − z√d) / 2
+    return float(np.sum(sps.binom.pmf(d, n, discordance) * (upper + lower)))
+
+
+_EXACT_UP_TO = 20_000  # pairs; past this the normal approximation is as good and the sum slower
+
+
+def _exact_sample_size(n_approx: float, delta: float, discordance: float, power: float, alpha: float) -> int:
+    """The fewest pairs whose exact McNemar power reaches `power`, searched from the normal
+    approximation, which overshoots (up to 15 points of power) when the disagreements mostly go one
+    way. Power rises with n in a sawtooth; the search stops at the first n below that falls short."""
+    n = max(2, math.ceil(n_approx - 1e-9))
+    if n > _EXACT_UP_TO or discordance >= 1:
+        return n
+    while mcnemar_power(n, delta, discordance, alpha=alpha) < power:
+        n += 1
+    while n > 2 and mcnemar_power(n - 1, delta, discordance, alpha=alpha) >= power:
+        n -= 1
+    return n
+
+
 def detectable_difference(
     n_samples: int, discordance: float, *, power: float = 0.8, alpha: float = 0.05, design_effect: float = 1.0
 ) -> float:
@@ -933,8 +1029,9 @@ def plan(
     counts, else from what the pilot was billed. Without a pilot, give `accuracy_a`, `accuracy_b` (and
     the `correlation` of their right/wrong answers, 0 by default; a `design_effect` if samples cluster).
 
-    The count is rounded up; with clusters it is n_independent × design effect (the pilot's cluster
-    sizes are assumed to hold in the full run).
+    Independent pairs: the fewest whose exact McNemar power reaches `power` (`mcnemar_power`); with
+    clusters, Connor's count × the design effect, rounded up (the pilot's cluster sizes are assumed to
+    hold in the full run).
     """
     if df is not None:
         if model_a is None or model_b is None:
@@ -958,6 +1055,8 @@ def plan(
 
 def _make_plan(names, task, delta, power, alpha, discordance, deff, cluster_size, prices, source) -> Plan:
     n_independent = paired_sample_size(delta, discordance, power=power, alpha=alpha)
+    if deff <= 1:  # independent pairs are tested by McNemar's test, whose power can be summed exactly
+        n_independent = _exact_sample_size(n_independent, delta, discordance, power, alpha)
     n_samples = n_independent * deff
     if cluster_size > 1:  # whole clusters: a paragraph's questions come together
         n_samples = math.ceil(n_samples / cluster_size - 1e-9) * cluster_size

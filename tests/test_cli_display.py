@@ -162,7 +162,9 @@ def test_plan_from_a_pilot_and_from_stated_accuracies(results, capsys) -> None:
     stated = _out(
         capsys, ["plan", "A", "B", "--accuracy-a", "75", "--accuracy-b", "70", "--correlation", "0.5"]
     )
-    assert "you need 631 samples" in stated and "no prices without a pilot run" in stated
+    assert (
+        "you need 627 samples" in stated and "no prices without a pilot run" in stated
+    )  # exact McNemar power (Connor: 631)
     clustered = _out(capsys, ["plan", "A", "B", "--accuracy-a", "75", "--accuracy-b", "70", "--correlation", "0.5",
                               "--design-effect", "1.5", "--cluster-size", "4"])  # fmt: skip
     assert "you need 948 samples" in clustered  # 631 × 1.5, up to whole clusters of 4
@@ -215,11 +217,11 @@ def test_plan_warns_with_the_numbers_when_the_task_has_fewer_samples_than_it_nee
     assert main([*stated, "--task", "builtin_qa", "--json"]) == 0
     captured = capsys.readouterr()
     parsed = json.loads(captured.out)
-    assert parsed["n_samples"] == 631 > available and parsed["task"] == "builtin_qa"
+    assert parsed["n_samples"] == 627 > available and parsed["task"] == "builtin_qa"
     reach = stats.detectable_difference(available, parsed["discordance"], power=0.8, alpha=0.05)
     assert stats.paired_sample_size(reach, parsed["discordance"]) == pytest.approx(available, rel=1e-9)
     warning = (
-        f"the plan needs 631 samples but task 'builtin_qa' has only {available}: with all of them the "
+        f"the plan needs 627 samples but task 'builtin_qa' has only {available}: with all of them the "
         f"smallest difference detectable at power 80% is {100 * reach:.1f} pp, not 5.0 pp"
     )
     assert parsed["warnings"] == [warning] and f"evalkit: warning: {warning}\n" in captured.err

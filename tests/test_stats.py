@@ -269,7 +269,7 @@ def test_compare_models_drops_failed_pairs_and_writes_a_sentence() -> None:
     )
     sentence = result.sentence()
     assert sentence.startswith("A is 28.6 pp more accurate than B (95% CI ")
-    assert "p = 0.002, n = 35 pairs): significant" in sentence
+    assert "p = 0.002, n = 35 pairs; left out: 3 pairs with a failed call): significant" in sentence
     reverse = stats.compare_models(_paired_frame(a, b), "B", "A")
     assert reverse.sentence().startswith("B is 28.6 pp less accurate than A")
 

@@ -146,8 +146,10 @@ def thinking_notes(part: pd.DataFrame) -> list[str]:
             said.append(
                 f"thinking {100 * thinking / total:.0f}% of the ₽ ({r['reasoning_tokens_mean']:.0f} tokens a call)"
             )
-        if r.get("rub_cache_saved", 0) > 0:
-            said.append(f"caching saved {rub(r['rub_cache_saved'])} ₽")
+        if caching := cache_note(r):
+            said.append(caching)
+        if unknown := r.get("cost_unknown_calls", 0):
+            said.append(f"{unknown} calls came back without a cost or token counts: ₽ shown are too low")
         with_judge = r.get("rub_per_1000_with_judge", math.nan)
         if with_judge is not None and with_judge == with_judge:  # a judged task (NaN for the others)
             said.append(f"judge {rub(r['judge_rub'])} ₽ apart: ₽/1000 {rub(r['rub_per_1000'])} without it, "
@@ -155,6 +157,22 @@ def thinking_notes(part: pd.DataFrame) -> list[str]:
         if said:
             lines.append(f"  {r['model']}: " + "; ".join(said))
     return lines
+
+
+def cache_note(r: Any) -> str:
+    """What prompt caching saved (or cost, when writes outweighed reads), and what is not known."""
+    saved, unknown = r.get("rub_cache_saved", 0), r.get("cache_saved_unknown_calls", 0) or 0
+    said = (
+        f"caching saved {rub(saved)} ₽"
+        if saved > 0
+        else f"caching cost {rub(-saved)} ₽ more"
+        if saved < 0
+        else ""
+    )
+    if unknown:
+        gap = f"{unknown} calls read or wrote the cache at a price the catalog lacks, saving unknown"
+        said = f"{said} on the other calls ({gap})" if said else f"caching saved ? ₽ ({gap})"
+    return said
 
 
 def runs(frame: pd.DataFrame, fmt: Format = "table", *, width: int | None = None) -> str:
@@ -187,6 +205,7 @@ def comparisons(
         return {
             "scope": scope, "model_a": c.model_a, "model_b": c.model_b, "task": c.task,
             "language": c.language, "n_pairs": c.n_pairs, "dropped_errors": c.dropped_errors,
+            "unmatched": c.unmatched,
             "accuracy_a": c.accuracy_a, "accuracy_b": c.accuracy_b, "difference": c.difference,
             "low": c.low, "high": c.high, "p_value": c.p_value,
             "p_holm": math.nan if scope == "pooled" else c.p_adjusted, "method": c.method,

@@ -64,14 +64,15 @@ class Attempts:
 
     async def end(self, record: CallRecord) -> float:
         """Settle the attempt `record` describes; returns the ₽ it left unconfirmed."""
-        from evalkit.client.errors import may_be_billed
+        from evalkit.runner.budget import possibly_billed
 
+        estimated = self.estimate(record)
         return await settle_attempt(
             self.budget,
             self.limiter,
             self._open.pop(),
             error=record.error,
             actual_rub=record.cost_rub,
-            estimated_rub=self.estimate(record),
-            possibly_billed=may_be_billed(record.error),
+            estimated_rub=estimated,
+            possibly_billed=possibly_billed(record.error, record.cost_rub, estimated),
         )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from evalkit.client.errors import may_be_billed
 from evalkit.common.errors import BudgetError
 
 MARGIN = 1.1
@@ -21,6 +22,13 @@ MARGIN = 1.1
 
 class BudgetExhausted(BudgetError):
     """The next call's worst case does not fit in what is left of the budget."""
+
+
+def possibly_billed(error: str | None, cost_rub: float | None, estimated_rub: float | None) -> bool:
+    """Whether an attempt without a cost may still have been billed: one that failed after the router
+    may have started generating, or a reply that came back with neither `usage.cost` nor token counts
+    (it was billed; how much, nothing says, so its worst case stays committed)."""
+    return may_be_billed(error) or (error is None and cost_rub is None and estimated_rub is None)
 
 
 @dataclass
@@ -92,6 +100,9 @@ class Budget:
             self.unconfirmed_rub += unconfirmed
         if actual_rub and estimated_rub:
             self._ratio = max(self._ratio, actual_rub / estimated_rub)
+        if actual_rub and reservation.estimate and actual_rub > reservation.estimate:
+            # billed past its worst case (thinking beyond max_tokens): later calls reserve as much
+            self._ratio = max(self._ratio, actual_rub / reservation.estimate)
         self.spent_rub += cost
         if self.limit_rub is None:
             return unconfirmed

@@ -73,6 +73,8 @@ def estimate_run(
             thinking, basis = expected_thinking_tokens(max_tokens, reasoning)
             thinking = min(thinking, worst)
             expected = min(worst, max_tokens * EXPECTED_OUTPUT_SHARE + thinking)
+            # a card without a cache-read price counts no saving: its row claims no cached tokens
+            read = cached if price is not None and price.input_cache_read is not None else 0
             rows.append(
                 CostRange(
                     task.name,
@@ -80,10 +82,10 @@ def estimate_run(
                     calls,
                     prompt_tokens,
                     images,
-                    _cost(price, prompt_tokens, calls, images, cached),
-                    _cost(price, prompt_tokens, expected * calls, images, cached),
-                    _cost(price, prompt_tokens, worst * calls, images, 0),
-                    cached,
+                    _cost(price, prompt_tokens, calls, images, read),
+                    _cost(price, prompt_tokens, expected * calls, images, read),
+                    None if price is None else price.worst_case(prompt_tokens, int(worst * calls), images),
+                    read,
                     thinking,
                     basis,
                 )

@@ -244,7 +244,7 @@ class JudgeCalls:
         runner = self.runner
         price = runner.judge_prices.get(call.judge)
         worst = (
-            price.estimate(Rendered(call.messages).prompt_token_bound, call.params["max_tokens"]).total
+            price.worst_case(Rendered(call.messages).prompt_token_bound, call.params["max_tokens"])
             if price
             else 0.0
         )

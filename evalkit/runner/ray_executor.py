@@ -227,7 +227,8 @@ class CallWorkerState:
         price: dict[str, float] | None,
         images: int,
     ) -> dict[str, Any]:
-        from evalkit.client import CallHooks, may_be_billed
+        from evalkit.client import CallHooks
+        from evalkit.runner.budget import possibly_billed
 
         outcome: dict[str, Any] = {"sent": 0, "unconfirmed_rub": 0.0, "totals": None, "node": self.node}
         open_tickets: list[str] = []
@@ -243,7 +244,11 @@ class CallWorkerState:
         async def after_attempt(record: CallRecord, attempt: int) -> None:
             estimate = _estimate(price, record, images)
             unconfirmed, outcome["totals"] = await self.treasury.end.remote(
-                open_tickets.pop(), record.error, record.cost_rub, estimate, may_be_billed(record.error)
+                open_tickets.pop(),
+                record.error,
+                record.cost_rub,
+                estimate,
+                possibly_billed(record.error, record.cost_rub, estimate),
             )
             outcome["unconfirmed_rub"] += unconfirmed
 

@@ -181,9 +181,10 @@ def sample_row(
 def _estimate_columns(estimate: Any) -> dict[str, float | None]:
     parts = ("total", "input", "output", "images", "reasoning", "cache_saved")
     names = ("cost_rub_estimated", *(f"cost_rub_{part}" for part in parts[1:]))
+    values = (getattr(estimate, part) if estimate else None for part in parts)
     return {
-        name: getattr(estimate, part) if estimate else None for name, part in zip(names, parts, strict=True)
-    }
+        name: None if value != value else value for name, value in zip(names, values, strict=True)
+    }  # NaN: unknown
 
 
 _CALL_COLUMNS = (

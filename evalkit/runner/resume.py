@@ -6,11 +6,12 @@ A resume continues the recorded run only if its tasks are still the same (by fin
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from evalkit.common.errors import ConfigError, TaskError
+from evalkit.common.errors import ConfigError, EvalkitWarning, TaskError
 from evalkit.runner.config import RunConfig
 from evalkit.runner.journal import read_manifest
 from evalkit.task.spec import Task, resolve_task
@@ -30,7 +31,22 @@ def resume_config(config: RunConfig, given: list[Any]) -> tuple[RunConfig, list[
             "so old and new samples would not be comparable; start a new run, or resume with force=True",
             option="force",
         )
+    _warn_ignored_models(config, saved)
     return config.resumed_from(saved), tasks
+
+
+def _warn_ignored_models(config: RunConfig, saved: RunConfig) -> None:
+    """A resume finishes the recorded models only: other models (another effort list) given now are
+    not run into it, where their results would mix with a sweep that did not ask for them."""
+    ignored = [m for m in config.models if m not in saved.models]
+    if ignored:
+        warnings.warn(
+            EvalkitWarning(
+                f"run {config.resume} keeps its models ({', '.join(saved.models)}); {', '.join(ignored)} "
+                "given now are not run: start a new run for them"
+            ),
+            stacklevel=3,
+        )
 
 
 def read_back(manifest: dict[str, Any], directory: Path) -> tuple[RunConfig, list[str]]:

@@ -557,7 +557,7 @@ class Runner:
                 )
             return 0.0
         output_bound = worst_case_output_tokens(unit.task.generation.max_tokens, params.get("reasoning"))
-        return price.estimate(rendered.prompt_token_bound, output_bound, images=len(rendered.images)).total
+        return price.worst_case(rendered.prompt_token_bound, output_bound, images=len(rendered.images))
 
     def _estimate(self, unit: Unit, rendered: Rendered, record: CallRecord) -> Any:
         return record.estimate(self.prices.get(unit.model), len(rendered.images))

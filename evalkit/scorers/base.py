@@ -64,9 +64,28 @@ def close_scorer(scorer: Callable[..., Score]) -> None:
 def score_output(
     scorer: Callable[..., Score], output: str, sample: Sample
 ) -> tuple[Score | None, str | None]:
-    """Score one output; a scorer that breaks (e.g. the sandbox itself failed) is an error, not a 0."""
+    """Score one output; a scorer that breaks (e.g. the sandbox itself failed), or returns a value
+    that is no score in [0, 1] (NaN, 1.5, a string), is an error, not a number averaged in."""
     output = encodable(output)  # a lone surrogate cannot reach a file, a regex engine or the sandbox
     try:
-        return scorer(output, sample), None
+        score = scorer(output, sample)
     except Exception as exc:  # any scorer bug must not end the run or pass for a wrong answer
         return None, f"{type(exc).__name__}: {exc}"[:500]
+    value = getattr(score, "value", score)
+    if _is_score(value):
+        return score, None
+    name = getattr(scorer, "__name__", type(scorer).__name__)
+    return None, f"scorer {name} returned {value!r} for sample {sample.id!r}: a score is a number in [0, 1]"[
+        :500
+    ]
+
+
+def _is_score(value: object) -> bool:
+    """A number in [0, 1] (NaN is not): bools and numpy scalars count, text does not."""
+    if isinstance(value, str | bytes):
+        return False
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return 0 <= number <= 1

@@ -67,6 +67,7 @@ class SimModel(BaseModel):
     completion_price: float = Field(ge=0)
     image_price: float = Field(0.0, ge=0)
     cache_read_price: float = Field(0.0, ge=0)
+    lists_cache_price: bool = True  # False: /models omits input_cache_read, yet reads are billed at it
     cache_write_price: float | None = Field(None, ge=0)  # None: writing the cache costs nothing extra
     max_completion_tokens: int = Field(16384, gt=0)
     quality: dict[str, float] = Field(default_factory=dict)

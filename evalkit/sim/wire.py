@@ -147,7 +147,7 @@ def model_entry(model: SimModel, created: int) -> dict[str, Any]:
             "request": 0,
             "web_search": 0,
             "internal_reasoning": 0,
-            "input_cache_read": model.cache_read_price,
+            **({"input_cache_read": model.cache_read_price} if model.lists_cache_price else {}),
             **({} if model.cache_write_price is None else {"input_cache_write": model.cache_write_price}),
         },
         "top_provider": {

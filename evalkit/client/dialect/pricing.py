@@ -7,6 +7,7 @@ read them from a live answer; a `PriceCard` estimates what a call costs (`usage.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,8 @@ class CostEstimate:
     """A price-card estimate of one call, split by what was billed (₽).
 
     `reasoning` is the thinking's share of `output` (not added to the total); `cache_saved` is what
-    the cached prompt tokens would have cost more at the full prompt price.
+    the cached prompt tokens would have cost more at the full prompt price, net of what cache writes
+    cost extra (NaN when the price card has no price for a cache read or write the call made).
     """
 
     total: float
@@ -52,7 +54,8 @@ class PriceCard:
     ) -> CostEstimate:
         """Cost of a call; prompt tokens read from the cache are billed at `input_cache_read` and those
         written to it at `input_cache_write` when the card has them, and thinking tokens (counted in
-        `completion_tokens`) as output. `cache_saved` is net of what writing the cache cost extra."""
+        `completion_tokens`, or on top of them when a provider reports more thinking than completion
+        tokens) as output. `cache_saved` is net of what writing the cache cost extra."""
         cached = min(max(cached_tokens, 0), prompt_tokens)
         written = min(max(cache_write_tokens, 0), prompt_tokens - cached)
         cache_price = self.prompt if self.input_cache_read is None else self.input_cache_read
@@ -60,16 +63,36 @@ class PriceCard:
         input_cost = (
             (prompt_tokens - cached - written) * self.prompt + cached * cache_price + written * write_price
         )
-        output_cost = completion_tokens * self.completion
+        thinking = max(reasoning_tokens, 0)
+        # more thinking than completion tokens: this provider counts the thought apart, and bills both
+        output_cost = (
+            completion_tokens + (thinking if thinking > completion_tokens else 0)
+        ) * self.completion
         image_cost = images * self.image
         return CostEstimate(
             total=input_cost + output_cost + image_cost,
             input=input_cost,
             output=output_cost,
             images=image_cost,
-            reasoning=min(max(reasoning_tokens, 0), completion_tokens) * self.completion,
-            cache_saved=cached * (self.prompt - cache_price) - written * (write_price - self.prompt),
+            reasoning=thinking * self.completion,
+            cache_saved=self._cache_saved(cached, written),
         )
+
+    def worst_case(self, prompt_tokens: int, output_tokens: int, images: int = 0) -> float:
+        """The most a call can be billed: every prompt token at the dearer of the prompt and the
+        cache-write price (a router may write the whole prompt to its cache), and all the output."""
+        dearer_write = self.input_cache_write is not None and self.input_cache_write > self.prompt
+        written = prompt_tokens if dearer_write else 0
+        return self.estimate(prompt_tokens, output_tokens, images=images, cache_write_tokens=written).total
+
+    def _cache_saved(self, cached: int, written: int) -> float:
+        """NaN when the card lacks the price of a cache read or write the call made: without it the
+        saving is unknown, and 0 would claim the cache was worth nothing."""
+        if (cached and self.input_cache_read is None) or (written and self.input_cache_write is None):
+            return math.nan
+        read = 0.0 if not cached else cached * (self.prompt - self.input_cache_read)  # type: ignore[operator]
+        wrote = 0.0 if not written else written * (self.input_cache_write - self.prompt)  # type: ignore[operator]
+        return read - wrote
 
     def per_million(self) -> dict[str, float | None]:
         """Display units: ₽ per 1M input / output / cache-read tokens and ₽ per 1K images."""

@@ -21,6 +21,7 @@ EFFORT_RATIO = {"minimal": 0.1, "low": 0.2, "medium": 0.5, "high": 0.8}
 MIN_BUDGET, MAX_BUDGET = 1024, 32000
 _OPEN = re.compile(r"<think(?:ing)?>", re.IGNORECASE)
 _TAG = re.compile(r"</?think(?:ing)?>", re.IGNORECASE)
+_FENCE = "```"
 
 
 def reasoning_request(effort: str | None, max_tokens: int | None, exclude: bool) -> dict[str, Any]:
@@ -121,7 +122,8 @@ def split_thinking(content: str) -> Split:
     """Separate `<think>…</think>` (or `<thinking>`) blocks from the answer, so a scorer never sees them.
 
     Blocks may nest and repeat; a block that never closes makes the rest thinking (the answer is then
-    empty: a truncated thought is no answer). A closing tag with no opening one (models whose template
+    empty: a truncated thought is no answer). A tag inside a fenced code block of the answer is part
+    of the code (a program that parses `<think>` tags), not thinking. A closing tag with no opening one (models whose template
     put `<think>` into the prompt) makes everything before it thinking.
     """
     if not _TAG.search(content):
@@ -131,26 +133,43 @@ def split_thinking(content: str) -> Split:
     depth = position = 0
     answer_start: int | None = None
     first = _TAG.search(content)
-    if first is not None and first.group().startswith("</") and not _OPEN.search(content, 0, first.start()):
+    before = content[: first.start()] if first is not None else ""
+    if (
+        first is not None
+        and first.group().startswith("</")
+        and not _OPEN.search(before)
+        and not before.count(_FENCE) % 2
+    ):
         thinking.append(content[: first.start()])
         position = first.end()
     for tag in _TAG.finditer(content, position):
         text = content[position : tag.start()]
         if depth:
             thinking.append(text)
-        elif text:
-            answer_start = position if answer_start is None and text.strip() else answer_start
+        else:
+            answer_start = _answer_start(answer_start, position, text)
             answer.append(text)
+            if "".join(answer).count(_FENCE) % 2:  # a tag inside the answer's code block is code
+                answer.append(tag.group())
+                position = tag.end()
+                continue
         depth = depth + 1 if not tag.group().startswith("</") else max(0, depth - 1)
         position = tag.end()
     tail = content[position:]
     if depth:
         thinking.append(tail)
-    elif tail:
-        answer_start = position if answer_start is None and tail.strip() else answer_start
+    else:
+        answer_start = _answer_start(answer_start, position, tail)
         answer.append(tail)
     start = len(content) if answer_start is None else answer_start
     return Split("".join(answer).strip(), "".join(thinking).strip(), start, unterminated=depth > 0)
+
+
+def _answer_start(found: int | None, position: int, text: str) -> int | None:
+    """Where the answer's first visible character is (whitespace between blocks is no answer yet)."""
+    if found is not None or not text.strip():
+        return found
+    return position + len(text) - len(text.lstrip())
 
 
 def _details(usage: Any, name: str) -> Any:

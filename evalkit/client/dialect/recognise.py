@@ -188,7 +188,8 @@ def sse_event(line: str, pending: list[str]) -> str | None:
 
 
 def usage_cost(usage: Any) -> float | None:
-    """`usage.cost`, the ₽ the router billed for the call; None when absent or not a number."""
+    """`usage.cost`, the ₽ the router billed for the call; None when absent, not a number, or negative
+    (a refund is no bill: taken at its word it would give money back to the budget)."""
     cost = usage.get("cost") if isinstance(usage, Mapping) else None
     if isinstance(cost, bool) or not isinstance(cost, int | float | str):
         return None
@@ -196,7 +197,7 @@ def usage_cost(usage: Any) -> float | None:
         value = float(cost)
     except ValueError:
         return None
-    return value if math.isfinite(value) else None
+    return value if math.isfinite(value) and value >= 0 else None
 
 
 def usage_tokens(usage: Any) -> tuple[int, int] | None:
