@@ -90,6 +90,7 @@ def render_report(df: pd.DataFrame, manifests: list[dict] | None = None, title: 
     simulated = bool("simulated" in df and df["simulated"].fillna(False).astype(bool).any())
     sections = [
         _banner() if simulated else "",
+        _shard_banner(manifests or []),
         _section("Summary", _summary_html(df)),
         _section("Thinking, truncation and caching", _thinking_html(df)),
         _section("Paired comparisons", _comparisons_html(df)),
@@ -127,6 +128,21 @@ def _banner() -> str:
     return (
         '<div class="banner">SIMULATED: these results come from the local simulator, not from real '
         "models. Accuracy, latency and ₽ are synthetic.</div>"
+    )
+
+
+def _shard_banner(manifests: list[dict]) -> str:
+    """A shard holds part of a run's samples (and maybe only some epochs of a problem, for pass@k)."""
+    shards = [
+        f"{m.get('run_id')} is shard {(m.get('config') or {}).get('shard')}"
+        for m in manifests
+        if (m.get("config") or {}).get("shard")
+    ]
+    if not shards:
+        return ""
+    return (
+        f'<div class="banner">SHARD: {_e("; ".join(shards))} of a run. Its numbers, pass@k included, cover '
+        "its own part of the samples; merge the shards (evalkit merge) for the whole run.</div>"
     )
 
 

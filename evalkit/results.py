@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalkit.common.errors import ConfigError
+from evalkit.common.errors import ConfigError, EvalkitWarning
 from evalkit.common.text import encodable
 from evalkit.runner.journal import MANIFEST, iter_records, key_of, read_manifest
 from evalkit.runner.record import SampleRow
@@ -77,14 +78,15 @@ def list_runs(out: str | Path | None = None) -> pd.DataFrame:
 
 def load_results(runs: str | Path | Sequence[str | Path], out: str | Path | None = None) -> pd.DataFrame:
     """Load runs into one DataFrame; the latest record of each sample wins. `runs` are run ids, run
-    directories, or results folders (every run inside is loaded: `load_results("results")`).
+    directories, or results folders (every run inside is loaded: `load_results("results")`). A shard
+    whose merged run is loaded too is left out (with a warning): the merged run holds its samples.
 
     Columns are listed in DESIGN.md; `score` is NaN for failed calls, which are counted apart.
     """
     import pandas as pd
 
     rows: list[dict[str, Any]] = []
-    for directory in expand_runs(runs, out):
+    for directory in _without_merged_shards(expand_runs(runs, out)):
         rows.extend(_latest_rows(directory))
     frame = pd.DataFrame(rows, columns=None if rows else list(_EMPTY_COLUMNS))
     if "target" in frame:
@@ -114,6 +116,40 @@ _EMPTY_COLUMNS = (
     "from_cache",
     "simulated",
 )
+
+
+def _without_merged_shards(directories: list[Path]) -> list[Path]:
+    """The runs to load, less the shards of a merged run among them: loading both would count each of
+    their samples twice (and narrow every interval as if there were twice as many)."""
+    manifests = {directory: _manifest_or_none(directory) for directory in directories}
+    merged: dict[tuple[str, str], str] = {}  # (shard run id, its shard) -> the merged run holding it
+    for manifest in manifests.values():
+        for part in manifest.get("merged_from") or []:
+            merged[(str(part.get("run_id")), str(part.get("shard")))] = str(manifest.get("run_id"))
+    kept, left_out = [], []
+    for directory, manifest in manifests.items():
+        shard = (manifest.get("config") or {}).get("shard")
+        if shard and (into := merged.get((directory.name, str(shard)))):
+            left_out.append(f"{directory.name} (in {into})")
+        else:
+            kept.append(directory)
+    if left_out:
+        warnings.warn(
+            EvalkitWarning(
+                f"left out shard run(s) {', '.join(left_out)}: their merged run is loaded too, and holds "
+                "their samples"
+            ),
+            stacklevel=3,
+        )
+    return kept
+
+
+def _manifest_or_none(directory: Path) -> dict[str, Any]:
+    """A damaged manifest does not stop its samples from loading (they are in samples.jsonl)."""
+    try:
+        return read_manifest(directory)
+    except ConfigError:
+        return {}
 
 
 def _latest_rows(directory: Path) -> Iterable[dict[str, Any]]:

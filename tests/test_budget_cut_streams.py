@@ -121,3 +121,85 @@ def test_a_run_fatal_call_after_a_cut_attempt_keeps_its_worst_case_across_a_resu
         assert resumed.status == "out_of_credit", resumed.message
         again = json.loads((tmp_path / "cut402" / "manifest.json").read_text())["totals"]
         assert again["unconfirmed_rub"] >= first["unconfirmed_rub"]  # still counted after the resume
+
+
+class CutThenRefusingEachTime(CuttingRouter):
+    """Each invocation's first attempt is cut (maybe billed), its retry refused with HTTP 402."""
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        if self.requests[body["messages"][-1]["content"]] % 2:
+            self.requests[body["messages"][-1]["content"]] += 1
+            return web.json_response({"error": {"code": 402, "message": "Insufficient credits"}}, status=402)
+        return await super()._chat(request)
+
+
+def test_the_same_cut_in_two_invocations_is_counted_twice(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # won: both invocations wrote byte-identical `unconfirmed` lines, and the journal reads an exact
+    # duplicate line once, so a later resume counted one maybe-billed attempt where there were two
+    from evalkit.runner.journal import Journal
+
+    monkeypatch.setenv("ROUTERAI_API_KEY", "sk-cutting-router-0000")
+    with CutThenRefusingEachTime() as router:
+        run = dict(base_url=router.base_url, out=str(tmp_path), progress=False, cache=False, concurrency=1)
+        evalkit.run([_task(1)], [MODEL], run_id="twice", budget_rub=1.0, **run)
+        once = Journal(tmp_path / "twice").read_state().unconfirmed_rub
+        evalkit.run([_task(1)], [MODEL], resume="twice", budget_rub=1.0, **run)
+        assert router.billed_rub == 2 * COST_RUB
+    lines = [json.loads(line) for line in (tmp_path / "twice" / "samples.jsonl").open()]
+    assert [line["kind"] for line in lines] == ["unconfirmed", "unconfirmed"]
+    assert once > 0 and Journal(tmp_path / "twice").read_state().unconfirmed_rub == pytest.approx(2 * once)
+
+
+class JudgeCutThenRefusingRouter(CuttingRouter):
+    """Answers the model; each invocation's first judge attempt is cut, its retry refused with 402."""
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        prompt = body["messages"][-1]["content"]
+        if prompt in self.replies:
+            return await TextRouter._chat(self, _Replayed(request, body))
+        if self.requests[prompt] % 2:
+            self.requests[prompt] += 1
+            return web.json_response({"error": {"code": 402, "message": "Insufficient credits"}}, status=402)
+        return await super()._chat(_Replayed(request, body))
+
+
+class _Replayed:
+    """The request with its body already read, for the router it is handed on to."""
+
+    def __init__(self, request: web.Request, body: dict) -> None:
+        self._request, self._body = request, body
+
+    async def json(self) -> dict:
+        return self._body
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._request, name)
+
+
+def test_the_same_cut_judge_call_in_two_invocations_is_counted_twice(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # won, as for a model's call: two byte-identical `unconfirmed` lines of one judge call were read once
+    from evalkit.runner.journal import Journal
+
+    monkeypatch.setenv("ROUTERAI_API_KEY", "sk-cutting-router-0000")
+    samples = [Sample(id="s0", input="judged prompt 0", target=["42"])]
+    task = Task(name="judged", family="other", samples=samples, generation={"max_tokens": 64},
+                scorer={"name": "judge", "params": {"judges": MODEL}})  # fmt: skip
+    with JudgeCutThenRefusingRouter() as router:
+        router.replies["judged prompt 0"] = "42"
+        run = dict(base_url=router.base_url, out=str(tmp_path), progress=False, cache=False, concurrency=1)
+        # the answer first, so that each judging invocation below reserves exactly the same worst case
+        evalkit.run([task], [MODEL], run_id="judged", budget_rub=1.0, phase="generate", **run)
+        for _ in range(2):
+            judged = evalkit.run([task], [MODEL], resume="judged", budget_rub=1.0, **run)
+            assert judged.status == "out_of_credit", judged.message
+    lines = [json.loads(line) for line in (tmp_path / "judged" / "samples.jsonl").open()]
+    assert [line["kind"] for line in lines] == ["response", "unconfirmed", "unconfirmed"]
+    once = lines[1]["unconfirmed_rub"]
+    assert once > 0 and lines[2]["unconfirmed_rub"] == once
+    assert Journal(tmp_path / "judged").read_state().unconfirmed_rub == pytest.approx(2 * once)

@@ -109,7 +109,12 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--concurrency", "-c", type=int, help=f"most requests in flight (default {DEFAULT_CONCURRENCY})"
     )
-    parser.add_argument("--budget-rub", type=float, help="never spend more than this many ₽ in this run")
+    parser.add_argument(
+        "--budget-rub",
+        type=float,
+        help="never spend more than this many ₽ in this run; with --shard, in this shard alone "
+        "(N shards may spend N times it; one ceiling for all: --executor ray)",
+    )
     _add_endpoint(parser)
     parser.add_argument(
         "--sim-latency-scale",
@@ -238,8 +243,22 @@ def _print_outcome(result: Any, fmt: str = "table") -> None:
         + (f" — {redact(_with_flag(result.message, _FIXED_BY.get(result.status)))}" if result.message else "")
     )
     print(f"results: {result.path}")
+    if shard := _shard_of(result.path):
+        print(
+            f"shard {shard}: these numbers cover this shard's samples only, and its ₽ budget was its own; "
+            "join the shards with: evalkit merge RUN... --into RUN"
+        )
     if len(result.df):
         print(display.summary(result.summary(), fmt))
+
+
+def _shard_of(directory: Path) -> str | None:
+    from evalkit.runner.journal import read_manifest
+
+    try:
+        return (read_manifest(directory).get("config") or {}).get("shard")
+    except EvalkitError:
+        return None
 
 
 # ---- demo --------------------------------------------------------------------------------------

@@ -59,6 +59,10 @@ def _not_portable(run_id: str) -> bool:
 _DEVICE_NAMES = {"CON", "PRN", "AUX", "NUL"} | {f"{p}{i}" for p in ("COM", "LPT") for i in range(10)}
 
 
+# what decides which units a run holds; a resume keeps what was saved and refuses another value
+_SELECTION = ("limit", "limit_per_language", "languages", "seed", "epochs", "shard")
+
+
 class RunConfig(BaseModel):
     """Everything that decides what a run sends. The key is not here: it stays in the Endpoint.
 
@@ -140,9 +144,7 @@ class RunConfig(BaseModel):
     def _shard(cls, value: str | None) -> str | None:
         from evalkit.runner.partition import parse_shard
 
-        if value is not None:
-            parse_shard(value)
-        return value
+        return None if value is None else str(parse_shard(value))  # " 1/2 " is recorded as "1/2"
 
     @field_validator("executor")
     @classmethod
@@ -185,6 +187,13 @@ class RunConfig(BaseModel):
         but only when given now (`model_fields_set`: `build` drops options left as None).
         """
         given = self.model_fields_set
+        for name in _SELECTION:  # which units the run holds: given again, it must say the same
+            if name in given and getattr(self, name) != getattr(saved, name):
+                raise ConfigError(
+                    f"run {self.resume} was started with {name} {getattr(saved, name)!r}, not "
+                    f"{getattr(self, name)!r}: a resume finishes the run it started; start a new run for "
+                    "another selection"
+                )
         always = {"resume", "retry_errors", "progress", "clock", "force", "out", "phase", "executor"}
         if_given = {"budget_rub", "concurrency", "api_key_env", "base_url"}
         update = {name: getattr(self, name) for name in always | (if_given & given)}

@@ -6,8 +6,9 @@ Three kinds of line go into samples.jsonl:
                                                     (judged tasks), written before any verdict is read from it
   {"kind": "sample", "key": ..., ...columns...}     the scored sample; it counts once this is on disk
 and one kind that only the budget reads:
-  {"kind": "unconfirmed", "key": ..., "unconfirmed_rub": x}  a call that ended without a response
-                                                    (model- or run-fatal) after a cut, maybe billed, attempt
+  {"kind": "unconfirmed", "key": ..., "unconfirmed_rub": x, "invocation": started_at}  a call that
+                                                    ended without a response (model- or run-fatal) after a
+                                                    cut, maybe billed, attempt (one line per invocation)
 
 A run killed between the two resumes by scoring the recorded response: nothing is sent twice.
 A line cut short by a crash or power loss is dropped on resume and its sample redone.
@@ -283,6 +284,20 @@ def _absorb(record: dict[str, Any], state: JournalState) -> None:
         state.scores[key] = record.get("score")
 
 
+@contextlib.contextmanager
+def held(directory: Path) -> Iterator[None]:
+    """Hold a run's writer lock while it is read whole to write another run from it (`merge`,
+    `rescore`), so a run still being written, or resumed meanwhile, is refused naming its writer. A run
+    on a read-only share cannot be locked, nor written either: it is read as it is."""
+    journal = Journal(directory)
+    with contextlib.suppress(StorageError):
+        journal.lock()
+    try:
+        yield
+    finally:
+        journal.release()
+
+
 def open_append(path: Path) -> Any:
     """The journal's file, opened for appending (a seam where tests put a disk that fills up)."""
     return open(path, "a", encoding="utf-8")  # noqa: SIM115 - held for the run
@@ -299,9 +314,11 @@ def storage(path: Path) -> Iterator[None]:
         raise StorageError(f"cannot write: {code}{reason}", where=str(path)) from exc
 
 
-def iter_records(directory: Path, kind: str = "sample", *, strict: bool = False) -> Iterator[dict[str, Any]]:
-    """Every complete record of a kind, in file order. A trailing partial line is ignored (a run being
-    written, or killed mid-line); a bad line with records after it means the file was damaged or
+def iter_records(
+    directory: Path, kind: str | None = "sample", *, strict: bool = False
+) -> Iterator[dict[str, Any]]:
+    """Every complete record of a kind (None: of every kind), in file order. A trailing partial line is
+    ignored (a run being written, or killed mid-line); a bad line with records after it means the file was damaged or
     edited: it is skipped with an `EvalkitWarning` naming the file and line, or refused with `strict`
     (for a command that writes a new run from these records)."""
     path = directory / SAMPLES
@@ -316,7 +333,7 @@ def iter_records(directory: Path, kind: str = "sample", *, strict: bool = False)
                 bad.append(number)
                 continue
             damaged, bad = damaged + bad, []
-            if record.get("kind") == kind:
+            if kind is None or record.get("kind") == kind:
                 yield record
     if damaged:
         _damaged(path, damaged, strict)

@@ -70,12 +70,17 @@ def baseline_answers(
     or a run id under `baseline.out`, else under `out`); its failed calls left out (an answer whose own
     judge failed is kept). A run that is missing, or holds no answer of the model, is refused before
     anything is sent."""
-    from evalkit.runner.journal import MANIFEST, iter_records
+    from evalkit.runner.journal import MANIFEST, iter_records, read_manifest
 
     run, model, task = str(baseline["run"]), baseline["model"], baseline.get("task")
     directory = Path(run) if (Path(run) / MANIFEST).exists() else Path(baseline.get("out") or out) / run
     if not (directory / MANIFEST).exists():
         raise ConfigError(f"no baseline run {run!r} (looked in {run} and {directory})")
+    if shard := (read_manifest(directory).get("config") or {}).get("shard"):  # a part of the samples
+        raise ConfigError(
+            f"the baseline run {run!r} is shard {shard}, which holds only part of the samples; merge its "
+            "shards (evalkit merge) and name the merged run as the baseline"
+        )
     answers: dict[tuple[str, int], tuple[str, list[str]]] = {}
     tasks = set()
     for record in iter_records(directory):
@@ -216,9 +221,9 @@ class JudgeCalls:
             record = await self._call(unit, call)
         except BaseException:  # a call that ends without a reply keeps what it may have cost
             if unconfirmed := runner.unconfirmed.pop((*unit.key, call.tag), 0.0):
-                runner.journal.write(
-                    {"kind": "unconfirmed", "key": list(unit.key), "unconfirmed_rub": unconfirmed}
-                )
+                line = {"kind": "unconfirmed", "key": list(unit.key), "unconfirmed_rub": unconfirmed}
+                # its judge call and invocation keep two such lines apart: an exact duplicate reads once
+                runner.journal.write(line | {"judge": call.tag, "invocation": runner.started_at})
             raise
         line = {
             "kind": "judge_response", "key": list(unit.key), "judge": call.tag, "request": request,

@@ -3,31 +3,39 @@
     evalkit merge exp-1 exp-2 exp-3 --into exp            evalkit.merge(["exp-1", "exp-2", "exp-3"], into="exp")
 
 Refused, with nothing written, unless the shards are one run cut in N:
-  - the same task definitions (fingerprints) and the same selection (models, limits, languages, seed,
-    epochs, simulator seed), and the same N;
+  - the same task definitions (fingerprints), the same selection (models, limits, languages, seed,
+    epochs, simulator seed), the same N and the same evalkit version (which renders and scores);
+  - no shard is being written (each shard's writer lock is held for the merge) or was stopped before it
+    recorded how it ended, and no shard's journal is damaged (a bad line with lines after it);
   - every unit in the shard its identity hashes to, and in one shard only: a unit
     recorded twice (a shard given twice, or run with another N) is an overlap;
   - no gaps: every unit of the task's samples × models × epochs is recorded (scored, failed, or, for a
     `--phase generate` shard, answered); a missing one names the shard to resume;
   - each shard's manifest totals agree with its journal.
 The merged run holds every line of every shard (so a resume or `evalkit score` of it works as on any
-run, and what was paid is what the shards paid); its totals are the sums of the shards' totals, and
-its manifest lists the shards under `merged_from`.
+run, and what was paid is what the shards paid); its totals are the sums of the shards' totals, its
+₽ budget the sum of theirs (each shard had its own ceiling), and its manifest lists the shards under
+`merged_from`. It is written in a hidden folder and renamed into place once complete, so a merge that
+is stopped half-way leaves no half-merged run.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalkit.common.errors import ConfigError
-from evalkit.runner.journal import SAMPLES, Journal, Key, key_of, read_manifest
+from evalkit.common.errors import ConfigError, EvalkitError
+from evalkit.runner.journal import SAMPLES, Journal, Key, held, iter_records, key_of, read_manifest
 from evalkit.runner.partition import Shard, parse_shard, shard_of
 
 if TYPE_CHECKING:
     from evalkit.runner.api import RunResult
+    from evalkit.task.spec import Task
 
 
 # what decides which units a run holds and what they are: equal in every shard of one run
@@ -45,11 +53,28 @@ class _ShardRun:
         if not shard:
             raise ConfigError(f"run {self.name} is not a shard (it was not run with --shard I/N)")
         self.shard: Shard = parse_shard(shard)
-        self.keys = _recorded_keys(directory)
+        self.keys: set[Key] = set()
+        self.outcomes: dict[str, int] = {}
+        self.unscored = 0  # answered responses without a sample line (a `--phase generate` shard)
+
+    def read(self) -> None:
+        """Its manifest and units, read again once this merge holds its lock (no writer can change them)."""
+        self.manifest = read_manifest(self.directory)
+        self.keys, self.unscored, self.outcomes = _recorded(self.directory)
 
 
-def merge(runs: Sequence[str | Path], *, into: str, out: str | Path | None = None) -> RunResult:
-    """Join the shard runs `runs` into a new run `into` (in `out`, default the first shard's folder)."""
+def merge(
+    runs: Sequence[str | Path],
+    *,
+    into: str,
+    out: str | Path | None = None,
+    tasks: Sequence[str | Path | Task] = (),
+) -> RunResult:
+    """Join the shard runs `runs` into a new run `into` (in `out`, default the first shard's folder).
+
+    tasks: the run's tasks when one was defined in Python (a `Task` object; files and names are found
+    from the manifest), to check the shards' samples for gaps.
+    """
     from evalkit.runner.config import check_run_id
 
     try:
@@ -61,11 +86,31 @@ def merge(runs: Sequence[str | Path], *, into: str, out: str | Path | None = Non
     shards = [_ShardRun(find_run(run, out)) for run in runs]
     if not shards:
         raise ConfigError("give the shard runs to merge")
-    _check_one_run(shards)
-    expected = _expected_units(shards[0])
-    _check_partition(shards, expected)
+    _check_given_once(shards)
     folder = Path(out) if out is not None else shards[0].directory.parent
-    return _write(shards, folder / into, into)
+    if (folder / into).exists():
+        raise ConfigError(
+            f"run directory {folder / into} already exists; merge into another run id", option="into"
+        )
+    with contextlib.ExitStack() as locks:
+        for shard in shards:
+            locks.enter_context(held(shard.directory))
+            shard.read()
+        _check_one_run(shards)
+        expected = _expected_units(shards[0], tasks)
+        _check_partition(shards, expected)
+        return _write(shards, folder, into)
+
+
+def _check_given_once(shards: list[_ShardRun]) -> None:
+    seen: dict[Path, str] = {}
+    for shard in shards:
+        where = shard.directory.resolve()
+        if where in seen:
+            raise ConfigError(
+                f"overlap: shard {shard.shard} is given twice (runs {seen[where]} and {shard.name})"
+            )
+        seen[where] = shard.name
 
 
 def _check_one_run(shards: list[_ShardRun]) -> None:
@@ -83,10 +128,23 @@ def _check_one_run(shards: list[_ShardRun]) -> None:
                     f"runs {first.name} and {other.name} are not shards of one run: {field} is {mine!r} "
                     f"in one and {theirs!r} in the other"
                 )
+        if _version(first) != _version(other):
+            raise ConfigError(
+                f"runs {first.name} and {other.name} were made by evalkit {_version(first)} and "
+                f"{_version(other)}, which may render or score differently; run every shard with one version"
+            )
         if _fingerprints(first) != _fingerprints(other):
             raise ConfigError(
                 f"runs {first.name} and {other.name} are not shards of one run: their task definitions "
                 f"differ ({_difference(_fingerprints(first), _fingerprints(other))})"
+            )
+        if _prices(first) != _prices(other) and (first.unscored or other.unscored):
+            changed = sorted(m for m in _prices(first) if _prices(first)[m] != _prices(other).get(m))
+            raise ConfigError(
+                f"runs {first.name} and {other.name} were priced with different price cards (of "
+                f"{', '.join(changed)}) and hold responses not scored yet, whose ₽ estimate the merged run "
+                f"would take from one card: score each shard first (evalkit score {first.name}; evalkit "
+                f"score {other.name}), then merge"
             )
     seen: dict[int, str] = {}
     for shard in shards:
@@ -97,24 +155,34 @@ def _check_one_run(shards: list[_ShardRun]) -> None:
         seen[shard.shard.index] = shard.name
 
 
+def _version(shard: _ShardRun) -> str | None:
+    return (shard.manifest.get("versions") or {}).get("evalkit")
+
+
+def _prices(shard: _ShardRun) -> dict[str, Any]:
+    return {model: entry.get("pricing_rub") for model, entry in (shard.manifest.get("models") or {}).items()}
+
+
 def _fingerprints(shard: _ShardRun) -> dict[str, str]:
     return {t["name"]: t.get("fingerprint") for t in shard.manifest.get("tasks") or []}
 
 
 def _difference(a: dict[str, str], b: dict[str, str]) -> str:
-    names = sorted(set(a) ^ set(b)) or sorted(n for n in a if a[n] != b.get(n))
-    return "task(s) " + ", ".join(names)
+    if names := sorted(set(a) ^ set(b)):
+        return "task(s) " + ", ".join(names) + " in one run only"
+    return "task(s) " + ", ".join(sorted(n for n in a if a[n] != b.get(n))) + " defined differently"
 
 
-def _expected_units(shard: _ShardRun) -> set[Key]:
+def _expected_units(shard: _ShardRun, given: Sequence[str | Path | Task]) -> set[Key]:
     """Every unit of the whole run: the task's selected samples × models × epochs, from the task files as
     they are now, which must be the definitions the shards ran (fingerprints)."""
-    from evalkit.task.spec import resolve_task
+    from evalkit.runner.resume import recorded_tasks
 
     config = shard.manifest["config"]
+    tasks = recorded_tasks(shard.manifest, given)
     units: set[Key] = set()
     for entry in shard.manifest["tasks"]:
-        task = resolve_task(entry.get("file") or entry["name"])
+        task = tasks[entry["name"]]
         if task.fingerprint() != entry.get("fingerprint"):
             raise ConfigError(
                 f"task {entry['name']} changed since its shards ran, so their samples cannot be checked "
@@ -172,23 +240,43 @@ def _check_partition(shards: list[_ShardRun], expected: set[Key]) -> None:
 
 def _check_totals(shard: _ShardRun) -> None:
     totals = shard.manifest.get("totals") or {}
+    if shard.manifest.get("status") == "running" or "done" not in totals:
+        raise ConfigError(
+            f"run {shard.name} stopped before it recorded how it ended (killed?); resume it "
+            f"(evalkit run --resume {shard.name}) before merging",
+            where=str(shard.directory),
+        )
     if totals.get("done") != len(shard.keys):
         raise ConfigError(
             f"run {shard.name}: its manifest counts {totals.get('done')} finished units but its journal "
             f"holds {len(shard.keys)}; resume it (evalkit run --resume {shard.name}) before merging",
             where=str(shard.directory),
         )
+    for name, recorded in shard.outcomes.items():
+        if (totals.get(name) or 0) != recorded:  # e.g. a score phase killed half-way
+            raise ConfigError(
+                f"run {shard.name}: its manifest counts {totals.get(name) or 0} {name} samples but its "
+                f"journal holds {recorded}; finish it (evalkit score {shard.name}, or evalkit run --resume "
+                f"{shard.name}) before merging",
+                where=str(shard.directory),
+            )
 
 
-def _recorded_keys(directory: Path) -> set[Key]:
-    """The units a run finished: a sample line, or an answered response (a `--phase generate` run)."""
-    from evalkit.runner.journal import iter_records
-
-    keys = {key_of(record) for record in iter_records(directory, "sample")}
-    for record in iter_records(directory, "response"):
-        if not (record.get("call") or {}).get("error"):
-            keys.add(key_of(record))
-    return keys
+def _recorded(directory: Path) -> tuple[set[Key], int, dict[str, int]]:
+    """In one pass: the units a run finished (a sample line, or an answered response: a `--phase
+    generate` run), how many of them have no sample line yet, and how its samples ended by each one's
+    latest line (as its manifest totals count them). A damaged journal is refused: a lost sample line
+    would leave its response looking unscored, and the merged run one sample short."""
+    ended: dict[Key, str] = {}  # key -> "errors" | "scored" | "" (no score)
+    answered: set[Key] = set()
+    for record in iter_records(directory, None, strict=True):
+        if record.get("kind") == "sample":
+            error, score = record.get("error"), record.get("score")
+            ended[key_of(record)] = "errors" if error else ("scored" if score is not None else "")
+        elif record.get("kind") == "response" and not (record.get("call") or {}).get("error"):
+            answered.add(key_of(record))
+    outcomes = {name: sum(1 for how in ended.values() if how == name) for name in ("errors", "scored")}
+    return set(ended) | answered, len(answered - set(ended)), outcomes
 
 
 def _name(key: Key) -> str:
@@ -196,10 +284,13 @@ def _name(key: Key) -> str:
     return f"{task}/{sample_id} × {model} (epoch {epoch})"
 
 
-def _write(shards: list[_ShardRun], directory: Path, run_id: str) -> RunResult:
+def _write(shards: list[_ShardRun], folder: Path, run_id: str) -> RunResult:
+    """Write the merged run in a hidden folder, then rename it into place: all of it, or nothing."""
     from evalkit.runner.api import RunResult
 
-    journal = Journal.create(directory)
+    _remove_stale(folder, run_id)
+    staging = folder / f".{run_id}.merging-{os.getpid()}"
+    journal = Journal.create(staging)
     try:
         journal.open()
         for shard in sorted(shards, key=lambda s: s.shard.index):
@@ -208,9 +299,35 @@ def _write(shards: list[_ShardRun], directory: Path, run_id: str) -> RunResult:
         journal.close()
         manifest = _manifest(shards, run_id)
         journal.write_manifest(manifest)
-    finally:
+    except BaseException:
         journal.release()
-    return RunResult(run_id, directory, manifest["status"], manifest["message"], manifest["totals"])
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    journal.release()
+    try:
+        os.rename(staging, folder / run_id)  # fails if another merge got there first
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ConfigError(
+            f"run directory {folder / run_id} appeared during the merge; merge into another run id",
+            option="into",
+        ) from None
+    return RunResult(run_id, folder / run_id, manifest["status"], manifest["message"], manifest["totals"])
+
+
+def _remove_stale(folder: Path, run_id: str) -> None:
+    """Remove what a merge into `run_id` that was killed left (its lock died with it); never the folder
+    of a merge still writing."""
+    for stale in folder.glob(f".{run_id}.merging-*"):
+        journal = Journal(stale)
+        try:
+            journal.lock()
+        except EvalkitError:  # a live merge's (RunLocked), or one that cannot be locked: left alone
+            continue
+        try:
+            shutil.rmtree(stale, ignore_errors=True)
+        finally:
+            journal.release()
 
 
 def _lines(directory: Path) -> Iterator[dict[str, Any]]:
@@ -227,6 +344,12 @@ def _lines(directory: Path) -> Iterator[dict[str, Any]]:
                     continue
                 if isinstance(record, dict) and record.get("kind"):  # unconfirmed ₽ lines too
                     yield record
+
+
+def _budget(shards: list[_ShardRun]) -> float | None:
+    """Each shard had its own ceiling, so the run as a whole had their sum (none if any had none)."""
+    budgets = [shard.manifest["config"].get("budget_rub") for shard in shards]
+    return None if any(b is None for b in budgets) else float(sum(budgets))
 
 
 def _manifest(shards: list[_ShardRun], run_id: str) -> dict[str, Any]:
@@ -249,6 +372,7 @@ def _manifest(shards: list[_ShardRun], run_id: str) -> dict[str, Any]:
         f"; {generated} responses not scored yet: evalkit score {run_id}" if generated else ""
     )
     now = datetime.now(UTC).isoformat()
+    first = {k: v for k, v in first.items() if k != "executor"}  # each shard's own, in merged_from
     return first | {
         "run_id": run_id,
         "status": status,
@@ -256,7 +380,8 @@ def _manifest(shards: list[_ShardRun], run_id: str) -> dict[str, Any]:
         "created_at": min(str(s.manifest.get("created_at") or now) for s in ordered),
         "started_at": min(str(s.manifest.get("started_at") or now) for s in ordered),
         "ended_at": now,
-        "config": first["config"] | {"shard": None, "run_id": run_id, "resume": None},
+        "config": first["config"]
+        | {"shard": None, "run_id": run_id, "resume": None, "budget_rub": _budget(ordered)},
         "totals": totals,
         "invocations": [
             invocation | {"shard": str(shard.shard), "shard_run": shard.name}
@@ -271,8 +396,10 @@ def _manifest(shards: list[_ShardRun], run_id: str) -> dict[str, Any]:
                 "run_id": shard.name,
                 "shard": str(shard.shard),
                 "status": shard.manifest.get("status"),
+                "budget_rub": shard.manifest["config"].get("budget_rub"),
                 "endpoint": shard.manifest.get("endpoint"),
                 "totals": shard.manifest.get("totals"),
+                **({"executor": shard.manifest["executor"]} if shard.manifest.get("executor") else {}),
             }
             for shard in ordered
         ],

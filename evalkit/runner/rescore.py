@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,15 @@ from evalkit.common.errors import ConfigError, TaskError
 from evalkit.results import find_run
 from evalkit.runner.api import RunResult
 from evalkit.runner.config import new_run_id
-from evalkit.runner.journal import MANIFEST, SAMPLES, iter_records, key_of, read_manifest, write_json_atomic
+from evalkit.runner.journal import (
+    MANIFEST,
+    SAMPLES,
+    held,
+    iter_records,
+    key_of,
+    read_manifest,
+    write_json_atomic,
+)
 from evalkit.runner.record import SampleRow
 from evalkit.scorers.base import score_output
 from evalkit.task.spec import Sample, ScorerSpec, Task, resolve_task
@@ -48,8 +57,9 @@ def rescore(
     run_id: the new run's id (default `<source>-rescored-<time>`).
     """
     source = find_run(run, out)
-    manifest = read_manifest(source)
-    records = _latest(source)
+    with held(source):  # a run being written would be rescored in part
+        manifest = read_manifest(source)
+        records = _latest(source)
     tasks = {entry["name"]: resolve_task(entry.get("file") or entry["name"]) for entry in manifest["tasks"]}
     scorers = {name: _scorer(task, scorer) for name, task in tasks.items()}
     samples = {name: {s.id: s for s in task.all_samples()} for name, task in tasks.items()}
@@ -75,13 +85,17 @@ def rescore(
                 counts["score_sum"] += row["score"]
         journal.flush()
         os.fsync(journal.fileno())
+    message = f"rescored from {source.name}"
+    if manifest.get("status") not in ("completed", "completed_with_errors"):
+        message += f", which ended {manifest.get('status')}: its {len(records)} recorded samples only"
     new_manifest.update(
         status="completed",
+        message=message,
         ended_at=datetime.now(UTC).isoformat(),
         totals={**counts, "total": len(records), "spent_rub": 0.0},
     )
     write_json_atomic(directory / MANIFEST, new_manifest)
-    return RunResult(new_id, directory, "completed", f"rescored from {source.name}", counts)
+    return RunResult(new_id, directory, "completed", message, counts)
 
 
 def _latest(directory: Path) -> list[dict[str, Any]]:
@@ -178,6 +192,7 @@ def score(
     out: str | Path | None = None,
     force: bool = False,
     executor: str = "local",
+    tasks: Sequence[str | Path | Task] = (),
 ) -> RunResult:
     """Score the recorded, unscored responses of a run made with `phase="generate"`, in place.
 
@@ -186,23 +201,27 @@ def score(
     `evalkit run --resume RUN` (which asks and scores) or `--phase generate`.
     executor: "local" scores here (code in a thread pool); "ray" or "ray://HOST:PORT" scores code on
     the cluster's nodes, each with a warm sandbox.
+    tasks: the run's tasks when one was defined in Python (a `Task` object; files and names are found
+    from the manifest).
     """
     from evalkit.runner.journal import Journal
 
     directory = find_run(run, out)
     journal = Journal.open_existing(directory)
     try:
-        return _score_in_place(journal, force=force, executor=executor)
+        return _score_in_place(journal, force=force, executor=executor, given=tasks)
     finally:
         journal.release()
 
 
-def _score_in_place(journal: Any, *, force: bool, executor: str) -> RunResult:
+def _score_in_place(
+    journal: Any, *, force: bool, executor: str, given: Sequence[str | Path | Task]
+) -> RunResult:
     from evalkit.scorers.base import close_scorer
 
     directory = journal.directory
     manifest = journal.read_manifest()
-    tasks = _recorded_tasks(manifest, directory, force=force)
+    tasks = _recorded_tasks(manifest, directory, force=force, given=given)
     state = journal.read_state()
     pending = sorted(state.responses.items())
     samples = {name: {s.id: s for s in task.all_samples()} for name, task in tasks.items()}
@@ -221,7 +240,12 @@ def _score_in_place(journal: Any, *, force: bool, executor: str) -> RunResult:
         journal.close()
         for scorer in scorers.values():
             close_scorer(scorer)
-    return _record_score_phase(journal, manifest, started, scored)
+    forced = {
+        entry["name"]: tasks[entry["name"]].fingerprint()
+        for entry in manifest["tasks"]
+        if tasks[entry["name"]].fingerprint() != entry["fingerprint"]
+    }  # scored with definitions other than those that asked: said in the invocation
+    return _record_score_phase(journal, manifest, started, scored, forced)
 
 
 def _refuse_judged(scorers: dict[str, Any], directory: Path) -> None:
@@ -315,9 +339,13 @@ def _estimate(manifest: dict[str, Any], model: str, record: Any, images: int) ->
     return record.estimate(None if pricing is None else PriceCard.from_api(pricing), images)
 
 
-def _recorded_tasks(manifest: dict[str, Any], directory: Path, *, force: bool) -> dict[str, Task]:
+def _recorded_tasks(
+    manifest: dict[str, Any], directory: Path, *, force: bool, given: Sequence[str | Path | Task]
+) -> dict[str, Task]:
     """The run's tasks as defined now; refused when a definition changed since the run recorded it."""
-    tasks = {entry["name"]: resolve_task(entry.get("file") or entry["name"]) for entry in manifest["tasks"]}
+    from evalkit.runner.resume import recorded_tasks
+
+    tasks = recorded_tasks(manifest, given)
     changed = [
         entry["name"]
         for entry in manifest["tasks"]
@@ -334,7 +362,9 @@ def _recorded_tasks(manifest: dict[str, Any], directory: Path, *, force: bool) -
     return tasks
 
 
-def _record_score_phase(journal: Any, manifest: dict[str, Any], started: str, scored: int) -> RunResult:
+def _record_score_phase(
+    journal: Any, manifest: dict[str, Any], started: str, scored: int, forced: dict[str, str]
+) -> RunResult:
     """The manifest after scoring: totals read back from the journal, one more invocation."""
     state = journal.read_state()
     done = len(state.done) + len(state.failed)
@@ -353,6 +383,8 @@ def _record_score_phase(journal: Any, manifest: dict[str, Any], started: str, sc
     if status in ("completed", "completed_with_errors"):
         status = "completed_with_errors" if state.failed else "completed"
     message = f"scored {scored} recorded responses; no request was sent"
+    if forced:
+        message += f"; task(s) {', '.join(forced)} scored as defined now, not as when asked (forced)"
     if status not in ("completed", "completed_with_errors"):
         message += (
             f" (the run itself ended {status}: finish it with evalkit run --resume {manifest['run_id']})"
@@ -364,6 +396,7 @@ def _record_score_phase(journal: Any, manifest: dict[str, Any], started: str, sc
         "ended_at": ended,
         "status": status,
         "scored": scored,
+        **({"forced_definitions": forced} if forced else {}),
     }
     manifest.update(
         status=status,

@@ -7,10 +7,11 @@ A resume continues the recorded run only if its tasks are still the same (by fin
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from evalkit.common.errors import ConfigError, EvalkitWarning
+from evalkit.common.errors import ConfigError, EvalkitWarning, TaskError
 from evalkit.runner.config import RunConfig
 from evalkit.runner.journal import read_manifest
 from evalkit.task.spec import Task, resolve_task
@@ -21,8 +22,8 @@ def resume_config(config: RunConfig, given: list[Any]) -> tuple[RunConfig, list[
     when a task's definition changed (unless `force`)."""
     directory = Path(config.out) / str(config.resume)
     manifest = read_manifest(directory)
-    saved, recorded_tasks = read_back(manifest, directory)
-    tasks = [resolve_task(t) for t in (given or recorded_tasks)]
+    saved, _ = read_back(manifest, directory)
+    tasks = [resolve_task(t) for t in given] if given else list(recorded_tasks(manifest).values())
     changed = changed_tasks(manifest, tasks)
     if changed and not config.force:
         raise ConfigError(
@@ -75,3 +76,26 @@ def changed_tasks(manifest: dict[str, Any], tasks: list[Task]) -> list[str]:
     """The tasks whose fingerprint differs from the one the run recorded."""
     saved = {t["name"]: t["fingerprint"] for t in manifest.get("tasks", [])}
     return [t.name for t in tasks if t.name in saved and saved[t.name] != t.fingerprint()]
+
+
+def recorded_tasks(manifest: dict[str, Any], given: Sequence[Any] = ()) -> dict[str, Task]:
+    """A run's tasks by name, as defined now: the ones `given` (Task objects, names or files), else as
+    the manifest names them. A task defined in Python left no file to find it by: it must be given."""
+    mine = {task.name: task for task in (resolve_task(t) for t in given)}
+    tasks: dict[str, Task] = {}
+    for entry in manifest["tasks"]:
+        name = entry["name"]
+        if name in mine:
+            tasks[name] = mine[name]
+            continue
+        try:
+            tasks[name] = resolve_task(entry.get("file") or name)
+        except TaskError:
+            if entry.get("file"):
+                raise
+            raise ConfigError(
+                f"task {name!r} of run {manifest.get('run_id')} was defined in Python, so no file "
+                "names it: pass it as tasks=[task]",
+                option="tasks",
+            ) from None
+    return tasks

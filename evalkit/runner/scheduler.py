@@ -472,7 +472,10 @@ class Runner:
         """Journal the worst case of cut attempts of a call that left no response line (a model- or
         run-fatal error, a stop, a cancellation), so a resume still counts it against the budget."""
         if unconfirmed := self.unconfirmed.pop(key, 0.0):
-            self.journal.write({"kind": "unconfirmed", "key": list(key), "unconfirmed_rub": unconfirmed})
+            # the invocation keeps the same cut in two invocations two lines: the journal reads an
+            # exact duplicate line once
+            line = {"kind": "unconfirmed", "key": list(key), "unconfirmed_rub": unconfirmed}
+            self.journal.write(line | {"invocation": self.started_at})
 
     async def call(self, unit: Unit, prepared: Prepared) -> CallRecord | None:
         """One paid call through the client: each attempt reserves its worst case in the budget and a
