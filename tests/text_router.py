@@ -7,16 +7,15 @@ goes out the same way. It serves the bundled catalog, so the run is priced, and 
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
-from collections import Counter
-from importlib import resources
 from typing import Any
 
 from aiohttp import web
 
-MODEL = "meta-llama/llama-4-scout"
+from tests.local_router import MODEL, LocalRouter
+
+__all__ = ["COST_RUB", "MODEL", "TextRouter", "pieces"]
+
 COST_RUB = 0.001
 
 
@@ -27,40 +26,14 @@ def pieces(text: str, every: int) -> list[str]:
     return [units[i : i + step].decode("utf-16-le", "surrogatepass") for i in range(0, len(units), step)]
 
 
-class TextRouter:
+class TextRouter(LocalRouter):
     """`replies[prompt] = text`; `requests[prompt]` counts what was asked (and paid)."""
 
+    max_request_bytes = 64 * 2**20
+
     def __init__(self) -> None:
+        super().__init__()
         self.replies: dict[str, str] = {}
-        self.requests: Counter[str] = Counter()
-        self.base_url = ""
-        self._loop = asyncio.new_event_loop()
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> TextRouter:
-        app = web.Application(client_max_size=64 * 2**20)
-        app.router.add_get("/api/v1/models", self._models)
-        app.router.add_post("/api/v1/chat/completions", self._chat)
-        self._runner = web.AppRunner(app)
-        self._loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        self._loop.run_until_complete(site.start())
-        self.base_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/api/v1"
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        assert self._thread is not None and self._runner is not None
-        self._thread.join()
-        self._loop.run_until_complete(self._runner.cleanup())
-        self._loop.close()
-
-    async def _models(self, request: web.Request) -> web.Response:
-        text = resources.files("evalkit").joinpath("data/prices.json").read_text(encoding="utf-8")
-        return web.Response(text=text, content_type="application/json")
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
