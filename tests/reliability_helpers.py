@@ -3,6 +3,7 @@ and readers for the journal and the simulator's request log."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
@@ -18,6 +19,25 @@ REPO = Path(__file__).resolve().parent.parent
 KEY = "sk-routerai-RELIABILITY-7f3a9c1e5b2d4086"
 MODEL = "sim/small-fast"
 COMPARED = ["output", "extracted", "score", "error", "cost_rub", "prompt_tokens", "completion_tokens"]
+
+
+def children(pid: int) -> list[int]:
+    """The live children of process `pid` (every thread's)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError, ValueError):
+            found += [int(p) for p in (task / "children").read_text().split()]
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below `pid`: its children, theirs, and so on."""
+    found, todo = [], [pid]
+    while todo:
+        for child in children(todo.pop()):
+            found.append(child)
+            todo.append(child)
+    return found
 
 
 def write_task(directory: Path, n: int, name: str = "arith_local") -> Path:

@@ -21,7 +21,7 @@ import pytest
 import evalkit
 from evalkit import sim
 from evalkit.runner.journal import iter_records, read_manifest
-from tests.reliability_helpers import comparable, journal_lines, request_log, write_task
+from tests.reliability_helpers import comparable, descendants, journal_lines, request_log, write_task
 from tests.userdata import cli
 
 if os.environ.get("CI"):  # CI (.ci/run) must prove these ran: a missing Ray fails there, never skips
@@ -204,25 +204,11 @@ def _lose_node(cluster: Any, node: Any) -> None:
     raylet, but the workers it started only exit once they notice, which on a busy machine can take
     longer than the test waits; so they are killed too."""
     raylets = [info.process.pid for info in node.all_processes.get("raylet", [])]
-    doomed = raylets + [pid for raylet in raylets for pid in _descendants(raylet)]
+    doomed = raylets + [pid for raylet in raylets for pid in descendants(raylet)]
     cluster.remove_node(node, allow_graceful=False)
     for pid in doomed:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-
-
-def _descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = collections.defaultdict(list)
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            children[int(fields[1])].append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 def _wait(condition: Any, timeout_s: float = 240.0) -> None:

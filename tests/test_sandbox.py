@@ -19,6 +19,7 @@ import pytest
 
 from evalkit.sandbox import Job, Limits, Sandbox, sandbox_capabilities
 from evalkit.sandbox import host as sandbox_module
+from tests.reliability_helpers import children
 
 REPO = Path(__file__).resolve().parent.parent
 ROOT = os.geteuid() == 0
@@ -46,21 +47,13 @@ def _our_cgroups() -> list[Path]:
     return [g for parent in plan.cgroups.values() for g in parent.glob(f"evalkit-{os.getpid()}-*")]
 
 
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        with contextlib.suppress(OSError, ValueError):
-            found += [int(p) for p in (task / "children").read_text().split()]
-    return found
-
-
 def _zygote_children() -> list[int]:
     """Processes whose parent is one of our zygotes (each zygote is a direct child of ours), but
     for each zygote's spare: the next sample's PID 1 and its program process, made ahead, still
     root and idle."""
     found = []
-    for zygote in _children(os.getpid()):
-        kids = _children(zygote)
+    for zygote in children(os.getpid()):
+        kids = children(zygote)
         spares = [kid for kid in kids if _is_idle_spare(kid)]
         assert len(spares) <= 1, f"zygote {zygote} has several spares: {spares}"
         found += [kid for kid in kids if kid not in spares]
@@ -77,13 +70,13 @@ def _is_root(pid: int) -> bool:
 
 def _is_idle_spare(pid: int) -> bool:
     """Root, with at most one child (its program process), itself root and childless."""
-    kids = _children(pid)
-    return _is_root(pid) and len(kids) <= 1 and all(_is_root(k) and _children(k) == [] for k in kids)
+    kids = children(pid)
+    return _is_root(pid) and len(kids) <= 1 and all(_is_root(k) and children(k) == [] for k in kids)
 
 
 def _spare_processes(zygotes: set[int]) -> set[int]:
-    spares = {kid for zygote in zygotes for kid in _children(zygote) if _is_idle_spare(kid)}
-    return spares | {kid for spare in spares for kid in _children(spare)}
+    spares = {kid for zygote in zygotes for kid in children(zygote) if _is_idle_spare(kid)}
+    return spares | {kid for spare in spares for kid in children(spare)}
 
 
 def _alive(pid: int) -> bool:
@@ -119,7 +112,7 @@ def zygote_box():
 def no_leftovers():
     yield
     assert _our_sandbox_pids() == [], "a sandboxed process survived its run"
-    zygotes = set(_children(os.getpid()))
+    zygotes = set(children(os.getpid()))
     for group in _our_cgroups():  # each zygote's own: only while it lives, and only it (and its spare)
         members = {int(p) for p in (group / "cgroup.procs").read_text().split()}
         spares = _spare_processes(zygotes)  # after: a spare still being made may fork its program
@@ -583,12 +576,12 @@ def test_a_spare_waits_at_the_lowest_priority_as_root_and_runs_its_sample_at_the
 ):
     code = "import os\nprint(os.getpriority(os.PRIO_PROCESS, 0), os.getuid())\n"
     zygote = _zygote_pid_after(zygote_box, code)  # the spare made during this run is the lowly one
-    (spare,) = _children(zygote)
+    (spare,) = children(zygote)
     deadline = time.monotonic() + 10  # it is made at the lowest priority: on a busy machine, later
-    while len(_children(spare)) < 1 and time.monotonic() < deadline:
+    while len(children(spare)) < 1 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert _is_idle_spare(spare)
-    members = [spare, *_children(spare)]
+    members = [spare, *children(spare)]
     assert len(members) == 2, "the spare has made its program process ahead"
     assert all(os.getpriority(os.PRIO_PROCESS, pid) == 19 and _is_root(pid) for pid in members)
     result = zygote_box.run(code)
