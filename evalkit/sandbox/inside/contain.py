@@ -97,11 +97,11 @@ def enter_sample_proc() -> None:
 TMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
 
 
-def enter_private_tmp(tmp_mb: int, paths: tuple[str, ...] = TMP_DIRS) -> None:
-    """This process's own mount namespace with fresh, capped temporary directories (`paths`),
+def enter_private_tmp(tmp_mb: int) -> None:
+    """This process's own mount namespace with fresh, capped temporary directories (`TMP_DIRS`),
     which disappear with it."""
     check(LIBC.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
-    for path in paths:
+    for path in TMP_DIRS:
         mount_tmp(tmp_mb, path)
 
 

@@ -4,7 +4,7 @@ PID 1 there, forks the *program* process and then becomes the *judge*:
 
 - program: own mount namespace (`contain.enter_private_tmp`), uid `uids[1]`, runs the model's code
   (`program.py`) and answers the judge over a socket with plain data;
-- judge: own mount namespace, uid `uids[0]`, runs the tests (which the program process never
+- judge: the sample's mount namespace (its `/proc`, the tests' `/tmp`), uid `uids[0]`, runs the tests (which the program process never
   receives) and writes the verdict on a pipe that only it holds.
 
 The pair is made ahead of its sample (a *spare*: forked while the previous sample runs): both
@@ -414,7 +414,7 @@ def _settle(config: Config, home: str, side: str) -> None:
     Isolated, the judge's /tmp is already mounted (it runs trusted test code: a private /tmp is
     enough, the others stay read-only) and the environment was set by the zygote."""
     if config.isolate and side == "program":
-        contain.enter_private_tmp(config.tmp_mb, contain.TMP_DIRS)
+        contain.enter_private_tmp(config.tmp_mb)
     contain.set_limits(config.limits)
     if config.isolate:
         os.chdir(SAMPLE_CWD)
